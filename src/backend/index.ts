@@ -1,0 +1,98 @@
+/**
+ * Tensor backend selection.
+ *
+ * fhenet trains on TensorFlow.js. Backends are tried in order of speed:
+ *   1. `tensorflow` from @tensorflow/tfjs-node-gpu (CUDA)  — optional peer dependency
+ *   2. `tensorflow` from @tensorflow/tfjs-node (native CPU) — optional peer dependency
+ *   3. `wasm` (XNNPACK, SIMD) with fhenet's own convolution-gradient kernels
+ *   4. `cpu` (plain JavaScript; slow for convolutions, always available)
+ * The first that loads wins. `FHENET_BACKEND` (node-gpu | node | wasm | cpu) forces one, and failing to load a
+ * forced backend is an error rather than a silent fallback.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs-backend-cpu';
+import '@tensorflow/tfjs-backend-wasm';
+import { registerWasmKernels } from './wasm-kernels/index.js';
+
+export type BackendChoice = 'node-gpu' | 'node' | 'wasm' | 'cpu';
+export const BACKEND_ORDER: readonly BackendChoice[] = ['node-gpu', 'node', 'wasm', 'cpu'];
+
+export interface BackendInfo {
+  /** Which of fhenet's choices is active. */
+  choice: BackendChoice;
+  /** The tfjs backend name (`tensorflow`, `wasm`, `cpu`). */
+  tfBackend: string;
+  /** Why earlier choices in the order were skipped. */
+  skipped: { choice: BackendChoice; reason: string }[];
+}
+
+let active: BackendInfo | undefined;
+let pending: Promise<BackendInfo> | undefined;
+
+async function tryLoad(choice: BackendChoice): Promise<string> {
+  switch (choice) {
+    case 'node-gpu':
+    case 'node': {
+      const pkg = choice === 'node-gpu' ? '@tensorflow/tfjs-node-gpu' : '@tensorflow/tfjs-node';
+      // Importing the package registers the native `tensorflow` backend; a missing package or a missing native
+      // binding (its install script downloads libtensorflow) both throw here.
+      await import(pkg);
+      if (!(await tf.setBackend('tensorflow'))) throw new Error(`${pkg} loaded but its backend failed to initialise`);
+      return 'tensorflow';
+    }
+    case 'wasm': {
+      registerWasmKernels();
+      if (!(await tf.setBackend('wasm'))) throw new Error('the WASM backend failed to initialise');
+      return 'wasm';
+    }
+    case 'cpu': {
+      if (!(await tf.setBackend('cpu'))) throw new Error('the CPU backend failed to initialise');
+      return 'cpu';
+    }
+  }
+}
+
+function parseChoice(value: string): BackendChoice {
+  const v = value.trim().toLowerCase();
+  const alias: Record<string, BackendChoice> = { gpu: 'node-gpu', tensorflow: 'node', 'tfjs-node': 'node' };
+  const choice = (alias[v] ?? v) as BackendChoice;
+  if (!BACKEND_ORDER.includes(choice)) {
+    throw new Error(`FHENET_BACKEND=${value} is not a backend; choose one of ${BACKEND_ORDER.join(', ')}`);
+  }
+  return choice;
+}
+
+/**
+ * Selects and initialises the tensor backend once per process (later calls return the same result).
+ * `force` (or the FHENET_BACKEND environment variable) pins one backend.
+ */
+export function initBackend(force?: BackendChoice | string): Promise<BackendInfo> {
+  if (active && force === undefined) return Promise.resolve(active);
+  if (pending && force === undefined) return pending;
+  const requested = force ?? process.env.FHENET_BACKEND;
+  pending = (async () => {
+    const skipped: BackendInfo['skipped'] = [];
+    const order = requested ? [parseChoice(requested)] : BACKEND_ORDER;
+    for (const choice of order) {
+      try {
+        const tfBackend = await tryLoad(choice);
+        active = { choice, tfBackend, skipped };
+        return active;
+      } catch (err) {
+        const reason = err instanceof Error ? err.message.split('\n')[0]! : String(err);
+        if (requested) throw new Error(`backend '${choice}' was requested but could not be loaded: ${reason}`);
+        skipped.push({ choice, reason });
+      }
+    }
+    throw new Error(`no tensor backend could be loaded: ${skipped.map((s) => `${s.choice}: ${s.reason}`).join('; ')}`);
+  })();
+  return pending;
+}
+
+/** A one-line description for logs and reports. */
+export function describeBackend(info: BackendInfo): string {
+  const skipped = info.skipped.map((s) => s.choice).join(', ');
+  return `backend ${info.choice} (tfjs '${info.tfBackend}')${skipped ? `; unavailable: ${skipped}` : ''}`;
+}
+
+export { tf };
