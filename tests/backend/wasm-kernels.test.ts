@@ -1,0 +1,178 @@
+/**
+ * fhenet's WASM convolution-gradient kernels against the CPU backend (the reference), through tf.grads of tf.conv2d.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import * as tf from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs-backend-cpu';
+import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
+import {
+  registerWasmKernels,
+  unregisterWasmKernels,
+  wasmKernelsRegistered,
+  WASM_KERNELS,
+} from '../../src/backend/wasm-kernels/index.js';
+import { conv2DBackpropFilterWasm } from '../../src/backend/wasm-kernels/conv2d-backprop-filter.js';
+import { conv2DBackpropInputWasm } from '../../src/backend/wasm-kernels/conv2d-backprop-input.js';
+import { registerTfjsGradients } from '../../src/backend/wasm-kernels/tfjs-gradients.js';
+
+type Pad = 'same' | 'valid' | number | [[number, number], [number, number], [number, number], [number, number]];
+interface Case {
+  name: string;
+  x: [number, number, number, number];
+  k: number;
+  cout: number;
+  stride: 1 | 2 | [number, number];
+  pad: Pad;
+  round?: 'floor' | 'round' | 'ceil';
+}
+
+/** Deterministic pseudo-random values in [-1, 1). */
+function noise(n: number, seed: number): Float32Array {
+  const out = new Float32Array(n);
+  let s = seed >>> 0 || 1;
+  for (let i = 0; i < n; i++) {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    out[i] = s / 2 ** 31 - 1;
+  }
+  return out;
+}
+
+const size = (shape: number[]) => shape.reduce((a, b) => a * b, 1);
+
+/** dL/dx and dL/dW of L = Σ conv2d(x, W) ⊙ R on the current backend, as plain arrays. */
+function convGrads(c: Case, seed: number): { dx: Float32Array; dw: Float32Array; y: number[] } {
+  const wShape: [number, number, number, number] = [c.k, c.k, c.x[3], c.cout];
+  const result = tf.tidy(() => {
+    const x = tf.tensor4d(noise(size(c.x), seed), c.x);
+    const w = tf.tensor4d(noise(size(wShape), seed + 1), wShape);
+    const yShape = tf.conv2d(x, w, c.stride, c.pad, 'NHWC', 1, c.round).shape;
+    const r = tf.tensor(noise(size(yShape), seed + 2), yShape);
+    const g = tf.grads((a: tf.Tensor, b: tf.Tensor) =>
+      tf.sum(tf.mul(tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, c.stride, c.pad, 'NHWC', 1, c.round), r)),
+    );
+    const [dx, dw] = g([x, w]);
+    return { dx: dx!, dw: dw!, y: yShape };
+  });
+  // Read outside tidy (returning typed arrays from tidy is very slow).
+  const out = { dx: result.dx.dataSync() as Float32Array, dw: result.dw.dataSync() as Float32Array, y: result.y };
+  result.dx.dispose();
+  result.dw.dispose();
+  return out;
+}
+
+/** max |a − b| / max |b|. */
+function relErr(a: Float32Array, b: Float32Array): number {
+  expect(a.length).toBe(b.length);
+  let num = 0;
+  let den = 0;
+  for (let i = 0; i < a.length; i++) {
+    num = Math.max(num, Math.abs(a[i]! - b[i]!));
+    den = Math.max(den, Math.abs(b[i]!));
+  }
+  return num / Math.max(den, 1e-30);
+}
+
+const cases: Case[] = [];
+for (const k of [1, 3, 5]) {
+  for (const stride of [1, 2] as const) {
+    for (const pad of ['same', 'valid', 1] as Pad[]) {
+      cases.push({ name: `k${k} s${stride} pad=${pad}`, x: [3, 11, 9, 4], k, cout: 6, stride, pad });
+    }
+  }
+}
+cases.push(
+  { name: 'explicit asymmetric padding, s2', x: [2, 10, 7, 3], k: 3, cout: 5, stride: 2, pad: [[0, 0], [2, 0], [0, 1], [0, 0]] },
+  { name: 'explicit padding larger than the kernel, s1', x: [2, 6, 8, 2], k: 3, cout: 3, stride: 1, pad: [[0, 0], [3, 1], [4, 0], [0, 0]] },
+  { name: 'explicit padding larger than the kernel, s2', x: [2, 7, 6, 2], k: 3, cout: 3, stride: 2, pad: [[0, 0], [4, 2], [1, 3], [0, 0]] },
+  { name: 'mixed strides [1,2], same', x: [2, 9, 12, 3], k: 3, cout: 4, stride: [1, 2], pad: 'same' },
+  { name: 'mixed strides [2,1], valid, k5', x: [2, 12, 9, 3], k: 5, cout: 4, stride: [2, 1], pad: 'valid' },
+  { name: 'numeric pad with rounding (s2, pad 2)', x: [2, 8, 8, 3], k: 3, cout: 2, stride: 2, pad: 2, round: 'floor' },
+  { name: 'single input channel, batch 1', x: [1, 8, 8, 1], k: 3, cout: 4, stride: 1, pad: 'same' },
+  { name: 'CIFAR-like layer', x: [8, 32, 32, 16], k: 3, cout: 32, stride: 1, pad: 'same' },
+  { name: 'CIFAR-like strided layer', x: [8, 32, 32, 16], k: 3, cout: 32, stride: 2, pad: 'same' },
+);
+
+describe('fhenet WASM convolution-gradient kernels', () => {
+  const reference = new Map<string, ReturnType<typeof convGrads>>();
+
+  beforeAll(async () => {
+    await registerTfjsGradients();
+    // The CPU backend is the reference.
+    await tf.setBackend('cpu');
+    (tf.backend() as unknown as { firstUse?: boolean }).firstUse = false; // no "install tfjs-node" banner
+    cases.forEach((c, i) => reference.set(c.name, convGrads(c, 1000 + 7 * i)));
+    registerWasmKernels();
+    expect(await tf.setBackend('wasm')).toBe(true);
+  });
+
+  afterAll(() => {
+    registerWasmKernels();
+  });
+
+  it('are registered on the wasm backend, replacing tfjs\'s Conv2DBackpropInput', () => {
+    expect(wasmKernelsRegistered()).toBe(true);
+    expect(tf.getKernel('Conv2DBackpropFilter', 'wasm')?.kernelFunc).toBe(conv2DBackpropFilterWasm);
+    expect(tf.getKernel('Conv2DBackpropInput', 'wasm')?.kernelFunc).toBe(conv2DBackpropInputWasm);
+    expect(WASM_KERNELS.map((k) => k.kernelName)).toEqual(['Conv2DBackpropFilter', 'Conv2DBackpropInput']);
+  });
+
+  it.each(cases.map((c, i) => [c.name, c, i] as const))('match the CPU backend: %s', (_name, c, i) => {
+    expect(tf.getBackend()).toBe('wasm');
+    const ref = reference.get(c.name)!;
+    const got = convGrads(c, 1000 + 7 * i);
+    expect(got.y).toEqual(ref.y);
+    expect(relErr(got.dx, ref.dx)).toBeLessThanOrEqual(1e-4);
+    expect(relErr(got.dw, ref.dw)).toBeLessThanOrEqual(1e-4);
+  });
+
+  it('free their intermediates (no leaked tensors or WASM buffers)', () => {
+    const c = cases.find((k) => k.name.startsWith('explicit padding larger than the kernel, s2'))!;
+    convGrads(c, 1); // warm-up
+    const backend = tf.backend() as BackendWasm;
+    const tensors = tf.memory().numTensors;
+    const dataIds = backend.numDataIds();
+    convGrads(c, 2);
+    expect(tf.memory().numTensors).toBe(tensors);
+    expect(backend.numDataIds()).toBe(dataIds);
+  });
+
+  it('reject NCHW and dilations other than 1 with a clear error', () => {
+    const backend = tf.backend();
+    const x = tf.zeros([1, 5, 5, 2]);
+    const dy = tf.zeros([1, 5, 5, 3]);
+    const w = tf.zeros([3, 3, 2, 3]);
+    try {
+      const common = { strides: 1, pad: 'same', dimRoundingMode: undefined };
+      expect(() =>
+        conv2DBackpropFilterWasm({ inputs: { x, dy }, backend, attrs: { ...common, dataFormat: 'NCHW', filterShape: [3, 3, 2, 3] } }),
+      ).toThrow(/NCHW/);
+      expect(() =>
+        conv2DBackpropInputWasm({ inputs: { dy, filter: w }, backend, attrs: { ...common, dataFormat: 'NCHW', inputShape: [1, 5, 5, 2] } }),
+      ).toThrow(/NCHW/);
+      // tfjs itself refuses gradients through dilated convolutions before reaching a kernel.
+      const f = tf.grad((a: tf.Tensor) => tf.sum(tf.conv2d(a as tf.Tensor4D, w as tf.Tensor4D, 1, 'same', 'NHWC', 2)));
+      expect(() => f(x)).toThrow(/dilation/);
+    } finally {
+      tf.dispose([x, dy, w]);
+    }
+  });
+
+  it('can be removed and put back, restoring tfjs\'s own kernels without warnings', () => {
+    const warn = console.warn;
+    const warnings: unknown[] = [];
+    console.warn = (...a: unknown[]) => warnings.push(a);
+    try {
+      unregisterWasmKernels();
+      expect(tf.getKernel('Conv2DBackpropFilter', 'wasm')).toBeUndefined();
+      const tfjsOwn = tf.getKernel('Conv2DBackpropInput', 'wasm');
+      expect(tfjsOwn).toBeDefined();
+      expect(tfjsOwn!.kernelFunc).not.toBe(conv2DBackpropInputWasm);
+      registerWasmKernels();
+      registerWasmKernels(); // idempotent
+      expect(tf.getKernel('Conv2DBackpropInput', 'wasm')?.kernelFunc).toBe(conv2DBackpropInputWasm);
+    } finally {
+      console.warn = warn;
+    }
+    expect(warnings).toEqual([]);
+  });
+});
