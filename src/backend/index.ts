@@ -12,6 +12,8 @@
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
+// The union package registers every gradient function (tfjs-core alone ships none in its Node build).
+import '@tensorflow/tfjs';
 import { registerWasmKernels } from './wasm-kernels/index.js';
 
 export type BackendChoice = 'node-gpu' | 'node' | 'wasm' | 'cpu';
@@ -47,6 +49,9 @@ async function tryLoad(choice: BackendChoice): Promise<string> {
     }
     case 'cpu': {
       if (!(await tf.setBackend('cpu'))) throw new Error('the CPU backend failed to initialise');
+      // The CPU backend greets Node users with a banner recommending tfjs-node on first use; fhenet reports the
+      // backend choice itself (describeBackend), so the banner is noise in every CLI run and test log.
+      (tf.backend() as unknown as { firstUse?: boolean }).firstUse = false;
       return 'cpu';
     }
   }

@@ -1,0 +1,231 @@
+/**
+ * The training loop: seeded shuffling, mini-batches, an optimizer, a per-epoch learning-rate schedule, train/test
+ * metrics every epoch, optional early stopping, and a checkpoint every epoch from which `resume` continues exactly
+ * (model, optimizer moments and step, shuffling RNG state, epoch and history).
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import * as tf from '@tensorflow/tfjs-core';
+import type { Module } from '../nn/module.js';
+import { valueOf } from '../nn/quant-tensor.js';
+import { decodeTensors, encodeTensors, writeFileAtomic } from '../nn/checkpoint.js';
+import { ConfigError, FhenetError } from '../util/errors.js';
+import { createProgress } from '../util/progress.js';
+import { Rng } from '../util/rng.js';
+import { type Dataset, checkDataset, gather, sampleSize, size } from './dataset.js';
+import { crossEntropy } from './loss.js';
+import { type OptimizerName, createOptimizer } from './optim.js';
+import { type Schedule, learningRate } from './schedule.js';
+
+export interface FitOptions {
+  epochs: number;
+  batchSize: number;
+  lr: number;
+  optimizer?: OptimizerName;
+  weightDecay?: number;
+  momentum?: number;
+  schedule?: Schedule;
+  seed?: number;
+  /** Stop when test accuracy has not improved for this many epochs. */
+  earlyStopPatience?: number;
+  /** Write `last.safetensors` here after every epoch. */
+  checkpointDir?: string;
+  /** Continue from `checkpointDir/last.safetensors` when it exists. */
+  resume?: boolean;
+  /** Progress display: default bar on a TTY, lines otherwise. */
+  progress?: 'bar' | 'lines' | 'silent';
+  onEpoch?: (m: EpochMetrics) => void;
+  /** Called after each optimizer step (e.g. to re-apply constraints). */
+  afterStep?: () => void;
+}
+
+export interface EpochMetrics {
+  epoch: number;
+  lr: number;
+  trainLoss: number;
+  trainAccuracy: number;
+  testLoss?: number;
+  testAccuracy?: number;
+  seconds: number;
+}
+
+export interface FitResult {
+  history: EpochMetrics[];
+  seconds: number;
+  stoppedEarly: boolean;
+}
+
+function toBatch(d: Dataset, idx: ArrayLike<number>): { x: tf.Tensor; y: tf.Tensor1D } {
+  const b = gather(d, idx);
+  return { x: tf.tensor(b.x, [idx.length, ...d.sampleShape]), y: tf.tensor1d(b.y, 'int32') };
+}
+
+/** Logits for every sample of `d`, in eval mode, batched. */
+export function predict(model: Module, d: Dataset, batchSize = 256): Float32Array {
+  checkDataset(d);
+  const n = size(d);
+  const chunks: Float32Array[] = [];
+  for (let s = 0; s < n; s += batchSize) {
+    const idx = Array.from({ length: Math.min(batchSize, n - s) }, (_, i) => s + i);
+    const out = tf.tidy(() => valueOf(model.call(toBatch(d, idx).x)));
+    chunks.push(out.dataSync() as Float32Array);
+    out.dispose();
+  }
+  const all = new Float32Array(chunks.reduce((a, c) => a + c.length, 0));
+  let o = 0;
+  for (const c of chunks) {
+    all.set(c, o);
+    o += c.length;
+  }
+  return all;
+}
+
+export function argmaxRows(logits: Float32Array, classes: number): Int32Array {
+  const n = logits.length / classes;
+  const out = new Int32Array(n);
+  for (let i = 0; i < n; i++) {
+    let best = 0;
+    for (let c = 1; c < classes; c++) if (logits[i * classes + c]! > logits[i * classes + best]!) best = c;
+    out[i] = best;
+  }
+  return out;
+}
+
+export function evaluate(model: Module, d: Dataset, batchSize = 256): { accuracy: number; loss: number } {
+  const wasTraining = model.training;
+  model.eval();
+  try {
+    const logits = predict(model, d, batchSize);
+    const pred = argmaxRows(logits, d.numClasses);
+    let ok = 0;
+    for (let i = 0; i < pred.length; i++) if (pred[i] === d.y[i]) ok++;
+    const loss = tf.tidy(() => crossEntropy(tf.tensor2d(logits, [size(d), d.numClasses]), tf.tensor1d(d.y, 'int32')).dataSync()[0]!);
+    return { accuracy: ok / pred.length, loss };
+  } finally {
+    model.train(wasTraining);
+  }
+}
+
+function checkOptions(o: FitOptions): void {
+  const posInt = (k: keyof FitOptions) => {
+    const v = o[k] as number;
+    if (!Number.isInteger(v) || v < 1) throw new ConfigError(`fit: ${k} must be a positive integer, got ${v}`);
+  };
+  posInt('epochs');
+  posInt('batchSize');
+  if (!(o.lr > 0)) throw new ConfigError(`fit: lr must be positive, got ${o.lr}`);
+  if (o.resume && !o.checkpointDir) throw new ConfigError('fit: resume needs checkpointDir');
+}
+
+const CKPT = 'last.safetensors';
+
+export async function fit(model: Module, data: { train: Dataset; test?: Dataset }, opts: FitOptions): Promise<FitResult> {
+  checkOptions(opts);
+  checkDataset(data.train, 'training set');
+  if (data.test) checkDataset(data.test, 'test set');
+  const named = model.namedParameters().filter(([, v]) => v.trainable);
+  const vars = named.map(([, v]) => v);
+  const optimizer = createOptimizer(opts.optimizer ?? 'adamw', named, opts);
+  let rng = new Rng(opts.seed ?? 0);
+  const history: EpochMetrics[] = [];
+  let startEpoch = 0;
+  const ckptFile = opts.checkpointDir ? path.join(opts.checkpointDir, CKPT) : undefined;
+  if (opts.resume && ckptFile && fs.existsSync(ckptFile)) {
+    const state = loadTrainingState(ckptFile, model, optimizer);
+    rng = new Rng(opts.seed ?? 0, state.rng);
+    history.push(...state.history);
+    startEpoch = state.epoch + 1;
+  }
+  const n = size(data.train);
+  const stepsPerEpoch = Math.ceil(n / opts.batchSize);
+  const t0 = Date.now();
+  let stoppedEarly = false;
+  const progress = createProgress({ label: 'train', total: opts.epochs * stepsPerEpoch, mode: opts.progress });
+  progress.update(startEpoch * stepsPerEpoch);
+  for (let epoch = startEpoch; epoch < opts.epochs; epoch++) {
+    const te = Date.now();
+    model.train();
+    optimizer.lr = learningRate(opts.lr, epoch, opts.schedule ?? { kind: 'constant' });
+    const perm = rng.permutation(n);
+    let lossSum = 0;
+    let correct = 0;
+    for (let s = 0; s < stepsPerEpoch; s++) {
+      const idx = perm.subarray(s * opts.batchSize, Math.min(n, (s + 1) * opts.batchSize));
+      const { x, y } = toBatch(data.train, idx);
+      let predOk: tf.Tensor | undefined;
+      const { value, grads } = tf.variableGrads(() => {
+        const logits = valueOf(model.call(x));
+        predOk = tf.keep(tf.sum(tf.cast(tf.equal(tf.argMax(logits, 1), y), 'int32')));
+        return crossEntropy(logits, y);
+      }, vars);
+      optimizer.step(grads);
+      opts.afterStep?.();
+      lossSum += value.dataSync()[0]! * idx.length;
+      correct += predOk!.dataSync()[0]!;
+      tf.dispose([value, x, y, predOk!, ...Object.values(grads)]);
+      progress.update(epoch * stepsPerEpoch + s + 1, `epoch ${epoch + 1}/${opts.epochs}`);
+    }
+    if (!Number.isFinite(lossSum)) throw new FhenetError(`training diverged at epoch ${epoch + 1} (loss ${lossSum}); lower the learning rate`);
+    const m: EpochMetrics = { epoch, lr: optimizer.lr, trainLoss: lossSum / n, trainAccuracy: correct / n, seconds: 0 };
+    if (data.test) {
+      const r = evaluate(model, data.test);
+      m.testAccuracy = r.accuracy;
+      m.testLoss = r.loss;
+    }
+    m.seconds = (Date.now() - te) / 1000;
+    history.push(m);
+    if (ckptFile) saveTrainingState(ckptFile, model, optimizer, { epoch, rng: rng.state(), history });
+    opts.onEpoch?.(m);
+    if (opts.earlyStopPatience && data.test && shouldStop(history, opts.earlyStopPatience)) {
+      stoppedEarly = true;
+      break;
+    }
+  }
+  progress.stop();
+  optimizer.dispose();
+  return { history, seconds: (Date.now() - t0) / 1000, stoppedEarly };
+}
+
+function shouldStop(h: EpochMetrics[], patience: number): boolean {
+  const accs = h.map((m) => m.testAccuracy ?? 0);
+  const best = accs.indexOf(Math.max(...accs));
+  return h.length - 1 - best >= patience;
+}
+
+interface TrainingState {
+  epoch: number;
+  rng: object;
+  history: EpochMetrics[];
+}
+
+function saveTrainingState(file: string, model: Module, optimizer: ReturnType<typeof createOptimizer>, s: TrainingState): void {
+  const tensors = new Map<string, tf.Tensor>();
+  for (const [k, t] of model.stateDict()) tensors.set(`model.${k}`, t);
+  const o = optimizer.state();
+  for (const [k, t] of o.tensors) tensors.set(`optim.${k}`, t);
+  writeFileAtomic(
+    file,
+    encodeTensors(tensors, {
+      format: 'fhenet-training-state/1',
+      epoch: String(s.epoch),
+      rng: JSON.stringify(s.rng),
+      optimizer: JSON.stringify(o.scalars),
+      history: JSON.stringify(s.history),
+    }),
+  );
+}
+
+function loadTrainingState(file: string, model: Module, optimizer: ReturnType<typeof createOptimizer>): TrainingState {
+  const { tensors, metadata } = decodeTensors(new Uint8Array(fs.readFileSync(file)));
+  if (metadata.format !== 'fhenet-training-state/1') throw new FhenetError(`${file} is not an fhenet training checkpoint`);
+  const modelState = new Map<string, tf.Tensor>();
+  const optimState = new Map<string, tf.Tensor>();
+  for (const [k, t] of tensors) {
+    if (k.startsWith('model.')) modelState.set(k.slice(6), t);
+    else if (k.startsWith('optim.')) optimState.set(k.slice(6), t);
+  }
+  model.loadStateDict(modelState);
+  optimizer.loadState(optimState, JSON.parse(metadata.optimizer!));
+  tf.dispose([...tensors.values()]);
+  return { epoch: Number(metadata.epoch), rng: JSON.parse(metadata.rng!), history: JSON.parse(metadata.history!) };
+}
