@@ -144,10 +144,10 @@ describe('fhenet WASM convolution-gradient kernels', () => {
     try {
       const common = { strides: 1, pad: 'same', dimRoundingMode: undefined };
       expect(() =>
-        conv2DBackpropFilterWasm({ inputs: { x, dy }, backend, attrs: { ...common, dataFormat: 'NCHW', filterShape: [3, 3, 2, 3] } }),
+        conv2DBackpropFilterWasm({ inputs: { x, dy }, backend, attrs: { ...common, dataFormat: 'NCHW', filterShape: [3, 3, 2, 3] } as unknown as tf.NamedAttrMap }),
       ).toThrow(/NCHW/);
       expect(() =>
-        conv2DBackpropInputWasm({ inputs: { dy, filter: w }, backend, attrs: { ...common, dataFormat: 'NCHW', inputShape: [1, 5, 5, 2] } }),
+        conv2DBackpropInputWasm({ inputs: { dy, filter: w }, backend, attrs: { ...common, dataFormat: 'NCHW', inputShape: [1, 5, 5, 2] } as unknown as tf.NamedAttrMap }),
       ).toThrow(/NCHW/);
       // tfjs itself refuses gradients through dilated convolutions before reaching a kernel.
       const f = tf.grad((a: tf.Tensor) => tf.sum(tf.conv2d(a as tf.Tensor4D, w as tf.Tensor4D, 1, 'same', 'NHWC', 2)));

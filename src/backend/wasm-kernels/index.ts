@@ -16,35 +16,37 @@ import { conv2DBackpropInputConfig } from './conv2d-backprop-input.js';
 /** fhenet's WASM kernels, in registration order. */
 export const WASM_KERNELS: readonly tf.KernelConfig[] = [conv2DBackpropFilterConfig, conv2DBackpropInputConfig];
 
-/** tfjs's own kernels that fhenet's replaced (undefined where tfjs had none). */
+/** For each fhenet kernel now registered: tfjs's own kernel it replaced (undefined where tfjs had none). */
 const replaced = new Map<string, tf.KernelConfig | undefined>();
-let registered = false;
 
-export function registerWasmKernels(): void {
-  if (registered) return;
+/**
+ * Registers fhenet's WASM kernels (all of them, or only those named in `only`). Kernels already registered are left
+ * alone, so calling this again is harmless.
+ */
+export function registerWasmKernels(only?: readonly string[]): void {
   for (const config of WASM_KERNELS) {
+    if (only && !only.includes(config.kernelName)) continue;
+    if (replaced.has(config.kernelName)) continue;
     const existing = tf.getKernel(config.kernelName, 'wasm');
-    replaced.set(config.kernelName, existing);
     // Unregister first: registering over an existing kernel prints a warning.
     if (existing) tf.unregisterKernel(config.kernelName, 'wasm');
     tf.registerKernel(config);
+    replaced.set(config.kernelName, existing);
   }
-  registered = true;
 }
 
 /** Removes fhenet's WASM kernels and puts tfjs's own back. */
 export function unregisterWasmKernels(): void {
-  if (!registered) return;
-  for (const config of WASM_KERNELS) {
-    tf.unregisterKernel(config.kernelName, 'wasm');
-    const original = replaced.get(config.kernelName);
+  for (const [name, original] of replaced) {
+    tf.unregisterKernel(name, 'wasm');
     if (original) tf.registerKernel(original);
   }
   replaced.clear();
-  registered = false;
 }
 
-/** Whether fhenet's WASM kernels are currently registered. */
+/** Whether all of fhenet's WASM kernels are currently registered. */
 export function wasmKernelsRegistered(): boolean {
-  return registered;
+  return WASM_KERNELS.every((k) => replaced.has(k.kernelName));
 }
+
+export { registerTfjsGradients } from './tfjs-gradients.js';

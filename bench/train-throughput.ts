@@ -1,0 +1,313 @@
+/**
+ * Training throughput (samples/s) per tensor backend.
+ *
+ *   npx tsx bench/train-throughput.ts [--quick] [--profile] [--cpu-steps N] [--only cnn|mlp]
+ *
+ * (b) CIFAR-shaped CNN: 3×32×32 input, conv3×3(16)-ReLU, conv3×3(32)-ReLU, maxpool 2, conv3×3(64)-ReLU, avgpool 2,
+ *     conv3×3(64)-ReLU, maxpool 2, dense 1024→10; softmax cross-entropy; Adam (lr 1e-3). Backends:
+ *       wasm+fhenet     WASM with fhenet's Conv2DBackpropFilter/Input kernels (src/backend/wasm-kernels)
+ *       wasm+tfjs-dx    WASM with tfjs's own Conv2DBackpropInput (fhenet's filter kernel only: tfjs has none)
+ *       wasm (tfjs)     WASM with tfjs's kernels only — cannot train a CNN (no Conv2DBackpropFilter); reported as such
+ *       cpu             tfjs CPU backend (plain JS; very slow for convolutions — few steps)
+ * (a) checkerboard MLP at batch 1 and 32: see HOOK (a) below — until fhenet's QAT layers land this runs a
+ *     *plain-tfjs float MLP stand-in* with the same shape (2→100→100→2, ReLU), clearly labelled as such.
+ *
+ * Each figure is the median over timed steps after warm-up steps; a step is forward + backward + Adam update, ended
+ * by reading the loss (so asynchronous work is included).
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs-backend-cpu';
+import '@tensorflow/tfjs-backend-wasm';
+import os from 'node:os';
+import { writeFileSync, mkdirSync } from 'node:fs';
+import {
+  registerTfjsGradients,
+  registerWasmKernels,
+  unregisterWasmKernels,
+} from '../src/backend/wasm-kernels/index.js';
+
+const argv = process.argv.slice(2);
+const flag = (name: string) => argv.includes(name);
+const opt = (name: string, dflt: number) => {
+  const i = argv.indexOf(name);
+  return i >= 0 ? Number(argv[i + 1]) : dflt;
+};
+const QUICK = flag('--quick');
+const PROFILE = flag('--profile');
+const ONLY = (() => {
+  const i = argv.indexOf('--only');
+  return i >= 0 ? argv[i + 1] : undefined;
+})();
+
+/** A training workload: `step()` runs one optimisation step and returns the loss. */
+interface Workload {
+  step(): number;
+  dispose(): void;
+}
+
+/** Seeded uniform noise. */
+function noise(n: number, seed: number, scale = 1): Float32Array {
+  const out = new Float32Array(n);
+  let s = seed >>> 0 || 1;
+  for (let i = 0; i < n; i++) {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    out[i] = (s / 2 ** 31 - 1) * scale;
+  }
+  return out;
+}
+
+function heUniform(shape: number[], fanIn: number, seed: number): tf.Variable {
+  const n = shape.reduce((a, b) => a * b, 1);
+  return tf.variable(tf.tensor(noise(n, seed, Math.sqrt(6 / fanIn)), shape));
+}
+
+function oneHot(n: number, classes: number, seed: number): tf.Tensor2D {
+  const labels = Array.from(noise(n, seed), (v) => Math.floor(((v + 1) / 2) * classes) % classes);
+  return tf.tidy(() => tf.cast(tf.oneHot(tf.tensor1d(labels, 'int32'), classes), 'float32')) as tf.Tensor2D;
+}
+
+/** (b) The CIFAR-shaped CNN. */
+function cifarCnn(batch: number): Workload {
+  const convs: [number, number][] = [
+    [3, 16],
+    [16, 32],
+    [32, 64],
+    [64, 64],
+  ];
+  const vars: tf.Variable[] = [];
+  const conv = convs.map(([cin, cout], i) => {
+    const w = heUniform([3, 3, cin, cout], 9 * cin, 11 + i);
+    const b = tf.variable(tf.zeros([cout]));
+    vars.push(w, b);
+    return { w, b };
+  });
+  const dw = heUniform([4 * 4 * 64, 10], 1024, 99);
+  const db = tf.variable(tf.zeros([10]));
+  vars.push(dw, db);
+  const x = tf.tensor4d(noise(batch * 32 * 32 * 3, 5), [batch, 32, 32, 3]);
+  const y = oneHot(batch, 10, 6);
+  const opt = tf.train.adam(1e-3);
+  const layer = (h: tf.Tensor4D, i: number) => tf.relu(tf.add(tf.conv2d(h, conv[i]!.w as tf.Tensor4D, 1, 'same'), conv[i]!.b)) as tf.Tensor4D;
+  const loss = () =>
+    tf.tidy(() => {
+      let h = layer(x, 0);
+      h = tf.maxPool(layer(h, 1), 2, 2, 'valid');
+      h = tf.avgPool(layer(h, 2), 2, 2, 'valid');
+      h = tf.maxPool(layer(h, 3), 2, 2, 'valid');
+      const logits = tf.add(tf.matMul(tf.reshape(h, [batch, -1]), dw), db);
+      return tf.losses.softmaxCrossEntropy(y, logits) as tf.Scalar;
+    });
+  return {
+    step() {
+      const l = opt.minimize(loss, true, vars)!;
+      const v = l.dataSync()[0]!;
+      l.dispose();
+      return v;
+    },
+    dispose() {
+      tf.dispose([...vars, x, y]);
+      opt.dispose();
+    },
+  };
+}
+
+// ─── HOOK (a): the checkerboard QAT MLP ────────────────────────────────────────────────────────────────────────────
+// Replace `checkerboardMlp` with a workload built from fhenet's QAT layers (src/quant, src/nn) once they land:
+// QuantIdentity(3-bit) → QuantLinear(2,100) → QuantReLU(3-bit) → QuantLinear(100,100) → QuantReLU(3-bit) →
+// QuantLinear(100,2), cross-entropy, AdamW lr 1e-3 (see ../shared/reference/concrete-ml.md §1), and set
+// MLP_LABEL accordingly. Keep the `Workload` interface: `step()` = one optimisation step, returns the loss.
+const MLP_LABEL = 'checkerboard MLP — plain-tfjs float stand-in (NOT QAT): 2→100→100→2, ReLU, Adam';
+function checkerboardMlp(batch: number): Workload {
+  const w1 = heUniform([2, 100], 2, 21);
+  const b1 = tf.variable(tf.zeros([100]));
+  const w2 = heUniform([100, 100], 100, 22);
+  const b2 = tf.variable(tf.zeros([100]));
+  const w3 = heUniform([100, 2], 100, 23);
+  const b3 = tf.variable(tf.zeros([2]));
+  const vars = [w1, b1, w2, b2, w3, b3];
+  const x = tf.tensor2d(noise(batch * 2, 7), [batch, 2]);
+  const y = oneHot(batch, 2, 8);
+  const opt = tf.train.adam(1e-3);
+  const loss = () =>
+    tf.tidy(() => {
+      let h = tf.relu(tf.add(tf.matMul(x, w1), b1));
+      h = tf.relu(tf.add(tf.matMul(h, w2), b2));
+      return tf.losses.softmaxCrossEntropy(y, tf.add(tf.matMul(h, w3), b3)) as tf.Scalar;
+    });
+  return {
+    step() {
+      const l = opt.minimize(loss, true, vars)!;
+      const v = l.dataSync()[0]!;
+      l.dispose();
+      return v;
+    },
+    dispose() {
+      tf.dispose([...vars, x, y]);
+      opt.dispose();
+    },
+  };
+}
+// ─── end HOOK (a) ───────────────────────────────────────────────────────────────────────────────────────────────────
+
+type Variant = 'wasm+fhenet' | 'wasm+tfjs-dx' | 'wasm (tfjs)' | 'cpu';
+
+async function useVariant(v: Variant): Promise<void> {
+  unregisterWasmKernels();
+  if (v === 'wasm+fhenet') registerWasmKernels();
+  if (v === 'wasm+tfjs-dx') registerWasmKernels(['Conv2DBackpropFilter']);
+  const name = v === 'cpu' ? 'cpu' : 'wasm';
+  if (!(await tf.setBackend(name))) throw new Error(`backend ${name} failed to initialise`);
+  if (name === 'cpu') (tf.backend() as unknown as { firstUse?: boolean }).firstUse = false;
+}
+
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+};
+
+interface Row {
+  workload: string;
+  variant: Variant;
+  batch: number;
+  stepMs?: number;
+  samplesPerS?: number;
+  steps?: number;
+  note?: string;
+}
+
+async function measure(workload: string, variant: Variant, batch: number, make: (b: number) => Workload, warmup: number, steps: number): Promise<Row> {
+  await useVariant(variant);
+  const w = make(batch);
+  try {
+    for (let i = 0; i < warmup; i++) w.step();
+    const times: number[] = [];
+    for (let i = 0; i < steps; i++) {
+      const t0 = performance.now();
+      w.step();
+      times.push(performance.now() - t0);
+    }
+    const stepMs = median(times);
+    const row: Row = { workload, variant, batch, stepMs, samplesPerS: (batch * 1000) / stepMs, steps };
+    console.log(`${workload.padEnd(4)} ${variant.padEnd(13)} batch ${String(batch).padStart(3)}: ${stepMs.toFixed(2).padStart(9)} ms/step  ${row.samplesPerS!.toFixed(1).padStart(8)} samples/s  (median of ${steps})`);
+    return row;
+  } catch (err) {
+    const note = (err instanceof Error ? err.message : String(err)).split('\n')[0]!;
+    console.log(`${workload.padEnd(4)} ${variant.padEnd(13)} batch ${String(batch).padStart(3)}: cannot train — ${note}`);
+    return { workload, variant, batch, note };
+  } finally {
+    w.dispose();
+  }
+}
+
+/** Per-kernel time of one CNN step (tf.profile), summed by kernel name. */
+async function profileCnn(variant: Variant, batch: number): Promise<Map<string, number>> {
+  await useVariant(variant);
+  const w = cifarCnn(batch);
+  const byKernel = new Map<string, number>();
+  try {
+    w.step();
+    w.step();
+    const info = await tf.profile(() => {
+      w.step();
+    });
+    for (const k of info.kernels) {
+      const ms = typeof k.kernelTimeMs === 'number' ? k.kernelTimeMs : 0;
+      byKernel.set(k.name, (byKernel.get(k.name) ?? 0) + ms);
+    }
+  } finally {
+    w.dispose();
+  }
+  return byKernel;
+}
+
+async function main(): Promise<void> {
+  await registerTfjsGradients();
+  const rows: Row[] = [];
+  const cnnBatches = QUICK ? [32] : [32, 64];
+  const wasmWarm = QUICK ? 2 : 3;
+  const wasmSteps = QUICK ? 5 : 11;
+  const cpuSteps = opt('--cpu-steps', QUICK ? 1 : 3);
+  console.log(`machine: ${os.cpus()[0]?.model ?? '?'} × ${os.cpus().length}, Node ${process.version}, tfjs-core ${tf.version_core}`);
+
+  if (ONLY !== 'mlp') {
+    for (const batch of cnnBatches) {
+      rows.push(await measure('cnn', 'wasm+fhenet', batch, cifarCnn, wasmWarm, wasmSteps));
+      rows.push(await measure('cnn', 'wasm+tfjs-dx', batch, cifarCnn, 1, QUICK ? 2 : 3));
+      rows.push(await measure('cnn', 'wasm (tfjs)', batch, cifarCnn, 0, 1));
+    }
+    rows.push(await measure('cnn', 'cpu', 32, cifarCnn, 1, cpuSteps));
+  }
+  if (ONLY !== 'cnn') {
+    for (const batch of [1, 32]) {
+      for (const v of ['wasm+fhenet', 'cpu'] as Variant[]) rows.push(await measure('mlp', v, batch, checkerboardMlp, 20, QUICK ? 50 : 200));
+    }
+  }
+
+  const profiles: { variant: Variant; kernels: Map<string, number> }[] = [];
+  if (PROFILE) {
+    for (const v of ['wasm+fhenet', 'wasm+tfjs-dx'] as Variant[]) {
+      const kernels = await profileCnn(v, 32);
+      profiles.push({ variant: v, kernels });
+      const total = [...kernels.values()].reduce((a, b) => a + b, 0);
+      console.log(`\nprofile, CNN step at batch 32, ${v} (kernel time ${total.toFixed(1)} ms):`);
+      for (const [name, ms] of [...kernels].sort((a, b) => b[1] - a[1]).slice(0, 15)) {
+        console.log(`  ${name.padEnd(24)} ${ms.toFixed(2).padStart(9)} ms`);
+      }
+    }
+  }
+
+  writeResults(rows, profiles);
+}
+
+function writeResults(rows: Row[], profiles: { variant: Variant; kernels: Map<string, number> }[]): void {
+  const cmd = `npx tsx bench/train-throughput.ts ${argv.join(' ')}`.trim();
+  const fmt = (r: Row) =>
+    r.samplesPerS === undefined
+      ? `| ${r.variant} | ${r.batch} | — | — | cannot train: ${r.note} |`
+      : `| ${r.variant} | ${r.batch} | ${r.stepMs!.toFixed(2)} | ${r.samplesPerS.toFixed(1)} | median of ${r.steps} |`;
+  const cnn = rows.filter((r) => r.workload === 'cnn');
+  const mlp = rows.filter((r) => r.workload === 'mlp');
+  const fast = cnn.find((r) => r.variant === 'wasm+fhenet' && r.batch === 32)?.samplesPerS;
+  const cpu = cnn.find((r) => r.variant === 'cpu')?.samplesPerS;
+  const tfjsDx = cnn.find((r) => r.variant === 'wasm+tfjs-dx' && r.batch === 32)?.samplesPerS;
+  const lines = [
+    '# Training throughput',
+    '',
+    `Command: \`${cmd}\``,
+    '',
+    `Machine: ${os.cpus()[0]?.model ?? '?'} × ${os.cpus().length} cores, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}, tfjs ${tf.version_core}; WASM runs single-threaded. Date: ${new Date().toISOString()}.`,
+    '',
+    '## (b) CIFAR-shaped CNN',
+    '',
+    '3×32×32 → conv3×3(16)-ReLU → conv3×3(32)-ReLU → maxpool2 → conv3×3(64)-ReLU → avgpool2 → conv3×3(64)-ReLU → maxpool2 → dense(1024→10); softmax cross-entropy; Adam. A step = forward + backward + update.',
+    '',
+    '| backend | batch | ms/step | images/s | |',
+    '|---|---|---|---|---|',
+    ...cnn.map(fmt),
+    '',
+    fast && cpu ? `WASM + fhenet kernels vs CPU backend: **${(fast / cpu).toFixed(1)}×** (target ≥ 5×).` : '',
+    fast && tfjsDx ? `WASM + fhenet kernels vs WASM with tfjs's own Conv2DBackpropInput: ${(fast / tfjsDx).toFixed(1)}×.` : '',
+    '',
+    '## (a) checkerboard MLP',
+    '',
+    `**${MLP_LABEL}** — placeholder until the QAT layers land (HOOK (a) in the bench).`,
+    '',
+    '| backend | batch | ms/step | samples/s | |',
+    '|---|---|---|---|---|',
+    ...mlp.map(fmt),
+    '',
+  ];
+  for (const p of profiles) {
+    const total = [...p.kernels.values()].reduce((a, b) => a + b, 0);
+    lines.push(`## Kernel profile: one CNN step at batch 32, ${p.variant} (tf.profile; kernel time ${total.toFixed(1)} ms)`, '');
+    lines.push('| kernel | ms |', '|---|---|');
+    for (const [name, ms] of [...p.kernels].sort((a, b) => b[1] - a[1]).slice(0, 15)) lines.push(`| ${name} | ${ms.toFixed(2)} |`);
+    lines.push('');
+  }
+  mkdirSync('bench/results', { recursive: true });
+  writeFileSync('bench/results/train-throughput.md', lines.join('\n'));
+  console.log('\nwrote bench/results/train-throughput.md');
+}
+
+await main();
