@@ -6,11 +6,10 @@
  * exact arrays the reference runs used (`peer` data) so results compare on identical points.
  */
 import * as fs from 'node:fs';
-import * as path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { Dataset, Split } from '../../src/train/dataset.js';
 import { FhenetError } from '../../src/util/errors.js';
 import { Rng } from '../../src/util/rng.js';
+import { sharedPath } from '../../src/util/shared.js';
 
 export interface CheckerboardOptions {
   nSide?: number;
@@ -65,24 +64,13 @@ export function generateCheckerboard(opts: CheckerboardOptions = {}): Split {
   return { test: pick(perm.subarray(0, nTest)), train: pick(perm.subarray(nTest)) };
 }
 
-const HERE = path.dirname(fileURLToPath(import.meta.url));
-
-/** Where the shared reference material lives: $FHENET_SHARED, else ../shared next to the repository. */
-export function sharedDir(): string {
-  return process.env.FHENET_SHARED ?? path.resolve(HERE, '../../../shared');
-}
-
 export function peerCheckerboardPath(): string {
-  return path.join(sharedDir(), 'fixtures/brevitas/checkerboard.json');
+  return sharedPath('fixtures/brevitas/checkerboard.json');
 }
 
 /** The exact arrays the reference (Brevitas) runs used: shared/fixtures/brevitas/checkerboard.json. */
 export function loadPeerCheckerboard(file = peerCheckerboardPath()): Split {
-  if (!fs.existsSync(file)) {
-    throw new FhenetError(
-      `peer checkerboard arrays not found at ${file}; set FHENET_SHARED to the folder holding fixtures/brevitas/, or use the generated data`,
-    );
-  }
+  if (!fs.existsSync(file)) throw new FhenetError(`peer checkerboard arrays not found at ${file}`);
   const raw = JSON.parse(fs.readFileSync(file, 'utf8')) as Record<string, unknown>;
   const part = (xKey: string, yKey: string): Dataset => {
     const xs = raw[xKey] as number[][] | undefined;

@@ -173,6 +173,19 @@ export class IntQuantizer extends Module {
     return tf.div(pow2Stat, 2 ** Math.ceil(Math.log2(this.threshold)));
   }
 
+  /**
+   * The scale this quantizer uses at evaluation time, when it does not depend on the input (`const` and
+   * `learned`); `undefined` for `absmax`, whose scale follows the tensor it is given.
+   */
+  evalScale(): number | undefined {
+    if (this.opts.scaling === 'absmax') return undefined;
+    return tf.tidy(() => {
+      const stat =
+        this.opts.scaling === 'const' ? tf.scalar(this.opts.maxVal!) : this.collecting ? this.statBuffer! : tf.abs(this.scaleParam!);
+      return this.restrict(stat).dataSync()[0]!;
+    });
+  }
+
   /** Resynchronises the JS step mirror after a state dict load. */
   protected override afterLoad(): void {
     this.steps = 0;
