@@ -1,0 +1,114 @@
+/**
+ * Noise model of the KS-PBS pipeline (variances in integer units of the 2^64 torus, squared).
+ * The derivation and the measurements that check it are written up in docs/tfhe.md.
+ *
+ * Everything here is a closed-form estimate from the parameter set; the evaluator tracks one
+ * variance per ciphertext and refuses operations whose failure probability would exceed the
+ * caller's `pError` (default 2^-40 per decryption or per table lookup).
+ */
+import { distributionVariance, delta, bigLweDimension, type TfheParams } from './params.js';
+
+/** Variance of a fresh encryption (or of a PBS output treated as fresh for the tracker). */
+export function freshVariance(p: TfheParams): number {
+  // With the 'Big' key choice a client encrypts under the flattened GLWE key with GLWE noise.
+  return distributionVariance(p.glweNoise);
+}
+
+/** E[d²] of a balanced digit uniformly spread over [−B/2, B/2]: (B² + 2) / 12. */
+function digitSquare(baseLog: number): number {
+  const b = 2 ** baseLog;
+  return (b * b + 2) / 12;
+}
+
+/** Variance added by the keyswitch (key noise through the digits + dropped low bits). */
+export function keyswitchVariance(p: TfheParams): number {
+  const nBig = bigLweDimension(p);
+  const keyTerm = nBig * p.ksLevel * digitSquare(p.ksBaseLog) * distributionVariance(p.lweNoise);
+  const dropped = 2 ** (64 - p.ksBaseLog * p.ksLevel);
+  // Rounding error uniform in ±dropped/2 (variance dropped²/12) times a binary key bit (E[s²] = 1/2).
+  const roundTerm = (nBig / 2) * (dropped * dropped) / 12;
+  return keyTerm + roundTerm;
+}
+
+/** Variance added by the switch to modulus 2N (mask and body rounding). */
+export function modulusSwitchVariance(p: TfheParams): number {
+  const step = 2 ** 64 / (2 * p.polynomialSize);
+  const u = (step * step) / 12;
+  // Centered mean: the correction removes Σ e_i/2, leaving Σ e_i (s_i − 1/2) → E[(s−1/2)²] = 1/4.
+  const perMask = p.modulusSwitch === 'centered-mean' ? 0.25 : 0.5;
+  return p.lweDimension * perMask * u + u;
+}
+
+/** Variance of a PBS output (blind rotation noise; the LUT itself is noiseless). */
+export function pbsOutputVariance(p: TfheParams): number {
+  const { lweDimension: n, glweDimension: k, polynomialSize: N, pbsLevel: L, pbsBaseLog: b } = p;
+  // Key noise: every CMUX adds Σ over (k+1)·L digit polynomials of N digits × GGSW noise.
+  const keyTerm = n * (k + 1) * L * N * digitSquare(b) * distributionVariance(p.glweNoise);
+  // Decomposition rounding error (uniform, step 2^(64−bL)) times the key, added only when the
+  // selector bit is 1 (probability 1/2): n · step²/24 · (1 + k·N/2).
+  const step = 2 ** (64 - b * L);
+  const roundTerm = (n * step * step) / 24 * (1 + (k * N) / 2);
+  // f64 FFT error: measured ≈ 2^39 rms per external product for N = 2048, grows with N·b.
+  const fftTerm = n * (2 ** 39 * Math.sqrt(N / 2048)) ** 2;
+  return keyTerm + roundTerm + fftTerm;
+}
+
+/**
+ * log2 of the probability that a centered Gaussian of standard deviation `sigma` exceeds `bound`
+ * in absolute value: log2(erfc(bound / (σ√2))). Uses the Numerical Recipes Chebyshev form of
+ * erfc (relative error < 1.2e-7 everywhere), evaluated in the log domain so that it stays finite
+ * far into the tail (2^-128 and beyond).
+ */
+export function log2TailProbability(bound: number, sigma: number): number {
+  if (sigma <= 0) return -Infinity;
+  const z = bound / (sigma * Math.SQRT2);
+  if (z <= 0) return 0;
+  const t = 1 / (1 + 0.5 * z);
+  const poly =
+    -z * z - 1.26551223 +
+    t * (1.00002368 + t * (0.37409196 + t * (0.09678418 + t * (-0.18628806 +
+    t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277))))))));
+  return (Math.log(t) + poly) / Math.LN2;
+}
+
+/** Largest variance whose tail beyond `bound` stays below 2^log2PError (bisection on σ). */
+export function maxVarianceFor(bound: number, log2PError: number): number {
+  let lo = 0;
+  let hi = bound;
+  for (let i = 0; i < 200; i++) {
+    const mid = (lo + hi) / 2;
+    if (log2TailProbability(bound, mid) > log2PError) hi = mid;
+    else lo = mid;
+  }
+  return lo * lo;
+}
+
+/** Noise budgets of one parameter set at one failure probability. */
+export interface NoiseBudget {
+  readonly log2PError: number;
+  /** A ciphertext decrypts right with probability ≥ 1 − pError while its variance is ≤ this. */
+  readonly maxDecryptVariance: number;
+  /** A PBS input (before keyswitch) must have a variance ≤ this. */
+  readonly maxPbsInputVariance: number;
+  readonly freshVariance: number;
+  readonly pbsOutputVariance: number;
+  readonly keyswitchVariance: number;
+  readonly modulusSwitchVariance: number;
+}
+
+export function noiseBudget(p: TfheParams, log2PError: number): NoiseBudget {
+  // Decoding is right while the noise stays within half a message step: Δ/2.
+  const bound = delta(p) / 2;
+  const maxDecrypt = maxVarianceFor(bound, log2PError);
+  const ks = keyswitchVariance(p);
+  const ms = modulusSwitchVariance(p);
+  return {
+    log2PError,
+    maxDecryptVariance: maxDecrypt,
+    maxPbsInputVariance: Math.max(0, maxDecrypt - ks - ms),
+    freshVariance: freshVariance(p),
+    pbsOutputVariance: pbsOutputVariance(p),
+    keyswitchVariance: ks,
+    modulusSwitchVariance: ms,
+  };
+}

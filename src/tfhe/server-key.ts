@@ -1,0 +1,304 @@
+/**
+ * The server side: an evaluation key built from a client's TFHE-rs `CompressedServerKey` bytes,
+ * and every operation a circuit evaluator needs on ciphertexts.
+ *
+ * Trust model: the key bytes and ciphertext bytes come from a client and are parsed by fhenet's
+ * own strict parser (layouts.ts) — never by node-tfhe, whose WASM panics would poison the process.
+ * A malformed or mismatched input costs the sender an error, bounded time and memory, and cannot
+ * affect another client's key (keys share no mutable state besides per-key scratch buffers).
+ */
+import { TfheNoiseError, TfheParameterError } from './errors.js';
+import { NegacyclicFft } from './fft.js';
+import { keyswitch, expandKeyswitchKey, type KeyswitchKey } from './keyswitch.js';
+import {
+  parseCiphertext,
+  parseCompressedCiphertext,
+  parseCompressedServerKey,
+  serializeCiphertextFields,
+  type CompressedServerKeyFields,
+  type ParseLimits,
+} from './layouts.js';
+import { buildLut, type Lut } from './lut.js';
+import {
+  LweCiphertext,
+  linearCombination,
+  matmul,
+  trivial,
+  type LinearContext,
+} from './lwe.js';
+import { noiseBudget, type NoiseBudget } from './noise.js';
+import { NAMED_PARAMS, bigLweDimension, namedParams, plaintextModulus, validateParams, type TfheParams } from './params.js';
+import { AesCtrStream } from './csprng.js';
+import { BlindRotator, expandBootstrapKey, modulusSwitch, sampleExtract, type FourierBootstrapKey } from './pbs.js';
+import { signedToWords } from './torus.js';
+
+export interface ServerKeyOptions {
+  /**
+   * The parameter set the key must belong to (a named set or a full description). If omitted, the
+   * key's dimensions must match exactly one named set. Noise distributions are not in the key bytes,
+   * so a custom set must be given here for the noise model.
+   */
+  params?: TfheParams | string;
+  limits?: ParseLimits;
+  /** Failure probability budget per decryption / per table lookup, as log2 (default −40). */
+  log2PError?: number;
+  /** Also enforce TFHE-rs's nominal max_noise_level rule on linear combinations (default false). */
+  enforceNoiseLevel?: boolean;
+  /** Allocate the expanded key in SharedArrayBuffers (to hand to worker threads without copies). */
+  shared?: boolean;
+}
+
+/** Metadata written into serialized ciphertexts (defaults: the key's moduli, the ciphertext's own degree/noise level). */
+export interface SerializeOptions {
+  /**
+   * `message_modulus` field; node-tfhe's decrypt reduces mod this. Use 2p to read carries and the
+   * padding bit, p to read the full plaintext.
+   */
+  messageModulus?: number;
+  carryModulus?: number;
+}
+
+function matchNamed(f: CompressedServerKeyFields): TfheParams {
+  const hits = Object.values(NAMED_PARAMS).filter((p) => keyMatches(p, f) === null);
+  if (hits.length !== 1) {
+    throw new TfheParameterError(
+      hits.length === 0
+        ? 'server key matches no named parameter set; pass options.params'
+        : `server key matches several named sets (${hits.map((h) => h.name).join(', ')}); pass options.params`,
+    );
+  }
+  return hits[0]!;
+}
+
+/** null if the key has exactly the set's dimensions, else a description of the first mismatch. */
+function keyMatches(p: TfheParams, f: CompressedServerKeyFields): string | null {
+  const checks: [string, number | string, number | string][] = [
+    ['keyswitch base log', f.ksk.baseLog, p.ksBaseLog],
+    ['keyswitch level', f.ksk.level, p.ksLevel],
+    ['small LWE dimension', f.ksk.outputLweSize - 1, p.lweDimension],
+    ['GLWE dimension', f.bsk.glweSize - 1, p.glweDimension],
+    ['polynomial size', f.bsk.polynomialSize, p.polynomialSize],
+    ['PBS base log', f.bsk.baseLog, p.pbsBaseLog],
+    ['PBS level', f.bsk.level, p.pbsLevel],
+    ['message modulus', f.messageModulus, p.messageModulus],
+    ['carry modulus', f.carryModulus, p.carryModulus],
+    ['modulus switch', f.modulusSwitch, p.modulusSwitch],
+    ['PBS order', f.pbsOrder, 'keyswitch-bootstrap'],
+  ];
+  for (const [what, got, want] of checks) if (got !== want) return `${what} is ${got}, expected ${want}`;
+  return null;
+}
+
+export class ServerKey {
+  readonly params: TfheParams;
+  readonly budget: NoiseBudget;
+  readonly linear: LinearContext;
+  readonly ksk: KeyswitchKey;
+  readonly bsk: FourierBootstrapKey;
+  readonly fft: NegacyclicFft;
+  private readonly rotator: BlindRotator;
+  private readonly ksOut: Float64Array;
+  private readonly msMask: Int32Array;
+  private readonly limits: ParseLimits;
+
+  private constructor(params: TfheParams, ksk: KeyswitchKey, bsk: FourierBootstrapKey, fft: NegacyclicFft, opts: ServerKeyOptions) {
+    this.params = params;
+    this.budget = noiseBudget(params, opts.log2PError ?? -40);
+    this.linear = {
+      plaintextModulus: plaintextModulus(params),
+      budget: this.budget,
+      ...(opts.enforceNoiseLevel ? { maxNoiseLevel: params.maxNoiseLevel } : {}),
+    };
+    this.ksk = ksk;
+    this.bsk = bsk;
+    this.fft = fft;
+    this.rotator = new BlindRotator(bsk, fft);
+    this.ksOut = new Float64Array(params.lweDimension + 1);
+    this.msMask = new Int32Array(params.lweDimension);
+    this.limits = { ...opts.limits, maxLweDimension: bigLweDimension(params) };
+  }
+
+  /** Parse, validate against the parameter set, decompress and precompute (Fourier) a client's key. */
+  static fromCompressedBytes(bytes: Uint8Array, opts: ServerKeyOptions = {}): ServerKey {
+    const f = parseCompressedServerKey(bytes, opts.limits);
+    const params = opts.params === undefined ? matchNamed(f) : typeof opts.params === 'string' ? namedParams(opts.params) : opts.params;
+    validateParams(params);
+    const mismatch = keyMatches(params, f);
+    if (mismatch) throw new TfheParameterError(`server key does not belong to parameter set '${params.name}': ${mismatch}`);
+    return ServerKey.fromParts(params, f, opts);
+  }
+
+  /** Build from already parsed fields (e.g. in a worker that re-expands a key). */
+  static fromParts(params: TfheParams, f: CompressedServerKeyFields, opts: ServerKeyOptions = {}): ServerKey {
+    const fft = new NegacyclicFft(params.polynomialSize);
+    const ksk = expandKeyswitchKey(f.ksk, opts.shared);
+    const bsk = expandBootstrapKey(f.bsk, fft, opts.shared);
+    return new ServerKey(params, ksk, bsk, fft, opts);
+  }
+
+  /** Rebuild around an already expanded key (worker threads share the arrays). */
+  static fromExpanded(params: TfheParams, ksk: KeyswitchKey, bsk: FourierBootstrapKey, opts: ServerKeyOptions = {}): ServerKey {
+    return new ServerKey(params, ksk, bsk, new NegacyclicFft(params.polynomialSize), opts);
+  }
+
+  get plaintextModulus(): number {
+    return this.linear.plaintextModulus;
+  }
+
+  /** Dimension k·N of client ciphertexts and PBS outputs. */
+  get lweDimension(): number {
+    return bigLweDimension(this.params);
+  }
+
+  // ------------------------------------------------------------------ ciphertext I/O
+
+  private checkMeta(what: string, messageModulus: number, carryModulus: number, ap: { kind: string; pbsOrder?: string }): void {
+    const p = this.params;
+    if (messageModulus !== p.messageModulus || carryModulus !== p.carryModulus) {
+      throw new TfheParameterError(
+        `${what}: message/carry modulus ${messageModulus}/${carryModulus} do not match the key's ${p.messageModulus}/${p.carryModulus}`,
+      );
+    }
+    if (ap.kind !== 'standard' || ap.pbsOrder !== 'keyswitch-bootstrap') {
+      throw new TfheParameterError(`${what}: atomic pattern must be Standard(KeyswitchBootstrap)`);
+    }
+  }
+
+  /** Variance assumed for a client ciphertext with a given nominal noise level (conservative). */
+  private clientVariance(noiseLevel: number): number {
+    return Math.max(1, noiseLevel) ** 2 * this.budget.freshVariance;
+  }
+
+  /** A shortint `Ciphertext` from a client (parsed by fhenet, validated against this key). */
+  parseCiphertext(bytes: Uint8Array): LweCiphertext {
+    const c = parseCiphertext(bytes, this.limits);
+    if (c.data.length / 2 - 1 !== this.lweDimension) {
+      throw new TfheParameterError(`ciphertext: LWE dimension ${c.data.length / 2 - 1}, this key expects ${this.lweDimension}`);
+    }
+    this.checkMeta('ciphertext', c.messageModulus, c.carryModulus, c.atomicPattern);
+    return new LweCiphertext(c.data, this.clientVariance(c.noiseLevel), c.noiseLevel, c.degree);
+  }
+
+  /** A shortint `CompressedCiphertext` (seeded): regenerates the mask from its AES-CTR seed. */
+  decompressCiphertext(bytes: Uint8Array): LweCiphertext {
+    const c = parseCompressedCiphertext(bytes, this.limits);
+    const n = c.lweSize - 1;
+    if (n !== this.lweDimension) {
+      throw new TfheParameterError(`compressed ciphertext: LWE dimension ${n}, this key expects ${this.lweDimension}`);
+    }
+    this.checkMeta('compressed ciphertext', c.messageModulus, c.carryModulus, c.atomicPattern);
+    const data = new Uint32Array(2 * (n + 1));
+    new AesCtrStream(c.seed).fillU64(data, 0, n);
+    data[2 * n] = c.body[0]!;
+    data[2 * n + 1] = c.body[1]!;
+    return new LweCiphertext(data, this.clientVariance(c.noiseLevel), c.noiseLevel, c.degree);
+  }
+
+  /** Serialize as a TFHE-rs shortint `Ciphertext` that node-tfhe's `Shortint.decrypt` accepts. */
+  serializeCiphertext(ct: LweCiphertext, opts: SerializeOptions = {}): Uint8Array {
+    if (ct.dimension !== this.lweDimension) {
+      throw new TfheParameterError(`only big-key ciphertexts (dimension ${this.lweDimension}) can be serialized; got ${ct.dimension}`);
+    }
+    return serializeCiphertextFields({
+      data: ct.data,
+      degree: ct.degree,
+      noiseLevel: Math.max(1, Math.ceil(ct.noiseLevel)),
+      messageModulus: opts.messageModulus ?? this.params.messageModulus,
+      carryModulus: opts.carryModulus ?? this.params.carryModulus,
+      atomicPattern: { kind: 'standard', pbsOrder: 'keyswitch-bootstrap' },
+    });
+  }
+
+  // ------------------------------------------------------------------ leveled operations
+
+  add(a: LweCiphertext, b: LweCiphertext): LweCiphertext {
+    return linearCombination(this.linear, [1, 1], [a, b]);
+  }
+
+  sub(a: LweCiphertext, b: LweCiphertext): LweCiphertext {
+    return linearCombination(this.linear, [1, -1], [a, b]);
+  }
+
+  neg(a: LweCiphertext): LweCiphertext {
+    return linearCombination(this.linear, [-1], [a]);
+  }
+
+  mulScalar(a: LweCiphertext, w: number): LweCiphertext {
+    return linearCombination(this.linear, [w], [a]);
+  }
+
+  /** a + m (a clear plaintext, taken mod 2p). */
+  addPlain(a: LweCiphertext, m: number): LweCiphertext {
+    return linearCombination(this.linear, [1], [a], m);
+  }
+
+  /** Σ w_i·x_i + bias. */
+  dot(weights: ArrayLike<number>, x: readonly LweCiphertext[], bias = 0): LweCiphertext {
+    return linearCombination(this.linear, weights, x, bias);
+  }
+
+  /** y = W·x + bias with W row-major rows × cols. */
+  matmul(w: ArrayLike<number>, rows: number, cols: number, x: readonly LweCiphertext[], bias?: ArrayLike<number>): LweCiphertext[] {
+    return matmul(this.linear, w, rows, cols, x, bias);
+  }
+
+  /** A noiseless encryption of the constant m. */
+  trivial(m: number): LweCiphertext {
+    return trivial(this.linear, this.lweDimension, m);
+  }
+
+  // ------------------------------------------------------------------ bootstrapping
+
+  /** The table of f over the plaintext space [0, p). See lut.ts for padding-bit semantics. */
+  lut(f: (m: number) => number): Lut {
+    return buildLut(this.params.polynomialSize, this.plaintextModulus, f);
+  }
+
+  /** Log2 of the estimated failure probability of a PBS on `ct` (for diagnostics). */
+  pbsFailureLog2(ct: LweCiphertext): number {
+    return ct.variance <= this.budget.maxPbsInputVariance ? this.budget.log2PError : 0;
+  }
+
+  /** Keyswitch only, as an LWE under the small key (dimension n); mainly for tests and benchmarks. */
+  keyswitch(ct: LweCiphertext): LweCiphertext {
+    this.checkInput(ct, 'keyswitch');
+    keyswitch(this.ksk, ct.data, this.ksOut);
+    const n = this.params.lweDimension;
+    const out = new Uint32Array(2 * (n + 1));
+    for (let i = 0; i <= n; i++) signedToWords(this.ksOut[i]!, out, i);
+    return new LweCiphertext(out, ct.variance + this.budget.keyswitchVariance, ct.noiseLevel, ct.degree);
+  }
+
+  private checkInput(ct: LweCiphertext, what: string): void {
+    if (ct.dimension !== this.lweDimension) {
+      throw new TfheParameterError(`${what}: ciphertext dimension ${ct.dimension}, expected ${this.lweDimension}`);
+    }
+  }
+
+  /**
+   * KS-PBS: keyswitch to the small key, switch to Z/2N, blind-rotate the table, extract. The output
+   * is a fresh-noise ciphertext under the big key encrypting lut(m), noise level 1.
+   */
+  pbs(ct: LweCiphertext, lut: Lut): LweCiphertext {
+    this.checkInput(ct, 'pbs');
+    if (lut.poly.length !== this.params.polynomialSize) throw new TfheParameterError('pbs: lookup table built for another polynomial size');
+    if (ct.variance > this.budget.maxPbsInputVariance) {
+      throw new TfheNoiseError(
+        `pbs: input noise σ = 2^${(Math.log2(ct.variance) / 2).toFixed(2)} exceeds the bootstrapping budget ` +
+          `σ ≤ 2^${(Math.log2(this.budget.maxPbsInputVariance) / 2).toFixed(2)} for p_error = 2^${this.budget.log2PError}`,
+      );
+    }
+    const p = this.params;
+    keyswitch(this.ksk, ct.data, this.ksOut);
+    const log2N2 = Math.log2(2 * p.polynomialSize);
+    const body = modulusSwitch(this.ksOut, p.lweDimension, log2N2, p.modulusSwitch, this.msMask);
+    const acc = this.rotator.rotate(lut.poly, this.msMask, body);
+    const data = sampleExtract(acc, p.glweDimension, p.polynomialSize);
+    return new LweCiphertext(data, this.budget.pbsOutputVariance, 1, lut.degree);
+  }
+
+  /** pbs(ct, lut(f)). Build the Lut once with lut() when applying the same f many times. */
+  applyLut(ct: LweCiphertext, f: (m: number) => number): LweCiphertext {
+    return this.pbs(ct, this.lut(f));
+  }
+}
