@@ -13,6 +13,7 @@ import {
 } from '../../src/backend/wasm-kernels/index.js';
 import { conv2DBackpropFilterWasm } from '../../src/backend/wasm-kernels/conv2d-backprop-filter.js';
 import { conv2DBackpropInputWasm } from '../../src/backend/wasm-kernels/conv2d-backprop-input.js';
+import { maxPoolGradWasm } from '../../src/backend/wasm-kernels/max-pool-grad.js';
 import { registerTfjsGradients } from '../../src/backend/wasm-kernels/tfjs-gradients.js';
 
 type Pad = 'same' | 'valid' | number | [[number, number], [number, number], [number, number], [number, number]];
@@ -92,8 +93,40 @@ cases.push(
   { name: 'CIFAR-like strided layer', x: [8, 32, 32, 16], k: 3, cout: 32, stride: 2, pad: 'same' },
 );
 
+interface PoolCase {
+  name: string;
+  x: [number, number, number, number];
+  k: number | [number, number];
+  stride: number | [number, number];
+  pad: 'same' | 'valid' | number;
+  /** Quantise inputs to few levels (and ReLU them) so that windows hold ties, as after ReLU / quantisers. */
+  ties?: boolean;
+}
+const poolCases: PoolCase[] = [
+  { name: '2×2 s2 valid', x: [3, 8, 10, 5], k: 2, stride: 2, pad: 'valid' },
+  { name: '2×2 s2 valid, odd size, ties', x: [2, 9, 7, 4], k: 2, stride: 2, pad: 'valid', ties: true },
+  { name: '3×3 s2 same (overlapping), ties', x: [2, 9, 11, 3], k: 3, stride: 2, pad: 'same', ties: true },
+  { name: '3×3 s1 same', x: [2, 6, 5, 3], k: 3, stride: 1, pad: 'same' },
+  { name: '[2,3] [1,2] pad 1', x: [2, 7, 8, 2], k: [2, 3], stride: [1, 2], pad: 1 },
+];
+
+/** dL/dx of L = Σ maxPool(x) ⊙ R on the current backend. */
+function poolGrad(c: PoolCase, seed: number): Float32Array {
+  const dx = tf.tidy(() => {
+    let x = tf.tensor4d(noise(size(c.x), seed), c.x);
+    if (c.ties) x = tf.relu(tf.round(tf.mul(x, 2))) as tf.Tensor4D;
+    const yShape = tf.maxPool(x, c.k, c.stride, c.pad).shape;
+    const r = tf.tensor(noise(size(yShape), seed + 1), yShape);
+    return tf.grad((a: tf.Tensor) => tf.sum(tf.mul(tf.maxPool(a as tf.Tensor4D, c.k, c.stride, c.pad), r)))(x);
+  });
+  const out = dx.dataSync() as Float32Array;
+  dx.dispose();
+  return out;
+}
+
 describe('fhenet WASM convolution-gradient kernels', () => {
   const reference = new Map<string, ReturnType<typeof convGrads>>();
+  const poolReference = new Map<string, Float32Array>();
 
   beforeAll(async () => {
     await registerTfjsGradients();
@@ -101,6 +134,7 @@ describe('fhenet WASM convolution-gradient kernels', () => {
     await tf.setBackend('cpu');
     (tf.backend() as unknown as { firstUse?: boolean }).firstUse = false; // no "install tfjs-node" banner
     cases.forEach((c, i) => reference.set(c.name, convGrads(c, 1000 + 7 * i)));
+    poolCases.forEach((c, i) => poolReference.set(c.name, poolGrad(c, 500 + 3 * i)));
     registerWasmKernels();
     expect(await tf.setBackend('wasm')).toBe(true);
   });
@@ -113,7 +147,8 @@ describe('fhenet WASM convolution-gradient kernels', () => {
     expect(wasmKernelsRegistered()).toBe(true);
     expect(tf.getKernel('Conv2DBackpropFilter', 'wasm')?.kernelFunc).toBe(conv2DBackpropFilterWasm);
     expect(tf.getKernel('Conv2DBackpropInput', 'wasm')?.kernelFunc).toBe(conv2DBackpropInputWasm);
-    expect(WASM_KERNELS.map((k) => k.kernelName)).toEqual(['Conv2DBackpropFilter', 'Conv2DBackpropInput']);
+    expect(tf.getKernel('MaxPoolGrad', 'wasm')?.kernelFunc).toBe(maxPoolGradWasm);
+    expect(WASM_KERNELS.map((k) => k.kernelName)).toEqual(['Conv2DBackpropFilter', 'Conv2DBackpropInput', 'MaxPoolGrad']);
   });
 
   it.each(cases.map((c, i) => [c.name, c, i] as const))('match the CPU backend: %s', (_name, c, i) => {
@@ -123,6 +158,13 @@ describe('fhenet WASM convolution-gradient kernels', () => {
     expect(got.y).toEqual(ref.y);
     expect(relErr(got.dx, ref.dx)).toBeLessThanOrEqual(1e-4);
     expect(relErr(got.dw, ref.dw)).toBeLessThanOrEqual(1e-4);
+  });
+
+  it.each(poolCases.map((c, i) => [c.name, c, i] as const))('MaxPoolGrad matches the CPU backend (same tie-breaking): %s', (_name, c, i) => {
+    const got = poolGrad(c, 500 + 3 * i);
+    // Overlapping windows sum in a different order than the CPU backend: equal up to float rounding. A tie broken
+    // differently would move a whole dy value (relative error ≈ 1).
+    expect(relErr(got, poolReference.get(c.name)!)).toBeLessThanOrEqual(1e-6);
   });
 
   it('free their intermediates (no leaked tensors or WASM buffers)', () => {

@@ -3,6 +3,7 @@
  *
  * - `Conv2DBackpropFilter`: missing from tfjs-backend-wasm 4.22 (a CNN cannot train on WASM without it).
  * - `Conv2DBackpropInput`: tfjs's WASM kernel is a naive loop; fhenet's runs on XNNPACK's forward convolution.
+ * - `MaxPoolGrad`: tfjs's WASM kernel is slow; fhenet's is one pass over the windows (same tie-breaking as CPU).
  *
  * `registerWasmKernels()` is idempotent; `unregisterWasmKernels()` restores tfjs's own kernels (for benchmarks and
  * tests that compare against them).
@@ -12,9 +13,14 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-wasm';
 import { conv2DBackpropFilterConfig } from './conv2d-backprop-filter.js';
 import { conv2DBackpropInputConfig } from './conv2d-backprop-input.js';
+import { maxPoolGradConfig } from './max-pool-grad.js';
 
 /** fhenet's WASM kernels, in registration order. */
-export const WASM_KERNELS: readonly tf.KernelConfig[] = [conv2DBackpropFilterConfig, conv2DBackpropInputConfig];
+export const WASM_KERNELS: readonly tf.KernelConfig[] = [
+  conv2DBackpropFilterConfig,
+  conv2DBackpropInputConfig,
+  maxPoolGradConfig,
+];
 
 /** For each fhenet kernel now registered: tfjs's own kernel it replaced (undefined where tfjs had none). */
 const replaced = new Map<string, tf.KernelConfig | undefined>();
