@@ -77,10 +77,12 @@ function finishIo(graph: Graph, batchDim: string | false): void {
   } catch {
     shapes = undefined;
   }
+  // Inferred sizes are exact only when every input dimension but the batch is fixed.
+  const inputsFixed = graph.inputs.every((v) => v.shape !== null && v.shape.slice(1).every((d) => typeof d === 'number'));
   const fix = (v: ValueInfo): void => {
     const inferred = shapes?.get(v.name);
     if (inferred && (v.shape === null || v.shape.length === inferred.length)) {
-      v.shape = inferred.map((d, i) => (v.shape && typeof v.shape[i] === 'string' && i !== 0 ? v.shape[i]! : d));
+      v.shape = inferred.map((d, i) => (!inputsFixed && v.shape && typeof v.shape[i] === 'string' && i !== 0 ? v.shape[i]! : d));
     }
     if (batchDim !== false && v.shape && v.shape.length > 0) v.shape[0] = batchDim;
   };
@@ -294,6 +296,11 @@ export function toQcdqGraph(graph: Graph, opts: QcdqExportOptions = {}): Graph {
       outputs: [n.outputs[0]!],
       attributes: { ...axisAttr },
     });
+  }
+  // Attributes that opset 13 does not know yet (both only restate the default).
+  for (const n of nodes) {
+    if (n.opType === 'BatchNormalization' && getAttrInt(n, 'training_mode', 0) === 0) delete n.attributes.training_mode;
+    if (n.opType === 'Reshape' && getAttrInt(n, 'allowzero', 0) === 0) delete n.attributes.allowzero;
   }
   g.nodes = nodes;
   pruneUnusedInitializers(g);
