@@ -117,6 +117,15 @@ export class QuantLinear extends Linear {
     return this.q.inputQuant;
   }
 
+  get outputQuant(): IntQuantizer | undefined {
+    return this.q.outputQuant;
+  }
+
+  /** Bias bit width when the bias is quantized (scale s_in·s_w), else undefined (float bias). */
+  get biasBitWidth(): number | undefined {
+    return this.q.biasBitWidth;
+  }
+
   /** The quantized weight (masked first when pruned), with its integer metadata. */
   quantWeight(): QuantTensor {
     return this.q.weightQuant.call(this.effectiveWeight()) as QuantTensor;
@@ -145,6 +154,15 @@ export class QuantConv2d extends Conv2d {
 
   get inputQuant(): IntQuantizer | undefined {
     return this.q.inputQuant;
+  }
+
+  get outputQuant(): IntQuantizer | undefined {
+    return this.q.outputQuant;
+  }
+
+  /** Bias bit width when the bias is quantized (scale s_in·s_w), else undefined (float bias). */
+  get biasBitWidth(): number | undefined {
+    return this.q.biasBitWidth;
   }
 
   quantWeight(): QuantTensor {
