@@ -1,0 +1,118 @@
+/**
+ * KS-PBS end to end on node-tfhe ciphertexts: encrypted by node-tfhe, bootstrapped by fhenet,
+ * serialized back and decrypted by node-tfhe (the oracle).
+ */
+import { beforeAll, describe, expect, it } from 'vitest';
+import { TfheNoiseError, TfheParameterError } from '../../src/tfhe/errors.js';
+import { makeFixture, LONG, rng, type Fixture } from './helpers.js';
+
+let fx: Fixture;
+beforeAll(() => {
+  fx = makeFixture();
+});
+
+const P = 16; // 2_2 set: message 4 × carry 4
+
+const tables: Record<string, (m: number) => number> = {
+  identity: (m) => m,
+  negation: (m) => (P - m) % P,
+  // ReLU on the signed reading of [0, 16) (8..15 are −8..−1).
+  relu: (m) => (m < P / 2 ? m : 0),
+  square: (m) => (m * m) % P,
+};
+
+describe('KS-PBS (2_2 set)', () => {
+  for (const [name, f] of Object.entries(tables)) {
+    it(`every message through ${name} decrypts right (full plaintext and padding bit)`, () => {
+      const { client, sk } = fx;
+      const lut = sk.lut(f);
+      for (let m = 0; m < P; m++) {
+        const ct = sk.decompressCiphertext(client.encryptCompressed(m));
+        const out = sk.pbs(ct, lut);
+        expect(out.noiseLevel).toBe(1);
+        const bytes = sk.serializeCiphertext(out);
+        // modulus 2p: the padding bit must be clear, so this reads exactly f(m).
+        expect(client.decrypt(bytes, 2 * P), `${name}(${m})`).toBe(f(m));
+        // The default serialization (message_modulus 4) decrypts to f(m) mod 4, like TFHE-rs.
+        expect(client.decrypt(bytes, 4)).toBe(f(m) % 4);
+      }
+    });
+  }
+
+  it('chains bootstraps and linear layers (PBS output feeds a dot product feeding a PBS)', () => {
+    const { client, sk } = fx;
+    const r = rng(7);
+    const half = sk.lut((m) => m >> 1);
+    for (let t = 0; t < 12; t++) {
+      const a = Math.floor(r() * 16);
+      const b = Math.floor(r() * 16);
+      const ea = sk.pbs(sk.parseCiphertext(client.encrypt(a)), half); // a >> 1 ∈ [0, 8)
+      const eb = sk.pbs(sk.parseCiphertext(client.encrypt(b)), half);
+      const s = sk.add(ea, eb); // < 16
+      const out = sk.pbs(s, sk.lut((m) => (3 * m) % 16));
+      expect(client.decrypt(sk.serializeCiphertext(out))).toBe((3 * ((a >> 1) + (b >> 1))) % 16);
+    }
+  });
+
+  it('keeps TFHE-rs padding-bit semantics: an input with the padding bit set yields −f(m − p)', () => {
+    const { client, sk } = fx;
+    const f = (m: number) => m + 1; // values 1..16 mod 32
+    const lut = sk.lut((m) => f(m) % P);
+    for (const m of [0, 5, 15]) {
+      const ct = sk.parseCiphertext(client.encrypt(m + P)); // padding bit set
+      const out = sk.pbs(ct, lut);
+      expect(client.decrypt(sk.serializeCiphertext(out), 2 * P)).toBe((2 * P - (f(m) % P)) % (2 * P));
+    }
+  });
+
+  it('measured PBS output noise matches the model (σ within a factor 2)', () => {
+    const { client, sk } = fx;
+    const lut = sk.lut((m) => m);
+    let sum = 0;
+    const count = 24;
+    for (let i = 0; i < count; i++) {
+      const m = i % P;
+      const out = sk.pbs(sk.decompressCiphertext(client.encryptCompressed(m)), lut);
+      const e = client.noise(sk.serializeCiphertext(out), m);
+      sum += e * e;
+    }
+    const measured = Math.sqrt(sum / count);
+    const model = Math.sqrt(sk.budget.pbsOutputVariance);
+    expect(measured / model).toBeGreaterThan(0.5);
+    expect(measured / model).toBeLessThan(2);
+  });
+
+  it('refuses a PBS input beyond the noise budget and a LUT of the wrong size', () => {
+    const { client, sk } = fx;
+    const lut = sk.lut((m) => m);
+    const y = sk.pbs(sk.parseCiphertext(client.encrypt(1)), lut);
+    // 8 copies with weight 8 → ‖w‖₂ = 8·√8 ≈ 22.6: fine; weight 7 on 100 terms: ‖w‖₂ = 70 > budget.
+    const ok = sk.dot(new Array(8).fill(8), new Array(8).fill(y));
+    expect(() => sk.pbs(ok, lut)).not.toThrow();
+    const noisy = sk.dot(new Array(100).fill(7), new Array(100).fill(y));
+    expect(() => sk.pbs(noisy, lut)).toThrow(TfheNoiseError);
+    expect(() => sk.pbs(y, { ...lut, poly: new Float64Array(1024) })).toThrow(TfheParameterError);
+  });
+
+  it.runIf(LONG)('long run: thousands of PBS over all tables, zero failures', () => {
+    const { client, sk } = fx;
+    const luts = Object.values(tables).map((f) => ({ f, lut: sk.lut(f) }));
+    const r = rng(1234);
+    const total = Number(process.env.FHENET_LONG_PBS ?? 2048);
+    let failures = 0;
+    const t0 = performance.now();
+    for (let i = 0; i < total; i++) {
+      // Inputs built as E(m mod 4) + 4·E(m div 4): noise level 5, like the reference prototype.
+      const m = Math.floor(r() * P);
+      const lo = sk.parseCiphertext(client.encrypt(m % 4));
+      const hi = sk.parseCiphertext(client.encrypt(m >> 2));
+      const ct = sk.dot([1, 4], [lo, hi]);
+      const { f, lut } = luts[i % luts.length]!;
+      const v = client.decrypt(sk.serializeCiphertext(sk.pbs(ct, lut)), 2 * P);
+      if (v !== f(m)) failures++;
+    }
+    const ms = (performance.now() - t0) / total;
+    console.log(`long PBS run: ${failures} failures / ${total} PBS, ${ms.toFixed(1)} ms per iteration (incl. encrypt/decrypt)`);
+    expect(failures).toBe(0);
+  }, 3_600_000);
+});
