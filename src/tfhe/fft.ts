@@ -20,11 +20,12 @@
 export class NegacyclicFft {
   /** Complex size M = N/2. */
   readonly m: number;
-  private readonly twRe: Float64Array;
-  private readonly twIm: Float64Array;
-  /** Per-stage twiddles, concatenated: stage with span `len` uses len/2 entries at offset len/2 − 1... */
-  private readonly stRe: Float64Array;
-  private readonly stIm: Float64Array;
+  /** Twist factors ω^j = e^{iπj/N}, j < M. */
+  readonly twRe: Float64Array;
+  readonly twIm: Float64Array;
+  /** Stage twiddles e^{−2πij/len} of the stage of span len, stored at offset len/2 (j < len/2). */
+  readonly stRe: Float64Array;
+  readonly stIm: Float64Array;
 
   constructor(readonly n: number) {
     if (n < 4 || (n & (n - 1)) !== 0) throw new Error(`FFT size ${n} must be a power of two ≥ 4`);

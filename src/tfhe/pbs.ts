@@ -14,6 +14,7 @@
 import { AesCtrStream } from './csprng.js';
 import { NegacyclicFft } from './fft.js';
 import type { CompressedServerKeyFields, ModulusSwitchKind } from './layouts.js';
+import type { NativeKernel } from './native.js';
 import { ROUND_MAGIC, TWO_64, signedToWords, wordsToSigned } from './torus.js';
 
 export interface FourierBootstrapKey {
@@ -101,6 +102,8 @@ export class BlindRotator {
   constructor(
     readonly bsk: FourierBootstrapKey,
     readonly fft: NegacyclicFft,
+    /** If given, the whole loop runs in the native kernel (same algorithm, same layouts). */
+    readonly native: NativeKernel | null = null,
   ) {
     const N = bsk.polynomialSize;
     const k1 = bsk.glweDimension + 1;
@@ -119,6 +122,12 @@ export class BlindRotator {
    */
   rotate(lut: Float64Array, mask: Int32Array, body: number): Float64Array {
     const { N, k1, acc } = this;
+    if (this.native) {
+      const { data, inputDimension, glweDimension, baseLog, level } = this.bsk;
+      const f = this.fft;
+      this.native.blindRotate(data, lut, mask, body, acc, inputDimension, glweDimension, N, baseLog, level, f.twRe, f.twIm, f.stRe, f.stIm);
+      return acc;
+    }
     const N2 = 2 * N;
     acc.fill(0, 0, (k1 - 1) * N);
     rotateInto(lut, 0, (N2 - body) % N2, acc, (k1 - 1) * N, N);

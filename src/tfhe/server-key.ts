@@ -31,6 +31,7 @@ import { NAMED_PARAMS, bigLweDimension, namedParams, plaintextModulus, validateP
 import { AesCtrStream } from './csprng.js';
 import { BlindRotator, expandBootstrapKey, modulusSwitch, sampleExtract, type FourierBootstrapKey } from './pbs.js';
 import { signedToWords } from './torus.js';
+import { loadNativeKernel, type NativeKernel } from './native.js';
 
 export interface ServerKeyOptions {
   /**
@@ -46,6 +47,11 @@ export interface ServerKeyOptions {
   enforceNoiseLevel?: boolean;
   /** Allocate the expanded key in SharedArrayBuffers (to hand to worker threads without copies). */
   shared?: boolean;
+  /**
+   * 'auto' (default): the native kernel if it builds/loads, else TypeScript. 'typescript': always
+   * the TypeScript reference. 'native': the native kernel or an error.
+   */
+  backend?: 'auto' | 'typescript' | 'native';
 }
 
 /** Metadata written into serialized ciphertexts (defaults: the key's moduli, the ciphertext's own degree/noise level). */
@@ -100,6 +106,7 @@ export class ServerKey {
   private readonly ksOut: Float64Array;
   private readonly msMask: Int32Array;
   private readonly limits: ParseLimits;
+  private readonly native: NativeKernel | null;
 
   private constructor(params: TfheParams, ksk: KeyswitchKey, bsk: FourierBootstrapKey, fft: NegacyclicFft, opts: ServerKeyOptions) {
     this.params = params;
@@ -112,7 +119,10 @@ export class ServerKey {
     this.ksk = ksk;
     this.bsk = bsk;
     this.fft = fft;
-    this.rotator = new BlindRotator(bsk, fft);
+    const backend = opts.backend ?? 'auto';
+    this.native = backend === 'typescript' ? null : loadNativeKernel();
+    if (backend === 'native' && !this.native) throw new TfheParameterError('native kernel unavailable');
+    this.rotator = new BlindRotator(bsk, fft, this.native);
     this.ksOut = new Float64Array(params.lweDimension + 1);
     this.msMask = new Int32Array(params.lweDimension);
     this.limits = { ...opts.limits, maxLweDimension: bigLweDimension(params) };
@@ -139,6 +149,17 @@ export class ServerKey {
   /** Rebuild around an already expanded key (worker threads share the arrays). */
   static fromExpanded(params: TfheParams, ksk: KeyswitchKey, bsk: FourierBootstrapKey, opts: ServerKeyOptions = {}): ServerKey {
     return new ServerKey(params, ksk, bsk, new NegacyclicFft(params.polynomialSize), opts);
+  }
+
+  /** Which implementation runs the keyswitch and blind rotation. */
+  get backend(): 'native' | 'typescript' {
+    return this.native ? 'native' : 'typescript';
+  }
+
+  private runKeyswitch(input: Uint32Array): void {
+    const k = this.ksk;
+    if (this.native) this.native.keyswitch(k.rows, input, this.ksOut, k.inputDimension, k.outputSize, k.baseLog, k.level);
+    else keyswitch(k, input, this.ksOut);
   }
 
   get plaintextModulus(): number {
@@ -262,7 +283,7 @@ export class ServerKey {
   /** Keyswitch only, as an LWE under the small key (dimension n); mainly for tests and benchmarks. */
   keyswitch(ct: LweCiphertext): LweCiphertext {
     this.checkInput(ct, 'keyswitch');
-    keyswitch(this.ksk, ct.data, this.ksOut);
+    this.runKeyswitch(ct.data);
     const n = this.params.lweDimension;
     const out = new Uint32Array(2 * (n + 1));
     for (let i = 0; i <= n; i++) signedToWords(this.ksOut[i]!, out, i);
@@ -289,7 +310,7 @@ export class ServerKey {
       );
     }
     const p = this.params;
-    keyswitch(this.ksk, ct.data, this.ksOut);
+    this.runKeyswitch(ct.data);
     const log2N2 = Math.log2(2 * p.polynomialSize);
     const body = modulusSwitch(this.ksOut, p.lweDimension, log2N2, p.modulusSwitch, this.msMask);
     const acc = this.rotator.rotate(lut.poly, this.msMask, body);

@@ -1,0 +1,262 @@
+/*
+ * Optional native kernel for the two hot loops of KS-PBS: the keyswitch and the blind rotation.
+ * It mirrors the TypeScript implementation (src/tfhe/keyswitch.ts, pbs.ts, fft.ts) operation for
+ * operation — same data layouts, same FFT algorithm and twiddle tables (passed in from TypeScript,
+ * so the bit-reversed frequency order of the Fourier bootstrapping key matches) — so the TypeScript
+ * path stays the reference and the fallback. Built at first use by native.ts with the system C
+ * compiler; if that fails, fhenet runs the TypeScript path.
+ */
+#include <node_api.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define TWO_32 4294967296.0
+#define TWO_64 18446744073709551616.0
+
+typedef struct {
+  int m;
+  const double *twRe, *twIm, *stRe, *stIm;
+} Fft;
+
+/* Fold N reals into M complex, twist by e^{iπj/N}, decimation-in-frequency FFT (bit-reversed out). */
+static void fft_forward(const Fft *f, const double *src, double *restrict re, double *restrict im) {
+  const int m = f->m;
+  for (int j = 0; j < m; j++) {
+    double x = src[j], y = src[j + m], c = f->twRe[j], s = f->twIm[j];
+    re[j] = x * c - y * s;
+    im[j] = x * s + y * c;
+  }
+  for (int len = m; len >= 4; len >>= 1) {
+    const int half = len >> 1;
+    const double *wr = f->stRe + half, *wi = f->stIm + half;
+    for (int s = 0; s < m; s += len) {
+      double *ar = re + s, *ai = im + s, *br = re + s + half, *bi = im + s + half;
+      for (int j = 0; j < half; j++) {
+        double xr = ar[j], xi = ai[j], yr = br[j], yi = bi[j];
+        ar[j] = xr + yr;
+        ai[j] = xi + yi;
+        double dr = xr - yr, di = xi - yi;
+        br[j] = dr * wr[j] - di * wi[j];
+        bi[j] = dr * wi[j] + di * wr[j];
+      }
+    }
+  }
+  for (int a = 0; a < m; a += 2) {
+    double xr = re[a], xi = im[a], yr = re[a + 1], yi = im[a + 1];
+    re[a] = xr + yr;
+    im[a] = xi + yi;
+    re[a + 1] = xr - yr;
+    im[a + 1] = xi - yi;
+  }
+}
+
+/* Decimation-in-time inverse (bit-reversed in), scale 1/M, untwist, unfold, ADD into dst. */
+static void fft_inverse_add(const Fft *f, double *restrict re, double *restrict im, double *restrict dst) {
+  const int m = f->m;
+  for (int a = 0; a < m; a += 2) {
+    double xr = re[a], xi = im[a], yr = re[a + 1], yi = im[a + 1];
+    re[a] = xr + yr;
+    im[a] = xi + yi;
+    re[a + 1] = xr - yr;
+    im[a + 1] = xi - yi;
+  }
+  for (int len = 4; len <= m; len <<= 1) {
+    const int half = len >> 1;
+    const double *wr = f->stRe + half, *wi = f->stIm + half;
+    for (int s = 0; s < m; s += len) {
+      double *ar = re + s, *ai = im + s, *br = re + s + half, *bi = im + s + half;
+      for (int j = 0; j < half; j++) {
+        double cr = wr[j], ci = -wi[j];
+        double yr = br[j] * cr - bi[j] * ci;
+        double yi = br[j] * ci + bi[j] * cr;
+        double xr = ar[j], xi = ai[j];
+        ar[j] = xr + yr;
+        ai[j] = xi + yi;
+        br[j] = xr - yr;
+        bi[j] = xi - yi;
+      }
+    }
+  }
+  const double scale = 1.0 / m;
+  for (int j = 0; j < m; j++) {
+    double x = re[j] * scale, y = im[j] * scale, c = f->twRe[j], s = f->twIm[j];
+    dst[j] += x * c + y * s;
+    dst[j + m] += y * c - x * s;
+  }
+}
+
+static inline double reduce64(double v) { return v - TWO_64 * rint(v / TWO_64); }
+
+/* dst = X^a·src − src (negacyclic, a in [1, 2N)). */
+static void rotate_sub(const double *src, int a, double *dst, int N) {
+  double sign = 1.0;
+  if (a >= N) { a -= N; sign = -1.0; }
+  for (int j = 0; j < N - a; j++) dst[j + a] = sign * src[j] - src[j + a];
+  for (int j = N - a; j < N; j++) dst[j + a - N] = -sign * src[j] - src[j + a - N];
+}
+
+static void blind_rotate(const double *bsk, const double *lut, const int32_t *mask, int body, double *acc, int n, int k,
+                         int N, int baseLog, int level, const Fft *f) {
+  const int k1 = k + 1, M = N / 2, Q = level * k1, N2 = 2 * N;
+  double *diff = malloc(sizeof(double) * (size_t)k1 * N);
+  double *digit = malloc(sizeof(double) * (size_t)N);
+  double *digF = malloc(sizeof(double) * (size_t)Q * N);
+  double *outF = malloc(sizeof(double) * (size_t)k1 * N);
+  /* acc = T·X^{−body} */
+  memset(acc, 0, sizeof(double) * (size_t)k * N);
+  {
+    int a = (N2 - body) % N2;
+    double sign = 1.0;
+    double *dst = acc + (size_t)k * N;
+    if (a >= N) { a -= N; sign = -1.0; }
+    for (int j = 0; j < N - a; j++) dst[j + a] = sign * lut[j];
+    for (int j = N - a; j < N; j++) dst[j + a - N] = -sign * lut[j];
+  }
+  const double toTop = ldexp(1.0, baseLog * level - 64), base = ldexp(1.0, baseLog), invBase = 1.0 / base;
+  for (int i = 0; i < n; i++) {
+    const int a = mask[i];
+    if (a == 0) continue;
+    for (int r = 0; r < k1; r++) rotate_sub(acc + (size_t)r * N, a, diff + (size_t)r * N, N);
+    for (int r = 0; r < k1; r++) {
+      double *d = diff + (size_t)r * N;
+      for (int li = 0; li < level; li++) {
+        for (int j = 0; j < N; j++) {
+          double q = li == 0 ? rint(d[j] * toTop) : d[j];
+          double dg = q - base * rint(q * invBase);
+          digit[j] = dg;
+          d[j] = (q - dg) * invBase;
+        }
+        double *slot = digF + (size_t)(li * k1 + r) * N;
+        fft_forward(f, digit, slot, slot + M);
+      }
+    }
+    const double *key = bsk + (size_t)i * Q * k1 * N;
+    for (int c = 0; c < k1; c++) {
+      double *ore = outF + (size_t)c * N, *oim = ore + M;
+      for (int q = 0; q < Q; q++) {
+        const double *dre = digF + (size_t)q * N, *dim = dre + M;
+        const double *kre = key + (size_t)(q * k1 + c) * N, *kim = kre + M;
+        if (q == 0) {
+          for (int j = 0; j < M; j++) {
+            ore[j] = dre[j] * kre[j] - dim[j] * kim[j];
+            oim[j] = dre[j] * kim[j] + dim[j] * kre[j];
+          }
+        } else {
+          for (int j = 0; j < M; j++) {
+            ore[j] += dre[j] * kre[j] - dim[j] * kim[j];
+            oim[j] += dre[j] * kim[j] + dim[j] * kre[j];
+          }
+        }
+      }
+      fft_inverse_add(f, ore, oim, acc + (size_t)c * N);
+    }
+    for (int j = 0; j < k1 * N; j++) acc[j] = reduce64(acc[j]);
+  }
+  free(diff);
+  free(digit);
+  free(digF);
+  free(outF);
+}
+
+static void keyswitch(const double *rows, const uint32_t *input, double *out, int inputDim, int outputSize, int baseLog,
+                      int level) {
+  const int n = outputSize - 1;
+  memset(out, 0, sizeof(double) * (size_t)outputSize);
+  {
+    uint32_t lo = input[2 * inputDim], hi = input[2 * inputDim + 1];
+    out[n] = hi >= 0x80000000u ? ((double)hi - TWO_32) * TWO_32 + lo : (double)hi * TWO_32 + lo;
+  }
+  const int kept = baseLog * level;
+  const double scale = ldexp(1.0, kept - 64), base = ldexp(1.0, baseLog), invBase = 1.0 / base, wrap = ldexp(1.0, kept);
+  for (int i = 0; i < inputDim; i++) {
+    double a = (double)input[2 * i + 1] * TWO_32 + input[2 * i];
+    double q = rint(a * scale);
+    q -= wrap * rint(q / wrap);
+    for (int j = 0; j < level; j++) {
+      double d = q - base * rint(q * invBase);
+      q = (q - d) * invBase;
+      if (d == 0) continue;
+      const double *row = rows + ((size_t)i * level + j) * outputSize;
+      for (int t = 0; t <= n; t++) out[t] -= d * row[t];
+    }
+  }
+  for (int t = 0; t <= n; t++) out[t] = reduce64(out[t]);
+}
+
+/* ---------------------------------------------------------------- Node-API glue */
+
+static void *typed(napi_env env, napi_value v, size_t *len) {
+  napi_typedarray_type t;
+  void *data = NULL;
+  napi_value ab;
+  size_t off;
+  if (napi_get_typedarray_info(env, v, &t, len, &data, &ab, &off) != napi_ok) return NULL;
+  return data;
+}
+
+static int32_t i32(napi_env env, napi_value v) {
+  int32_t x = 0;
+  napi_get_value_int32(env, v, &x);
+  return x;
+}
+
+/* blindRotate(bsk, lut, mask, body, acc, n, k, N, baseLog, level, twRe, twIm, stRe, stIm) */
+static napi_value BlindRotate(napi_env env, napi_callback_info info) {
+  size_t argc = 14;
+  napi_value argv[14];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  if (argc != 14) {
+    napi_throw_type_error(env, NULL, "blindRotate: 14 arguments expected");
+    return NULL;
+  }
+  size_t l;
+  Fft f;
+  const double *bsk = typed(env, argv[0], &l), *lut = typed(env, argv[1], &l);
+  const int32_t *mask = typed(env, argv[2], &l);
+  double *acc = typed(env, argv[4], &l);
+  f.twRe = typed(env, argv[10], &l);
+  f.twIm = typed(env, argv[11], &l);
+  f.stRe = typed(env, argv[12], &l);
+  f.stIm = typed(env, argv[13], &l);
+  int N = i32(env, argv[7]);
+  f.m = N / 2;
+  if (!bsk || !lut || !mask || !acc || !f.twRe || !f.twIm || !f.stRe || !f.stIm) {
+    napi_throw_type_error(env, NULL, "blindRotate: typed arrays expected");
+    return NULL;
+  }
+  blind_rotate(bsk, lut, mask, i32(env, argv[3]), acc, i32(env, argv[5]), i32(env, argv[6]), N, i32(env, argv[8]),
+               i32(env, argv[9]), &f);
+  return NULL;
+}
+
+/* keyswitch(rows, input, out, inputDim, outputSize, baseLog, level) */
+static napi_value Keyswitch(napi_env env, napi_callback_info info) {
+  size_t argc = 7;
+  napi_value argv[7];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  if (argc != 7) {
+    napi_throw_type_error(env, NULL, "keyswitch: 7 arguments expected");
+    return NULL;
+  }
+  size_t l;
+  const double *rows = typed(env, argv[0], &l);
+  const uint32_t *input = typed(env, argv[1], &l);
+  double *out = typed(env, argv[2], &l);
+  if (!rows || !input || !out) {
+    napi_throw_type_error(env, NULL, "keyswitch: typed arrays expected");
+    return NULL;
+  }
+  keyswitch(rows, input, out, i32(env, argv[3]), i32(env, argv[4]), i32(env, argv[5]), i32(env, argv[6]));
+  return NULL;
+}
+
+NAPI_MODULE_INIT() {
+  napi_value fn;
+  napi_create_function(env, "blindRotate", NAPI_AUTO_LENGTH, BlindRotate, NULL, &fn);
+  napi_set_named_property(env, exports, "blindRotate", fn);
+  napi_create_function(env, "keyswitch", NAPI_AUTO_LENGTH, Keyswitch, NULL, &fn);
+  napi_set_named_property(env, exports, "keyswitch", fn);
+  return exports;
+}
