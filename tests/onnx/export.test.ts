@@ -15,7 +15,7 @@ import {
   type Graph,
 } from '../../src/onnx/index.js';
 import { FIXTURES, fixtureBytes, fixtureIO, maxAbsDiff, rng, runOrt, runSingle, findPythonOnnx } from './helpers.js';
-import { checkerboardMlp, cnnWithBatchNorm } from './models.js';
+import { checkerboardMlp, cnnWithBatchNorm, mlpInt32Bias } from './models.js';
 
 const TOL = 1e-5;
 const opSequence = (g: Graph) => g.nodes.map((n) => `${n.domain ? n.domain + '::' : ''}${n.opType}`);
@@ -122,6 +122,7 @@ describe('fhenet-built networks (GraphBuilder)', () => {
   for (const [label, make] of [
     ['checkerboard MLP', checkerboardMlp],
     ['CNN with BatchNorm and per-channel weights', cnnWithBatchNorm],
+    ['MLP with per-channel weights and an int32 bias quantizer', mlpInt32Bias],
   ] as const) {
     it(`${label}: QONNX round trip and QCDQ in onnxruntime within ${TOL}`, async () => {
       const graph = make();
@@ -134,17 +135,24 @@ describe('fhenet-built networks (GraphBuilder)', () => {
       for (const int4 of [false, true]) {
         const qcdq = exportQcdq(graph, { int4 });
         const raw = decodeModel(qcdq).graph;
-        expect(raw.opsetImports[0]!.version).toBe(int4 ? 21 : 13);
+        // int4 storage (opset 21) only where a quantizer has ≤ 4 bits; the int32-bias MLP has none.
+        expect(raw.opsetImports[0]!.version).toBe(int4 && !label.startsWith('MLP') ? 21 : 13);
         const ort = [...(await runOrt(qcdq, { x })).values()][0]!;
         const d = maxAbsDiff(ort.data, ref.data);
         console.log(`[onnx] ${label}: QCDQ${int4 ? ' (int4)' : ''} in onnxruntime vs interpreter ${d.toExponential(2)}`);
         expect(d).toBeLessThan(TOL);
         expect(maxAbsDiff(runSingle(importModel(qcdq), x.dims, x.data).data, ref.data)).toBeLessThan(TOL);
         if (!int4) {
-          const file = join(tmp, `${label.split(' ')[0]}.qcdq.onnx`);
+          const file = join(tmp, `${label.replace(/\W+/g, '_')}.qcdq.onnx`);
           writeFileSync(file, qcdq);
           checkerFiles.push(file);
         }
+      }
+      if (label.startsWith('MLP')) {
+        const raw = decodeModel(exportQcdq(graph)).graph;
+        const biasDq = raw.nodes.find((n) => n.opType === 'DequantizeLinear' && raw.initializers.get(n.inputs[0]!)?.dtype === 'int32')!;
+        expect(biasDq.attributes.axis).toEqual({ type: 'int', value: 0 });
+        expect(raw.nodes.find((n) => n.opType === 'Gemm')!.inputs[2]).toBe(biasDq.outputs[0]);
       }
       if (label.startsWith('CNN')) {
         const raw = decodeModel(exportQcdq(graph)).graph;
@@ -156,7 +164,7 @@ describe('fhenet-built networks (GraphBuilder)', () => {
         expect(convDq.attributes.axis).toEqual({ type: 'int', value: 0 });
         expect(raw.initializers.get(convDq.inputs[1]!)!.dims).toEqual([4]);
       }
-      const file = join(tmp, `${label.split(' ')[0]}.qonnx.onnx`);
+      const file = join(tmp, `${label.replace(/\W+/g, '_')}.qonnx.onnx`);
       writeFileSync(file, qonnx);
       checkerFiles.push(file);
     });

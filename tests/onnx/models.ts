@@ -61,3 +61,29 @@ export function cnnWithBatchNorm(seed = 2): Graph {
   b.output(x);
   return b.build();
 }
+
+/** MLP with per-channel weight scales ([out, 1]) and an int32 bias quantizer (scale = s_in · s_w). */
+export function mlpInt32Bias(seed = 3): Graph {
+  const r = rng(seed);
+  const b = new GraphBuilder('mlp_int32_bias');
+  const sIn = 0.02;
+  let x = b.quant(b.input('x', ['batch', 6]), { scale: sIn, bitWidth: 8, signed: true, narrow: false });
+  const sW = [0.01, 0.02, 0.015, 0.03, 0.025];
+  const w = b.quant(b.addInitializer('fc.weight', floatTensor([5, 6], randn(r, 30, 0.5))), {
+    scale: sW,
+    scaleDims: [5, 1],
+    bitWidth: 6,
+    signed: true,
+    narrow: true,
+  });
+  const bias = b.quant(b.addInitializer('fc.bias', floatTensor([5], randn(r, 5, 0.3))), {
+    scale: sW.map((s) => Math.fround(s * sIn)),
+    bitWidth: 32,
+    signed: true,
+    narrow: false,
+  });
+  x = b.gemm(x, w, bias);
+  x = b.quant(b.relu(x), { scale: 0.01, bitWidth: 7, signed: false, narrow: false });
+  b.output(x);
+  return b.build();
+}
