@@ -27,7 +27,10 @@ const { onnx } = onnxProto;
 
 /** Limits applied while decoding untrusted bytes. */
 export interface DecodeLimits {
-  /** Largest accepted file, in bytes (default 512 MiB). */
+  /**
+   * Largest accepted file, in bytes (default 256 MiB). protobuf decoding can need up to ~100× the file size in
+   * JS objects for adversarial files (many tiny fields), so pass a smaller limit for untrusted uploads.
+   */
   maxBytes?: number;
   /** Largest accepted element count of one tensor (default 2^28). */
   maxTensorElements?: number;
@@ -36,7 +39,7 @@ export interface DecodeLimits {
 }
 
 export const DEFAULT_LIMITS: Required<DecodeLimits> = {
-  maxBytes: 512 * 1024 * 1024,
+  maxBytes: 256 * 1024 * 1024,
   maxTensorElements: 2 ** 28,
   maxRank: 16,
 };
