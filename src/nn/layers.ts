@@ -50,6 +50,14 @@ export abstract class WeightedLayer extends Module {
     else this.mask = this.addBuffer('weight_mask', mask.clone());
   }
 
+  /** Makes the mask permanent: multiplies it into the weight and drops the `weight_mask` buffer. */
+  removeWeightMask(): void {
+    if (!this.mask) return;
+    this.weight.assign(tf.tidy(() => tf.mul(this.weight, this.mask!)));
+    this.mask = undefined;
+    this.removeBuffer('weight_mask');
+  }
+
   get weightMask(): tf.Tensor | undefined {
     return this.mask;
   }

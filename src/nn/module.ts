@@ -59,6 +59,14 @@ export abstract class Module {
     return v;
   }
 
+  /** Drops a buffer (and frees its variable); used when a pruning mask is made permanent. */
+  protected removeBuffer(name: string): void {
+    const v = this.buffers.get(name);
+    if (!v) return;
+    this.buffers.delete(name);
+    v.dispose();
+  }
+
   /** The dotted path of this module from the root it is attached to ('' for the root). */
   path(): string {
     if (!this.parent) return '';
