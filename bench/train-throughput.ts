@@ -20,11 +20,9 @@ import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
 import os from 'node:os';
 import { writeFileSync, mkdirSync } from 'node:fs';
-import {
-  registerTfjsGradients,
-  registerWasmKernels,
-  unregisterWasmKernels,
-} from '../src/backend/wasm-kernels/index.js';
+// Importing the backend module registers tfjs's gradient functions (via the @tensorflow/tfjs union package).
+import '../src/backend/index.js';
+import { registerWasmKernels, unregisterWasmKernels } from '../src/backend/wasm-kernels/index.js';
 
 const argv = process.argv.slice(2);
 const flag = (name: string) => argv.includes(name);
@@ -222,7 +220,6 @@ async function profileCnn(variant: Variant, batch: number): Promise<Map<string, 
 }
 
 async function main(): Promise<void> {
-  await registerTfjsGradients();
   const rows: Row[] = [];
   const cnnBatches = QUICK ? [32] : [32, 64];
   const wasmWarm = QUICK ? 2 : 3;

@@ -14,7 +14,8 @@ import {
 import { conv2DBackpropFilterWasm } from '../../src/backend/wasm-kernels/conv2d-backprop-filter.js';
 import { conv2DBackpropInputWasm } from '../../src/backend/wasm-kernels/conv2d-backprop-input.js';
 import { maxPoolGradWasm } from '../../src/backend/wasm-kernels/max-pool-grad.js';
-import { registerTfjsGradients } from '../../src/backend/wasm-kernels/tfjs-gradients.js';
+// Importing the backend module registers tfjs's gradient functions.
+import '../../src/backend/index.js';
 
 type Pad = 'same' | 'valid' | number | [[number, number], [number, number], [number, number], [number, number]];
 interface Case {
@@ -129,7 +130,6 @@ describe('fhenet WASM convolution-gradient kernels', () => {
   const poolReference = new Map<string, Float32Array>();
 
   beforeAll(async () => {
-    await registerTfjsGradients();
     // The CPU backend is the reference.
     await tf.setBackend('cpu');
     (tf.backend() as unknown as { firstUse?: boolean }).firstUse = false; // no "install tfjs-node" banner

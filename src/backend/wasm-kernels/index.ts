@@ -55,4 +55,3 @@ export function wasmKernelsRegistered(): boolean {
   return WASM_KERNELS.every((k) => replaced.has(k.kernelName));
 }
 
-export { registerTfjsGradients } from './tfjs-gradients.js';
