@@ -58,8 +58,10 @@ export function loadNativeKernel(): NativeKernel | null {
     const here = dirname(fileURLToPath(import.meta.url));
     const source = join(here, 'native', 'kernel.c');
     const code = readFileSync(source);
+    const flags = ['-O3', '-march=native', '-ffp-contract=off', '-shared', '-fPIC'];
     const hash = createHash('sha256')
       .update(code)
+      .update(flags.join(' '))
       .update(process.versions.modules)
       .update(process.arch)
       .update(cpus()[0]?.model ?? '')
@@ -74,7 +76,7 @@ export function loadNativeKernel(): NativeKernel | null {
       mkdirSync(dir, { recursive: true });
       const tmp = `${target}.${process.pid}.tmp`;
       const cc = process.env.CC ?? 'gcc';
-      execFileSync(cc, ['-O3', '-march=native', '-shared', '-fPIC', `-I${headers}`, source, '-o', tmp, '-lm'], {
+      execFileSync(cc, [...flags, `-I${headers}`, source, '-o', tmp, '-lm'], {
         stdio: 'pipe',
         timeout: 120_000,
       });

@@ -130,12 +130,21 @@ export class ServerKey {
 
   /** Parse, validate against the parameter set, decompress and precompute (Fourier) a client's key. */
   static fromCompressedBytes(bytes: Uint8Array, opts: ServerKeyOptions = {}): ServerKey {
-    const f = parseCompressedServerKey(bytes, opts.limits);
-    const params = opts.params === undefined ? matchNamed(f) : typeof opts.params === 'string' ? namedParams(opts.params) : opts.params;
+    const { params, fields } = ServerKey.inspect(bytes, opts);
+    return ServerKey.fromParts(params, fields, opts);
+  }
+
+  /**
+   * Parse and validate key bytes against the expected parameter set without expanding them
+   * (cheap: a copy of the bodies); throws the same typed errors as fromCompressedBytes.
+   */
+  static inspect(bytes: Uint8Array, opts: ServerKeyOptions = {}): { params: TfheParams; fields: CompressedServerKeyFields } {
+    const fields = parseCompressedServerKey(bytes, opts.limits);
+    const params = opts.params === undefined ? matchNamed(fields) : typeof opts.params === 'string' ? namedParams(opts.params) : opts.params;
     validateParams(params);
-    const mismatch = keyMatches(params, f);
+    const mismatch = keyMatches(params, fields);
     if (mismatch) throw new TfheParameterError(`server key does not belong to parameter set '${params.name}': ${mismatch}`);
-    return ServerKey.fromParts(params, f, opts);
+    return { params, fields };
   }
 
   /** Build from already parsed fields (e.g. in a worker that re-expands a key). */

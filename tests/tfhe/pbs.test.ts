@@ -4,6 +4,8 @@
  */
 import { beforeAll, describe, expect, it } from 'vitest';
 import { TfheNoiseError, TfheParameterError } from '../../src/tfhe/errors.js';
+import { ServerKey } from '../../src/tfhe/server-key.js';
+import { nativeKernelError } from '../../src/tfhe/native.js';
 import { makeFixture, LONG, rng, type Fixture } from './helpers.js';
 
 let fx: Fixture;
@@ -38,6 +40,23 @@ describe('KS-PBS (2_2 set)', () => {
       }
     });
   }
+
+  it('the TypeScript reference path agrees with the default backend (native kernel when it builds)', () => {
+    const { client, sk, serverKeyBytes } = fx;
+    console.log(`default backend: ${sk.backend}${sk.backend === 'typescript' ? ` (${nativeKernelError()})` : ''}`);
+    const ref = ServerKey.fromCompressedBytes(serverKeyBytes, { backend: 'typescript' });
+    expect(ref.backend).toBe('typescript');
+    const f = tables.square!;
+    for (const m of [0, 7, 13]) {
+      const ct = sk.parseCiphertext(client.encrypt(m));
+      const a = sk.serializeCiphertext(sk.pbs(ct, sk.lut(f)));
+      const b = ref.serializeCiphertext(ref.pbs(ct, ref.lut(f)));
+      expect(client.decrypt(a)).toBe(f(m));
+      expect(client.decrypt(b)).toBe(f(m));
+      // Same algorithm, same operations in the same order, no FMA contraction: bit-identical.
+      if (sk.backend === 'native') expect(Buffer.from(a).equals(Buffer.from(b))).toBe(true);
+    }
+  });
 
   it('chains bootstraps and linear layers (PBS output feeds a dot product feeding a PBS)', () => {
     const { client, sk } = fx;
