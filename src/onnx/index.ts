@@ -5,7 +5,7 @@
 export * from './errors.js';
 export * from './graph.js';
 export { GraphBuilder, type QuantSpec, type NodeOptions } from './builder.js';
-export { decodeModel, encodeModel, DEFAULT_LIMITS, type DecodeLimits, type DecodedModel, type EncodeOptions } from './proto.js';
+export { decodeModel, encodeModel, estimateDecodedBytes, DEFAULT_LIMITS, type DecodeLimits, type DecodedModel, type EncodeOptions } from './proto.js';
 export {
   importModel,
   importModelWithInfo,

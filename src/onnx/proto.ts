@@ -28,20 +28,23 @@ const { onnx } = onnxProto;
 /** Limits applied while decoding untrusted bytes. */
 export interface DecodeLimits {
   /**
-   * Largest accepted file, in bytes (default 256 MiB). protobuf decoding can need up to ~100× the file size in
-   * JS objects for adversarial files (many tiny fields), so pass a smaller limit for untrusted uploads.
+   * Largest accepted file, in bytes (default 256 MiB). Decoding memory is bounded separately by
+   * `maxDecodedBytes` (a pre-scan counts the fields protobufjs would allocate).
    */
   maxBytes?: number;
   /** Largest accepted element count of one tensor (default 2^28). */
   maxTensorElements?: number;
   /** Largest accepted rank of a tensor or value shape (default 16). */
   maxRank?: number;
+  /** Largest estimated memory for decoding, checked by a pre-scan of the wire format (default 1 GiB). */
+  maxDecodedBytes?: number;
 }
 
 export const DEFAULT_LIMITS: Required<DecodeLimits> = {
   maxBytes: 256 * 1024 * 1024,
   maxTensorElements: 2 ** 28,
   maxRank: 16,
+  maxDecodedBytes: 1024 * 1024 * 1024,
 };
 
 // ONNX TensorProto.DataType numbers.
@@ -352,6 +355,112 @@ function valueInfoToProto(v: ValueInfo): onnxProto.onnx.IValueInfoProto {
   return { name: v.name, type: { tensorType } };
 }
 
+
+// ---------------------------------------------------------------------------------------------------------------
+// Pre-scan: bound what protobufjs would allocate before letting it decode
+// ---------------------------------------------------------------------------------------------------------------
+
+/**
+ * The ONNX schema as the pre-scan needs it: for each field of each message, a sub-message schema (recursed into),
+ * a packed numeric kind (elements counted), or the wire type of a scalar/string field. protobufjs's generated
+ * decoders read a known field by its declared type whatever the wire type says, so the scan refuses any mismatch;
+ * that keeps its view of the bytes identical to the decoder's. Unknown fields are skipped by both.
+ */
+interface ScanSchema {
+  [field: number]: ScanSchema | PackedKind | 0 | 1 | 2 | 5;
+}
+type PackedKind = 'varint' | 'varint64' | 'f32' | 'f64';
+const S_ENTRY: ScanSchema = { 1: 2, 2: 2 }; // StringStringEntryProto
+const S_OPSET: ScanSchema = { 1: 2, 2: 0 };
+const S_TENSOR: ScanSchema = {
+  1: 'varint64', 2: 0, 3: { 1: 0, 2: 0 }, 4: 'f32', 5: 'varint', 6: 2, 7: 'varint64', 8: 2, 12: 2, 9: 2, 13: S_ENTRY, 14: 0, 10: 'f64', 11: 'varint64',
+};
+const S_TYPE: ScanSchema = {};
+const S_SHAPE: ScanSchema = { 1: { 1: 0, 2: 2, 3: 2 } };
+Object.assign(S_TYPE, { 1: { 1: 0, 2: S_SHAPE }, 4: { 1: S_TYPE }, 5: { 1: 0, 2: S_TYPE }, 8: { 1: 0, 2: S_SHAPE }, 9: { 1: S_TYPE }, 6: 2 });
+const S_VALUE_INFO: ScanSchema = { 1: 2, 2: S_TYPE, 3: 2 };
+const S_SPARSE: ScanSchema = { 1: S_TENSOR, 2: S_TENSOR, 3: 'varint64' };
+const S_GRAPH: ScanSchema = {};
+const S_ATTRIBUTE: ScanSchema = {
+  1: 2, 21: 2, 13: 2, 20: 0, 2: 5, 3: 0, 4: 2, 5: S_TENSOR, 6: S_GRAPH, 22: S_SPARSE, 14: S_TYPE,
+  7: 'f32', 8: 'varint64', 9: 2, 10: S_TENSOR, 11: S_GRAPH, 23: S_SPARSE, 15: S_TYPE,
+};
+const S_NODE: ScanSchema = { 1: 2, 2: 2, 3: 2, 4: 2, 5: S_ATTRIBUTE, 6: 2, 7: 2 };
+Object.assign(S_GRAPH, { 1: S_NODE, 2: 2, 5: S_TENSOR, 15: S_SPARSE, 10: 2, 11: S_VALUE_INFO, 12: S_VALUE_INFO, 13: S_VALUE_INFO, 14: { 1: 2, 2: S_ENTRY } });
+const S_FUNCTION: ScanSchema = { 1: 2, 4: 2, 5: 2, 6: 2, 7: S_NODE, 8: 2, 9: S_OPSET, 10: 2 };
+const S_MODEL: ScanSchema = {
+  1: 0, 2: 2, 3: 2, 4: 2, 5: 0, 6: 2, 7: S_GRAPH, 8: S_OPSET, 14: S_ENTRY, 20: { 1: S_GRAPH, 2: S_GRAPH, 3: S_ENTRY, 4: S_ENTRY }, 25: S_FUNCTION,
+};
+const PACKED_WIRE: Record<PackedKind, number> = { varint: 0, varint64: 0, f32: 5, f64: 1 };
+
+/** Approximate JS heap bytes per decoded value (an object or string) and per packed element. */
+const OBJECT_COST = 200;
+const PACKED_COST: Record<PackedKind, number> = { varint: 8, varint64: 48, f32: 8, f64: 8 };
+
+/**
+ * Walks the protobuf wire format without allocating and estimates the memory protobufjs would need to decode it.
+ * Throws OnnxFormatError('size') above `maxDecodedBytes`, ('decode') for malformed framing.
+ */
+export function estimateDecodedBytes(bytes: Uint8Array, maxDecodedBytes: number, maxDepth = 64): number {
+  let cost = 0;
+  const bad = (why: string): never => {
+    throw new OnnxFormatError('decode', `not a valid ONNX ModelProto (truncated or corrupted?): ${why}`);
+  };
+  const varint = (pos: number, end: number): [number, number] => {
+    let v = 0;
+    let mul = 1;
+    for (let i = 0; i < 10; i++) {
+      if (pos >= end) bad('varint runs past the end');
+      const b = bytes[pos++]!;
+      v += (b & 0x7f) * mul;
+      mul *= 128;
+      if (b < 0x80) return [v, pos];
+    }
+    return bad('varint longer than 10 bytes');
+  };
+  const walk = (start: number, end: number, schema: ScanSchema, depth: number): void => {
+    if (depth > maxDepth) throw new OnnxFormatError('size', `messages nested deeper than ${maxDepth}`);
+    let pos = start;
+    while (pos < end) {
+      let tag: number;
+      [tag, pos] = varint(pos, end);
+      const field = Math.floor(tag / 8);
+      const wire = tag & 7;
+      cost += OBJECT_COST;
+      const sub = schema[field];
+      if (sub !== undefined) {
+        const want = typeof sub === 'object' ? 2 : typeof sub === 'string' ? (wire === 2 ? 2 : PACKED_WIRE[sub]) : sub;
+        if (wire !== want) bad(`field ${field} has wire type ${wire}, expected ${want}`);
+      }
+      if (wire === 0) [, pos] = varint(pos, end);
+      else if (wire === 1) pos += 8;
+      else if (wire === 5) pos += 4;
+      else if (wire === 2) {
+        let len: number;
+        [len, pos] = varint(pos, end);
+        if (pos + len > end) bad(`field ${field} claims ${len} bytes past the end`);
+        if (typeof sub === 'object') walk(pos, pos + len, sub, depth + 1);
+        else if (sub === 'f32') cost += (len / 4) * PACKED_COST.f32;
+        else if (sub === 'f64') cost += (len / 8) * PACKED_COST.f64;
+        else if (typeof sub === 'string') {
+          let n = 0;
+          for (let i = pos; i < pos + len; i++) if (bytes[i]! < 0x80) n++;
+          cost += n * PACKED_COST[sub];
+        }
+        pos += len;
+      } else if (wire === 3 || wire === 4) {
+        // Groups (deprecated): protobufjs skips them; nothing to allocate.
+      } else bad(`invalid wire type ${wire}`);
+      if (pos > end) bad('field runs past the end');
+      if (cost > maxDecodedBytes) {
+        throw new OnnxFormatError('size', `decoding would need more than ${maxDecodedBytes} bytes of memory (too many fields)`);
+      }
+    }
+  };
+  walk(0, bytes.length, S_MODEL, 0);
+  return cost;
+}
+
 /** What {@link decodeModel} returns besides the graph. */
 export interface DecodedModel {
   graph: Graph;
@@ -372,6 +481,7 @@ export function decodeModel(bytes: Uint8Array, limitsIn: DecodeLimits = {}): Dec
     throw new OnnxFormatError('size', `the file has ${bytes.length} bytes, more than the limit of ${limits.maxBytes}`);
   }
   if (bytes.length === 0) throw new OnnxFormatError('decode', 'the file is empty');
+  estimateDecodedBytes(bytes, limits.maxDecodedBytes);
   let model: onnxProto.onnx.ModelProto;
   try {
     model = onnx.ModelProto.decode(bytes);

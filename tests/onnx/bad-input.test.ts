@@ -81,6 +81,26 @@ describe('absurd sizes', () => {
     formatError(() => importModel(reencode(g)));
   });
 
+  it('millions of tiny fields (memory amplification) are refused by the pre-scan before decoding', () => {
+    const n = 6_000_000; // 12 MB of empty NodeProto entries: protobufjs would build 6M objects
+    const graphLen = 2 * n;
+    const header = [0x3a]; // ModelProto.graph (field 7, length-delimited)
+    for (let v = graphLen; ; v = Math.floor(v / 128)) {
+      if (v < 128) {
+        header.push(v);
+        break;
+      }
+      header.push((v & 0x7f) | 0x80);
+    }
+    const bytes = new Uint8Array(header.length + graphLen);
+    bytes.set(header);
+    for (let i = header.length; i < bytes.length; i += 2) bytes[i] = 0x0a; // GraphProto.node, length 0
+    const e = formatError(() => importModel(bytes), 'size');
+    expect(e.message).toMatch(/memory/);
+    // The same structure, small, decodes (and is then rejected for what it is: nodes without op_type).
+    formatError(() => importModel(Uint8Array.from([0x3a, 0x02, 0x0a, 0x00])), 'decode');
+  });
+
   it('an interpreter allocation over the limit is a runtime error naming the node', () => {
     const b = new GraphBuilder('pad');
     const x = b.input('x', ['batch', 4]);
