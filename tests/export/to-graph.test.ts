@@ -10,6 +10,7 @@ import { Module } from '../../src/nn/module.js';
 import { type Activation, valueOf } from '../../src/nn/quant-tensor.js';
 import { QuantConv2d, QuantIdentity, QuantLinear } from '../../src/quant/layers.js';
 import { QuantSimpleNet } from '../../src/models/checkerboard.js';
+import { smallCnn } from './models.js';
 import { generateCheckerboard } from '../../datasets/checkerboard/index.js';
 import { fit } from '../../src/train/trainer.js';
 import { head } from '../../src/train/dataset.js';
@@ -17,20 +18,6 @@ import { head } from '../../src/train/dataset.js';
 beforeAll(async () => {
   await initBackend();
 });
-
-/** QuantIdentity → QuantConv2d → BN → QuantIdentity → AvgPool → QuantIdentity → Flatten → QuantLinear. */
-export function smallCnn(): Sequential {
-  return new Sequential(
-    new QuantIdentity({ bitWidth: 8 }),
-    new QuantConv2d(3, 4, 3, { padding: 1, bias: false, weightBitWidth: 4 }),
-    new BatchNorm2d(4),
-    new QuantIdentity({ bitWidth: 4 }),
-    new AvgPool2d(2),
-    new QuantIdentity({ bitWidth: 4 }),
-    new Flatten(),
-    new QuantLinear(64, 10, { weightBitWidth: 4 }),
-  );
-}
 
 function nhwcToNchw(x: tf.Tensor): Float32Array {
   return tf.transpose(x, [0, 3, 1, 2]).dataSync() as Float32Array;
