@@ -2,6 +2,8 @@
 import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
 import { FhenetError } from '../util/errors.js';
+import { compileCommand } from './compile.js';
+import { exportCommand, inspectCommand } from './onnx.js';
 import { trainCommand } from './train.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -10,7 +12,10 @@ const program = new Command('fhenet')
   .description('train, analyse, export, compile and serve neural networks that run on encrypted data')
   .version(pkg.version)
   .showHelpAfterError()
-  .addCommand(trainCommand());
+  .addCommand(trainCommand())
+  .addCommand(exportCommand())
+  .addCommand(inspectCommand())
+  .addCommand(compileCommand());
 
 try {
   await program.parseAsync(process.argv);

@@ -7,6 +7,8 @@
  * so callers that only care "is this the ONNX layer refusing the input" can catch that one class.
  */
 
+import { FhenetError } from '../util/errors.js';
+
 export type OnnxErrorKind =
   | 'decode' // the bytes are not a valid ModelProto
   | 'size' // a size limit was exceeded (file, tensor elements, dims)
@@ -26,7 +28,7 @@ export interface OnnxErrorLocation {
   tensor?: string;
 }
 
-export class OnnxError extends Error {
+export class OnnxError extends FhenetError {
   readonly kind: OnnxErrorKind;
   readonly node?: string;
   readonly tensor?: string;

@@ -1,0 +1,40 @@
+/** `fhenet compile`: a model → circuit, with the bit-width and cost report and, given labels, the accuracy drift. */
+import * as fs from 'node:fs';
+import { Command } from 'commander';
+import { FheModel } from '../compiler/fhe-model.js';
+import { formatReport } from '../compiler/report.js';
+import { compareModes, formatCompare } from '../compiler/compare.js';
+import { serializeCircuit } from '../compiler/circuit.js';
+import { intOption } from './options.js';
+import { loadData, loadGraph } from './load.js';
+
+export function compileCommand(): Command {
+  return new Command('compile')
+    .description('compile a quantized model to an FHE circuit and report bit widths, table lookups and cost')
+    .argument('<model>', '.onnx (QONNX or QCDQ) or an fhenet checkpoint')
+    .option('--calib <data>', "calibration data: 'checkerboard', 'peer' or a JSON file {x, n}", 'checkerboard')
+    .option('--eval <data>', "labelled data to compare float / disable / simulate on (test split for named data sets)")
+    .option('--rounding <bits>', 'round table inputs to this many bits (rounding_threshold_bits)', intOption('--rounding', 1, 16))
+    .option('-o, --output <file>', 'write the circuit (.fhec)')
+    .option('--json', 'print the report as JSON')
+    .action(async (modelFile: string, o: { calib: string; eval?: string; rounding?: number; output?: string; json?: boolean }) => {
+      const graph = await loadGraph(modelFile);
+      const calib = loadData(o.calib, 'train');
+      const model = FheModel.compile(graph, { data: calib.x, n: calib.n }, { roundingThresholdBits: o.rounding });
+      const report = model.report();
+      let compare;
+      if (o.eval) {
+        const d = loadData(o.eval, 'test');
+        if (!d.y) throw new Error(`--eval data '${o.eval}' has no labels`);
+        compare = await compareModes(model, d.x, d.y);
+      }
+      if (o.output) fs.writeFileSync(o.output, serializeCircuit(model.circuit));
+      if (o.json) {
+        process.stdout.write(`${JSON.stringify({ report, compare }, null, 2)}\n`);
+        return;
+      }
+      process.stdout.write(`${formatReport(report)}\n`);
+      if (compare) process.stdout.write(`\n${formatCompare(compare)}\n`);
+      if (o.output) process.stdout.write(`\nwrote ${o.output}\n`);
+    });
+}

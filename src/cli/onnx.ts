@@ -1,0 +1,37 @@
+/** `fhenet export` and `fhenet inspect`. */
+import * as fs from 'node:fs';
+import { Command, Option } from 'commander';
+import { exportQcdq, exportQonnx } from '../onnx/export.js';
+import { BREVITAS_DOMAIN, QONNX_DOMAIN } from '../onnx/graph.js';
+import { inspectGraph } from '../onnx/inspect.js';
+import { loadGraph } from './load.js';
+
+export function exportCommand(): Command {
+  return new Command('export')
+    .description('export a trained fhenet checkpoint (or re-export an ONNX file) as QONNX or QCDQ')
+    .argument('<model>', 'model.safetensors from `fhenet train --out`, or an .onnx file')
+    .addOption(new Option('--format <f>', 'QONNX (Brevitas/Concrete ML) or QCDQ (standard ONNX, onnxruntime)').choices(['qonnx', 'qcdq']).default('qonnx'))
+    .addOption(new Option('--domain <d>', 'QONNX Quant domain').choices(['brevitas', 'qonnx']).default('brevitas'))
+    .option('--int4', 'QCDQ: store 4-bit quantizers as int4/uint4 (opset 21)')
+    .requiredOption('-o, --output <file>', 'output .onnx file')
+    .action(async (model: string, o: { format: string; domain: string; int4?: boolean; output: string }) => {
+      const graph = await loadGraph(model);
+      const bytes =
+        o.format === 'qcdq'
+          ? exportQcdq(graph, { int4: o.int4 })
+          : exportQonnx(graph, { domain: o.domain === 'qonnx' ? QONNX_DOMAIN : BREVITAS_DOMAIN });
+      fs.writeFileSync(o.output, bytes);
+      process.stdout.write(`wrote ${o.output} (${o.format}, ${bytes.length} bytes, ${graph.nodes.length} nodes)\n`);
+    });
+}
+
+export function inspectCommand(): Command {
+  return new Command('inspect')
+    .description('list the operators, quantizers (bit widths, signedness, scales) and shapes of an ONNX model')
+    .argument('<model>', '.onnx file (or an fhenet checkpoint)')
+    .option('--json', 'print JSON')
+    .action(async (model: string, o: { json?: boolean }) => {
+      const r = inspectGraph(await loadGraph(model));
+      process.stdout.write(o.json ? `${JSON.stringify(r.json, null, 2)}\n` : `${r.text}\n`);
+    });
+}
