@@ -16,6 +16,8 @@ const program = new Command('fhenet')
   .addCommand(exportCommand())
   .addCommand(inspectCommand())
   .addCommand(compileCommand());
+program.addCommand((await import('./sweep.js')).sweepCommand());
+program.addCommand((await import('./analyze.js')).analyzeCommand());
 
 try {
   await program.parseAsync(process.argv);

@@ -1,0 +1,52 @@
+/** `fhenet sweep <spec.json>`: runs a grid of checkerboard configurations in worker threads, resumably. */
+import * as fs from 'node:fs';
+import { Command } from 'commander';
+import { describeBackend, initBackend } from '../backend/index.js';
+import { expandSweep, parseSweepSpec, runSweep } from '../sweep/index.js';
+import { ConfigError } from '../util/errors.js';
+import { intOption } from './options.js';
+
+interface SweepCliOptions {
+  out: string;
+  concurrency?: number;
+  inline?: boolean;
+  dryRun?: boolean;
+  json?: boolean;
+}
+
+export function sweepCommand(): Command {
+  return new Command('sweep')
+    .description('run a grid of checkerboard trainings (hidden width, bits, k non-zero, accumulator target, seeds) in parallel; resumes where it stopped')
+    .argument('<spec>', 'sweep spec (JSON); see src/sweep/config.ts')
+    .requiredOption('--out <dir>', 'results folder: runs.jsonl (the resumable log), results.csv/json/md, plot.svg')
+    .option('--concurrency <n>', 'worker threads (default: the spec, else 2)', intOption('--concurrency', 1, 64))
+    .option('--inline', 'run in this thread, no worker pool')
+    .option('--dry-run', 'list the runs and exit')
+    .option('--json', 'print the per-configuration summary as JSON')
+    .action(async (specFile: string, o: SweepCliOptions) => {
+      if (!fs.existsSync(specFile)) throw new ConfigError(`sweep spec ${specFile} not found`);
+      let raw: unknown;
+      try {
+        raw = JSON.parse(fs.readFileSync(specFile, 'utf8'));
+      } catch (e) {
+        throw new ConfigError(`sweep spec ${specFile} is not valid JSON: ${(e as Error).message}`);
+      }
+      const spec = parseSweepSpec(raw);
+      const runs = expandSweep(spec);
+      if (o.dryRun) {
+        for (const r of runs) process.stdout.write(`${JSON.stringify({ ...r, data: r.data.source, train: undefined })}\n`);
+        process.stdout.write(`${runs.length} runs\n`);
+        return;
+      }
+      const info = await initBackend();
+      process.stderr.write(`fhenet sweep ${spec.name}: ${runs.length} runs, ${o.inline ? 'inline' : `${o.concurrency ?? spec.concurrency} worker threads`}, ${describeBackend(info)}\n`);
+      const t0 = Date.now();
+      const res = await runSweep(spec, { outDir: o.out, concurrency: o.concurrency, inline: o.inline });
+      if (o.json) {
+        process.stdout.write(`${JSON.stringify(res.summaries, null, 2)}\n`);
+        return;
+      }
+      process.stdout.write(fs.readFileSync(res.files.md, 'utf8'));
+      process.stdout.write(`\n${res.ran} run(s) now, ${res.resumed} from the log; ${((Date.now() - t0) / 1000).toFixed(1)} s; results in ${o.out}\n`);
+    });
+}
