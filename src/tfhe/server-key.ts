@@ -305,11 +305,8 @@ export class ServerKey {
     }
   }
 
-  /**
-   * KS-PBS: keyswitch to the small key, switch to Z/2N, blind-rotate the table, extract. The output
-   * is a fresh-noise ciphertext under the big key encrypting lut(m), noise level 1.
-   */
-  pbs(ct: LweCiphertext, lut: Lut): LweCiphertext {
+  /** Throws what pbs() would throw for this input (shape, table size, noise budget). */
+  checkPbsInput(ct: LweCiphertext, lut: Lut): void {
     this.checkInput(ct, 'pbs');
     if (lut.poly.length !== this.params.polynomialSize) throw new TfheParameterError('pbs: lookup table built for another polynomial size');
     if (ct.variance > this.budget.maxPbsInputVariance) {
@@ -318,6 +315,14 @@ export class ServerKey {
           `σ ≤ 2^${(Math.log2(this.budget.maxPbsInputVariance) / 2).toFixed(2)} for p_error = 2^${this.budget.log2PError}`,
       );
     }
+  }
+
+  /**
+   * KS-PBS: keyswitch to the small key, switch to Z/2N, blind-rotate the table, extract. The output
+   * is a fresh-noise ciphertext under the big key encrypting lut(m), noise level 1.
+   */
+  pbs(ct: LweCiphertext, lut: Lut): LweCiphertext {
+    this.checkPbsInput(ct, lut);
     const p = this.params;
     this.runKeyswitch(ct.data);
     const log2N2 = Math.log2(2 * p.polynomialSize);

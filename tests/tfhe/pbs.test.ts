@@ -5,6 +5,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { TfheNoiseError, TfheParameterError } from '../../src/tfhe/errors.js';
 import { ServerKey } from '../../src/tfhe/server-key.js';
+import { PbsPool } from '../../src/tfhe/pool.js';
 import { nativeKernelError } from '../../src/tfhe/native.js';
 import { makeFixture, LONG, rng, type Fixture } from './helpers.js';
 
@@ -55,6 +56,24 @@ describe('KS-PBS (2_2 set)', () => {
       expect(client.decrypt(b)).toBe(f(m));
       // Same algorithm, same operations in the same order, no FMA contraction: bit-identical.
       if (sk.backend === 'native') expect(Buffer.from(a).equals(Buffer.from(b))).toBe(true);
+    }
+  });
+
+  it('a worker pool sharing the expanded key gives the same results', async () => {
+    const { client, serverKeyBytes } = fx;
+    const pool = await PbsPool.create(serverKeyBytes, { threads: 2 });
+    try {
+      const sk = pool.key;
+      const f = tables.negation!;
+      const lut = sk.lut(f);
+      const cts = Array.from({ length: 8 }, (_, i) => sk.parseCiphertext(client.encrypt(i * 2)));
+      const outs = await pool.pbsMany(cts, lut);
+      outs.forEach((o, i) => expect(client.decrypt(sk.serializeCiphertext(o))).toBe(f(i * 2)));
+      // The noise check runs in the calling thread, before dispatch.
+      const noisy = sk.dot(new Array(100).fill(7), new Array(100).fill(outs[0]!));
+      expect(() => pool.pbs(noisy, lut)).toThrow(TfheNoiseError);
+    } finally {
+      await pool.close();
     }
   });
 
