@@ -1,0 +1,21 @@
+/**
+ * fhenet's public API (the training side, which loads TensorFlow.js). The tfjs-free parts have their own entry
+ * points so a server never loads tfjs: `fhenet/onnx`, `fhenet/compiler`.
+ */
+export { initBackend, describeBackend, type BackendChoice, type BackendInfo } from './backend/index.js';
+export { Module } from './nn/module.js';
+export * from './nn/layers.js';
+export { QuantTensor, type Activation, valueOf } from './nn/quant-tensor.js';
+export { manualSeed } from './nn/init.js';
+export { saveModule, loadModule } from './nn/checkpoint.js';
+export { summarize, formatSummary } from './nn/summary.js';
+export { IntQuantizer, type QuantizerOptions } from './quant/quantizer.js';
+export { QuantIdentity, QuantReLU, QuantLinear, QuantConv2d } from './quant/layers.js';
+export { fit, evaluate, predict, type FitOptions, type EpochMetrics } from './train/trainer.js';
+export { SGD, Adam, AdamW } from './train/optim.js';
+export { crossEntropy } from './train/loss.js';
+export type { Dataset, Split } from './train/dataset.js';
+export { SimpleNet, QuantSimpleNet } from './models/checkerboard.js';
+export { moduleToGraph } from './export/to-graph.js';
+export * from './compiler/index.js';
+export { FhenetError, ShapeError, ConfigError, StateDictError } from './util/errors.js';
