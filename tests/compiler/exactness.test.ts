@@ -43,7 +43,7 @@ function compareQuantizers(graph: Graph, model: FheModel, x: Float32Array, n: nu
       else if (diffs.length < 5) diffs.push(`${q.name}[${i}]: clear ${r}, simulate ${simVals[i]}`);
     }
   }
-  return { total, same, diffs, refOut: ref.outputs.get(graph.outputs[0]!.name)!.data };
+  return { total, same, diffs, refOut: ref.outputs.get(graph.outputs[0]!.name)!.data as Float32Array };
 }
 
 function argmaxAgreement(a: ArrayLike<number>, b: ArrayLike<number>, classes: number): number {
