@@ -18,6 +18,7 @@ const program = new Command('fhenet')
   .addCommand(compileCommand());
 program.addCommand((await import('./sweep.js')).sweepCommand());
 program.addCommand((await import('./analyze.js')).analyzeCommand());
+program.addCommand((await import('./serve.js')).serveCommand());
 
 try {
   await program.parseAsync(process.argv);

@@ -1,0 +1,30 @@
+/**
+ * `fhenet serve --models DIR --keys DIR --port N`: the hybrid model server (src/hybrid/server.ts). Imports no
+ * TensorFlow.js: the server only loads circuits and runs the crypto backend.
+ */
+import { Command } from 'commander';
+import { intOption } from './options.js';
+
+export function serveCommand(): Command {
+  return new Command('serve')
+    .description('serve compiled remote modules of hybrid models over HTTP (keys stored per uid)')
+    .requiredOption('--models <dir>', 'folder of models: <dir>/<model>/<module>/<shape>/{server.fhe,client.json}')
+    .requiredOption('--keys <dir>', 'folder where uploaded evaluation keys are stored (reloaded after a restart)')
+    .option('--port <n>', 'TCP port', intOption('--port', 0, 65535), 8000)
+    .option('--host <addr>', 'address to listen on', '127.0.0.1')
+    .option('--max-key-mb <n>', 'largest evaluation-key upload (MiB)', intOption('--max-key-mb', 1, 65536), 512)
+    .option('--max-ciphertext-mb <n>', 'largest ciphertext upload (MiB)', intOption('--max-ciphertext-mb', 1, 65536), 64)
+    .option('--log-level <level>', 'pino log level (fatal, error, warn, info, debug)', 'info')
+    .action(async (o: { models: string; keys: string; port: number; host: string; maxKeyMb: number; maxCiphertextMb: number; logLevel: string }) => {
+      const { serve } = await import('../hybrid/server.js');
+      await serve({
+        modelsDir: o.models,
+        keysDir: o.keys,
+        port: o.port,
+        host: o.host,
+        maxKeyBytes: o.maxKeyMb * 2 ** 20,
+        maxCiphertextBytes: o.maxCiphertextMb * 2 ** 20,
+        logger: { level: o.logLevel },
+      });
+    });
+}

@@ -1,0 +1,7 @@
+export * from './errors.js';
+export * from './version.js';
+export * from './backend.js';
+export * from './deployment.js';
+export * from './remote-client.js';
+export * from './server.js';
+export * from './hybrid-model.js';

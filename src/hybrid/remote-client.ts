@@ -1,0 +1,84 @@
+/**
+ * HTTP client of the fhenet model server (Node's fetch). Counts bytes sent/received and latency of every call.
+ * tfjs-free.
+ */
+import { RemoteCallError } from './errors.js';
+
+export interface CallStats {
+  route: string;
+  bytesSent: number;
+  bytesReceived: number;
+  ms: number;
+}
+
+export class RemoteClient {
+  readonly baseUrl: string;
+  /** Every call, oldest first (bounded to the last 10,000). */
+  readonly calls: CallStats[] = [];
+
+  constructor(baseUrl: string) {
+    this.baseUrl = baseUrl.replace(/\/+$/, '');
+  }
+
+  private async call(method: 'GET' | 'POST', route: string, query: Record<string, string>, body?: Uint8Array): Promise<{ bytes: Uint8Array; stats: CallStats }> {
+    const url = `${this.baseUrl}${route}?${new URLSearchParams(query).toString()}`;
+    const t0 = performance.now();
+    let res: Response;
+    try {
+      res = await fetch(url, {
+        method,
+        headers: body ? { 'content-type': 'application/octet-stream' } : undefined,
+        body: body ? Buffer.from(body.buffer, body.byteOffset, body.byteLength) : undefined,
+      });
+    } catch (e) {
+      throw new RemoteCallError(`${method} ${route}: cannot reach ${this.baseUrl} (${(e as Error).message})`, 503, 'unreachable');
+    }
+    const bytes = new Uint8Array(await res.arrayBuffer());
+    const stats: CallStats = { route, bytesSent: body?.length ?? 0, bytesReceived: bytes.length, ms: performance.now() - t0 };
+    this.calls.push(stats);
+    if (this.calls.length > 10_000) this.calls.splice(0, 5_000);
+    if (!res.ok) {
+      let msg = Buffer.from(bytes).toString('utf8');
+      let code = 'http_error';
+      try {
+        const j = JSON.parse(msg) as { message?: string; code?: string };
+        msg = j.message ?? msg;
+        code = j.code ?? code;
+      } catch {
+        /* not JSON */
+      }
+      throw new RemoteCallError(`${method} ${route} → ${res.status}: ${msg}`, res.status, code);
+    }
+    return { bytes, stats };
+  }
+
+  private async json<T>(route: string, query: Record<string, string> = {}): Promise<T> {
+    const { bytes } = await this.call('GET', route, query);
+    return JSON.parse(Buffer.from(bytes).toString('utf8')) as T;
+  }
+
+  listModels(): Promise<{ models: string[] }> {
+    return this.json('/list_models');
+  }
+
+  listModules(model: string): Promise<{ modules: string[] }> {
+    return this.json('/list_modules', { model_name: model });
+  }
+
+  listShapes(model: string, module: string): Promise<{ shapes: string[] }> {
+    return this.json('/list_shapes', { model_name: model, module_name: module });
+  }
+
+  async getClient(model: string, module: string, shape: string): Promise<Uint8Array> {
+    return (await this.call('GET', '/get_client', { model_name: model, module_name: module, input_shape: shape })).bytes;
+  }
+
+  async addKey(model: string, module: string, shape: string, key: Uint8Array): Promise<string> {
+    const { bytes } = await this.call('POST', '/add_key', { model_name: model, module_name: module, input_shape: shape }, key);
+    return (JSON.parse(Buffer.from(bytes).toString('utf8')) as { uid: string }).uid;
+  }
+
+  async compute(uid: string, model: string, module: string, shape: string, ciphertext: Uint8Array): Promise<{ bytes: Uint8Array; stats: CallStats }> {
+    return this.call('POST', '/compute', { uid, model_name: model, module_name: module, input_shape: shape }, ciphertext);
+  }
+}

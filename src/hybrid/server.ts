@@ -1,0 +1,281 @@
+/**
+ * The fhenet model server (fastify): serves the client artefacts of every remote module, stores each client's
+ * evaluation keys on disk under a random uid, and runs circuits on encrypted inputs. tfjs-free.
+ *
+ * Routes (the reference's names; shapes are per-sample, e.g. `10` or `3x8x8`):
+ *   GET  /list_models                                         → { models: [...] }
+ *   GET  /list_modules?model_name=M                           → { modules: [...] }
+ *   GET  /list_shapes?model_name=M&module_name=X              → { shapes: [...] }
+ *   GET  /get_client?model_name=M&module_name=X&input_shape=S → the client artefact (JSON, no weights)
+ *   POST /add_key?model_name=M&module_name=X&input_shape=S    body: evaluation keys (application/octet-stream) → { uid }
+ *   POST /compute?uid=U&model_name=M&module_name=X&input_shape=S  body: ciphertexts → result ciphertexts (octet-stream)
+ *   GET  /health → { status }     GET /metrics → Prometheus text
+ * Errors are JSON { statusCode, error, code, message }: 400 bad input, 404 unknown model/module/shape/uid,
+ * 413 body over the limit, 415 wrong content type; 5xx only for server faults.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { randomUUID } from 'node:crypto';
+import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import { FhenetError } from '../util/errors.js';
+import { CLIENT_FILE, FHEModelServer, SERVER_FILE, parseShapeKey } from './deployment.js';
+import { HybridError } from './errors.js';
+import { writeFileAtomicAsync } from './fsutil.js';
+
+export interface ServeOptions {
+  /** Folder of models: `<modelsDir>/<model>/<module>/<shape>/{server.fhe, client.json}`. */
+  modelsDir: string;
+  /** Folder where evaluation keys are stored, one `<uid>.key` + `<uid>.json` per upload. */
+  keysDir: string;
+  /** Largest evaluation-key upload, bytes (default 512 MiB: TFHE server keys are large). */
+  maxKeyBytes?: number;
+  /** Largest ciphertext upload, bytes (default 64 MiB). */
+  maxCiphertextBytes?: number;
+  /** Loaded evaluation keys kept in memory (least recently used evicted; reloaded from disk). Default 64. */
+  keyCacheSize?: number;
+  /** fastify/pino logger option (default { level: 'info' }); false to silence. */
+  logger?: FastifyServerOptions['logger'];
+}
+
+interface ModuleEntry {
+  server: FHEModelServer;
+  clientBytes: Buffer;
+}
+
+interface KeyMeta {
+  uid: string;
+  model: string;
+  module: string;
+  shape: string;
+  circuitId: string;
+  bytes: number;
+  created: string;
+}
+
+const UID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+const NAME_RE = /^[A-Za-z0-9_.-]{1,200}$/;
+
+/** Loads every model folder (a model that fails to load is an error at start, not at the first request). */
+export function loadModels(modelsDir: string): Map<string, ModuleEntry> {
+  const out = new Map<string, ModuleEntry>();
+  if (!fs.existsSync(modelsDir)) throw new FhenetError(`models folder ${modelsDir} does not exist`);
+  for (const model of fs.readdirSync(modelsDir).sort()) {
+    const mdir = path.join(modelsDir, model);
+    if (!fs.statSync(mdir).isDirectory()) continue;
+    for (const mod of fs.readdirSync(mdir).sort()) {
+      const modDir = path.join(mdir, mod);
+      if (!fs.statSync(modDir).isDirectory()) continue;
+      for (const shape of fs.readdirSync(modDir).sort()) {
+        const sdir = path.join(modDir, shape);
+        if (!fs.existsSync(path.join(sdir, SERVER_FILE))) continue;
+        const server = FHEModelServer.load(sdir);
+        const clientBytes = fs.readFileSync(path.join(sdir, CLIENT_FILE));
+        out.set(`${model}/${mod}/${shape}`, { server, clientBytes });
+      }
+    }
+  }
+  return out;
+}
+
+class Metrics {
+  readonly counters = new Map<string, number>();
+  readonly computeMs: number[] = [];
+  inc(name: string, labels: Record<string, string | number>, by = 1): void {
+    const key = `${name}{${Object.entries(labels).map(([k, v]) => `${k}="${v}"`).join(',')}}`;
+    this.counters.set(key, (this.counters.get(key) ?? 0) + by);
+  }
+}
+
+export async function buildServer(opts: ServeOptions): Promise<FastifyInstance> {
+  const models = loadModels(opts.modelsDir);
+  fs.mkdirSync(opts.keysDir, { recursive: true });
+  const maxKey = opts.maxKeyBytes ?? 512 * 2 ** 20;
+  const maxCt = opts.maxCiphertextBytes ?? 64 * 2 ** 20;
+  const cacheSize = opts.keyCacheSize ?? 64;
+  const keyCache = new Map<string, { meta: KeyMeta; handle: unknown }>();
+  const metrics = new Metrics();
+  let computeInFlight = 0;
+
+  const app = Fastify({ logger: opts.logger ?? { level: 'info' }, bodyLimit: Math.max(maxKey, maxCt), return503OnClosing: true });
+
+  app.addContentTypeParser('application/octet-stream', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
+
+  app.setErrorHandler((err: Error & { statusCode?: number; code?: string }, req, reply) => {
+    let status = 500;
+    let code = 'internal';
+    if (err instanceof HybridError) {
+      status = err.statusCode;
+      code = err.code;
+    } else if (err instanceof FhenetError) {
+      status = 400;
+      code = 'bad_request';
+    } else if (typeof err.statusCode === 'number' && err.statusCode >= 400 && err.statusCode < 500) {
+      status = err.statusCode;
+      code = err.code ?? 'bad_request';
+    }
+    if (status >= 500) req.log.error({ err }, 'request failed');
+    else req.log.warn({ code, msg: err.message }, 'request rejected');
+    metrics.inc('fhenet_errors_total', { code });
+    void reply.status(status).send({ statusCode: status, error: status >= 500 ? 'Internal Server Error' : 'Bad Request', code, message: status >= 500 ? 'internal error' : err.message });
+  });
+  app.setNotFoundHandler((req, reply) => {
+    void reply.status(404).send({ statusCode: 404, error: 'Not Found', code: 'no_route', message: `no route ${req.method} ${req.url.split('?')[0]}` });
+  });
+  app.addHook('onResponse', async (req, reply) => {
+    metrics.inc('fhenet_http_requests_total', { route: req.routeOptions.url ?? 'none', status: reply.statusCode });
+  });
+
+  const str = (q: unknown, name: string): string => {
+    const v = (q as Record<string, unknown> | undefined)?.[name];
+    if (typeof v !== 'string' || v.length === 0) throw new HybridError(`query parameter '${name}' is required`, 400, 'missing_parameter');
+    return v;
+  };
+  const entryOf = (q: unknown): { entry: ModuleEntry; model: string; module: string; shape: string } => {
+    const model = str(q, 'model_name');
+    const module = str(q, 'module_name');
+    const shape = str(q, 'input_shape');
+    if (!NAME_RE.test(model) || !NAME_RE.test(module)) throw new HybridError('model_name and module_name must match [A-Za-z0-9_.-]{1,200}', 400, 'bad_name');
+    parseShapeKey(shape);
+    const entry = models.get(`${model}/${module}/${shape}`);
+    if (!entry) {
+      if (![...models.keys()].some((k) => k.startsWith(`${model}/`))) throw new HybridError(`unknown model '${model}'`, 404, 'unknown_model');
+      if (![...models.keys()].some((k) => k.startsWith(`${model}/${module}/`))) throw new HybridError(`model '${model}' has no remote module '${module}'`, 404, 'unknown_module');
+      throw new HybridError(`module '${module}' of '${model}' was not compiled for input shape ${shape}`, 404, 'unknown_shape');
+    }
+    return { entry, model, module, shape };
+  };
+  const body = (b: unknown, limit: number, what: string): Buffer => {
+    if (!Buffer.isBuffer(b)) throw new HybridError(`${what} must be sent as application/octet-stream`, 415, 'bad_content_type');
+    if (b.length === 0) throw new HybridError(`${what} is empty`, 400, 'empty_body');
+    if (b.length > limit) throw new HybridError(`${what} is ${b.length} bytes, over the ${limit}-byte limit`, 413, 'too_large');
+    return b;
+  };
+
+  const keyFiles = (uid: string) => ({ key: path.join(opts.keysDir, `${uid}.key`), meta: path.join(opts.keysDir, `${uid}.json`) });
+
+  async function keyFor(uid: string): Promise<{ meta: KeyMeta; handle: unknown }> {
+    if (!UID_RE.test(uid)) throw new HybridError(`uid '${uid.slice(0, 64)}' is not a uid returned by /add_key`, 400, 'bad_uid');
+    const hit = keyCache.get(uid);
+    if (hit) {
+      keyCache.delete(uid);
+      keyCache.set(uid, hit);
+      return hit;
+    }
+    const files = keyFiles(uid);
+    let meta: KeyMeta;
+    try {
+      meta = JSON.parse(await fs.promises.readFile(files.meta, 'utf8')) as KeyMeta;
+    } catch {
+      throw new HybridError(`unknown uid ${uid} (upload evaluation keys with /add_key first)`, 404, 'unknown_uid');
+    }
+    const entry = models.get(`${meta.model}/${meta.module}/${meta.shape}`);
+    if (!entry) throw new HybridError(`uid ${uid} belongs to ${meta.model}/${meta.module}/${meta.shape}, which this server no longer serves`, 404, 'unknown_module');
+    const handle = entry.server.loadKey(new Uint8Array(await fs.promises.readFile(files.key)));
+    const loaded = { meta, handle };
+    keyCache.set(uid, loaded);
+    while (keyCache.size > cacheSize) keyCache.delete(keyCache.keys().next().value!);
+    metrics.inc('fhenet_key_loads_total', {});
+    return loaded;
+  }
+
+  app.get('/health', async () => ({ status: 'ok', models: new Set([...models.keys()].map((k) => k.split('/')[0])).size, computeInFlight }));
+
+  app.get('/metrics', async (_req, reply) => {
+    const mem = process.memoryUsage();
+    const lines = [
+      '# TYPE fhenet_http_requests_total counter',
+      ...[...metrics.counters].map(([k, v]) => `${k} ${v}`),
+      `fhenet_keys_cached ${keyCache.size}`,
+      `fhenet_compute_in_flight ${computeInFlight}`,
+      `process_resident_memory_bytes ${mem.rss}`,
+      `nodejs_heap_used_bytes ${mem.heapUsed}`,
+    ];
+    const ms = metrics.computeMs;
+    if (ms.length) {
+      const sorted = [...ms].sort((a, b) => a - b);
+      lines.push(`fhenet_compute_ms{quantile="0.5"} ${sorted[Math.floor(0.5 * (sorted.length - 1))]}`);
+      lines.push(`fhenet_compute_ms{quantile="0.99"} ${sorted[Math.floor(0.99 * (sorted.length - 1))]}`);
+    }
+    void reply.type('text/plain; version=0.0.4').send(lines.join('\n') + '\n');
+  });
+
+  app.get('/list_models', async () => ({ models: [...new Set([...models.keys()].map((k) => k.split('/')[0]!))] }));
+  app.get('/list_modules', async (req) => {
+    const model = str(req.query, 'model_name');
+    const mods = [...new Set([...models.keys()].filter((k) => k.startsWith(`${model}/`)).map((k) => k.split('/')[1]!))];
+    if (!mods.length) throw new HybridError(`unknown model '${model}'`, 404, 'unknown_model');
+    return { modules: mods };
+  });
+  app.get('/list_shapes', async (req) => {
+    const model = str(req.query, 'model_name');
+    const module = str(req.query, 'module_name');
+    const shapes = [...models.keys()].filter((k) => k.startsWith(`${model}/${module}/`)).map((k) => k.split('/')[2]!);
+    if (!shapes.length) throw new HybridError(`unknown model/module '${model}/${module}'`, 404, 'unknown_module');
+    return { shapes };
+  });
+  app.get('/get_client', async (req, reply) => {
+    const { entry } = entryOf(req.query);
+    void reply.type('application/json').send(entry.clientBytes);
+  });
+
+  app.post('/add_key', { bodyLimit: maxKey }, async (req) => {
+    const { entry, model, module, shape } = entryOf(req.query);
+    const bytes = body(req.body, maxKey, 'evaluation key');
+    const handle = entry.server.loadKey(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength)); // validates first
+    const uid = randomUUID();
+    const meta: KeyMeta = { uid, model, module, shape, circuitId: entry.server.circuitId, bytes: bytes.length, created: new Date().toISOString() };
+    const files = keyFiles(uid);
+    // Key first, then the metadata file: a uid exists only once both are complete on disk.
+    await writeFileAtomicAsync(files.key, bytes);
+    await writeFileAtomicAsync(files.meta, JSON.stringify(meta));
+    keyCache.set(uid, { meta, handle });
+    while (keyCache.size > cacheSize) keyCache.delete(keyCache.keys().next().value!);
+    metrics.inc('fhenet_keys_added_total', {});
+    metrics.inc('fhenet_bytes_in_total', { route: '/add_key' }, bytes.length);
+    req.log.info({ uid, model, module, shape, bytes: bytes.length }, 'evaluation key stored');
+    return { uid };
+  });
+
+  app.post('/compute', { bodyLimit: maxCt }, async (req, reply) => {
+    const uid = str(req.query, 'uid');
+    const { entry, model, module, shape } = entryOf(req.query);
+    const bytes = body(req.body, maxCt, 'ciphertext');
+    const key = await keyFor(uid);
+    if (key.meta.model !== model || key.meta.module !== module || key.meta.shape !== shape) {
+      throw new HybridError(`uid ${uid} was registered for ${key.meta.model}/${key.meta.module}/${key.meta.shape}, not ${model}/${module}/${shape}`, 400, 'uid_mismatch');
+    }
+    const t0 = performance.now();
+    computeInFlight++;
+    let out: Uint8Array;
+    try {
+      out = entry.server.run(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength), { handle: key.handle });
+    } finally {
+      computeInFlight--;
+    }
+    const ms = performance.now() - t0;
+    metrics.computeMs.push(ms);
+    if (metrics.computeMs.length > 10_000) metrics.computeMs.splice(0, 5_000);
+    metrics.inc('fhenet_bytes_in_total', { route: '/compute' }, bytes.length);
+    metrics.inc('fhenet_bytes_out_total', { route: '/compute' }, out.length);
+    req.log.info({ uid, model, module, shape, inBytes: bytes.length, outBytes: out.length, computeMs: Math.round(ms * 1000) / 1000 }, 'computed');
+    void reply.type('application/octet-stream').send(Buffer.from(out.buffer, out.byteOffset, out.byteLength));
+  });
+
+  return app;
+}
+
+/** Starts a server and closes it gracefully (in-flight requests finish) on SIGINT/SIGTERM. */
+export async function serve(opts: ServeOptions & { port: number; host?: string }): Promise<FastifyInstance> {
+  const app = await buildServer(opts);
+  await app.listen({ port: opts.port, host: opts.host ?? '127.0.0.1' });
+  const stop = (signal: string) => {
+    app.log.info({ signal }, 'shutting down');
+    app.close().then(
+      () => process.exit(0),
+      () => process.exit(1),
+    );
+  };
+  process.once('SIGINT', () => stop('SIGINT'));
+  process.once('SIGTERM', () => stop('SIGTERM'));
+  return app;
+}

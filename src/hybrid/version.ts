@@ -1,0 +1,33 @@
+/** Versions written into every hybrid artefact and checked when one is loaded. */
+import { readFileSync } from 'node:fs';
+import { CIRCUIT_FORMAT } from '../compiler/circuit.js';
+import { ArtefactVersionError } from './errors.js';
+
+export const FHENET_VERSION: string = (
+  JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }
+).version;
+
+/** Client artefact (JSON): quantizers, shapes, backend, circuit id. No weights. */
+export const CLIENT_ARTEFACT_FORMAT = 'fhenet-hybrid-client/1';
+/** Server artefact: an fhenet circuit (safetensors) with these metadata keys added. */
+export const SERVER_ARTEFACT_FORMAT = 'fhenet-hybrid-server/1';
+/** Client model manifest (hybrid.json next to the cleared state dict). */
+export const HYBRID_MANIFEST_FORMAT = 'fhenet-hybrid/1';
+
+/** Major.minor of an fhenet version (0.x releases break on minor, like semver for 0.x). */
+function compatKey(v: string): string {
+  const [maj = '0', min = '0'] = v.split('.');
+  return maj === '0' ? `0.${min}` : maj;
+}
+
+/** Throws unless `format` is what this build reads and `version` is compatible with this build. */
+export function checkVersion(what: string, format: unknown, expected: string, version: unknown): void {
+  if (format !== expected) {
+    throw new ArtefactVersionError(`${what}: format '${String(format)}' is not '${expected}' (written by another fhenet version or not an fhenet artefact)`);
+  }
+  if (typeof version !== 'string' || compatKey(version) !== compatKey(FHENET_VERSION)) {
+    throw new ArtefactVersionError(`${what}: written by fhenet ${String(version)}, this is fhenet ${FHENET_VERSION} (incompatible)`);
+  }
+}
+
+export { CIRCUIT_FORMAT };
