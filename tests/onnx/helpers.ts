@@ -4,10 +4,11 @@ import { spawnSync } from 'node:child_process';
 import * as ort from 'onnxruntime-node';
 import type { Graph, TensorData } from '../../src/onnx/index.js';
 import { runGraph } from '../../src/onnx/index.js';
+import { sharedPath } from '../../src/util/shared.js';
 
 export const FIXTURE_DIR = process.env.FHENET_BREVITAS_FIXTURES
   ? process.env.FHENET_BREVITAS_FIXTURES.replace(/\/?$/, '/')
-  : new URL('../../../shared/fixtures/brevitas/', import.meta.url).pathname;
+  : `${sharedPath('fixtures/brevitas')}/`;
 export const FIXTURES = ['cb3', 'mlp_default', 'mlp_4bit', 'cnn_small'] as const;
 export type FixtureName = (typeof FIXTURES)[number];
 
