@@ -59,7 +59,8 @@ export interface HybridCompileOptions {
   backend?: string;
   /**
    * Allow a remote circuit whose output is a linear accumulator (not a table lookup). Such an output leaks the
-   * module's weights to the client under TFHE (docs/hybrid.md); off by default.
+   * module's weights to the client under TFHE (docs/hybrid.md); off by default. When set, no output quantizer is
+   * appended.
    */
   allowLinearOutput?: boolean;
   /** Calibration batch size (default 256). */
@@ -260,7 +261,7 @@ export class HybridFHEModel {
           off += c.length;
         }
         const count = total / size(cal.shape);
-        const subnet = buildSubnet(st.name, st.original!, data, count, cal.shape, cal.quant, { nBits, outputBits });
+        const subnet = buildSubnet(st.name, st.original!, data, count, cal.shape, cal.quant, { nBits, outputBits, outputQuant: !opts.allowLinearOutput });
         const graph = moduleToGraph(subnet, cal.shape, { graphName: `${this.modelName}.${st.name}` });
         const graphData = cal.shape.length === 3 ? tf.tidy(() => tf.transpose(tf.tensor(data, [count, ...cal.shape]), [0, 3, 1, 2]).dataSync() as Float32Array) : data;
         const fhe = FheModel.compile(graph, { data: graphData, n: count }, { roundingThresholdBits: opts.roundingThresholdBits, maxTluBits: opts.maxTluBits, batchSize: opts.batchSize });

@@ -46,6 +46,8 @@ function minMax(a: Float32Array): [number, number] {
 export interface SubnetOptions {
   nBits: number;
   outputBits: number;
+  /** Append an output quantizer when the module does not end with one (default true). */
+  outputQuant?: boolean;
 }
 
 export function buildSubnet(name: string, module: Module, x: Float32Array, n: number, sampleShape: number[], inQuant: InputQuantMeta | undefined, opts: SubnetOptions): QuantChain {
@@ -74,7 +76,7 @@ export function buildSubnet(name: string, module: Module, x: Float32Array, n: nu
     const v = valueOf(y);
     return { quantized: y instanceof QuantTensor, min: tf.min(v).dataSync()[0]!, max: tf.max(v).dataSync()[0]! };
   });
-  if (!probe.quantized) {
+  if (!probe.quantized && opts.outputQuant !== false) {
     chain = new QuantChain([...chain.namedChildren(), ['output_quant', new QuantIdentity({ actQuant: calibratedActQuant(probe.min, probe.max, opts.outputBits) })]]).eval();
   }
   return chain;
