@@ -56,7 +56,10 @@ export function loadNativeKernel(): NativeKernel | null {
   }
   try {
     const here = dirname(fileURLToPath(import.meta.url));
-    const source = join(here, 'native', 'kernel.c');
+    // From src/tfhe (tsx, tests) the source sits next to this file; from a tsc build (dist/tfhe,
+    // which does not copy .c files) it is found in the package's src/ folder.
+    const source = [join(here, 'native', 'kernel.c'), join(here, '..', '..', 'src', 'tfhe', 'native', 'kernel.c')].find((p) => existsSync(p));
+    if (!source) throw new Error('native/kernel.c not found');
     const code = readFileSync(source);
     const flags = ['-O3', '-march=native', '-ffp-contract=off', '-shared', '-fPIC'];
     const hash = createHash('sha256')
