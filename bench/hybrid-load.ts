@@ -1,0 +1,113 @@
+/**
+ * Bounded loopback load test of `fhenet serve` (in-process fastify on 127.0.0.1): N concurrent clients, each with
+ * its own evaluation key, send R /compute requests for the seed example's remote module (Linear(10,10), simulate
+ * backend). Every answer is checked against a local evaluation with the same client's keys (no wrong answer, no
+ * crossed keys). Prints requests/s, p50/p99 latency, bytes per request and server memory.
+ *
+ *   npx tsx bench/hybrid-load.ts [--clients 16] [--requests 100] [--batch 1] [--seconds 60]
+ */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import type { AddressInfo } from 'node:net';
+import * as tf from '@tensorflow/tfjs-core';
+import { initBackend } from '../src/backend/index.js';
+import { manualSeed } from '../src/nn/init.js';
+import { Linear, ReLU, Sequential } from '../src/nn/layers.js';
+import { Module } from '../src/nn/module.js';
+import type { Activation } from '../src/nn/quant-tensor.js';
+import { HybridFHEModel } from '../src/hybrid/hybrid-model.js';
+import { FHEModelClient, FHEModelServer } from '../src/hybrid/deployment.js';
+import { RemoteClient } from '../src/hybrid/remote-client.js';
+import { buildServer } from '../src/hybrid/server.js';
+
+class SeedNet extends Module {
+  readonly seq = this.addModule('seq', new Sequential(new Linear(10, 10), new ReLU(), new Linear(10, 10)));
+  forward(x: Activation): Activation {
+    return this.seq.call(x);
+  }
+}
+
+const arg = (name: string, def: number) => {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 ? Number(process.argv[i + 1]) : def;
+};
+const CLIENTS = arg('clients', 16);
+const REQUESTS = arg('requests', 100);
+const BATCH = arg('batch', 1);
+const SECONDS = arg('seconds', 60);
+
+await initBackend();
+const root = fs.mkdtempSync(path.join(os.tmpdir(), 'fhenet-load-'));
+manualSeed(1);
+const h = new HybridFHEModel(new SeedNet(), ['seq.0'], { modelName: 'seed' });
+h.compileModel(tf.randomUniform([200, 10], -1, 1, 'float32', 3), { nBits: 6, roundingThresholdBits: 8 });
+h.saveAndClearPrivateInfo(path.join(root, 'models', 'seed'));
+const localServer = FHEModelServer.load(path.join(root, 'models', 'seed', 'seq.0', '10'));
+
+const app = await buildServer({ modelsDir: path.join(root, 'models'), keysDir: path.join(root, 'keys'), logger: false });
+await app.listen({ port: 0, host: '127.0.0.1' });
+const url = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
+const rss0 = process.memoryUsage().rss;
+
+const clients = await Promise.all(
+  Array.from({ length: CLIENTS }, async () => {
+    const http = new RemoteClient(url);
+    const client = FHEModelClient.fromArtefact(await http.getClient('seed', 'seq.0', '10'));
+    client.generatePrivateAndEvaluationKeys();
+    const uid = await http.addKey('seed', 'seq.0', '10', client.getSerializedEvaluationKeys());
+    return { http, client, uid };
+  }),
+);
+
+const lat: number[] = [];
+let wrong = 0;
+let bytesSent = 0;
+let bytesReceived = 0;
+let done = 0;
+const deadline = performance.now() + SECONDS * 1000;
+const t0 = performance.now();
+await Promise.all(
+  clients.map(async ({ http, client, uid }, c) => {
+    for (let r = 0; r < REQUESTS && performance.now() < deadline; r++) {
+      const x = Float32Array.from({ length: 10 * BATCH }, (_, j) => Math.sin(c * 1000 + r * 10 + j));
+      const ct = client.quantizeEncryptSerialize(x, BATCH);
+      const s = performance.now();
+      const { bytes } = await http.compute(uid, 'seed', 'seq.0', '10', ct);
+      const got = client.deserializeDecryptDequantize(bytes, BATCH).output;
+      lat.push(performance.now() - s);
+      const exp = client.deserializeDecryptDequantize(localServer.run(ct, client.getSerializedEvaluationKeys()), BATCH).output;
+      if (got.some((v, i) => v !== exp[i])) wrong++;
+      bytesSent += ct.length;
+      bytesReceived += bytes.length;
+      done++;
+    }
+  }),
+);
+const wall = (performance.now() - t0) / 1000;
+const rss1 = process.memoryUsage().rss;
+await app.close();
+fs.rmSync(root, { recursive: true, force: true });
+
+lat.sort((a, b) => a - b);
+const q = (p: number) => lat[Math.min(lat.length - 1, Math.floor(p * (lat.length - 1)))]!;
+const res = {
+  clients: CLIENTS,
+  requestsPerClient: REQUESTS,
+  batch: BATCH,
+  requests: done,
+  wrongAnswers: wrong,
+  seconds: +wall.toFixed(2),
+  requestsPerSecond: +(done / wall).toFixed(1),
+  samplesPerSecond: +((done * BATCH) / wall).toFixed(1),
+  p50ms: +q(0.5).toFixed(2),
+  p99ms: +q(0.99).toFixed(2),
+  bytesSentPerRequest: done ? bytesSent / done : 0,
+  bytesReceivedPerRequest: done ? bytesReceived / done : 0,
+  rssBeforeMiB: +(rss0 / 2 ** 20).toFixed(1),
+  rssAfterMiB: +(rss1 / 2 ** 20).toFixed(1),
+  node: process.version,
+  cpus: os.cpus().length,
+};
+console.log(JSON.stringify(res));
+if (wrong) process.exit(1);
