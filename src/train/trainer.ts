@@ -37,6 +37,11 @@ export interface FitOptions {
   onEpoch?: (m: EpochMetrics) => void;
   /** Called after each optimizer step (e.g. to re-apply constraints). */
   afterStep?: () => void;
+  /**
+   * Per-batch transform of the gathered training batch (data augmentation), applied in place before the step. It
+   * draws from the trainer's own `rng`, whose state the checkpoints carry, so a resumed run augments identically.
+   */
+  transformBatch?: (batch: { x: Float32Array; y: Int32Array }, sampleShape: readonly number[], rng: Rng) => void;
 }
 
 export interface EpochMetrics {
@@ -55,8 +60,9 @@ export interface FitResult {
   stoppedEarly: boolean;
 }
 
-function toBatch(d: Dataset, idx: ArrayLike<number>): { x: tf.Tensor; y: tf.Tensor1D } {
+function toBatch(d: Dataset, idx: ArrayLike<number>, transform?: (b: { x: Float32Array; y: Int32Array }) => void): { x: tf.Tensor; y: tf.Tensor1D } {
   const b = gather(d, idx);
+  transform?.(b);
   return { x: tf.tensor(b.x, [idx.length, ...d.sampleShape]), y: tf.tensor1d(b.y, 'int32') };
 }
 
@@ -151,7 +157,8 @@ export async function fit(model: Module, data: { train: Dataset; test?: Dataset 
     let correct = 0;
     for (let s = 0; s < stepsPerEpoch; s++) {
       const idx = perm.subarray(s * opts.batchSize, Math.min(n, (s + 1) * opts.batchSize));
-      const { x, y } = toBatch(data.train, idx);
+      const transform = opts.transformBatch;
+      const { x, y } = toBatch(data.train, idx, transform && ((b) => transform(b, data.train.sampleShape, rng)));
       let predOk: tf.Tensor | undefined;
       const { value, grads } = tf.variableGrads(() => {
         const logits = valueOf(model.call(x));

@@ -1,0 +1,186 @@
+/**
+ * Shared pieces of the CIFAR-10 / Fashion-MNIST experiment: models by variant name, data, augmentation hook,
+ * learning-curve files, and the FHE evaluation (compile → simulate with several rounding widths).
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { type CifarNormalization, augmentBatch, loadCifar10, toDataset, zeroPixelValue } from '../../datasets/cifar10/index.js';
+import { loadFashionMnist } from '../../datasets/fashion-mnist/index.js';
+import { FheModel } from '../../src/compiler/fhe-model.js';
+import { moduleToGraph } from '../../src/export/to-graph.js';
+import type { Module } from '../../src/nn/module.js';
+import { CNV, FashionCnn, createCnv } from '../../src/models/cnv.js';
+import { type Dataset, head, sampleSize, size } from '../../src/train/dataset.js';
+import type { EpochMetrics, FitOptions } from '../../src/train/trainer.js';
+import { argmaxRows, evaluate } from '../../src/train/trainer.js';
+import type { Rng } from '../../src/util/rng.js';
+import { ConfigError } from '../../src/util/errors.js';
+
+export type Variant = 'full' | 'small' | 'fashion';
+export const VARIANTS: Variant[] = ['full', 'small', 'fashion'];
+
+export function buildModel(variant: Variant, opts: { bits?: number } = {}): Module {
+  if (variant === 'fashion') return new FashionCnn({ bits: opts.bits ?? 3 });
+  if (variant === 'full' || variant === 'small') return createCnv(variant);
+  throw new ConfigError(`unknown variant '${String(variant)}' (${VARIANTS.join(', ')})`);
+}
+
+/** Per-variant training defaults (reference for CNV: Adam lr 0.02, batch 100). */
+export function defaults(variant: Variant): { lr: number; batchSize: number } {
+  return variant === 'fashion' ? { lr: 0.005, batchSize: 64 } : { lr: 0.02, batchSize: 100 };
+}
+
+export interface ExperimentData {
+  train: Dataset;
+  test: Dataset;
+  source: string;
+}
+
+export async function loadData(variant: Variant, opts: { limit?: number; testLimit?: number; dataPath?: string } = {}): Promise<ExperimentData> {
+  if (variant === 'fashion') {
+    const d = loadFashionMnist({ dir: opts.dataPath, limitTrain: opts.limit, limitTest: opts.testLimit });
+    return { train: d.train, test: d.test, source: `Fashion-MNIST IDX ${d.dir}` };
+  }
+  const norm: CifarNormalization = 'cnv';
+  const d = await loadCifar10({ path: opts.dataPath });
+  return { train: toDataset(d.train, { normalization: norm, limit: opts.limit }), test: toDataset(d.test, { normalization: norm, limit: opts.testLimit }), source: d.source };
+}
+
+/** The reference augmentation for CIFAR (crop 32 of the 4-padded image, horizontal flip); none for Fashion-MNIST. */
+export function augmentation(variant: Variant): FitOptions['transformBatch'] {
+  if (variant === 'fashion') return undefined;
+  const pad = zeroPixelValue('cnv');
+  return (b, shape, rng: Rng) => augmentBatch(b.x, b.y.length, shape, rng, { pad: 4, flip: true, padValue: pad });
+}
+
+/** Clamps CNV weights to [−1, 1] after each step (Brevitas CNV.clip_weights); nothing for other models. */
+export function afterStep(model: Module): (() => void) | undefined {
+  return model instanceof CNV ? () => model.clipWeights(-1, 1) : undefined;
+}
+
+// ─── learning curve ───────────────────────────────────────────────────────────────────────────────────────────────
+
+export function writeCurve(dir: string, history: EpochMetrics[], title: string): void {
+  fs.mkdirSync(dir, { recursive: true });
+  const csv = ['epoch,lr,train_loss,train_accuracy,test_loss,test_accuracy,seconds'];
+  for (const m of history) {
+    csv.push([m.epoch + 1, m.lr, m.trainLoss, m.trainAccuracy, m.testLoss ?? '', m.testAccuracy ?? '', m.seconds].join(','));
+  }
+  fs.writeFileSync(path.join(dir, 'curve.csv'), `${csv.join('\n')}\n`);
+  fs.writeFileSync(path.join(dir, 'curve.svg'), curveSvg(history, title));
+}
+
+/** A plain SVG line plot of train and test accuracy per epoch. */
+export function curveSvg(history: EpochMetrics[], title: string): string {
+  const W = 640;
+  const H = 400;
+  const L = 60;
+  const R = 20;
+  const T = 40;
+  const B = 50;
+  const n = Math.max(history.length, 1);
+  const xOf = (e: number) => L + ((W - L - R) * (n === 1 ? 0.5 : e / (n - 1)));
+  const yOf = (a: number) => T + (H - T - B) * (1 - a);
+  const line = (pick: (m: EpochMetrics) => number | undefined, color: string) => {
+    const pts = history
+      .map((m, i) => [i, pick(m)] as const)
+      .filter((p): p is readonly [number, number] => p[1] !== undefined)
+      .map(([i, a]) => `${xOf(i).toFixed(1)},${yOf(a).toFixed(1)}`);
+    const dots = pts.map((p) => `<circle cx="${p.split(',')[0]}" cy="${p.split(',')[1]}" r="3" fill="${color}"/>`).join('');
+    return `<polyline fill="none" stroke="${color}" stroke-width="2" points="${pts.join(' ')}"/>${dots}`;
+  };
+  const grid = [0, 0.2, 0.4, 0.6, 0.8, 1]
+    .map((a) => `<line x1="${L}" x2="${W - R}" y1="${yOf(a)}" y2="${yOf(a)}" stroke="#ddd"/><text x="${L - 8}" y="${yOf(a) + 4}" text-anchor="end" font-size="12">${Math.round(a * 100)}%</text>`)
+    .join('');
+  const ticks = history.map((_, i) => `<text x="${xOf(i)}" y="${H - B + 18}" text-anchor="middle" font-size="12">${i + 1}</text>`).join('');
+  const esc = title.replace(/&/g, '&amp;').replace(/</g, '&lt;');
+  return [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" font-family="sans-serif">`,
+    `<rect width="${W}" height="${H}" fill="white"/>`,
+    `<text x="${W / 2}" y="24" text-anchor="middle" font-size="15">${esc}</text>`,
+    grid,
+    ticks,
+    `<text x="${W / 2}" y="${H - 10}" text-anchor="middle" font-size="12">epoch</text>`,
+    line((m) => m.trainAccuracy, '#1f77b4'),
+    line((m) => m.testAccuracy, '#d62728'),
+    `<text x="${W - R - 150}" y="${T + 16}" font-size="12" fill="#1f77b4">train accuracy</text>`,
+    `<text x="${W - R - 150}" y="${T + 32}" font-size="12" fill="#d62728">test accuracy</text>`,
+    '</svg>',
+  ].join('\n');
+}
+
+// ─── FHE evaluation ───────────────────────────────────────────────────────────────────────────────────────────────
+
+/** [n, H, W, C] → [n, C, H, W] (graphs are NCHW). */
+export function nhwcToNchw(x: Float32Array, n: number, shape: readonly number[]): Float32Array {
+  const [h, w, c] = shape as [number, number, number];
+  const out = new Float32Array(x.length);
+  const per = h * w * c;
+  for (let i = 0; i < n; i++) {
+    for (let y = 0; y < h; y++) for (let xx = 0; xx < w; xx++) for (let k = 0; k < c; k++) out[i * per + k * h * w + y * w + xx] = x[i * per + (y * w + xx) * c + k]!;
+  }
+  return out;
+}
+
+export interface FheRow {
+  rounding: number | 'none';
+  accuracy: number;
+  /** Agreement of simulate's predictions with the QAT model's on the same images. */
+  agreement: number;
+  maxBitWidth: number;
+  maxTluInputBits: number;
+  compileSeconds: number;
+  simulateSeconds: number;
+}
+
+export interface FheEvaluation {
+  n: number;
+  qatAccuracy: number;
+  rows: FheRow[];
+}
+
+/**
+ * Compiles the trained model (calibrated on `calib`) once per rounding width and runs the integer circuit in
+ * simulation on the first `n` test images; compares with the QAT model's predictions on the same images.
+ */
+export async function fheEvaluate(model: Module, calib: Dataset, test: Dataset, opts: { n: number; roundings: (number | 'none')[] }): Promise<FheEvaluation> {
+  model.eval();
+  const sub = head(test, opts.n);
+  const n = size(sub);
+  const graph = moduleToGraph(model, test.sampleShape);
+  const qat = evaluate(model, sub);
+  const { predict } = await import('../../src/train/trainer.js');
+  const qatPred = argmaxRows(predict(model, sub), sub.numClasses);
+  const calibX = nhwcToNchw(calib.x, size(calib), calib.sampleShape);
+  const testX = nhwcToNchw(sub.x, n, sub.sampleShape);
+  const rows: FheRow[] = [];
+  for (const r of opts.roundings) {
+    const t0 = performance.now();
+    const fhe = FheModel.compile(graph, { data: calibX, n: size(calib) }, r === 'none' ? {} : { roundingThresholdBits: r });
+    const t1 = performance.now();
+    const rep = fhe.report();
+    const out = await fhe.forward(testX, n, { fhe: 'simulate' });
+    const t2 = performance.now();
+    const pred = argmaxRows(out.output, sub.numClasses);
+    let ok = 0;
+    let agree = 0;
+    for (let i = 0; i < n; i++) {
+      if (pred[i] === sub.y[i]) ok++;
+      if (pred[i] === qatPred[i]) agree++;
+    }
+    rows.push({
+      rounding: r,
+      accuracy: ok / n,
+      agreement: agree / n,
+      maxBitWidth: rep.maxBitWidth,
+      maxTluInputBits: rep.maxTluInputBits,
+      compileSeconds: (t1 - t0) / 1000,
+      simulateSeconds: (t2 - t1) / 1000,
+    });
+  }
+  return { n, qatAccuracy: qat.accuracy, rows };
+}
+
+export function sampleCount(d: Dataset): number {
+  return d.x.length / sampleSize(d);
+}
