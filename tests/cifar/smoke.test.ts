@@ -1,0 +1,50 @@
+/**
+ * Smoke version of the CIFAR experiment: a few hundred real images (the shared JPEG copy, or FHENET_CIFAR10), one
+ * epoch of the CPU-budget CNV with augmentation, then compile and simulate a handful of test images.
+ */
+import { beforeAll, describe, expect, it } from 'vitest';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { initBackend } from '../../src/backend/index.js';
+import { loadCifar10, toDataset } from '../../datasets/cifar10/index.js';
+import { manualSeed } from '../../src/nn/init.js';
+import { head } from '../../src/train/dataset.js';
+import { fit } from '../../src/train/trainer.js';
+import { sharedCandidates } from '../../src/util/shared.js';
+import { afterStep, augmentation, buildModel, fheEvaluate } from '../../experiments/cifar/lib.js';
+
+const available =
+  !!process.env.FHENET_CIFAR10 || sharedCandidates().some((d) => fs.existsSync(path.join(d, 'datasets', 'cifar10', 'cifar10-jpg.tar.gz')));
+
+beforeAll(async () => {
+  await initBackend();
+});
+
+describe.skipIf(!available)('CIFAR-10 smoke run', () => {
+  it('trains CNV-small one epoch on 300 images, compiles it and simulates 8 test images', async () => {
+    const data = await loadCifar10();
+    const train = toDataset(data.train, { limit: 300 });
+    const test = toDataset(data.test, { limit: 100 });
+    manualSeed(0);
+    const model = buildModel('small');
+    const res = await fit(model, { train, test }, {
+      epochs: 1,
+      batchSize: 50,
+      lr: 0.02,
+      optimizer: 'adam',
+      seed: 0,
+      progress: 'silent',
+      transformBatch: augmentation('small'),
+      afterStep: afterStep(model),
+    });
+    expect(res.history).toHaveLength(1);
+    expect(Number.isFinite(res.history[0]!.trainLoss)).toBe(true);
+    const fhe = await fheEvaluate(model, head(train, 40), test, { n: 8, roundings: ['none', 6] });
+    expect(fhe.n).toBe(8);
+    const [exact, rounded] = fhe.rows as [(typeof fhe.rows)[0], (typeof fhe.rows)[0]];
+    expect(exact.maxBitWidth).toBeGreaterThan(6);
+    expect(rounded.maxTluInputBits).toBeLessThanOrEqual(6);
+    expect(exact.accuracy).toBeGreaterThanOrEqual(0);
+    model.dispose();
+  }, 120_000);
+});
