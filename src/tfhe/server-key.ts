@@ -7,7 +7,7 @@
  * A malformed or mismatched input costs the sender an error, bounded time and memory, and cannot
  * affect another client's key (keys share no mutable state besides per-key scratch buffers).
  */
-import { TfheNoiseError, TfheParameterError } from './errors.js';
+import { TfheLimitError, TfheNoiseError, TfheParameterError } from './errors.js';
 import { NegacyclicFft } from './fft.js';
 import { keyswitch, expandKeyswitchKey, type KeyswitchKey } from './keyswitch.js';
 import {
@@ -43,6 +43,11 @@ export interface ServerKeyOptions {
   limits?: ParseLimits;
   /** Failure probability budget per decryption / per table lookup, as log2 (default −40). */
   log2PError?: number;
+  /**
+   * Largest resident size of the expanded key (keyswitching rows + Fourier bootstrapping key), in
+   * bytes, checked before allocating (default 4 GiB; 2_2 needs ≈ 115 MB, 3_3 ≈ 1 GB).
+   */
+  maxExpandedBytes?: number;
   /** Also enforce TFHE-rs's nominal max_noise_level rule on linear combinations (default false). */
   enforceNoiseLevel?: boolean;
   /** Allocate the expanded key in SharedArrayBuffers (to hand to worker threads without copies). */
@@ -95,6 +100,14 @@ function keyMatches(p: TfheParams, f: CompressedServerKeyFields): string | null 
   return null;
 }
 
+/** Resident bytes of an expanded key: KSK rows (k·N·ℓ·(n+1) f64) + Fourier BSK (n·L·(k+1)²·N f64). */
+export function expandedBytes(p: TfheParams): number {
+  const k1 = p.glweDimension + 1;
+  const ksk = bigLweDimension(p) * p.ksLevel * (p.lweDimension + 1) * 8;
+  const bsk = p.lweDimension * p.pbsLevel * k1 * k1 * p.polynomialSize * 8;
+  return ksk + bsk;
+}
+
 export class ServerKey {
   readonly params: TfheParams;
   readonly budget: NoiseBudget;
@@ -144,10 +157,15 @@ export class ServerKey {
     validateParams(params);
     const mismatch = keyMatches(params, fields);
     if (mismatch) throw new TfheParameterError(`server key does not belong to parameter set '${params.name}': ${mismatch}`);
+    const bytes8 = expandedBytes(params);
+    const limit = opts.maxExpandedBytes ?? 4 * 2 ** 30;
+    if (bytes8 > limit) {
+      throw new TfheLimitError(`expanding this key needs ${(bytes8 / 2 ** 20).toFixed(0)} MiB, above the limit of ${(limit / 2 ** 20).toFixed(0)} MiB`);
+    }
     return { params, fields };
   }
 
-  /** Build from already parsed fields (e.g. in a worker that re-expands a key). */
+  /** Build from already parsed fields. Trusted input only: call inspect() first on client bytes. */
   static fromParts(params: TfheParams, f: CompressedServerKeyFields, opts: ServerKeyOptions = {}): ServerKey {
     const fft = new NegacyclicFft(params.polynomialSize);
     const ksk = expandKeyswitchKey(f.ksk, opts.shared);

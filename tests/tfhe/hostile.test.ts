@@ -4,7 +4,7 @@
  */
 import * as tfhe from 'node-tfhe';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { TfheError, TfheFormatError, TfheParameterError } from '../../src/tfhe/errors.js';
+import { TfheError, TfheFormatError, TfheLimitError, TfheParameterError } from '../../src/tfhe/errors.js';
 import { parseCiphertext, parseCompressedCiphertext, parseCompressedServerKey } from '../../src/tfhe/layouts.js';
 import { ServerKey } from '../../src/tfhe/server-key.js';
 import { makeFixture, rng, type Fixture } from './helpers.js';
@@ -170,6 +170,12 @@ describe('hostile server-key bytes', () => {
     );
     expect(e).toBeInstanceOf(TfheParameterError);
     expect(e!.message).toMatch(/keyswitch base log is 4, expected 3/);
+  });
+
+  it('a key whose expansion would exceed the memory limit is refused before expanding', () => {
+    const e = typedFailure(() => ServerKey.fromCompressedBytes(fx.serverKeyBytes, { maxExpandedBytes: 64 * 2 ** 20 }), 2000);
+    expect(e).toBeInstanceOf(TfheLimitError);
+    expect(e!.message).toMatch(/needs 1\d\d MiB/);
   });
 
   it('after all of that the key still bootstraps correctly', () => {
