@@ -9,8 +9,10 @@
  *       wasm+tfjs-dx    WASM with tfjs's own Conv2DBackpropInput (fhenet's filter kernel only: tfjs has none)
  *       wasm (tfjs)     WASM with tfjs's kernels only — cannot train a CNN (no Conv2DBackpropFilter); reported as such
  *       cpu             tfjs CPU backend (plain JS; very slow for convolutions — few steps)
- * (a) checkerboard MLP at batch 1 and 32: see HOOK (a) below — until fhenet's QAT layers land this runs a
- *     *plain-tfjs float MLP stand-in* with the same shape (2→100→100→2, ReLU), clearly labelled as such.
+ * (a) checkerboard QAT net at batch 1 and 32: fhenet's QuantSimpleNet (3-bit) with fhenet's AdamW.
+ * (c) CNV 2W2A (src/models/cnv.ts; the reference CIFAR-10 net) and its CPU-budget variant at batch 100 (the
+ *     reference batch), fhenet layers + fhenet Adam, on WASM with fhenet's kernels; `--profile` adds a per-kernel
+ *     profile of one CNV step. `--only cnn|mlp|cnv` runs one section.
  *
  * Each figure is the median over timed steps after warm-up steps; a step is forward + backward + Adam update, ended
  * by reading the loss (so asynchronous work is included).
@@ -23,6 +25,14 @@ import { writeFileSync, mkdirSync } from 'node:fs';
 // Importing the backend module registers tfjs's gradient functions (via the @tensorflow/tfjs union package).
 import '../src/backend/index.js';
 import { registerWasmKernels, unregisterWasmKernels } from '../src/backend/wasm-kernels/index.js';
+import { QuantSimpleNet } from '../src/models/checkerboard.js';
+import { CNV_CHANNELS, type CnvVariant, FastBatchNorm1d, FastBatchNorm2d, createCnv } from '../src/models/cnv.js';
+import { manualSeed } from '../src/nn/init.js';
+import { Module } from '../src/nn/module.js';
+import { type Activation, valueOf } from '../src/nn/quant-tensor.js';
+import { AvgPool2d, Conv2d, Flatten, Linear, ReLU, Sequential } from '../src/nn/layers.js';
+import { crossEntropy } from '../src/train/loss.js';
+import { type OptimizerName, createOptimizer } from '../src/train/optim.js';
 
 const argv = process.argv.slice(2);
 const flag = (name: string) => argv.includes(name);
@@ -109,43 +119,82 @@ function cifarCnn(batch: number): Workload {
   };
 }
 
-// ─── HOOK (a): the checkerboard QAT MLP ────────────────────────────────────────────────────────────────────────────
-// Replace `checkerboardMlp` with a workload built from fhenet's QAT layers (src/quant, src/nn) once they land:
-// QuantIdentity(3-bit) → QuantLinear(2,100) → QuantReLU(3-bit) → QuantLinear(100,100) → QuantReLU(3-bit) →
-// QuantLinear(100,2), cross-entropy, AdamW lr 1e-3 (see ../shared/reference/concrete-ml.md §1), and set
-// MLP_LABEL accordingly. Keep the `Workload` interface: `step()` = one optimisation step, returns the loss.
-const MLP_LABEL = 'checkerboard MLP — plain-tfjs float stand-in (NOT QAT): 2→100→100→2, ReLU, Adam';
-function checkerboardMlp(batch: number): Workload {
-  const w1 = heUniform([2, 100], 2, 21);
-  const b1 = tf.variable(tf.zeros([100]));
-  const w2 = heUniform([100, 100], 100, 22);
-  const b2 = tf.variable(tf.zeros([100]));
-  const w3 = heUniform([100, 2], 100, 23);
-  const b3 = tf.variable(tf.zeros([2]));
-  const vars = [w1, b1, w2, b2, w3, b3];
-  const x = tf.tensor2d(noise(batch * 2, 7), [batch, 2]);
-  const y = oneHot(batch, 2, 8);
-  const opt = tf.train.adam(1e-3);
-  const loss = () =>
-    tf.tidy(() => {
-      let h = tf.relu(tf.add(tf.matMul(x, w1), b1));
-      h = tf.relu(tf.add(tf.matMul(h, w2), b2));
-      return tf.losses.softmaxCrossEntropy(y, tf.add(tf.matMul(h, w3), b3)) as tf.Scalar;
-    });
+// ─── (a) the checkerboard QAT net ─────────────────────────────────────────────────────────────────────────────────
+// fhenet's QuantSimpleNet (src/models/checkerboard.ts, the notebook's 3-bit constant-scale quantizers):
+// QuantIdentity(3) → QuantLinear(2,100) → QuantReLU(3) → QuantLinear(100,100) → QuantReLU(3) → QuantLinear(100,2),
+// cross-entropy, fhenet's AdamW (lr 1e-3), as in ../shared/reference/concrete-ml.md §1.
+const MLP_LABEL = "checkerboard QAT net — fhenet QuantSimpleNet (3-bit, notebook quantizers), cross-entropy, fhenet AdamW lr 1e-3";
+/** One fhenet training step (forward, backward, optimizer) on a fixed batch, like the trainer's inner loop. */
+function fhenetStep(model: Module, x: tf.Tensor, y: tf.Tensor1D, lr: number, optimizer: OptimizerName, after?: () => void): Workload {
+  const named = model.namedParameters().filter(([, v]) => v.trainable);
+  const vars = named.map(([, v]) => v);
+  const opt = createOptimizer(optimizer, named, { lr });
   return {
     step() {
-      const l = opt.minimize(loss, true, vars)!;
-      const v = l.dataSync()[0]!;
-      l.dispose();
+      const { value, grads } = tf.variableGrads(() => crossEntropy(valueOf(model.call(x)), y), vars);
+      opt.step(grads);
+      after?.();
+      const v = value.dataSync()[0]!;
+      tf.dispose([value, ...Object.values(grads)]);
       return v;
     },
     dispose() {
-      tf.dispose([...vars, x, y]);
       opt.dispose();
+      model.dispose();
+      tf.dispose([x, y]);
     },
   };
 }
-// ─── end HOOK (a) ───────────────────────────────────────────────────────────────────────────────────────────────────
+
+function labels(n: number, classes: number, seed: number): tf.Tensor1D {
+  return tf.tensor1d(Array.from(noise(n, seed), (v) => Math.floor(((v + 1) / 2) * classes) % classes), 'int32');
+}
+
+function checkerboardMlp(batch: number): Workload {
+  manualSeed(21);
+  const model = new QuantSimpleNet({ bits: 3, scales: 'notebook' });
+  const x = tf.tensor2d(Array.from(noise(batch * 2, 7), (v) => (v + 1) / 2), [batch, 2]);
+  return fhenetStep(model, x, labels(batch, 2, 8), 1e-3, 'adamw');
+}
+
+/** CNV's float twin (same convs, BatchNorm and pools; ReLU instead of quantizers), for comparison with PyTorch. */
+class FloatCnv extends Module {
+  readonly body: Sequential;
+  constructor() {
+    super();
+    const layers: Module[] = [];
+    let cin = 3;
+    CNV_CHANNELS.forEach((c, i) => {
+      layers.push(new Conv2d(cin, c, 3, { bias: false }), new FastBatchNorm2d(c, { eps: 1e-4 }), new ReLU());
+      if (i === 1 || i === 3) layers.push(new AvgPool2d(2));
+      cin = c;
+    });
+    layers.push(new Flatten(), new Linear(256, 512, { bias: false }), new FastBatchNorm1d(512, { eps: 1e-4 }), new ReLU());
+    layers.push(new Linear(512, 512, { bias: false }), new FastBatchNorm1d(512, { eps: 1e-4 }), new ReLU(), new Linear(512, 10, { bias: false }));
+    this.body = this.addModule('body', new Sequential(...layers));
+  }
+  forward(x: Activation): Activation {
+    return this.body.call(x);
+  }
+}
+
+function floatCnvStep(batch: number): Workload {
+  manualSeed(32);
+  const model = new FloatCnv();
+  const x = tf.tensor4d(noise(batch * 32 * 32 * 3, 9), [batch, 32, 32, 3]);
+  return fhenetStep(model, x, labels(batch, 10, 10), 1e-3, 'adam');
+}
+
+// ─── (c) CNV 2W2A (src/models/cnv.ts) ────────────────────────────────────────────────────────────────────────────
+/** The reference CNV (or its CPU-budget variant) on random [−1, 1] images, Adam lr 0.02, weight clipping. */
+function cnvStep(variant: CnvVariant): (batch: number) => Workload {
+  return (batch) => {
+    manualSeed(31);
+    const model = createCnv(variant);
+    const x = tf.tensor4d(noise(batch * 32 * 32 * 3, 9), [batch, 32, 32, 3]);
+    return fhenetStep(model, x, labels(batch, 10, 10), 0.02, 'adam', () => model.clipWeights());
+  };
+}
 
 type Variant = 'wasm+fhenet' | 'wasm+tfjs-dx' | 'wasm (tfjs)' | 'cpu';
 
@@ -187,21 +236,21 @@ async function measure(workload: string, variant: Variant, batch: number, make: 
     }
     const stepMs = median(times);
     const row: Row = { workload, variant, batch, stepMs, samplesPerS: (batch * 1000) / stepMs, steps };
-    console.log(`${workload.padEnd(4)} ${variant.padEnd(13)} batch ${String(batch).padStart(3)}: ${stepMs.toFixed(2).padStart(9)} ms/step  ${row.samplesPerS!.toFixed(1).padStart(8)} samples/s  (median of ${steps})`);
+    console.log(`${workload.padEnd(9)} ${variant.padEnd(13)} batch ${String(batch).padStart(3)}: ${stepMs.toFixed(2).padStart(9)} ms/step  ${row.samplesPerS!.toFixed(1).padStart(8)} samples/s  (median of ${steps})`);
     return row;
   } catch (err) {
     const note = (err instanceof Error ? err.message : String(err)).split('\n')[0]!;
-    console.log(`${workload.padEnd(4)} ${variant.padEnd(13)} batch ${String(batch).padStart(3)}: cannot train — ${note}`);
+    console.log(`${workload.padEnd(9)} ${variant.padEnd(13)} batch ${String(batch).padStart(3)}: cannot train — ${note}`);
     return { workload, variant, batch, note };
   } finally {
     w.dispose();
   }
 }
 
-/** Per-kernel time of one CNN step (tf.profile), summed by kernel name. */
-async function profileCnn(variant: Variant, batch: number): Promise<Map<string, number>> {
+/** Per-kernel time of one training step (tf.profile), summed by kernel name. */
+async function profileCnn(variant: Variant, batch: number, make: (b: number) => Workload = cifarCnn): Promise<Map<string, number>> {
   await useVariant(variant);
-  const w = cifarCnn(batch);
+  const w = make(batch);
   const byKernel = new Map<string, number>();
   try {
     w.step();
@@ -227,7 +276,7 @@ async function main(): Promise<void> {
   const cpuSteps = opt('--cpu-steps', QUICK ? 1 : 3);
   console.log(`machine: ${os.cpus()[0]?.model ?? '?'} × ${os.cpus().length}, Node ${process.version}, tfjs-core ${tf.version_core}`);
 
-  if (ONLY !== 'mlp') {
+  if (ONLY === undefined || ONLY === 'cnn') {
     for (const batch of cnnBatches) {
       rows.push(await measure('cnn', 'wasm+fhenet', batch, cifarCnn, wasmWarm, wasmSteps));
       rows.push(await measure('cnn', 'wasm+tfjs-dx', batch, cifarCnn, 1, QUICK ? 2 : 3));
@@ -235,17 +284,29 @@ async function main(): Promise<void> {
     }
     rows.push(await measure('cnn', 'cpu', 32, cifarCnn, 1, cpuSteps));
   }
-  if (ONLY !== 'cnn') {
+  if (ONLY === undefined || ONLY === 'cnv') {
+    rows.push(await measure('cnv', 'wasm+fhenet', 100, cnvStep('full'), 1, QUICK ? 2 : 4));
+    rows.push(await measure('cnv-small', 'wasm+fhenet', 100, cnvStep('small'), 2, QUICK ? 3 : 8));
+    rows.push(await measure('cnv-float', 'wasm+fhenet', 100, floatCnvStep, 1, QUICK ? 2 : 4));
+  }
+  if (ONLY === undefined || ONLY === 'mlp') {
     for (const batch of [1, 32]) {
       for (const v of ['wasm+fhenet', 'cpu'] as Variant[]) rows.push(await measure('mlp', v, batch, checkerboardMlp, 20, QUICK ? 50 : 200));
     }
   }
 
-  const profiles: { variant: Variant; kernels: Map<string, number> }[] = [];
-  if (PROFILE) {
+  const profiles: { variant: Variant; what: string; kernels: Map<string, number> }[] = [];
+  if (PROFILE && (ONLY === undefined || ONLY === 'cnv')) {
+    const kernels = await profileCnn('wasm+fhenet', 100, cnvStep('full'));
+    profiles.push({ variant: 'wasm+fhenet', what: 'CNV 2W2A step at batch 100', kernels });
+    const total = [...kernels.values()].reduce((a, b) => a + b, 0);
+    console.log(`\nprofile, CNV step at batch 100 (kernel time ${total.toFixed(1)} ms):`);
+    for (const [name, ms] of [...kernels].sort((a, b) => b[1] - a[1]).slice(0, 15)) console.log(`  ${name.padEnd(24)} ${ms.toFixed(2).padStart(9)} ms`);
+  }
+  if (PROFILE && (ONLY === undefined || ONLY === 'cnn')) {
     for (const v of ['wasm+fhenet', 'wasm+tfjs-dx'] as Variant[]) {
       const kernels = await profileCnn(v, 32);
-      profiles.push({ variant: v, kernels });
+      profiles.push({ variant: v, what: 'CNN step at batch 32', kernels });
       const total = [...kernels.values()].reduce((a, b) => a + b, 0);
       console.log(`\nprofile, CNN step at batch 32, ${v} (kernel time ${total.toFixed(1)} ms):`);
       for (const [name, ms] of [...kernels].sort((a, b) => b[1] - a[1]).slice(0, 15)) {
@@ -257,7 +318,7 @@ async function main(): Promise<void> {
   writeResults(rows, profiles);
 }
 
-function writeResults(rows: Row[], profiles: { variant: Variant; kernels: Map<string, number> }[]): void {
+function writeResults(rows: Row[], profiles: { variant: Variant; what: string; kernels: Map<string, number> }[]): void {
   const cmd = `npx tsx bench/train-throughput.ts ${argv.join(' ')}`.trim();
   const fmt = (r: Row) =>
     r.samplesPerS === undefined
@@ -265,6 +326,11 @@ function writeResults(rows: Row[], profiles: { variant: Variant; kernels: Map<st
       : `| ${r.variant} | ${r.batch} | ${r.stepMs!.toFixed(2)} | ${r.samplesPerS.toFixed(1)} | median of ${r.steps} |`;
   const cnn = rows.filter((r) => r.workload === 'cnn');
   const mlp = rows.filter((r) => r.workload === 'mlp');
+  const cnv = rows.filter((r) => r.workload.startsWith('cnv'));
+  const fmtCnv = (r: Row) =>
+    r.samplesPerS === undefined
+      ? `| ${r.workload} | ${r.variant} | ${r.batch} | — | — | cannot train: ${r.note} |`
+      : `| ${r.workload} | ${r.variant} | ${r.batch} | ${r.stepMs!.toFixed(1)} | ${r.samplesPerS.toFixed(1)} | median of ${r.steps} |`;
   const fast = cnn.find((r) => r.variant === 'wasm+fhenet' && r.batch === 32)?.samplesPerS;
   const cpu = cnn.find((r) => r.variant === 'cpu')?.samplesPerS;
   const tfjsDx = cnn.find((r) => r.variant === 'wasm+tfjs-dx' && r.batch === 32)?.samplesPerS;
@@ -286,9 +352,17 @@ function writeResults(rows: Row[], profiles: { variant: Variant; kernels: Map<st
     fast && cpu ? `WASM + fhenet kernels vs CPU backend: **${(fast / cpu).toFixed(1)}×** (target ≥ 5×).` : '',
     fast && tfjsDx ? `WASM + fhenet kernels vs WASM with tfjs's own Conv2DBackpropInput: ${(fast / tfjsDx).toFixed(1)}×.` : '',
     '',
-    '## (a) checkerboard MLP',
+    '## (c) CNV 2W2A (CIFAR-10 reference net)',
     '',
-    `**${MLP_LABEL}** — placeholder until the QAT layers land (HOOK (a) in the bench).`,
+    'cnv: 6 QuantConv2d 64-64-128-128-256-256 (2-bit weights) + BatchNorm + 2-bit QuantIdentity, 2 AvgPool, FC 256→512→512→10, 8-bit input (src/models/cnv.ts). cnv-small: the CPU-budget variant (channels 16-16-32-32-64-64, FC 64→128→128→10). cnv-float: the same convolutions, BatchNorms and pools with ReLU and no quantizers (the figure to compare with PyTorch, bench/cnv-torch.py). Random images, fhenet Adam lr 0.02 + weight clipping; target ≥ 100 images/s for cnv.',
+    '',
+    '| net | backend | batch | ms/step | images/s | |',
+    '|---|---|---|---|---|---|',
+    ...cnv.map(fmtCnv),
+    '',
+    '## (a) checkerboard QAT net',
+    '',
+    `**${MLP_LABEL}**.`,
     '',
     '| backend | batch | ms/step | samples/s | |',
     '|---|---|---|---|---|',
@@ -297,7 +371,7 @@ function writeResults(rows: Row[], profiles: { variant: Variant; kernels: Map<st
   ];
   for (const p of profiles) {
     const total = [...p.kernels.values()].reduce((a, b) => a + b, 0);
-    lines.push(`## Kernel profile: one CNN step at batch 32, ${p.variant} (tf.profile; kernel time ${total.toFixed(1)} ms)`, '');
+    lines.push(`## Kernel profile: one ${p.what}, ${p.variant} (tf.profile; kernel time ${total.toFixed(1)} ms)`, '');
     lines.push('| kernel | ms |', '|---|---|');
     for (const [name, ms] of [...p.kernels].sort((a, b) => b[1] - a[1]).slice(0, 15)) lines.push(`| ${name} | ${ms.toFixed(2)} |`);
     lines.push('');
