@@ -7,6 +7,7 @@ import { Linear } from '../../src/nn/layers.js';
 import { pruneKNonZero, pruneL1Unstructured, removePruning, sparsityReport } from '../../src/prune/index.js';
 import { fit } from '../../src/train/trainer.js';
 import { generateCheckerboard } from '../../datasets/checkerboard/index.js';
+import { analyzeAccumulators } from '../../src/analysis/accumulator.js';
 import { head } from '../../src/train/dataset.js';
 import { ConfigError } from '../../src/util/errors.js';
 
@@ -92,6 +93,19 @@ describe('k non-zero per neuron', () => {
       for (const [v] of kept) expect(Math.abs(v)).toBeGreaterThanOrEqual(mags[2]!);
     });
     expect(sparsityReport(net).map((r) => r.layer)).toEqual(['fc1', 'fc2', 'fc3']);
+  });
+
+  it('strict variant gives a provable accumulator bound k·max|w|·max|x| per neuron', () => {
+    manualSeed(4);
+    const net = new QuantSimpleNet({ hidden: 16, bits: 3 });
+    pruneKNonZero(net, 3, { strict: true });
+    const r = analyzeAccumulators(net, { x: Float32Array.from({ length: 400 }, (_, i) => ((i * 37) % 101) / 50 - 1), y: new Int32Array(200), sampleShape: [2], numClasses: 2 });
+    for (const l of r.layers.filter((x) => x.fanIn > 3)) {
+      expect(l.nonZeroPerNeuron.max).toBeLessThanOrEqual(3);
+      // 3 inputs in [0, 3] (after a QuantReLU), weights in [−3, 3]: |Σ| ≤ 3·3·3 = 27.
+      expect(l.l1Bound.value).toBeLessThanOrEqual(27);
+      expect(Math.max(-l.observed.min, l.observed.max)).toBeLessThanOrEqual(27);
+    }
   });
 
   it('works on a model that is a single layer', () => {
