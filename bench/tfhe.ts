@@ -9,7 +9,7 @@
  * Every bootstrapped result is decrypted by node-tfhe and counted (a benchmark of wrong answers
  * is worthless).
  */
-import { cpus, totalmem } from 'node:os';
+import { cpus, loadavg, totalmem } from 'node:os';
 import { writeFileSync } from 'node:fs';
 import { TfheClient } from '../src/tfhe/client.js';
 import { NegacyclicFft } from '../src/tfhe/fft.js';
@@ -65,7 +65,7 @@ log('');
 log(`- command: \`npx tsx bench/tfhe.ts ${args.join(' ')}\``);
 log(`- machine: ${machine}`);
 log(`- native kernel: ${nativeKernelError() ?? 'see per-set backend column'}`);
-log(`- date: ${new Date().toISOString()}`);
+log(`- date: ${new Date().toISOString()}; load average at start ${loadavg().map((x) => x.toFixed(1)).join(' / ')} (shared 2-core VM: other jobs inflate medians; p10 is the less disturbed figure)`);
 log('');
 
 const rows: string[] = [];
@@ -189,4 +189,6 @@ log('');
 log('| set | measured σ | model σ | PBS-input budget σ at p_error 2^-40 |');
 log('|---|---|---|---|');
 for (const r of noiseRows) log(r);
+log('');
+log(`load average at end: ${loadavg().map((x) => x.toFixed(1)).join(' / ')}`);
 if (write) writeFileSync(new URL('./results/tfhe.md', import.meta.url), lines.join('\n') + '\n');

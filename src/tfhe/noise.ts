@@ -48,8 +48,11 @@ export function pbsOutputVariance(p: TfheParams): number {
   // selector bit is 1 (probability 1/2): n · step²/24 · (1 + k·N/2).
   const step = 2 ** (64 - b * L);
   const roundTerm = (n * step * step) / 24 * (1 + (k * N) / 2);
-  // f64 FFT error: measured ≈ 2^39 rms per external product for N = 2048, grows with N·b.
-  const fftTerm = n * (2 ** 39 * Math.sqrt(N / 2048)) ** 2;
+  // f64 FFT error per external product: products of digits (< 2^b) and key values (< 2^63) summed
+  // over (k+1)·L·N terms keep 53 bits: rms ≈ 2^b · 2^63 · √((k+1)·L·N) · 2^−53. Calibrated against
+  // the measured 2^39 rms (one external product vs the exact integer product, 2_2 set).
+  const fftRms = 2 ** b * 2 ** 10 * Math.sqrt((k + 1) * L * N);
+  const fftTerm = n * fftRms * fftRms;
   return keyTerm + roundTerm + fftTerm;
 }
 

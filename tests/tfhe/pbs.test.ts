@@ -138,6 +138,8 @@ describe('KS-PBS (2_2 set)', () => {
     const r = rng(1234);
     const total = Number(process.env.FHENET_LONG_PBS ?? 2048);
     let failures = 0;
+    let sq = 0;
+    let worst = 0;
     const t0 = performance.now();
     for (let i = 0; i < total; i++) {
       // Inputs built as E(m mod 4) + 4·E(m div 4): noise level 5, like the reference prototype.
@@ -146,11 +148,21 @@ describe('KS-PBS (2_2 set)', () => {
       const hi = sk.parseCiphertext(client.encrypt(m >> 2));
       const ct = sk.dot([1, 4], [lo, hi]);
       const { f, lut } = luts[i % luts.length]!;
-      const v = client.decrypt(sk.serializeCiphertext(sk.pbs(ct, lut)), 2 * P);
+      const bytes = sk.serializeCiphertext(sk.pbs(ct, lut));
+      const v = client.decrypt(bytes, 2 * P);
       if (v !== f(m)) failures++;
+      const e = client.noise(bytes, f(m));
+      sq += e * e;
+      worst = Math.max(worst, Math.abs(e));
     }
     const ms = (performance.now() - t0) / total;
-    console.log(`long PBS run: ${failures} failures / ${total} PBS, ${ms.toFixed(1)} ms per iteration (incl. encrypt/decrypt)`);
+    const sigma = Math.sqrt(sq / total);
+    console.log(
+      `long PBS run: ${failures} failures / ${total} PBS, ${ms.toFixed(1)} ms per iteration (incl. encrypt/decrypt); ` +
+        `output noise rms 2^${Math.log2(sigma).toFixed(2)} (model 2^${(Math.log2(sk.budget.pbsOutputVariance) / 2).toFixed(2)}), ` +
+        `max 2^${Math.log2(worst).toFixed(2)} vs decoding bound Δ/2 = 2^58`,
+    );
+    expect(sigma / Math.sqrt(sk.budget.pbsOutputVariance)).toBeLessThan(1.5);
     expect(failures).toBe(0);
   }, 3_600_000);
 });
