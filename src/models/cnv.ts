@@ -196,7 +196,7 @@ export class CNV extends Module {
     this.flatten = this.addModule('flatten', new Flatten());
     this.linear_features = this.addModule('linear_features', new Sequential(...lin));
     // Brevitas CNV initialises every quantized weight U(−1, 1), matching the constant weight range.
-    for (const w of this.quantWeights()) w.weight.assign(tf.tidy(() => uniform(w.weight.shape, -1, 1, rng)));
+    for (const w of this.quantWeights()) assignAndFree(w.weight, uniform(w.weight.shape, -1, 1, rng));
   }
 
   private quantWeights(): (QuantConv2d | QuantLinear)[] {
@@ -207,12 +207,18 @@ export class CNV extends Module {
 
   /** Clamps every quantized weight to [min, max] (Brevitas CNV.clip_weights; call after each optimizer step). */
   clipWeights(min = -1, max = 1): void {
-    for (const m of this.quantWeights()) m.weight.assign(tf.tidy(() => tf.clipByValue(m.weight, min, max)));
+    for (const m of this.quantWeights()) assignAndFree(m.weight, tf.clipByValue(m.weight, min, max));
   }
 
   forward(x: Activation): Activation {
     return this.linear_features.call(this.flatten.call(this.conv_features.call(x)));
   }
+}
+
+/** `v.assign(t)` keeps `t` alive as a separate tensor; free it so a per-step assignment does not leak. */
+function assignAndFree(v: tf.Variable, t: tf.Tensor): void {
+  v.assign(t);
+  t.dispose();
 }
 
 export type CnvVariant = 'full' | 'small';
@@ -247,7 +253,7 @@ export class FashionCnn extends Module {
   constructor(opts: FashionCnnOptions = {}) {
     super();
     const bits = opts.bits ?? 3;
-    const [c1, c2] = opts.channels ?? [16, 32];
+    const [c1, c2] = opts.channels ?? [32, 64];
     const act = () => new QuantIdentity({ bitWidth: bits });
     const rng = opts.rng;
     this.features = this.addModule(

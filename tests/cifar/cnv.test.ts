@@ -50,6 +50,18 @@ describe('CNV', () => {
     m.dispose();
   });
 
+  it('does not leak tensors over training steps with weight clipping', async () => {
+    manualSeed(2);
+    const m = createCnv('small');
+    const d: Dataset = { x: new Float32Array(20 * 3072).fill(0.1), y: Int32Array.from({ length: 20 }, (_, i) => i % 10), sampleShape: [32, 32, 3], numClasses: 10 };
+    const run = () => fit(m, { train: d }, { epochs: 1, batchSize: 10, lr: 0.01, optimizer: 'adam', progress: 'silent', transformBatch: augmentation('small'), afterStep: afterStep(m) });
+    await run();
+    const before = tf.memory().numTensors;
+    await run();
+    expect(tf.memory().numTensors).toBe(before);
+    m.dispose();
+  });
+
   it('fused BatchNorm gradient equals autodiff through tfjs moments + batchNorm', () => {
     const x = tf.randomNormal([4, 5, 5, 3], 0, 2, 'float32', 3);
     const g = tf.tensor1d([0.5, 1.5, -1]);
