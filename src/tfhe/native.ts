@@ -16,9 +16,10 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export interface NativeKernel {
+  /** Blind rotation of `batch` ciphertexts (luts batch×N, masks batch×n, accs batch×(k+1)N). */
   blindRotate(
-    bsk: Float64Array, lut: Float64Array, mask: Int32Array, body: number, acc: Float64Array,
-    n: number, k: number, N: number, baseLog: number, level: number,
+    bsk: Float64Array, luts: Float64Array, masks: Int32Array, bodies: Int32Array, accs: Float64Array,
+    batch: number, n: number, k: number, N: number, baseLog: number, level: number,
     twRe: Float64Array, twIm: Float64Array, stRe: Float64Array, stIm: Float64Array,
   ): void;
   keyswitch(rows: Float64Array, input: Uint32Array, out: Float64Array, inputDim: number, outputSize: number, baseLog: number, level: number): void;

@@ -123,9 +123,7 @@ export class BlindRotator {
   rotate(lut: Float64Array, mask: Int32Array, body: number): Float64Array {
     const { N, k1, acc } = this;
     if (this.native) {
-      const { data, inputDimension, glweDimension, baseLog, level } = this.bsk;
-      const f = this.fft;
-      this.native.blindRotate(data, lut, mask, body, acc, inputDimension, glweDimension, N, baseLog, level, f.twRe, f.twIm, f.stRe, f.stIm);
+      this.runNative(lut, mask, Int32Array.of(body), acc, 1);
       return acc;
     }
     const N2 = 2 * N;
@@ -136,6 +134,34 @@ export class BlindRotator {
       if (a !== 0) this.cmux(i, a);
     }
     return acc;
+  }
+
+  private runNative(luts: Float64Array, masks: Int32Array, bodies: Int32Array, accs: Float64Array, batch: number): void {
+    const { data, inputDimension, glweDimension, baseLog, level } = this.bsk;
+    const f = this.fft;
+    this.native!.blindRotate(data, luts, masks, bodies, accs, batch, inputDimension, glweDimension, this.N, baseLog, level, f.twRe, f.twIm, f.stRe, f.stIm);
+  }
+
+  /**
+   * Blind rotation of several ciphertexts: luts (batch×N), masks (batch×n), bodies. The native
+   * kernel applies each GGSW to the whole batch before the next, so the Fourier key streams from
+   * memory once per batch; results are identical to one rotate() per ciphertext. Returns the
+   * accumulators, batch×(k+1)N.
+   */
+  rotateBatch(luts: Float64Array, masks: Int32Array, bodies: Int32Array): Float64Array {
+    const batch = bodies.length;
+    const size = this.k1 * this.N;
+    const accs = new Float64Array(batch * size);
+    if (this.native) {
+      this.runNative(luts, masks, bodies, accs, batch);
+      return accs;
+    }
+    const n = this.bsk.inputDimension;
+    for (let b = 0; b < batch; b++) {
+      const acc = this.rotate(luts.subarray(b * this.N, (b + 1) * this.N), masks.subarray(b * n, (b + 1) * n), bodies[b]!);
+      accs.set(acc, b * size);
+    }
+    return accs;
   }
 
   private cmux(i: number, a: number): void {

@@ -16,10 +16,12 @@ const init = workerData as {
 
 try {
   const sk = ServerKey.fromExpanded(init.params, init.ksk, init.bsk, { backend: init.backend, log2PError: init.log2PError });
-  parentPort!.on('message', (msg: { id: number; data: Uint32Array; lut: Float64Array; variance: number }) => {
+  parentPort!.on('message', (msg: { id: number; data: Uint32Array[]; variance: number[]; luts: Float64Array[] }) => {
     try {
-      const out = sk.pbs(new LweCiphertext(msg.data, msg.variance, 1, 0), { poly: msg.lut, degree: 0, values: [] });
-      parentPort!.postMessage({ id: msg.id, data: out.data }, [out.data.buffer as ArrayBuffer]);
+      const cts = msg.data.map((d, i) => new LweCiphertext(d, msg.variance[i]!, 1, 0));
+      const luts = msg.luts.map((poly) => ({ poly, degree: 0, values: [] }));
+      const outs = sk.pbsBatch(cts, luts);
+      parentPort!.postMessage({ id: msg.id, data: outs.map((o) => o.data) }, outs.map((o) => o.data.buffer as ArrayBuffer));
     } catch (e) {
       parentPort!.postMessage({ id: msg.id, error: (e as Error).message });
     }

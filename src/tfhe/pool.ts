@@ -16,13 +16,17 @@ import { LweCiphertext } from './lwe.js';
 import type { Lut } from './lut.js';
 import { ServerKey, type ServerKeyOptions } from './server-key.js';
 
+/** One message to a worker: a batch of ciphertexts with their tables (blind-rotated together). */
 interface Pending {
   id: number;
-  ct: LweCiphertext;
-  lut: Lut;
-  resolve: (c: LweCiphertext) => void;
+  cts: readonly LweCiphertext[];
+  luts: readonly Lut[];
+  resolve: (c: LweCiphertext[]) => void;
   reject: (e: Error) => void;
 }
+
+/** Largest batch per worker message (the native kernel streams the key once per batch). */
+const MAX_BATCH = 8;
 
 export class PbsPool {
   private readonly idle: Worker[] = [];
@@ -37,12 +41,12 @@ export class PbsPool {
     private readonly workers: Worker[],
   ) {
     for (const w of workers) {
-      w.on('message', (msg: { id: number; data?: Uint32Array; error?: string }) => {
+      w.on('message', (msg: { id: number; data?: Uint32Array[]; error?: string }) => {
         const p = this.inflight.get(msg.id);
         this.inflight.delete(msg.id);
         this.idle.push(w);
         if (p) {
-          if (msg.data) p.resolve(new LweCiphertext(msg.data, key.budget.pbsOutputVariance, 1, p.lut.degree));
+          if (msg.data) p.resolve(msg.data.map((d, i) => new LweCiphertext(d, key.budget.pbsOutputVariance, 1, p.luts[i]!.degree)));
           else p.reject(new TfheError(msg.error ?? 'worker failed'));
         }
         this.pump();
@@ -103,23 +107,42 @@ export class PbsPool {
       const w = this.idle.pop()!;
       const p = this.queue.shift()!;
       this.inflight.set(p.id, p);
-      w.postMessage({ id: p.id, data: p.ct.data, lut: p.lut.poly, variance: p.ct.variance });
+      w.postMessage({
+        id: p.id,
+        data: p.cts.map((c) => c.data),
+        variance: p.cts.map((c) => c.variance),
+        luts: p.luts.map((l) => l.poly),
+      });
     }
+  }
+
+  private submit(cts: readonly LweCiphertext[], luts: readonly Lut[]): Promise<LweCiphertext[]> {
+    return new Promise((resolve, reject) => {
+      this.queue.push({ id: this.nextId++, cts, luts, resolve, reject });
+      this.pump();
+    });
   }
 
   /** One KS-PBS on some worker. Noise and shape are checked here, synchronously. */
   pbs(ct: LweCiphertext, lut: Lut): Promise<LweCiphertext> {
     if (this.closed) return Promise.reject(new TfheError('pool is closed'));
     this.key.checkPbsInput(ct, lut);
-    return new Promise((resolve, reject) => {
-      this.queue.push({ id: this.nextId++, ct, lut, resolve, reject });
-      this.pump();
-    });
+    return this.submit([ct], [lut]).then((r) => r[0]!);
   }
 
-  pbsMany(cts: readonly LweCiphertext[], lut: Lut): Promise<LweCiphertext[]> {
-    for (const ct of cts) this.key.checkPbsInput(ct, lut);
-    return Promise.all(cts.map((c) => this.pbs(c, lut)));
+  /**
+   * Independent KS-PBS over all threads: the inputs are split into one batch per thread (at most
+   * MAX_BATCH each), every batch blind-rotated in one pass over the shared key.
+   */
+  async pbsMany(cts: readonly LweCiphertext[], luts: Lut | readonly Lut[]): Promise<LweCiphertext[]> {
+    if (this.closed) throw new TfheError('pool is closed');
+    const list = Array.isArray(luts) ? (luts as readonly Lut[]) : new Array<Lut>(cts.length).fill(luts as Lut);
+    if (list.length !== cts.length) throw new TfheError(`pbsMany: ${list.length} tables for ${cts.length} ciphertexts`);
+    cts.forEach((c, i) => this.key.checkPbsInput(c, list[i]!));
+    const size = Math.max(1, Math.min(MAX_BATCH, Math.ceil(cts.length / this.workers.length)));
+    const parts: Promise<LweCiphertext[]>[] = [];
+    for (let i = 0; i < cts.length; i += size) parts.push(this.submit(cts.slice(i, i + size), list.slice(i, i + size)));
+    return (await Promise.all(parts)).flat();
   }
 
   async close(): Promise<void> {

@@ -350,6 +350,36 @@ export class ServerKey {
     return new LweCiphertext(data, this.budget.pbsOutputVariance, 1, lut.degree);
   }
 
+  /**
+   * KS-PBS of several independent ciphertexts in one pass over the key (one table for all, or one
+   * table per ciphertext). Same results as pbs() on each; higher throughput because the Fourier key
+   * is streamed from memory once per batch instead of once per ciphertext.
+   */
+  pbsBatch(cts: readonly LweCiphertext[], luts: Lut | readonly Lut[]): LweCiphertext[] {
+    const B = cts.length;
+    if (B === 0) return [];
+    const list = Array.isArray(luts) ? (luts as readonly Lut[]) : new Array<Lut>(B).fill(luts as Lut);
+    if (list.length !== B) throw new TfheParameterError(`pbsBatch: ${list.length} tables for ${B} ciphertexts`);
+    for (let b = 0; b < B; b++) this.checkPbsInput(cts[b]!, list[b]!);
+    const p = this.params;
+    const n = p.lweDimension;
+    const N = p.polynomialSize;
+    const log2N2 = Math.log2(2 * N);
+    const masks = new Int32Array(B * n);
+    const bodies = new Int32Array(B);
+    const lutData = new Float64Array(B * N);
+    for (let b = 0; b < B; b++) {
+      this.runKeyswitch(cts[b]!.data);
+      bodies[b] = modulusSwitch(this.ksOut, n, log2N2, p.modulusSwitch, masks.subarray(b * n, (b + 1) * n));
+      lutData.set(list[b]!.poly, b * N);
+    }
+    const accs = this.rotator.rotateBatch(lutData, masks, bodies);
+    const size = (p.glweDimension + 1) * N;
+    return cts.map((_, b) =>
+      new LweCiphertext(sampleExtract(accs.subarray(b * size, (b + 1) * size), p.glweDimension, N), this.budget.pbsOutputVariance, 1, list[b]!.degree),
+    );
+  }
+
   /** pbs(ct, lut(f)). Build the Lut once with lut() when applying the same f many times. */
   applyLut(ct: LweCiphertext, f: (m: number) => number): LweCiphertext {
     return this.pbs(ct, this.lut(f));

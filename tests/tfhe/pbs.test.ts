@@ -59,6 +59,21 @@ describe('KS-PBS (2_2 set)', () => {
     }
   });
 
+  it('pbsBatch (one pass over the key for several ciphertexts) equals pbs() on each, bit for bit', () => {
+    const { client, sk } = fx;
+    const luts = [sk.lut(tables.square!), sk.lut(tables.relu!), sk.lut(tables.identity!)];
+    const ms = [3, 9, 14, 6, 1];
+    const cts = ms.map((m) => sk.parseCiphertext(client.encrypt(m)));
+    const perCt = cts.map((_, i) => luts[i % 3]!);
+    const batch = sk.pbsBatch(cts, perCt);
+    batch.forEach((o, i) => {
+      expect(Buffer.from(o.data.buffer, o.data.byteOffset, o.data.byteLength).equals(Buffer.from(sk.pbs(cts[i]!, perCt[i]!).data.buffer))).toBe(true);
+      expect(client.decrypt(sk.serializeCiphertext(o))).toBe(perCt[i]!.values[ms[i]!]);
+    });
+    expect(sk.pbsBatch([], luts[0]!)).toEqual([]);
+    expect(() => sk.pbsBatch(cts, luts)).toThrow(TfheParameterError);
+  });
+
   it('a worker pool sharing the expanded key gives the same results', async () => {
     const { client, serverKeyBytes } = fx;
     const pool = await PbsPool.create(serverKeyBytes, { threads: 2 });

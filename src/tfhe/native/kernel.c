@@ -182,67 +182,95 @@ static void rotate_sub(const double *src, int a, double *dst, int N) {
   for (int j = N - a; j < N; j++) dst[j + a - N] = -sign * src[j] - src[j + a - N];
 }
 
-static void blind_rotate(const double *bsk, const double *lut, const int32_t *mask, int body, double *acc, int n, int k,
-                         int N, int baseLog, int level, const Fft *f) {
-  const int k1 = k + 1, M = N / 2, Q = level * k1, N2 = 2 * N;
-  double *diff = malloc(sizeof(double) * (size_t)k1 * N);
-  double *digit = malloc(sizeof(double) * (size_t)N);
-  double *digF = malloc(sizeof(double) * (size_t)Q * N);
-  double *outF = malloc(sizeof(double) * (size_t)k1 * N);
-  /* acc = T·X^{−body} */
+typedef struct {
+  double *diff, *digit, *digF, *outF;
+} Scratch;
+
+static void scratch_alloc(Scratch *s, int k1, int N, int Q) {
+  s->diff = malloc(sizeof(double) * (size_t)k1 * N);
+  s->digit = malloc(sizeof(double) * (size_t)N);
+  s->digF = malloc(sizeof(double) * (size_t)Q * N);
+  s->outF = malloc(sizeof(double) * (size_t)k1 * N);
+}
+
+static void scratch_free(Scratch *s) {
+  free(s->diff);
+  free(s->digit);
+  free(s->digF);
+  free(s->outF);
+}
+
+/* acc = T·X^{−body} (mask polynomials zero). */
+static void acc_init(double *acc, const double *lut, int body, int k, int N) {
+  int a = (2 * N - body) % (2 * N);
+  double sign = 1.0;
+  double *dst = acc + (size_t)k * N;
   memset(acc, 0, sizeof(double) * (size_t)k * N);
-  {
-    int a = (N2 - body) % N2;
-    double sign = 1.0;
-    double *dst = acc + (size_t)k * N;
-    if (a >= N) { a -= N; sign = -1.0; }
-    for (int j = 0; j < N - a; j++) dst[j + a] = sign * lut[j];
-    for (int j = N - a; j < N; j++) dst[j + a - N] = -sign * lut[j];
-  }
+  if (a >= N) { a -= N; sign = -1.0; }
+  for (int j = 0; j < N - a; j++) dst[j + a] = sign * lut[j];
+  for (int j = N - a; j < N; j++) dst[j + a - N] = -sign * lut[j];
+}
+
+/* acc += ExtProd(key, X^a·acc − acc): one CMUX with the GGSW `key`. */
+static void cmux(double *acc, int a, const double *key, int k, int N, int baseLog, int level, const Fft *f, Scratch *sc) {
+  const int k1 = k + 1, M = N / 2, Q = level * k1;
+  double *diff = sc->diff, *digit = sc->digit, *digF = sc->digF, *outF = sc->outF;
+  for (int r = 0; r < k1; r++) rotate_sub(acc + (size_t)r * N, a, diff + (size_t)r * N, N);
   const double toTop = ldexp(1.0, baseLog * level - 64), base = ldexp(1.0, baseLog), invBase = 1.0 / base;
-  for (int i = 0; i < n; i++) {
-    const int a = mask[i];
-    if (a == 0) continue;
-    for (int r = 0; r < k1; r++) rotate_sub(acc + (size_t)r * N, a, diff + (size_t)r * N, N);
-    for (int r = 0; r < k1; r++) {
-      double *d = diff + (size_t)r * N;
-      for (int li = 0; li < level; li++) {
-        for (int j = 0; j < N; j++) {
-          double q = li == 0 ? rint(d[j] * toTop) : d[j];
-          double dg = q - base * rint(q * invBase);
-          digit[j] = dg;
-          d[j] = (q - dg) * invBase;
-        }
-        double *slot = digF + (size_t)(li * k1 + r) * N;
-        fft_forward(f, digit, slot, slot + M);
+  for (int r = 0; r < k1; r++) {
+    double *d = diff + (size_t)r * N;
+    for (int li = 0; li < level; li++) {
+      for (int j = 0; j < N; j++) {
+        double q = li == 0 ? rint(d[j] * toTop) : d[j];
+        double dg = q - base * rint(q * invBase);
+        digit[j] = dg;
+        d[j] = (q - dg) * invBase;
       }
+      double *slot = digF + (size_t)(li * k1 + r) * N;
+      fft_forward(f, digit, slot, slot + M);
     }
-    const double *key = bsk + (size_t)i * Q * k1 * N;
-    for (int c = 0; c < k1; c++) {
-      double *ore = outF + (size_t)c * N, *oim = ore + M;
-      for (int q = 0; q < Q; q++) {
-        const double *dre = digF + (size_t)q * N, *dim = dre + M;
-        const double *kre = key + (size_t)(q * k1 + c) * N, *kim = kre + M;
-        if (q == 0) {
-          for (int j = 0; j < M; j++) {
-            ore[j] = dre[j] * kre[j] - dim[j] * kim[j];
-            oim[j] = dre[j] * kim[j] + dim[j] * kre[j];
-          }
-        } else {
-          for (int j = 0; j < M; j++) {
-            ore[j] += dre[j] * kre[j] - dim[j] * kim[j];
-            oim[j] += dre[j] * kim[j] + dim[j] * kre[j];
-          }
-        }
-      }
-      fft_inverse_add(f, ore, oim, acc + (size_t)c * N);
-    }
-    for (int j = 0; j < k1 * N; j++) acc[j] = reduce64(acc[j]);
   }
-  free(diff);
-  free(digit);
-  free(digF);
-  free(outF);
+  for (int c = 0; c < k1; c++) {
+    double *ore = outF + (size_t)c * N, *oim = ore + M;
+    for (int q = 0; q < Q; q++) {
+      const double *dre = digF + (size_t)q * N, *dim = dre + M;
+      const double *kre = key + (size_t)(q * k1 + c) * N, *kim = kre + M;
+      if (q == 0) {
+        for (int j = 0; j < M; j++) {
+          ore[j] = dre[j] * kre[j] - dim[j] * kim[j];
+          oim[j] = dre[j] * kim[j] + dim[j] * kre[j];
+        }
+      } else {
+        for (int j = 0; j < M; j++) {
+          ore[j] += dre[j] * kre[j] - dim[j] * kim[j];
+          oim[j] += dre[j] * kim[j] + dim[j] * kre[j];
+        }
+      }
+    }
+    fft_inverse_add(f, ore, oim, acc + (size_t)c * N);
+  }
+  for (int j = 0; j < k1 * N; j++) acc[j] = reduce64(acc[j]);
+}
+
+/*
+ * Blind rotation of `batch` ciphertexts at once: GGSW i is applied to every ciphertext before moving
+ * to GGSW i+1, so each slice of the Fourier key is read from memory once per batch instead of once
+ * per ciphertext. Per ciphertext the operations are exactly those of a single rotation.
+ */
+static void blind_rotate_batch(const double *bsk, const double *luts, const int32_t *masks, const int32_t *bodies,
+                               double *accs, int batch, int n, int k, int N, int baseLog, int level, const Fft *f) {
+  const int k1 = k + 1, Q = level * k1;
+  Scratch sc;
+  scratch_alloc(&sc, k1, N, Q);
+  for (int b = 0; b < batch; b++) acc_init(accs + (size_t)b * k1 * N, luts + (size_t)b * N, bodies[b], k, N);
+  for (int i = 0; i < n; i++) {
+    const double *key = bsk + (size_t)i * Q * k1 * N;
+    for (int b = 0; b < batch; b++) {
+      const int a = masks[(size_t)b * n + i];
+      if (a != 0) cmux(accs + (size_t)b * k1 * N, a, key, k, N, baseLog, level, f, &sc);
+    }
+  }
+  scratch_free(&sc);
 }
 
 static void keyswitch(const double *rows, const uint32_t *input, double *out, int inputDim, int outputSize, int baseLog,
@@ -287,32 +315,54 @@ static int32_t i32(napi_env env, napi_value v) {
   return x;
 }
 
-/* blindRotate(bsk, lut, mask, body, acc, n, k, N, baseLog, level, twRe, twIm, stRe, stIm) */
+/*
+ * blindRotate(bsk, luts, masks, bodies, accs, batch, n, k, N, baseLog, level, twRe, twIm, stRe, stIm):
+ * luts batch×N, masks batch×n (Int32Array), bodies Int32Array(batch), accs batch×(k+1)N. Sizes are
+ * checked here too (the caller checks them first; a kernel must never trust its arguments).
+ */
 static napi_value BlindRotate(napi_env env, napi_callback_info info) {
-  size_t argc = 14;
-  napi_value argv[14];
+  size_t argc = 15;
+  napi_value argv[15];
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  if (argc != 14) {
-    napi_throw_type_error(env, NULL, "blindRotate: 14 arguments expected");
+  if (argc != 15) {
+    napi_throw_type_error(env, NULL, "blindRotate: 15 arguments expected");
     return NULL;
   }
-  size_t l;
+  size_t lBsk, lLut, lMask, lBody, lAcc, lTw, lTw2, lSt, lSt2;
   Fft f;
-  const double *bsk = typed(env, argv[0], &l), *lut = typed(env, argv[1], &l);
-  const int32_t *mask = typed(env, argv[2], &l);
-  double *acc = typed(env, argv[4], &l);
-  f.twRe = typed(env, argv[10], &l);
-  f.twIm = typed(env, argv[11], &l);
-  f.stRe = typed(env, argv[12], &l);
-  f.stIm = typed(env, argv[13], &l);
-  int N = i32(env, argv[7]);
+  const double *bsk = typed(env, argv[0], &lBsk), *luts = typed(env, argv[1], &lLut);
+  const int32_t *masks = typed(env, argv[2], &lMask), *bodies = typed(env, argv[3], &lBody);
+  double *accs = typed(env, argv[4], &lAcc);
+  const int batch = i32(env, argv[5]), n = i32(env, argv[6]), k = i32(env, argv[7]), N = i32(env, argv[8]);
+  const int baseLog = i32(env, argv[9]), level = i32(env, argv[10]);
+  f.twRe = typed(env, argv[11], &lTw);
+  f.twIm = typed(env, argv[12], &lTw2);
+  f.stRe = typed(env, argv[13], &lSt);
+  f.stIm = typed(env, argv[14], &lSt2);
   f.m = N / 2;
-  if (!bsk || !lut || !mask || !acc || !f.twRe || !f.twIm || !f.stRe || !f.stIm) {
+  if (!bsk || !luts || !masks || !bodies || !accs || !f.twRe || !f.twIm || !f.stRe || !f.stIm) {
     napi_throw_type_error(env, NULL, "blindRotate: typed arrays expected");
     return NULL;
   }
-  blind_rotate(bsk, lut, mask, i32(env, argv[3]), acc, i32(env, argv[5]), i32(env, argv[6]), N, i32(env, argv[8]),
-               i32(env, argv[9]), &f);
+  const size_t k1 = (size_t)k + 1;
+  if (batch < 1 || n < 1 || k < 1 || N < 4 || (N & (N - 1)) || level < 1 || baseLog < 1 || baseLog * level > 53 ||
+      lBsk < (size_t)n * level * k1 * k1 * N || lLut < (size_t)batch * N || lMask < (size_t)batch * n ||
+      lBody < (size_t)batch || lAcc < (size_t)batch * k1 * N || lTw < (size_t)N / 2 || lTw2 < (size_t)N / 2 ||
+      lSt < (size_t)N / 2 || lSt2 < (size_t)N / 2) {
+    napi_throw_range_error(env, NULL, "blindRotate: inconsistent sizes");
+    return NULL;
+  }
+  for (size_t t = 0; t < (size_t)batch * n; t++)
+    if (masks[t] < 0 || masks[t] >= 2 * N) {
+      napi_throw_range_error(env, NULL, "blindRotate: mask index out of range");
+      return NULL;
+    }
+  for (int b = 0; b < batch; b++)
+    if (bodies[b] < 0 || bodies[b] >= 2 * N) {
+      napi_throw_range_error(env, NULL, "blindRotate: body index out of range");
+      return NULL;
+    }
+  blind_rotate_batch(bsk, luts, masks, bodies, accs, batch, n, k, N, baseLog, level, &f);
   return NULL;
 }
 
@@ -325,15 +375,21 @@ static napi_value Keyswitch(napi_env env, napi_callback_info info) {
     napi_throw_type_error(env, NULL, "keyswitch: 7 arguments expected");
     return NULL;
   }
-  size_t l;
-  const double *rows = typed(env, argv[0], &l);
-  const uint32_t *input = typed(env, argv[1], &l);
-  double *out = typed(env, argv[2], &l);
+  size_t lRows, lIn, lOut;
+  const double *rows = typed(env, argv[0], &lRows);
+  const uint32_t *input = typed(env, argv[1], &lIn);
+  double *out = typed(env, argv[2], &lOut);
   if (!rows || !input || !out) {
     napi_throw_type_error(env, NULL, "keyswitch: typed arrays expected");
     return NULL;
   }
-  keyswitch(rows, input, out, i32(env, argv[3]), i32(env, argv[4]), i32(env, argv[5]), i32(env, argv[6]));
+  const int inputDim = i32(env, argv[3]), outputSize = i32(env, argv[4]), baseLog = i32(env, argv[5]), level = i32(env, argv[6]);
+  if (inputDim < 1 || outputSize < 2 || level < 1 || baseLog < 1 || baseLog * level > 32 ||
+      lRows < (size_t)inputDim * level * outputSize || lIn < 2 * ((size_t)inputDim + 1) || lOut < (size_t)outputSize) {
+    napi_throw_range_error(env, NULL, "keyswitch: inconsistent sizes");
+    return NULL;
+  }
+  keyswitch(rows, input, out, inputDim, outputSize, baseLog, level);
   return NULL;
 }
 
