@@ -303,16 +303,32 @@ export function zeroPixelValue(norm: CifarNormalization, channel = 0): number {
   return -CIFAR10_MEAN[channel]! / CIFAR10_STD[channel]!;
 }
 
+/** `n` images evenly spaced through the set (index ⌊i·N/n⌋): every class is represented even when the set is sorted by class, as the JPEG copy is. */
+export function spreadSubset(images: CifarImages, n: number): CifarImages {
+  const total = images.labels.length;
+  if (n >= total) return images;
+  const pixels = new Uint8Array(n * CIFAR_PIXELS);
+  const labels = new Int32Array(n);
+  for (let i = 0; i < n; i++) {
+    const j = Math.floor((i * total) / n);
+    pixels.set(images.pixels.subarray(j * CIFAR_PIXELS, (j + 1) * CIFAR_PIXELS), i * CIFAR_PIXELS);
+    labels[i] = images.labels[j]!;
+  }
+  return { pixels, labels };
+}
+
+/** Float NHWC samples; `limit` keeps that many images evenly spaced through the set (see `spreadSubset`). */
 export function toDataset(images: CifarImages, opts: { normalization?: CifarNormalization; limit?: number } = {}): Dataset {
   const norm = opts.normalization ?? 'cnv';
-  const n = Math.min(opts.limit ?? Infinity, images.labels.length);
+  const src = opts.limit === undefined ? images : spreadSubset(images, opts.limit);
+  const n = src.labels.length;
   const x = new Float32Array(n * CIFAR_PIXELS);
   for (let i = 0; i < n * CIFAR_PIXELS; i++) {
-    const v = images.pixels[i]! / 255;
+    const v = src.pixels[i]! / 255;
     const c = i % 3;
     x[i] = norm === 'cnv' ? 2 * v - 1 : norm === 'unit' ? v : (v - CIFAR10_MEAN[c]!) / CIFAR10_STD[c]!;
   }
-  return { x, y: images.labels.slice(0, n), sampleShape: [CIFAR_SIDE, CIFAR_SIDE, 3], numClasses: 10 };
+  return { x, y: src.labels.slice(), sampleShape: [CIFAR_SIDE, CIFAR_SIDE, 3], numClasses: 10 };
 }
 
 /**

@@ -10,7 +10,7 @@ import { FheModel } from '../../src/compiler/fhe-model.js';
 import { moduleToGraph } from '../../src/export/to-graph.js';
 import type { Module } from '../../src/nn/module.js';
 import { CNV, FashionCnn, createCnv } from '../../src/models/cnv.js';
-import { type Dataset, head, sampleSize, size } from '../../src/train/dataset.js';
+import { type Dataset, sampleSize, size } from '../../src/train/dataset.js';
 import type { EpochMetrics, FitOptions } from '../../src/train/trainer.js';
 import { argmaxRows, evaluate } from '../../src/train/trainer.js';
 import type { Rng } from '../../src/util/rng.js';
@@ -111,6 +111,17 @@ export function curveSvg(history: EpochMetrics[], title: string): string {
 
 // ─── FHE evaluation ───────────────────────────────────────────────────────────────────────────────────────────────
 
+/** `n` samples evenly spaced through `d` (the CIFAR JPEG copy is sorted by class: a head would be one class). */
+export function spread(d: Dataset, n: number): Dataset {
+  const total = size(d);
+  if (n >= total) return d;
+  const idx = Array.from({ length: n }, (_, i) => Math.floor((i * total) / n));
+  const per = sampleSize(d);
+  const x = new Float32Array(n * per);
+  idx.forEach((j, i) => x.set(d.x.subarray(j * per, (j + 1) * per), i * per));
+  return { ...d, x, y: Int32Array.from(idx, (j) => d.y[j]!) };
+}
+
 /** [n, H, W, C] → [n, C, H, W] (graphs are NCHW). */
 export function nhwcToNchw(x: Float32Array, n: number, shape: readonly number[]): Float32Array {
   const [h, w, c] = shape as [number, number, number];
@@ -141,11 +152,11 @@ export interface FheEvaluation {
 
 /**
  * Compiles the trained model (calibrated on `calib`) once per rounding width and runs the integer circuit in
- * simulation on the first `n` test images; compares with the QAT model's predictions on the same images.
+ * simulation on `n` test images spread evenly through the test set; compares with the QAT model's predictions on the same images.
  */
 export async function fheEvaluate(model: Module, calib: Dataset, test: Dataset, opts: { n: number; roundings: (number | 'none')[] }): Promise<FheEvaluation> {
   model.eval();
-  const sub = head(test, opts.n);
+  const sub = spread(test, opts.n);
   const n = size(sub);
   const graph = moduleToGraph(model, test.sampleShape);
   const qat = evaluate(model, sub);

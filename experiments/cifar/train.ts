@@ -18,17 +18,16 @@ import { describeBackend, initBackend } from '../../src/backend/index.js';
 import { saveModule } from '../../src/nn/checkpoint.js';
 import { decodeTensors } from '../../src/nn/checkpoint.js';
 import { manualSeed } from '../../src/nn/init.js';
-import { head } from '../../src/train/dataset.js';
 import { type Schedule } from '../../src/train/schedule.js';
 import { type EpochMetrics, evaluate, fit } from '../../src/train/trainer.js';
 import * as tf from '@tensorflow/tfjs-core';
-import { VARIANTS, type Variant, afterStep, augmentation, buildModel, defaults, fheEvaluate, loadData, writeCurve } from './lib.js';
+import { VARIANTS, type Variant, afterStep, augmentation, buildModel, defaults, fheEvaluate, loadData, spread, writeCurve } from './lib.js';
 
 const program = new Command()
   .option('--variant <v>', `model: ${VARIANTS.join(', ')}`, 'small')
   .option('--epochs <n>', 'total epochs (a resumed run continues up to this)', (v) => parseInt(v, 10), 5)
-  .option('--limit <n>', 'use only the first n training images', (v) => parseInt(v, 10))
-  .option('--test-limit <n>', 'use only the first n test images for per-epoch evaluation', (v) => parseInt(v, 10))
+  .option('--limit <n>', 'use only n training images (CIFAR: evenly spaced, all classes; Fashion-MNIST: the first n)', (v) => parseInt(v, 10))
+  .option('--test-limit <n>', 'use only n test images for per-epoch evaluation (same rule)', (v) => parseInt(v, 10))
   .option('--batch <n>', 'batch size', (v) => parseInt(v, 10))
   .option('--lr <x>', 'learning rate (Adam)', parseFloat)
   .option('--schedule <s>', "'step' (halve every 40 epochs, the reference) or 'cosine' (over --epochs)", 'step')
@@ -39,7 +38,7 @@ const program = new Command()
   .option('--fresh', 'ignore an existing checkpoint and start over')
   .option('--eval-only', 'skip training; evaluate the checkpoint in --out')
   .option('--fhe-n <n>', 'test images simulated in FHE', (v) => parseInt(v, 10), 1000)
-  .option('--calib-n <n>', 'training images used to calibrate the compiler', (v) => parseInt(v, 10), 500)
+  .option('--calib-n <n>', 'training images (evenly spaced) used to calibrate the compiler', (v) => parseInt(v, 10), 500)
   .option('--save-model <file>', 'write the trained weights (state dict only) here')
   .parse();
 
@@ -140,7 +139,7 @@ if (o.saveModel) {
   log(`saved weights to ${o.saveModel} (${fs.statSync(o.saveModel).size} bytes)`);
 }
 
-const fhe = await fheEvaluate(model, head(data.train, o.calibN), data.test, { n: o.fheN, roundings: ['none', 8, 7, 6] });
+const fhe = await fheEvaluate(model, spread(data.train, o.calibN), data.test, { n: o.fheN, roundings: ['none', 8, 7, 6] });
 for (const r of fhe.rows) {
   log(
     `simulate rounding ${r.rounding}: ${(100 * r.accuracy).toFixed(2)}% on ${fhe.n} (QAT on the same ${(100 * fhe.qatAccuracy).toFixed(2)}%, agreement ${(100 * r.agreement).toFixed(2)}%); ` +

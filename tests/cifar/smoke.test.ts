@@ -8,10 +8,9 @@ import * as path from 'node:path';
 import { initBackend } from '../../src/backend/index.js';
 import { loadCifar10, toDataset } from '../../datasets/cifar10/index.js';
 import { manualSeed } from '../../src/nn/init.js';
-import { head } from '../../src/train/dataset.js';
 import { fit } from '../../src/train/trainer.js';
 import { sharedCandidates } from '../../src/util/shared.js';
-import { afterStep, augmentation, buildModel, fheEvaluate } from '../../experiments/cifar/lib.js';
+import { afterStep, augmentation, buildModel, fheEvaluate, spread } from '../../experiments/cifar/lib.js';
 
 const available =
   !!process.env.FHENET_CIFAR10 || sharedCandidates().some((d) => fs.existsSync(path.join(d, 'datasets', 'cifar10', 'cifar10-jpg.tar.gz')));
@@ -24,6 +23,7 @@ describe.skipIf(!available)('CIFAR-10 smoke run', () => {
   it('trains CNV-small one epoch on 300 images, compiles it and simulates 8 test images', async () => {
     const data = await loadCifar10();
     const train = toDataset(data.train, { limit: 300 });
+    expect(new Set(train.y).size).toBe(10); // evenly spaced: every class, although the JPEG copy is sorted by class
     const test = toDataset(data.test, { limit: 100 });
     manualSeed(0);
     const model = buildModel('small');
@@ -39,7 +39,7 @@ describe.skipIf(!available)('CIFAR-10 smoke run', () => {
     });
     expect(res.history).toHaveLength(1);
     expect(Number.isFinite(res.history[0]!.trainLoss)).toBe(true);
-    const fhe = await fheEvaluate(model, head(train, 40), test, { n: 8, roundings: ['none', 6] });
+    const fhe = await fheEvaluate(model, spread(train, 40), test, { n: 8, roundings: ['none', 6] });
     expect(fhe.n).toBe(8);
     const [exact, rounded] = fhe.rows as [(typeof fhe.rows)[0], (typeof fhe.rows)[0]];
     expect(exact.maxBitWidth).toBeGreaterThan(6);
