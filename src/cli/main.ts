@@ -2,8 +2,11 @@
 import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
 import { FhenetError } from '../util/errors.js';
+import { analyzeCommand } from './analyze.js';
 import { compileCommand } from './compile.js';
 import { exportCommand, inspectCommand } from './onnx.js';
+import { serveCommand } from './serve.js';
+import { sweepCommand } from './sweep.js';
 import { trainCommand } from './train.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -13,12 +16,12 @@ const program = new Command('fhenet')
   .version(pkg.version)
   .showHelpAfterError()
   .addCommand(trainCommand())
+  .addCommand(analyzeCommand())
+  .addCommand(sweepCommand())
   .addCommand(exportCommand())
   .addCommand(inspectCommand())
-  .addCommand(compileCommand());
-program.addCommand((await import('./sweep.js')).sweepCommand());
-program.addCommand((await import('./analyze.js')).analyzeCommand());
-program.addCommand((await import('./serve.js')).serveCommand());
+  .addCommand(compileCommand())
+  .addCommand(serveCommand());
 
 try {
   await program.parseAsync(process.argv);

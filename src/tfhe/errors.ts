@@ -6,8 +6,10 @@
  * can answer it as a client error without guessing.
  */
 
+import { FhenetError } from '../util/errors.js';
+
 /** Base class: anything the TFHE layer refuses on purpose. */
-export class TfheError extends Error {
+export class TfheError extends FhenetError {
   constructor(message: string) {
     super(message);
     this.name = new.target.name;
