@@ -155,6 +155,43 @@ export class TfheClient {
     return Number(BigInt.asIntN(64, phase - m * delta));
   }
 
+  /**
+   * Seeded encryption of the integer m at the scale 2^log2Delta (any encoding, not only the key's Δ): the torus
+   * value m·2^log2Delta mod 2^64 (m may be negative). Used by the circuit executor's per-value encodings.
+   */
+  encryptCompressedScaled(m: number, log2Delta: number): Uint8Array {
+    if (!Number.isSafeInteger(m)) throw new TfheParameterError(`encryptCompressedScaled: ${m} is not a safe integer`);
+    if (!Number.isInteger(log2Delta) || log2Delta < 0 || log2Delta > 63) throw new TfheParameterError(`encryptCompressedScaled: log2Delta ${log2Delta} not in [0, 63]`);
+    const ct = Shortint.encrypt_compressed(this.#ck, 0n);
+    const f = parseCompressedCiphertext(Shortint.serialize_compressed_ciphertext(ct));
+    ct.free();
+    const cur = (BigInt(f.body[1]!) << 32n) | BigInt(f.body[0]!);
+    const next = BigInt.asUintN(64, cur + (BigInt(m) << BigInt(log2Delta)));
+    f.body[0] = Number(next & 0xffffffffn);
+    f.body[1] = Number(next >> 32n);
+    return serializeCompressedCiphertextFields(f);
+  }
+
+  /**
+   * Decrypt a shortint `Ciphertext` encoded at the scale 2^log2Delta: the phase (read with the secret key inside
+   * this object) divided by 2^log2Delta and rounded, as a signed integer mod 2^bits (in [−2^(bits−1), 2^(bits−1))).
+   */
+  decryptScaled(bytes: Uint8Array, log2Delta: number, bits: number): number {
+    if (!Number.isInteger(log2Delta) || log2Delta < 1 || log2Delta > 63) throw new TfheParameterError(`decryptScaled: log2Delta ${log2Delta} not in [1, 63]`);
+    if (!Number.isInteger(bits) || bits < 1 || bits > 53 || bits + log2Delta > 64) throw new TfheParameterError(`decryptScaled: ${bits} bits at scale 2^${log2Delta}`);
+    const f = parseCiphertext(bytes);
+    const n = f.data.length / 2 - 1;
+    if (n !== this.#glweKey.length / 2) throw new TfheParameterError('decryptScaled: ciphertext dimension does not match the key');
+    let dot = 0n;
+    for (let i = 0; i < n; i++) {
+      if (this.#glweKey[2 * i] !== 0) dot += (BigInt(f.data[2 * i + 1]!) << 32n) | BigInt(f.data[2 * i]!);
+    }
+    const body = (BigInt(f.data[2 * n + 1]!) << 32n) | BigInt(f.data[2 * n]!);
+    const phase = BigInt.asUintN(64, body - dot);
+    const rounded = (phase + (1n << BigInt(log2Delta - 1))) >> BigInt(log2Delta);
+    return Number(BigInt.asIntN(bits, rounded));
+  }
+
   /** Release the WASM memory of the key. */
   dispose(): void {
     this.#ck.free();

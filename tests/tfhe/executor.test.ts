@@ -1,0 +1,181 @@
+/**
+ * `fhe: 'execute'` end to end: compiled circuits run on TFHE ciphertexts (node-tfhe client, fhenet server) must give
+ * exactly the integers of the clear simulator. FHENET_LONG_TESTS=1 adds a wider checkerboard net and more samples.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { initBackend } from '../../src/backend/index.js';
+import { GraphBuilder } from '../../src/onnx/builder.js';
+import { floatTensor } from '../../src/onnx/graph.js';
+import { FheModel } from '../../src/compiler/fhe-model.js';
+import { type Circuit, CIRCUIT_FORMAT } from '../../src/compiler/circuit.js';
+import { quantizeInput, simulate } from '../../src/compiler/simulate.js';
+import { moduleToGraph } from '../../src/export/to-graph.js';
+import { manualSeed } from '../../src/nn/init.js';
+import { QuantSimpleNet } from '../../src/models/checkerboard.js';
+import { generateCheckerboard } from '../../datasets/checkerboard/index.js';
+import { fit, evaluate } from '../../src/train/trainer.js';
+import { pruneKNonZero, removePruning } from '../../src/prune/index.js';
+import { accumulatorAware } from '../../src/quant/a2q.js';
+import { TfheCircuitClient, TfheCircuitExecutor, TfheCircuitServer, buildScaledLut, planCircuit } from '../../src/tfhe/executor.js';
+import { TfheNoiseError } from '../../src/tfhe/errors.js';
+
+const LONG = process.env.FHENET_LONG_TESTS === '1';
+const SET_2_2 = 'PARAM_MESSAGE_2_CARRY_2_KS_PBS_TUNIFORM_2M128';
+
+/** x(2) → Quant(2-bit unsigned) → Gemm(W1) → [Relu] → Quant(3-bit) → Gemm(W2): every table input ≤ 4 bits. */
+function smallNet(opts: { relu: boolean; w1?: number[]; b1?: number[] }) {
+  const b = new GraphBuilder('small');
+  let x = b.input('x', ['batch', 2]);
+  x = b.quant(x, { scale: 1, bitWidth: 2, signed: false, narrow: false });
+  const w1 = b.quant(b.addInitializer('w1', floatTensor([2, 2], opts.w1 ?? [1, -1, 1, 1])), { scale: 1, bitWidth: 3, signed: true, narrow: true });
+  let h = b.gemm(x, w1, b.addInitializer('b1', floatTensor([2], opts.b1 ?? [0.5, -1])), 'fc1');
+  if (opts.relu) h = b.relu(h);
+  h = b.quant(h, { scale: 1, bitWidth: 3, signed: !opts.relu, narrow: false, name: 'q1' });
+  const w2 = b.quant(b.addInitializer('w2', floatTensor([2, 2], [1, -1, 2, 1])), { scale: 1, bitWidth: 3, signed: true, narrow: true });
+  b.output(b.gemm(h, w2, undefined, 'fc2'));
+  return b.build();
+}
+
+/** All 16 inputs of the 2-bit quantizer. */
+const ALL = Float32Array.from({ length: 32 }, (_, i) => (i % 2 === 0 ? Math.floor(i / 2) % 4 : Math.floor(i / 8)));
+
+let executor: TfheCircuitExecutor;
+
+beforeAll(async () => {
+  await initBackend();
+  executor = new TfheCircuitExecutor({ threads: 2 });
+});
+
+afterAll(async () => {
+  await executor?.close();
+});
+
+describe('plan', () => {
+  it('encodings, set choice and tables', () => {
+    const m = FheModel.compile(smallNet({ relu: true }), { data: ALL, n: 16 });
+    const plan = planCircuit(m.circuit);
+    expect(plan.params.name).toBe(SET_2_2);
+    const tlu = m.circuit.ops.find((o) => o.kind === 'tlu')!;
+    expect(plan.E.get(tlu.input)).toBe(4); // the accumulator's own width
+    expect(plan.E.get(m.circuit.input.name)).toBe(4); // the linear region feeding the table
+    expect(plan.pbsPerSample).toBe(2);
+    // 4 boxes of 4 coefficients, value 3 at scale 2^(63−2), −1 as a negative torus value; half-box negacyclic shift
+    const lut = buildScaledLut(16, 4, 2, [0, 1, -1, 3]);
+    expect(Array.from(lut.poly.slice(0, 4)).map((v) => v / 2 ** 61)).toEqual([0, 0, 1, 1]);
+    expect(lut.poly[15]! / 2 ** 61).toBe(-0);
+    expect(lut.poly[9]! / 2 ** 61).toBe(-1);
+    expect(lut.poly[10]! / 2 ** 61).toBe(3);
+    expect(lut.values).toEqual([0, 1, -1, 3]);
+  });
+
+  it('refuses a dot product beyond the noise budget, naming the op, its weight norm and the fix', () => {
+    // one 4-bit table fed by a dot product of 64 bootstrapped values with weight 7 each (‖w‖₂ = 56)
+    const n = 64;
+    const circuit: Circuit = {
+      format: CIRCUIT_FORMAT,
+      input: { name: 'x', shape: [n], scale: 1, bitWidth: 1, signed: false, narrow: false },
+      values: [
+        { name: 'x', shape: [n] },
+        { name: 'h', shape: [n] },
+        { name: 'acc', shape: [1] },
+        { name: 'y', shape: [1] },
+      ],
+      ops: [
+        { kind: 'tlu', name: 't0', input: 'x', output: 'h', roundBits: 0, inputBits: 1, inputSigned: false, channels: 1, channelStride: 1, tables: Int32Array.of(0, 1) },
+        { kind: 'gemm', name: 'dense', input: 'h', output: 'acc', weight: new Int32Array(n).fill(7), outFeatures: 1, inFeatures: n },
+        { kind: 'tlu', name: 't1', input: 'acc', output: 'y', roundBits: 0, inputBits: 4, inputSigned: false, channels: 1, channelStride: 1, tables: new Int32Array(16) },
+      ],
+      output: { value: 'y', name: 'y', shape: [1], channels: 1, channelStride: 1, a: Float64Array.of(1), c: Float64Array.of(0) },
+      ranges: {},
+      metadata: { graph: 'wide' },
+    };
+    expect(() => planCircuit(circuit, { params: SET_2_2 })).toThrow(TfheNoiseError);
+    expect(() => planCircuit(circuit, { params: SET_2_2 })).toThrow(/op 't1'.*'dense'.*weight 2-norm of 56\.0.*fewer non-zero weights/);
+    // the automatic choice moves to a set with a larger budget
+    expect(planCircuit(circuit).params.name).toBe('V1_7_PARAM_MESSAGE_3_CARRY_3_KS_PBS_GAUSSIAN_2M128');
+  });
+});
+
+describe('encrypted execution equals simulate', () => {
+  for (const variant of [
+    { name: 'ReLU table, exact (roundBits 0)', relu: true },
+    { name: 'signed table with negative outputs', relu: false },
+    { name: 'rounded accumulator (roundBits 1, exact rounding incl. ties)', relu: false, rounding: 3 },
+  ]) {
+    it(`hand-built net, all 16 inputs: ${variant.name}`, async () => {
+      const model = FheModel.compile(smallNet({ relu: variant.relu }), { data: ALL, n: 16 }, variant.rounding ? { roundingThresholdBits: variant.rounding } : {});
+      if (variant.rounding) expect(model.compiled.tables.some((t) => t.roundBits > 0)).toBe(true);
+      model.executor = executor;
+      const sim = await model.forward(ALL, 16, { fhe: 'simulate' });
+      expect(sim.overflows).toEqual({});
+      const enc = await model.forward(ALL, 16, { fhe: 'execute' });
+      expect(Array.from(enc.outputInts!)).toEqual(Array.from(sim.outputInts!));
+      expect(Array.from(enc.output)).toEqual(Array.from(sim.output));
+    }, 60_000);
+  }
+
+  it('split API: client encrypts, server (own parser, no node-tfhe) evaluates, client decrypts', async () => {
+    const model = FheModel.compile(smallNet({ relu: true }), { data: ALL, n: 16 });
+    const c = model.circuit;
+    const client = TfheCircuitClient.forCircuit(c);
+    const server = await TfheCircuitServer.create(client.serverKey(), { params: client.paramsName });
+    try {
+      const ints = quantizeInput(c, ALL.subarray(0, 8));
+      const up = client.encryptInputs(c, ints, 4);
+      expect(up.length).toBe(8);
+      expect(up[0]!.length).toBeLessThan(200); // seeded ciphertexts
+      const down = await server.runEncrypted(c, up, 4);
+      expect(Array.from(client.decryptOutputs(c, down, 4))).toEqual(Array.from(simulate(c, ints, 4).output));
+      expect(server.lastStats!.pbs).toBe(8);
+    } finally {
+      await server.close();
+      client.dispose();
+    }
+  }, 60_000);
+});
+
+async function checkerboardRun(hidden: number, samples: number, targetBits: number, k: number | null) {
+  manualSeed(1);
+  const data = generateCheckerboard({ seed: 42 });
+  const net = new QuantSimpleNet({ hidden, bits: 3, scales: 'notebook' });
+  if (k !== null) pruneKNonZero(net, k, { strict: true });
+  const constraint = accumulatorAware(net, { targetBits, sampleShape: [2] });
+  await fit(net, { train: data.train }, { epochs: 1, batchSize: 32, lr: 5e-3, progress: 'silent', afterStep: constraint.afterStep });
+  removePruning(net);
+  net.eval();
+  const accuracy = evaluate(net, data.test).accuracy;
+  const model = FheModel.compile(moduleToGraph(net, [2]), { data: data.train.x, n: data.train.y.length });
+  const maxBits = Math.max(...model.compiled.tables.map((t) => t.inputBits + t.roundBits));
+  const x = data.test.x.subarray(0, samples * 2);
+  const sim = await model.forward(x, samples, { fhe: 'simulate' });
+  model.executor = executor;
+  const t0 = performance.now();
+  const enc = await model.forward(x, samples, { fhe: 'execute' });
+  const seconds = (performance.now() - t0) / 1000;
+  const s = executor.lastStats!;
+  let same = 0;
+  for (let i = 0; i < samples; i++) if (enc.outputInts![2 * i] === sim.outputInts![2 * i] && enc.outputInts![2 * i + 1] === sim.outputInts![2 * i + 1]) same++;
+  console.log(
+    `checkerboard h=${hidden} a2q ${targetBits} bits: accuracy ${(accuracy * 100).toFixed(1)} %, max table accumulator ${maxBits} bits, set ${s.params}; ` +
+      `${same}/${samples} samples identical to simulate; ${s.pbs} PBS in ${seconds.toFixed(1)} s (${(seconds / samples).toFixed(2)} s/sample, ` +
+      `${((s.pbsSeconds / s.pbs) * 1000).toFixed(1)} ms/PBS on ${2} threads); keygen ${s.keygenSeconds.toFixed(1)} s; ` +
+      `${(s.bytesUp / samples).toFixed(0)} B up, ${(s.bytesDown / samples).toFixed(0)} B down per sample`,
+  );
+  return { same, sim, enc, maxBits, stats: s };
+}
+
+describe('checkerboard net, encrypted', () => {
+  it('20 test samples through forward(x, { fhe: "execute" }) equal simulate (2_2 set, 4-bit accumulators)', async () => {
+    const r = await checkerboardRun(16, 20, 4, null);
+    expect(r.maxBits).toBeLessThanOrEqual(4);
+    expect(r.stats.params).toBe(SET_2_2);
+    expect(r.sim.overflows).toEqual({});
+    expect(r.same).toBe(20);
+    expect(Array.from(r.enc.outputInts!)).toEqual(Array.from(r.sim.outputInts!));
+  }, 180_000);
+
+  it.runIf(LONG)('long: h=100, 100 samples (2_2 set)', async () => {
+    const r = await checkerboardRun(100, 100, 4, null);
+    expect(r.same).toBe(100);
+  }, 1_800_000);
+});
