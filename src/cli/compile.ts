@@ -6,6 +6,8 @@ import { formatReport } from '../compiler/report.js';
 import { compareModes, formatCompare } from '../compiler/compare.js';
 import { serializeCircuit } from '../compiler/circuit.js';
 import { intOption } from './options.js';
+import { hasQuantizers, quantizeFloatGraph } from '../compiler/ptq.js';
+import { CompileError } from '../compiler/errors.js';
 import { loadData, loadGraph } from './load.js';
 
 export function compileCommand(): Command {
@@ -15,11 +17,18 @@ export function compileCommand(): Command {
     .option('--calib <data>', "calibration data: 'checkerboard', 'peer' or a JSON file {x, n}", 'checkerboard')
     .option('--eval <data>', "labelled data to compare float / disable / simulate on (test split for named data sets)")
     .option('--rounding <bits>', 'round table inputs to this many bits (rounding_threshold_bits)', intOption('--rounding', 1, 16))
+    .option('--n-bits <bits>', 'post-training quantization of a float model to this many bits', intOption('--n-bits', 2, 16))
     .option('-o, --output <file>', 'write the circuit (.fhec)')
     .option('--json', 'print the report as JSON')
-    .action(async (modelFile: string, o: { calib: string; eval?: string; rounding?: number; output?: string; json?: boolean }) => {
-      const graph = await loadGraph(modelFile);
+    .action(async (modelFile: string, o: { calib: string; eval?: string; rounding?: number; nBits?: number; output?: string; json?: boolean }) => {
+      let graph = await loadGraph(modelFile);
       const calib = loadData(o.calib, 'train');
+      if (!hasQuantizers(graph)) {
+        if (o.nBits === undefined) throw new CompileError(graph.name, 'the model is float (no quantizers)', 'pass --n-bits N for post-training quantization, or export a QAT model');
+        graph = quantizeFloatGraph(graph, { data: calib.x, n: calib.n }, { nBits: o.nBits });
+      } else if (o.nBits !== undefined) {
+        throw new CompileError(graph.name, '--n-bits is for float models; this one is already quantized');
+      }
       const model = FheModel.compile(graph, { data: calib.x, n: calib.n }, { roundingThresholdBits: o.rounding });
       const report = model.report();
       let compare;
