@@ -28,3 +28,5 @@ export {
   type ParseLimits,
 } from './layouts.js';
 export { nativeKernelError } from './native.js';
+export { TfheCircuitServer } from './executor-server.js';
+export { planCircuit } from './executor-plan.js';

@@ -7,7 +7,7 @@ import { initBackend } from '../../src/backend/index.js';
 import { GraphBuilder } from '../../src/onnx/builder.js';
 import { floatTensor } from '../../src/onnx/graph.js';
 import { FheModel } from '../../src/compiler/fhe-model.js';
-import { type Circuit, CIRCUIT_FORMAT } from '../../src/compiler/circuit.js';
+import { type Circuit, type CircuitOp, CIRCUIT_FORMAT } from '../../src/compiler/circuit.js';
 import { quantizeInput, simulate } from '../../src/compiler/simulate.js';
 import { moduleToGraph } from '../../src/export/to-graph.js';
 import { manualSeed } from '../../src/nn/init.js';
@@ -55,7 +55,7 @@ describe('plan', () => {
     const m = FheModel.compile(smallNet({ relu: true }), { data: ALL, n: 16 });
     const plan = planCircuit(m.circuit);
     expect(plan.params.name).toBe(SET_2_2);
-    const tlu = m.circuit.ops.find((o) => o.kind === 'tlu')!;
+    const tlu = m.circuit.ops.find((o) => o.kind === 'tlu') as Extract<CircuitOp, { kind: 'tlu' }>;
     expect(plan.E.get(tlu.input)).toBe(4); // the accumulator's own width
     expect(plan.E.get(m.circuit.input.name)).toBe(4); // the linear region feeding the table
     expect(plan.pbsPerSample).toBe(2);
@@ -106,8 +106,8 @@ describe('encrypted execution equals simulate', () => {
       const model = FheModel.compile(smallNet({ relu: variant.relu }), { data: ALL, n: 16 }, variant.rounding ? { roundingThresholdBits: variant.rounding } : {});
       if (variant.rounding) {
         // k = 1 low bit rounded away: every odd accumulator is a tie (rounds up in simulate); some must occur
-        const tlu = model.circuit.ops.find((o) => o.kind === 'tlu')!;
-        expect(tlu.kind === 'tlu' && tlu.roundBits).toBe(1);
+        const tlu = model.circuit.ops.find((o) => o.kind === 'tlu') as Extract<CircuitOp, { kind: 'tlu' }>;
+        expect(tlu.roundBits).toBe(1);
         let ties = 0;
         simulate(model.circuit, quantizeInput(model.circuit, ALL), 16, { onValue: (v, d) => v === tlu.input && d.forEach((a) => (ties += Math.abs(a) % 2)) });
         expect(ties).toBeGreaterThan(4);
