@@ -24,6 +24,7 @@ import { randomBytes } from 'node:crypto';
 import type { Circuit } from '../compiler/circuit.js';
 import { simulate } from '../compiler/simulate.js';
 import { HybridError } from './errors.js';
+import { tfheClientBackend, tfheServerBackend } from './tfhe-backend.js';
 
 export interface ClientKeys {
   /** Serialized evaluation keys (what the client uploads; the server computes with them). */
@@ -32,19 +33,29 @@ export interface ClientKeys {
   encrypt(ints: Float64Array, n: number): Uint8Array;
   /** Serialized output ciphertexts → integers; `expectCount` is n × per-sample output size. */
   decrypt(bytes: Uint8Array, n: number, expectCount: number): Float64Array;
+  /** Frees the secret key (optional). */
+  dispose?(): void;
 }
 
 export interface ClientBackend {
   readonly name: string;
-  generateKeys(circuitId: string): ClientKeys;
+  /**
+   * New keys for one circuit. `backendInfo` is the artefact's `backendInfo` (what `ServerBackend.clientInfo` wrote at
+   * compile time). Backends whose key generation is asynchronous (tfhe) return a Promise.
+   */
+  generateKeys(circuitId: string, backendInfo?: Record<string, unknown>): ClientKeys | Promise<ClientKeys>;
 }
 
 export interface ServerBackend {
   readonly name: string;
+  /** What the client artefact must carry for this backend (computed from the circuit at compile time; no weight). */
+  clientInfo?(circuit: Circuit): Record<string, unknown>;
   /** Validates and loads serialized evaluation keys for one circuit; throws HybridError (4xx) on bad bytes. */
-  parseKey(bytes: Uint8Array, circuitId: string): unknown;
+  parseKey(bytes: Uint8Array, circuitId: string, circuit: Circuit): unknown;
   /** Runs the circuit on serialized ciphertexts; throws HybridError (4xx) on bad or mismatched ciphertexts. */
-  run(circuit: Circuit, circuitId: string, key: unknown, ciphertext: Uint8Array): Uint8Array;
+  run(circuit: Circuit, circuitId: string, key: unknown, ciphertext: Uint8Array): Uint8Array | Promise<Uint8Array>;
+  /** Releases a loaded key (worker threads, memory); called when the server evicts it. */
+  dispose?(key: unknown): void | Promise<void>;
 }
 
 // ---- simulate -----------------------------------------------------------------------------------------------------
@@ -191,28 +202,29 @@ export function inputIntRange(c: Circuit): { min: number; max: number } {
   return signed ? { min: narrow ? -half + 1 : -half, max: half - 1 } : { min: 0, max: narrow ? 2 ** bitWidth - 2 : 2 ** bitWidth - 1 };
 }
 
-const CLIENT_BACKENDS = new Map<string, ClientBackend>([['simulate', simulateClientBackend]]);
-const SERVER_BACKENDS = new Map<string, ServerBackend>([['simulate', simulateServerBackend]]);
+const CLIENT_BACKENDS = new Map<string, ClientBackend>([
+  ['simulate', simulateClientBackend],
+  ['tfhe', tfheClientBackend],
+]);
+const SERVER_BACKENDS = new Map<string, ServerBackend>([
+  ['simulate', simulateServerBackend],
+  ['tfhe', tfheServerBackend],
+]);
 
-/** Registers a backend pair (the TFHE runtime registers 'tfhe' here once its circuit evaluator exists). */
+/** Registers a backend pair. */
 export function registerBackend(client: ClientBackend, server: ServerBackend): void {
   CLIENT_BACKENDS.set(client.name, client);
   SERVER_BACKENDS.set(server.name, server);
 }
 
-const MISSING_TFHE =
-  "the 'tfhe' backend is not available yet: src/tfhe has keygen/encrypt/decrypt (node-tfhe) and single-ciphertext " +
-  'linear ops + PBS, but no evaluator of a whole fhenet Circuit on ciphertexts (integer encoding of circuit values ' +
-  'into shortint plaintexts, gemm/conv via ServerKey.matmul, tables via ServerKey.pbs); use backend "simulate"';
-
 export function clientBackend(name: string): ClientBackend {
   const b = CLIENT_BACKENDS.get(name);
-  if (!b) throw new HybridError(name === 'tfhe' ? MISSING_TFHE : `unknown crypto backend '${name}' (known: ${[...CLIENT_BACKENDS.keys()].join(', ')})`, 400, 'unknown_backend');
+  if (!b) throw new HybridError(`unknown crypto backend '${name}' (known: ${[...CLIENT_BACKENDS.keys()].join(', ')})`, 400, 'unknown_backend');
   return b;
 }
 
 export function serverBackend(name: string): ServerBackend {
   const b = SERVER_BACKENDS.get(name);
-  if (!b) throw new HybridError(name === 'tfhe' ? MISSING_TFHE : `unknown crypto backend '${name}' (known: ${[...SERVER_BACKENDS.keys()].join(', ')})`, 400, 'unknown_backend');
+  if (!b) throw new HybridError(`unknown crypto backend '${name}' (known: ${[...SERVER_BACKENDS.keys()].join(', ')})`, 400, 'unknown_backend');
   return b;
 }

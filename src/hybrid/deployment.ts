@@ -42,6 +42,8 @@ export interface ClientArtefact {
   outputShape: number[];
   input: InputQuantizer;
   output: { shape: number[]; channels: number; channelStride: number; a: number[]; c: number[] };
+  /** What the crypto backend's client needs besides the quantizers (tfhe: parameter set and encodings; no weight). */
+  backendInfo?: Record<string, unknown>;
 }
 
 /** Per-sample shape → folder name: [10] → "10", [3, 8, 8] → "3x8x8". */
@@ -72,7 +74,13 @@ function clientArtefactOf(c: Circuit, circuitId: string, info: ArtefactInfo): Cl
     outputShape: [...c.output.shape],
     input: { ...c.input },
     output: { shape: [...c.output.shape], channels: c.output.channels, channelStride: c.output.channelStride, a: Array.from(c.output.a), c: Array.from(c.output.c) },
+    ...(info.backend ? backendInfoOf(c, info.backend) : {}),
   };
+}
+
+function backendInfoOf(c: Circuit, backend: string): { backendInfo?: Record<string, unknown> } {
+  const b = serverBackend(backend);
+  return b.clientInfo ? { backendInfo: b.clientInfo(c) } : {};
 }
 
 /** The circuit bytes with the hybrid metadata stamped in (the id is the hash of these bytes). */
@@ -150,15 +158,50 @@ export class FHEModelServer {
     return new FHEModelServer(readArtefact(dirOrFile, SERVER_FILE));
   }
 
-  /** Validates serialized evaluation keys and returns the handle `run` takes (cache it per uid). */
+  /**
+   * Validates serialized evaluation keys and returns the handle `run` takes (cache it per uid). Synchronous backends
+   * only (simulate); `loadKeyAsync` works for every backend.
+   */
   loadKey(evaluationKeys: Uint8Array): unknown {
-    return serverBackend(this.info.backend).parseKey(evaluationKeys, this.circuitId);
+    const h = serverBackend(this.info.backend).parseKey(evaluationKeys, this.circuitId, this.circuit);
+    if (h instanceof Promise) {
+      h.then((k) => this.disposeKey(k), () => undefined);
+      throw new HybridError(`backend '${this.info.backend}' loads keys asynchronously: use loadKeyAsync`, 500, 'internal');
+    }
+    return h;
   }
 
-  /** Runs the circuit on serialized encrypted inputs with the client's evaluation keys (bytes or a loaded handle). */
+  async loadKeyAsync(evaluationKeys: Uint8Array): Promise<unknown> {
+    return serverBackend(this.info.backend).parseKey(evaluationKeys, this.circuitId, this.circuit);
+  }
+
+  /** Releases a handle from loadKey/loadKeyAsync (tfhe: stops its worker threads). */
+  async disposeKey(handle: unknown): Promise<void> {
+    await serverBackend(this.info.backend).dispose?.(handle);
+  }
+
+  /** Runs the circuit on serialized encrypted inputs with the client's evaluation keys (bytes or a loaded handle). Synchronous backends only. */
   run(ciphertext: Uint8Array, evaluationKeys: Uint8Array | { handle: unknown }): Uint8Array {
     const key = evaluationKeys instanceof Uint8Array ? this.loadKey(evaluationKeys) : evaluationKeys.handle;
-    return serverBackend(this.info.backend).run(this.circuit, this.circuitId, key, ciphertext);
+    const r = serverBackend(this.info.backend).run(this.circuit, this.circuitId, key, ciphertext);
+    if (r instanceof Promise) {
+      r.catch(() => undefined);
+      throw new HybridError(`backend '${this.info.backend}' runs asynchronously: use runAsync`, 500, 'internal');
+    }
+    return r;
+  }
+
+  /** `run` for every backend (tfhe: the PBS run in the key's worker pool, off the calling thread). */
+  async runAsync(ciphertext: Uint8Array, evaluationKeys: Uint8Array | { handle: unknown }): Promise<Uint8Array> {
+    if (evaluationKeys instanceof Uint8Array) {
+      const key = await this.loadKeyAsync(evaluationKeys);
+      try {
+        return await serverBackend(this.info.backend).run(this.circuit, this.circuitId, key, ciphertext);
+      } finally {
+        await this.disposeKey(key);
+      }
+    }
+    return serverBackend(this.info.backend).run(this.circuit, this.circuitId, evaluationKeys.handle, ciphertext);
   }
 }
 
@@ -213,8 +256,25 @@ export class FHEModelClient {
     return size(this.artefact.outputShape);
   }
 
+  /** Synchronous key generation (simulate); `generatePrivateAndEvaluationKeysAsync` works for every backend. */
   generatePrivateAndEvaluationKeys(): void {
-    this.#keys = clientBackend(this.artefact.backend).generateKeys(this.artefact.circuitId);
+    const k = clientBackend(this.artefact.backend).generateKeys(this.artefact.circuitId, this.artefact.backendInfo);
+    if (k instanceof Promise) {
+      k.then((x) => x.dispose?.(), () => undefined);
+      throw new HybridError(`backend '${this.artefact.backend}' generates keys asynchronously: use generatePrivateAndEvaluationKeysAsync`, 500, 'internal');
+    }
+    this.#keys = k;
+  }
+
+  async generatePrivateAndEvaluationKeysAsync(): Promise<void> {
+    this.#keys?.dispose?.();
+    this.#keys = await clientBackend(this.artefact.backend).generateKeys(this.artefact.circuitId, this.artefact.backendInfo);
+  }
+
+  /** Frees the secret key (tfhe: the WASM memory of the node-tfhe client key). */
+  dispose(): void {
+    this.#keys?.dispose?.();
+    this.#keys = undefined;
   }
 
   private keys(): ClientKeys {

@@ -67,6 +67,17 @@ export interface HybridCompileOptions {
   batchSize?: number;
 }
 
+/** Per key generation (one per remote module and shape, at the first execute/remote forward). */
+export interface KeyReport {
+  module: string;
+  shape: string;
+  /** Serialized evaluation-key bytes (uploaded once per uid in 'remote'). */
+  bytes: number;
+  keygenMs: number;
+  /** /add_key round trip ('remote') or the local key load ('execute'). */
+  uploadMs: number;
+}
+
 /** Per remote call: what crossed the wire and how long it took. */
 export interface RemoteCallReport {
   module: string;
@@ -161,6 +172,8 @@ export class HybridFHEModel {
   private backend = 'simulate';
   /** Reports of remote/execute calls, oldest first (bounded to the last 10,000). */
   readonly calls: RemoteCallReport[] = [];
+  /** Key generations of execute/remote sessions, oldest first. */
+  readonly keyReports: KeyReport[] = [];
 
   constructor(model: Module, moduleNames: string[], opts: HybridOptions = {}) {
     if (!moduleNames.length) throw new ConfigError('HybridFHEModel: give at least one module name');
@@ -251,7 +264,7 @@ export class HybridFHEModel {
     for (const st of this.states.values()) {
       if (!st.calib.size) throw new HybridError(`remote module '${st.name}' was never called during calibration`);
       st.compiled.clear();
-      st.local.clear();
+      this.dropLocal(st);
       for (const [key, cal] of st.calib) {
         const total = cal.chunks.reduce((a, c) => a + c.length, 0);
         const data = new Float32Array(total);
@@ -314,7 +327,7 @@ export class HybridFHEModel {
         c.fhe = undefined;
         c.dev = undefined;
       }
-      st.local.clear();
+      this.dropLocal(st);
     }
     this.mode = 'remote';
   }
@@ -446,17 +459,22 @@ export class HybridFHEModel {
         if (!c.dev) throw new HybridError(`'execute' needs the circuit of '${st.name}', which was cleared on this side; use 'remote'`);
         const client = FHEModelClient.fromArtefact(c.dev.clientArtefact);
         const server = FHEModelServer.fromBytes(c.dev.serverBytes);
-        client.generatePrivateAndEvaluationKeys();
-        loc = { client, server, key: server.loadKey(client.getSerializedEvaluationKeys()) };
+        const k0 = performance.now();
+        await client.generatePrivateAndEvaluationKeysAsync();
+        const evalKey = client.getSerializedEvaluationKeys();
+        const k1 = performance.now();
+        loc = { client, server, key: await server.loadKeyAsync(evalKey) };
         st.local.set(key, loc);
+        this.keyReports.push({ module: st.name, shape: key, bytes: evalKey.length, keygenMs: k1 - k0, uploadMs: performance.now() - k1 });
       }
+      const t0e = performance.now();
       const ct = loc.client.quantizeEncryptSerialize(input, n);
       const t1 = performance.now();
-      const res = loc.server.run(ct, { handle: loc.key });
+      const res = await loc.server.runAsync(ct, { handle: loc.key });
       const t2 = performance.now();
       const out = loc.client.deserializeDecryptDequantize(res, n).output;
       const t3 = performance.now();
-      this.report({ module: st.name, shape: key, n, bytesSent: ct.length, bytesReceived: res.length, httpMs: t2 - t1, encryptMs: t1 - t0, decryptMs: t3 - t2, totalMs: t3 - t0 });
+      this.report({ module: st.name, shape: key, n, bytesSent: ct.length, bytesReceived: res.length, httpMs: t2 - t1, encryptMs: t1 - t0e, decryptMs: t3 - t2, totalMs: t3 - t0e });
       return out;
     }
     const http = this.remote();
@@ -464,8 +482,12 @@ export class HybridFHEModel {
     if (!ses) {
       ses = (async () => {
         const client = FHEModelClient.fromArtefact(await http.getClient(this.modelName, st.name, key));
-        client.generatePrivateAndEvaluationKeys();
-        const uid = await http.addKey(this.modelName, st.name, key, client.getSerializedEvaluationKeys());
+        const k0 = performance.now();
+        await client.generatePrivateAndEvaluationKeysAsync();
+        const evalKey = client.getSerializedEvaluationKeys();
+        const k1 = performance.now();
+        const uid = await http.addKey(this.modelName, st.name, key, evalKey);
+        this.keyReports.push({ module: st.name, shape: key, bytes: evalKey.length, keygenMs: k1 - k0, uploadMs: performance.now() - k1 });
         return { client, uid };
       })();
       st.sessions.set(key, ses);
@@ -502,7 +524,30 @@ export class HybridFHEModel {
 
   /** Forget server sessions (keys are uploaded again at the next remote forward). */
   resetRemoteSessions(): void {
-    for (const st of this.states.values()) st.sessions.clear();
+    for (const st of this.states.values()) {
+      for (const ses of st.sessions.values()) ses.then((x) => x.client.dispose(), () => undefined);
+      st.sessions.clear();
+    }
+  }
+
+  private dropLocal(st: RemoteState): void {
+    for (const loc of st.local.values()) {
+      loc.client.dispose();
+      void loc.server.disposeKey(loc.key).catch(() => undefined);
+    }
+    st.local.clear();
+  }
+
+  /** Releases keys and worker threads of 'execute' (local server) and the client keys of 'remote' sessions. */
+  async close(): Promise<void> {
+    for (const st of this.states.values()) {
+      for (const loc of st.local.values()) {
+        loc.client.dispose();
+        await loc.server.disposeKey(loc.key);
+      }
+      st.local.clear();
+    }
+    this.resetRemoteSessions();
   }
 }
 

@@ -16,11 +16,14 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { randomUUID } from 'node:crypto';
+import { Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import { FhenetError } from '../util/errors.js';
 import { CLIENT_FILE, FHEModelServer, SERVER_FILE, parseShapeKey } from './deployment.js';
 import { HybridError } from './errors.js';
 import { writeFileAtomicAsync } from './fsutil.js';
+import { configureTfheServer } from './tfhe-backend.js';
 
 export interface ServeOptions {
   /** Folder of models: `<modelsDir>/<model>/<module>/<shape>/{server.fhe, client.json}`. */
@@ -33,6 +36,13 @@ export interface ServeOptions {
   maxCiphertextBytes?: number;
   /** Loaded evaluation keys kept in memory (least recently used evicted; reloaded from disk). Default 64. */
   keyCacheSize?: number;
+  /**
+   * Loaded keys of the tfhe backend kept in memory (each holds an expanded key, ≈ 120 MB for 2_2, and a worker pool).
+   * Default 4; evicted ones are closed once their in-flight computations finish and reloaded from disk when needed.
+   */
+  tfheKeyCacheSize?: number;
+  /** KS-PBS worker threads per loaded tfhe key (default 2, minimum 2: the PBS never run on the event loop). */
+  tfheThreads?: number;
   /** fastify/pino logger option (default { level: 'info' }); false to silence. */
   logger?: FastifyServerOptions['logger'];
 }
@@ -40,6 +50,15 @@ export interface ServeOptions {
 interface ModuleEntry {
   server: FHEModelServer;
   clientBytes: Buffer;
+}
+
+/** A loaded key in the cache; `inflight` computations pin it, an evicted one is disposed when the last finishes. */
+interface CachedKey {
+  meta: KeyMeta;
+  handle: unknown;
+  entry: ModuleEntry;
+  inflight: number;
+  evicted: boolean;
 }
 
 interface KeyMeta {
@@ -92,13 +111,40 @@ export async function buildServer(opts: ServeOptions): Promise<FastifyInstance> 
   const maxKey = opts.maxKeyBytes ?? 512 * 2 ** 20;
   const maxCt = opts.maxCiphertextBytes ?? 64 * 2 ** 20;
   const cacheSize = opts.keyCacheSize ?? 64;
-  const keyCache = new Map<string, { meta: KeyMeta; handle: unknown }>();
+  const tfheCacheSize = Math.max(1, opts.tfheKeyCacheSize ?? 4);
+  if (opts.tfheThreads !== undefined) configureTfheServer({ threads: opts.tfheThreads });
+  const keyCache = new Map<string, CachedKey>();
+  const loading = new Map<string, Promise<CachedKey>>();
+  const uploadDir = path.join(opts.keysDir, '.upload');
+  fs.mkdirSync(uploadDir, { recursive: true });
+  for (const f of fs.readdirSync(uploadDir)) fs.rmSync(path.join(uploadDir, f), { force: true }); // partial uploads of a previous run
+  const heavy = (k: CachedKey) => k.entry.server.info.backend !== 'simulate';
+  const release = (k: CachedKey) => {
+    if (k.evicted && k.inflight === 0) {
+      k.evicted = false;
+      k.inflight = -1; // disposed
+      void k.entry.server.disposeKey(k.handle).catch((err: unknown) => app.log.error({ err }, 'key dispose failed'));
+    }
+  };
+  const evict = (uid: string) => {
+    const k = keyCache.get(uid)!;
+    keyCache.delete(uid);
+    k.evicted = true;
+    release(k);
+  };
+  const remember = (uid: string, k: CachedKey) => {
+    keyCache.set(uid, k);
+    while (keyCache.size > cacheSize) evict(keyCache.keys().next().value!);
+    const heavyUids = () => [...keyCache].filter(([, v]) => heavy(v)).map(([u]) => u);
+    for (let h = heavyUids(); h.length > tfheCacheSize; h = heavyUids()) evict(h[0]!);
+  };
   const metrics = new Metrics();
   let computeInFlight = 0;
 
-  const app = Fastify({ logger: opts.logger ?? { level: 'info' }, bodyLimit: Math.max(maxKey, maxCt), return503OnClosing: true });
-
-  app.addContentTypeParser('application/octet-stream', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
+  const app = Fastify({ logger: opts.logger ?? { level: 'info' }, bodyLimit: maxCt, return503OnClosing: true });
+  app.addHook('onClose', async () => {
+    for (const uid of [...keyCache.keys()]) evict(uid);
+  });
 
   app.setErrorHandler((err: Error & { statusCode?: number; code?: string }, req, reply) => {
     let status = 500;
@@ -153,29 +199,41 @@ export async function buildServer(opts: ServeOptions): Promise<FastifyInstance> 
 
   const keyFiles = (uid: string) => ({ key: path.join(opts.keysDir, `${uid}.key`), meta: path.join(opts.keysDir, `${uid}.json`) });
 
-  async function keyFor(uid: string): Promise<{ meta: KeyMeta; handle: unknown }> {
+  /** The cached key of `uid`, pinned (inflight + 1): the caller must `release` it. */
+  async function keyFor(uid: string): Promise<CachedKey> {
     if (!UID_RE.test(uid)) throw new HybridError(`uid '${uid.slice(0, 64)}' is not a uid returned by /add_key`, 400, 'bad_uid');
     const hit = keyCache.get(uid);
     if (hit) {
       keyCache.delete(uid);
       keyCache.set(uid, hit);
+      hit.inflight++;
       return hit;
     }
-    const files = keyFiles(uid);
-    let meta: KeyMeta;
-    try {
-      meta = JSON.parse(await fs.promises.readFile(files.meta, 'utf8')) as KeyMeta;
-    } catch {
-      throw new HybridError(`unknown uid ${uid} (upload evaluation keys with /add_key first)`, 404, 'unknown_uid');
+    let p = loading.get(uid);
+    if (!p) {
+      p = (async () => {
+        const files = keyFiles(uid);
+        let meta: KeyMeta;
+        try {
+          meta = JSON.parse(await fs.promises.readFile(files.meta, 'utf8')) as KeyMeta;
+        } catch {
+          throw new HybridError(`unknown uid ${uid} (upload evaluation keys with /add_key first)`, 404, 'unknown_uid');
+        }
+        const entry = models.get(`${meta.model}/${meta.module}/${meta.shape}`);
+        if (!entry) throw new HybridError(`uid ${uid} belongs to ${meta.model}/${meta.module}/${meta.shape}, which this server no longer serves`, 404, 'unknown_module');
+        const handle = await entry.server.loadKeyAsync(new Uint8Array(await fs.promises.readFile(files.key)));
+        const loaded: CachedKey = { meta, handle, entry, inflight: 0, evicted: false };
+        remember(uid, loaded);
+        metrics.inc('fhenet_key_loads_total', {});
+        return loaded;
+      })();
+      loading.set(uid, p);
+      void p.finally(() => loading.delete(uid)).catch(() => undefined);
     }
-    const entry = models.get(`${meta.model}/${meta.module}/${meta.shape}`);
-    if (!entry) throw new HybridError(`uid ${uid} belongs to ${meta.model}/${meta.module}/${meta.shape}, which this server no longer serves`, 404, 'unknown_module');
-    const handle = entry.server.loadKey(new Uint8Array(await fs.promises.readFile(files.key)));
-    const loaded = { meta, handle };
-    keyCache.set(uid, loaded);
-    while (keyCache.size > cacheSize) keyCache.delete(keyCache.keys().next().value!);
-    metrics.inc('fhenet_key_loads_total', {});
-    return loaded;
+    const k = await p;
+    if (k.inflight < 0 || !keyCache.has(uid)) return keyFor(uid); // evicted and disposed meanwhile: load again
+    k.inflight++;
+    return k;
   }
 
   app.get('/health', async () => ({ status: 'ok', models: new Set([...models.keys()].map((k) => k.split('/')[0])).size, computeInFlight }));
@@ -218,47 +276,90 @@ export async function buildServer(opts: ServeOptions): Promise<FastifyInstance> 
     void reply.type('application/json').send(entry.clientBytes);
   });
 
-  app.post('/add_key', { bodyLimit: maxKey }, async (req) => {
-    const { entry, model, module, shape } = entryOf(req.query);
-    const bytes = body(req.body, maxKey, 'evaluation key');
-    const handle = entry.server.loadKey(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength)); // validates first
-    const uid = randomUUID();
-    const meta: KeyMeta = { uid, model, module, shape, circuitId: entry.server.circuitId, bytes: bytes.length, created: new Date().toISOString() };
-    const files = keyFiles(uid);
-    // Key first, then the metadata file: a uid exists only once both are complete on disk.
-    await writeFileAtomicAsync(files.key, bytes);
-    await writeFileAtomicAsync(files.meta, JSON.stringify(meta));
-    keyCache.set(uid, { meta, handle });
-    while (keyCache.size > cacheSize) keyCache.delete(keyCache.keys().next().value!);
-    metrics.inc('fhenet_keys_added_total', {});
-    metrics.inc('fhenet_bytes_in_total', { route: '/add_key' }, bytes.length);
-    req.log.info({ uid, model, module, shape, bytes: bytes.length }, 'evaluation key stored');
-    return { uid };
+  // /add_key: the body (tens of MB for TFHE) is streamed to a file under keys/.upload, counted against the limit on
+  // the way, then read once and validated; it is never held in memory as a request body.
+  await app.register(async (scope) => {
+    scope.addContentTypeParser('application/octet-stream', (_req, payload, done) => done(null, payload));
+    scope.post('/add_key', async (req) => {
+      const { entry, model, module, shape } = entryOf(req.query);
+      const stream = req.body as NodeJS.ReadableStream | undefined;
+      if (!stream || typeof (stream as { pipe?: unknown }).pipe !== 'function') throw new HybridError('evaluation key must be sent as application/octet-stream', 415, 'bad_content_type');
+      const declared = Number(req.headers['content-length']);
+      if (Number.isFinite(declared) && declared > maxKey) throw new HybridError(`evaluation key is ${declared} bytes, over the ${maxKey}-byte limit (--max-key-mb)`, 413, 'too_large');
+      const uid = randomUUID();
+      const tmp = path.join(uploadDir, `${uid}.part`);
+      let received = 0;
+      const counter = new Transform({
+        transform(chunk: Buffer, _enc, cb) {
+          received += chunk.length;
+          if (received > maxKey) cb(new HybridError(`evaluation key is over the ${maxKey}-byte limit (--max-key-mb)`, 413, 'too_large'));
+          else cb(null, chunk);
+        },
+      });
+      let handle: unknown;
+      let bytes = 0;
+      try {
+        await pipeline(stream, counter, fs.createWriteStream(tmp));
+        if (received === 0) throw new HybridError('evaluation key is empty', 400, 'empty_body');
+        const key = new Uint8Array(await fs.promises.readFile(tmp));
+        bytes = key.length;
+        handle = await entry.server.loadKeyAsync(key); // validates before anything is stored
+      } catch (e) {
+        await fs.promises.rm(tmp, { force: true });
+        if (e instanceof HybridError || e instanceof FhenetError) throw e;
+        if ((e as { code?: string }).code === 'ERR_STREAM_PREMATURE_CLOSE' || (e as { code?: string }).code === 'ECONNRESET') {
+          throw new HybridError('upload interrupted', 400, 'upload_aborted');
+        }
+        throw e;
+      }
+      const meta: KeyMeta = { uid, model, module, shape, circuitId: entry.server.circuitId, bytes, created: new Date().toISOString() };
+      const files = keyFiles(uid);
+      try {
+        // Key first (a rename within keysDir), then the metadata file: a uid exists only once both are complete.
+        await fs.promises.rename(tmp, files.key);
+        await writeFileAtomicAsync(files.meta, JSON.stringify(meta));
+      } catch (e) {
+        await fs.promises.rm(tmp, { force: true });
+        await fs.promises.rm(files.key, { force: true });
+        await entry.server.disposeKey(handle);
+        throw e;
+      }
+      remember(uid, { meta, handle, entry, inflight: 0, evicted: false });
+      metrics.inc('fhenet_keys_added_total', {});
+      metrics.inc('fhenet_bytes_in_total', { route: '/add_key' }, bytes);
+      req.log.info({ uid, model, module, shape, bytes }, 'evaluation key stored');
+      return { uid };
+    });
   });
 
-  app.post('/compute', { bodyLimit: maxCt }, async (req, reply) => {
-    const uid = str(req.query, 'uid');
-    const { entry, model, module, shape } = entryOf(req.query);
-    const bytes = body(req.body, maxCt, 'ciphertext');
-    const key = await keyFor(uid);
-    if (key.meta.model !== model || key.meta.module !== module || key.meta.shape !== shape) {
-      throw new HybridError(`uid ${uid} was registered for ${key.meta.model}/${key.meta.module}/${key.meta.shape}, not ${model}/${module}/${shape}`, 400, 'uid_mismatch');
-    }
-    const t0 = performance.now();
-    computeInFlight++;
-    let out: Uint8Array;
-    try {
-      out = entry.server.run(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength), { handle: key.handle });
-    } finally {
-      computeInFlight--;
-    }
-    const ms = performance.now() - t0;
-    metrics.computeMs.push(ms);
-    if (metrics.computeMs.length > 10_000) metrics.computeMs.splice(0, 5_000);
-    metrics.inc('fhenet_bytes_in_total', { route: '/compute' }, bytes.length);
-    metrics.inc('fhenet_bytes_out_total', { route: '/compute' }, out.length);
-    req.log.info({ uid, model, module, shape, inBytes: bytes.length, outBytes: out.length, computeMs: Math.round(ms * 1000) / 1000 }, 'computed');
-    void reply.type('application/octet-stream').send(Buffer.from(out.buffer, out.byteOffset, out.byteLength));
+  await app.register(async (scope) => {
+    scope.addContentTypeParser('application/octet-stream', { parseAs: 'buffer', bodyLimit: maxCt }, (_req, b, done) => done(null, b));
+    scope.post('/compute', { bodyLimit: maxCt }, async (req, reply) => {
+      const uid = str(req.query, 'uid');
+      const { entry, model, module, shape } = entryOf(req.query);
+      const bytes = body(req.body, maxCt, 'ciphertext');
+      const key = await keyFor(uid);
+      const t0 = performance.now();
+      computeInFlight++;
+      let out: Uint8Array;
+      try {
+        if (key.meta.model !== model || key.meta.module !== module || key.meta.shape !== shape) {
+          throw new HybridError(`uid ${uid} was registered for ${key.meta.model}/${key.meta.module}/${key.meta.shape}, not ${model}/${module}/${shape}`, 400, 'uid_mismatch');
+        }
+        out = await entry.server.runAsync(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength), { handle: key.handle });
+      } finally {
+        computeInFlight--;
+        key.inflight--;
+        release(key);
+      }
+      const ms = performance.now() - t0;
+      metrics.computeMs.push(ms);
+      if (metrics.computeMs.length > 10_000) metrics.computeMs.splice(0, 5_000);
+      metrics.inc('fhenet_bytes_in_total', { route: '/compute' }, bytes.length);
+      metrics.inc('fhenet_bytes_out_total', { route: '/compute' }, out.length);
+      req.log.info({ uid, model, module, shape, inBytes: bytes.length, outBytes: out.length, computeMs: Math.round(ms * 1000) / 1000 }, 'computed');
+      void reply.type('application/octet-stream').send(Buffer.from(out.buffer, out.byteOffset, out.byteLength));
+    });
   });
 
   return app;
