@@ -4,7 +4,12 @@
  * backend). Every answer is checked against a local evaluation with the same client's keys (no wrong answer, no
  * crossed keys). Prints requests/s, p50/p99 latency, bytes per request and server memory.
  *
- *   npx tsx bench/hybrid-load.ts [--clients 16] [--requests 100] [--batch 1] [--seconds 60]
+ *   npx tsx bench/hybrid-load.ts [--clients 16] [--requests 100] [--batch 1] [--seconds 60] [--backend simulate|tfhe]
+ *
+ * With `--backend tfhe` the module is the TFHE-sized seed variant (3 weights kept per neuron of seq.0, 2-bit PTQ,
+ * 3-bit output: 4-bit accumulators, the 2_2 set; 10 PBS per sample), keys are real CompressedServerKeys (≈ 29 MiB per
+ * client, uploaded once), the server runs the PBS in a 2-thread worker pool per key, and every answer is checked
+ * against the circuit's clear simulation (no local re-encryption).
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -20,6 +25,7 @@ import { HybridFHEModel } from '../src/hybrid/hybrid-model.js';
 import { FHEModelClient, FHEModelServer } from '../src/hybrid/deployment.js';
 import { RemoteClient } from '../src/hybrid/remote-client.js';
 import { buildServer } from '../src/hybrid/server.js';
+import { quantizeInput, simulate } from '../src/compiler/simulate.js';
 
 class SeedNet extends Module {
   readonly seq = this.addModule('seq', new Sequential(new Linear(10, 10), new ReLU(), new Linear(10, 10)));
@@ -36,26 +42,47 @@ const CLIENTS = arg('clients', 16);
 const REQUESTS = arg('requests', 100);
 const BATCH = arg('batch', 1);
 const SECONDS = arg('seconds', 60);
+const bi = process.argv.indexOf('--backend');
+const BACKEND = bi >= 0 ? process.argv[bi + 1]! : 'simulate';
+const TFHE = BACKEND === 'tfhe';
 
 await initBackend();
 const root = fs.mkdtempSync(path.join(os.tmpdir(), 'fhenet-load-'));
 manualSeed(1);
-const h = new HybridFHEModel(new SeedNet(), ['seq.0'], { modelName: 'seed' });
-h.compileModel(tf.randomUniform([200, 10], -1, 1, 'float32', 3), { nBits: 6, roundingThresholdBits: 8 });
+const seedNet = new SeedNet();
+if (TFHE) {
+  // keep the 3 largest weights per neuron of seq.0: with 2-bit PTQ its accumulators fit 4 bits (the 2_2 set)
+  const lin = [...seedNet.namedModules()].find(([n]) => n === 'seq.0')![1] as unknown as { weight: tf.Variable };
+  const w = Float32Array.from(lin.weight.dataSync() as Float32Array);
+  for (let r = 0; r < 10; r++) {
+    const order = Array.from({ length: 10 }, (_, k) => k).sort((a, b) => Math.abs(w[r * 10 + b]!) - Math.abs(w[r * 10 + a]!));
+    for (const k of order.slice(3)) w[r * 10 + k] = 0;
+  }
+  lin.weight.assign(tf.tensor(w, [10, 10]));
+}
+const h = new HybridFHEModel(seedNet, ['seq.0'], { modelName: 'seed' });
+h.compileModel(tf.randomUniform([200, 10], -1, 1, 'float32', 3), TFHE ? { nBits: 2, outputBits: 3, backend: 'tfhe' } : { nBits: 6, roundingThresholdBits: 8 });
+const circuit = h.fheModel('seq.0').circuit;
 h.saveAndClearPrivateInfo(path.join(root, 'models', 'seed'));
 const localServer = FHEModelServer.load(path.join(root, 'models', 'seed', 'seq.0', '10'));
 
-const app = await buildServer({ modelsDir: path.join(root, 'models'), keysDir: path.join(root, 'keys'), logger: false });
+const app = await buildServer({ modelsDir: path.join(root, 'models'), keysDir: path.join(root, 'keys'), logger: false, tfheThreads: 2, tfheKeyCacheSize: Math.max(4, CLIENTS) });
 await app.listen({ port: 0, host: '127.0.0.1' });
 const url = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
 const rss0 = process.memoryUsage().rss;
 
+const keyUploadMs: number[] = [];
+let keyBytes = 0;
 const clients = await Promise.all(
   Array.from({ length: CLIENTS }, async () => {
     const http = new RemoteClient(url);
     const client = FHEModelClient.fromArtefact(await http.getClient('seed', 'seq.0', '10'));
-    client.generatePrivateAndEvaluationKeys();
-    const uid = await http.addKey('seed', 'seq.0', '10', client.getSerializedEvaluationKeys());
+    await client.generatePrivateAndEvaluationKeysAsync();
+    const key = client.getSerializedEvaluationKeys();
+    const k0 = performance.now();
+    const uid = await http.addKey('seed', 'seq.0', '10', key);
+    keyUploadMs.push(performance.now() - k0);
+    keyBytes = key.length;
     return { http, client, uid };
   }),
 );
@@ -76,8 +103,14 @@ await Promise.all(
       const { bytes } = await http.compute(uid, 'seed', 'seq.0', '10', ct);
       const got = client.deserializeDecryptDequantize(bytes, BATCH).output;
       lat.push(performance.now() - s);
-      const exp = client.deserializeDecryptDequantize(localServer.run(ct, client.getSerializedEvaluationKeys()), BATCH).output;
-      if (got.some((v, i) => v !== exp[i])) wrong++;
+      if (TFHE) {
+        const ints = client.deserializeDecryptDequantize(bytes, BATCH).ints;
+        const exp = simulate(circuit, quantizeInput(circuit, x), BATCH).output;
+        if (ints.some((v, i) => v !== exp[i])) wrong++;
+      } else {
+        const exp = client.deserializeDecryptDequantize(localServer.run(ct, client.getSerializedEvaluationKeys()), BATCH).output;
+        if (got.some((v, i) => v !== exp[i])) wrong++;
+      }
       bytesSent += ct.length;
       bytesReceived += bytes.length;
       done++;
@@ -91,7 +124,11 @@ fs.rmSync(root, { recursive: true, force: true });
 
 lat.sort((a, b) => a - b);
 const q = (p: number) => lat[Math.min(lat.length - 1, Math.floor(p * (lat.length - 1)))]!;
+for (const c of clients) c.client.dispose();
 const res = {
+  backend: BACKEND,
+  keyBytes,
+  keyUploadMsMean: +(keyUploadMs.reduce((a, b) => a + b, 0) / keyUploadMs.length).toFixed(0),
   clients: CLIENTS,
   requestsPerClient: REQUESTS,
   batch: BATCH,

@@ -21,7 +21,8 @@ const program = new Command('fhenet')
   .addCommand(exportCommand())
   .addCommand(inspectCommand())
   .addCommand(compileCommand())
-  .addCommand(serveCommand());
+  .addCommand(serveCommand())
+  .addCommand((await import('./demo.js')).demoCommand());
 
 try {
   await program.parseAsync(process.argv);
