@@ -135,11 +135,12 @@ export class IntQuantizer extends Module {
 
   private statistic(x: tf.Tensor): tf.Tensor {
     if (x.size <= PERCENTILE_ABOVE) return tf.max(tf.abs(x));
-    // Percentile of |x| (no gradient through the order statistic, as in a sort-based percentile).
+    // The 99.999th percentile of |x|. tfjs's topk has no gradient, so the order statistic is found in JavaScript
+    // and then sliced out of the tensor: the gradient flows to the selected element, as through a kthvalue.
     const flat = tf.reshape(tf.abs(x), [-1]);
     const k = Math.max(1, x.size - Math.floor((HIGH_PERCENTILE / 100) * (x.size - 1)));
-    const top = tf.topk(flat, k, true).values;
-    return tf.min(top);
+    const index = kthLargestIndex(flat.dataSync() as Float32Array, k);
+    return tf.reshape(tf.slice(flat, [index], [1]), []);
   }
 
   private learnedScale(x: tf.Tensor): tf.Tensor {
@@ -190,4 +191,33 @@ export class IntQuantizer extends Module {
   protected override afterLoad(): void {
     this.steps = 0;
   }
+}
+
+/** Index of the k-th largest value (1-based k) by selection on a copy of the indices: O(n) expected. */
+export function kthLargestIndex(values: Float32Array, k: number): number {
+  const idx = new Int32Array(values.length);
+  for (let i = 0; i < idx.length; i++) idx[i] = i;
+  let lo = 0;
+  let hi = idx.length - 1;
+  const target = k - 1; // position in descending order
+  while (lo < hi) {
+    const pivot = values[idx[(lo + hi) >> 1]!]!;
+    let i = lo;
+    let j = hi;
+    while (i <= j) {
+      while (values[idx[i]!]! > pivot) i++;
+      while (values[idx[j]!]! < pivot) j--;
+      if (i <= j) {
+        const t = idx[i]!;
+        idx[i] = idx[j]!;
+        idx[j] = t;
+        i++;
+        j--;
+      }
+    }
+    if (target <= j) hi = j;
+    else if (target >= i) lo = i;
+    else break;
+  }
+  return idx[target]!;
 }

@@ -152,3 +152,22 @@ describe('quant layers', () => {
     expect(out.signed).toBe(false);
   });
 });
+
+describe('learned scale on large tensors', () => {
+  it('uses the 99.999th percentile of |x| above 50,000 values and still trains (gradient through the selected element)', async () => {
+    const { kthLargestIndex } = await import('../../src/quant/quantizer.js');
+    const v = Float32Array.from([5, 1, 9, 3, 7]);
+    expect([1, 2, 3, 5].map((k) => v[kthLargestIndex(v, k)])).toEqual([9, 7, 5, 1]);
+    const q = new IntQuantizer({ bitWidth: 4, signed: false, narrow: false, scaling: 'learned', collectSteps: 2 });
+    q.train();
+    const n = 60_000;
+    const data = new Float32Array(n);
+    for (let i = 0; i < n; i++) data[i] = i / n;
+    data[123] = 1000; // one outlier: the percentile ignores it, the max would not
+    const x = tf.variable(tf.tensor1d(data));
+    const { grads } = tf.variableGrads(() => tf.sum((q.call(x) as QuantTensor).value) as tf.Scalar, [x]);
+    expect(grads[x.name]!.shape).toEqual([n]);
+    const k = n - Math.floor(0.99999 * (n - 1));
+    expect(q.evalScale()!).toBeCloseTo((n - k) / n / 15, 4);
+  });
+});
