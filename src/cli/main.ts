@@ -4,6 +4,7 @@ import { Command } from 'commander';
 import { FhenetError } from '../util/errors.js';
 import { analyzeCommand } from './analyze.js';
 import { compileCommand } from './compile.js';
+import { demoCommand } from './demo.js';
 import { exportCommand, inspectCommand } from './onnx.js';
 import { serveCommand } from './serve.js';
 import { sweepCommand } from './sweep.js';
@@ -22,7 +23,7 @@ const program = new Command('fhenet')
   .addCommand(inspectCommand())
   .addCommand(compileCommand())
   .addCommand(serveCommand())
-  .addCommand((await import('./demo.js')).demoCommand());
+  .addCommand(demoCommand());
 
 try {
   await program.parseAsync(process.argv);

@@ -14,8 +14,10 @@ export function serveCommand(): Command {
     .option('--host <addr>', 'address to listen on', '127.0.0.1')
     .option('--max-key-mb <n>', 'largest evaluation-key upload (MiB)', intOption('--max-key-mb', 1, 65536), 512)
     .option('--max-ciphertext-mb <n>', 'largest ciphertext upload (MiB)', intOption('--max-ciphertext-mb', 1, 65536), 64)
+    .option('--tfhe-threads <n>', 'PBS worker threads per loaded TFHE key', intOption('--tfhe-threads', 1, 256))
+    .option('--tfhe-key-cache <n>', 'TFHE keys kept loaded in memory (≈ 270 MB each for the 2_2 set)', intOption('--tfhe-key-cache', 1, 1024))
     .option('--log-level <level>', 'pino log level (fatal, error, warn, info, debug)', 'info')
-    .action(async (o: { models: string; keys: string; port: number; host: string; maxKeyMb: number; maxCiphertextMb: number; logLevel: string }) => {
+    .action(async (o: { models: string; keys: string; port: number; host: string; maxKeyMb: number; maxCiphertextMb: number; tfheThreads?: number; tfheKeyCache?: number; logLevel: string }) => {
       const { serve } = await import('../hybrid/server.js');
       await serve({
         modelsDir: o.models,
@@ -24,6 +26,8 @@ export function serveCommand(): Command {
         host: o.host,
         maxKeyBytes: o.maxKeyMb * 2 ** 20,
         maxCiphertextBytes: o.maxCiphertextMb * 2 ** 20,
+        ...(o.tfheThreads !== undefined ? { tfheThreads: o.tfheThreads } : {}),
+        ...(o.tfheKeyCache !== undefined ? { tfheKeyCacheSize: o.tfheKeyCache } : {}),
         logger: { level: o.logLevel },
       });
     });
