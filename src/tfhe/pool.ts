@@ -72,7 +72,8 @@ export class PbsPool {
     const key = ServerKey.fromCompressedBytes(keyBytes, { ...opts, shared: true });
     const threads = Math.max(1, opts.threads ?? cpus().length);
     // Under a TypeScript loader (tsx, vitest) this file is .ts: the worker needs the loader too.
-    const isTs = import.meta.url.endsWith('.ts');
+    // Under tsx namespaces the URL carries a query (?tsx-namespace=…): look at the path only.
+    const isTs = new URL(import.meta.url).pathname.endsWith('.ts');
     const url = new URL(isTs ? './pool-worker.ts' : './pool-worker.js', import.meta.url);
     const workers: Worker[] = [];
     const init = {
