@@ -26,7 +26,7 @@ import {
 } from '../onnx/graph.js';
 import type { CircuitOp, CircuitValue, InputQuantizer, OutputDequantizer } from './circuit.js';
 import { CompileError } from './errors.js';
-import { roundHalfEven } from './simulate.js';
+import { roundHalfEven, stridesOf as strides } from '../onnx/interpret.js';
 
 const f32 = Math.fround;
 
@@ -134,15 +134,6 @@ function perElementScale(values: Float64Array, dims: number[], target: number[])
   return out;
 }
 
-function strides(shape: number[]): number[] {
-  const s = new Array<number>(shape.length);
-  let acc = 1;
-  for (let i = shape.length - 1; i >= 0; i--) {
-    s[i] = acc;
-    acc *= shape[i]!;
-  }
-  return s;
-}
 
 export function lower(graph: Graph): Lowered {
   const nodes = topologicalOrder(graph);

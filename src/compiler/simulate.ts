@@ -2,7 +2,10 @@
  * Exact integer execution of a circuit in clear ("simulate" mode): the same integers an encrypted run decrypts to,
  * batched. Values are Float64Arrays holding exact integers (|v| < 2^53), laid out [batch, ...shape].
  */
+import { roundHalfEven, stridesOf as strides } from '../onnx/interpret.js';
 import { type Circuit, type CircuitOp, CircuitError, size } from './circuit.js';
+
+export { roundHalfEven };
 
 export type IntBatch = Float64Array;
 
@@ -46,13 +49,6 @@ export function dequantizeOutput(c: Circuit, q: ArrayLike<number>): Float32Array
   return out;
 }
 
-export function roundHalfEven(v: number): number {
-  const f = Math.floor(v);
-  const d = v - f;
-  if (d > 0.5) return f + 1;
-  if (d < 0.5) return f;
-  return f % 2 === 0 ? f : f + 1;
-}
 
 /** Index of a TLU input after rounding away `k` low bits: (x + 2^(k−1)) >> k, i.e. nearest, ties up. */
 export function roundedIndex(x: number, k: number): number {
@@ -236,14 +232,4 @@ function transpose(x: IntBatch, batch: number, inShape: number[], perm: number[]
     }
   }
   return y;
-}
-
-function strides(shape: number[]): number[] {
-  const s = new Array<number>(shape.length);
-  let acc = 1;
-  for (let i = shape.length - 1; i >= 0; i--) {
-    s[i] = acc;
-    acc *= shape[i]!;
-  }
-  return s;
 }

@@ -96,7 +96,8 @@ function numbersOf(t: TensorData): number[] {
   return out;
 }
 
-function stridesOf(dims: readonly number[]): number[] {
+/** Row-major strides of a shape. */
+export function stridesOf(dims: readonly number[]): number[] {
   const s = new Array<number>(dims.length);
   let acc = 1;
   for (let i = dims.length - 1; i >= 0; i--) {
