@@ -8,7 +8,7 @@
  *   (after a ReLU), else signed; scale = max|v| / threshold.
  * Everything univariate between those quantizers (bias, ReLU, BatchNorm…) then fuses into table lookups as usual.
  */
-import { BREVITAS_DOMAIN, type Graph, type Node, cloneGraph, floatTensor, isQuantNode, Attr } from '../onnx/graph.js';
+import { BREVITAS_DOMAIN, type Graph, type Node, cloneGraph, constantInterner, floatTensor, isQuantNode, Attr } from '../onnx/graph.js';
 import { runGraph } from '../onnx/interpret.js';
 import type { Calibration } from './compile.js';
 import { CompileError } from './errors.js';
@@ -52,11 +52,8 @@ export function quantizeFloatGraph(graph: Graph, calib: Calibration, opts: PtqOp
   const out: Node[] = [];
   const quantized = new Map<string, string>();
   let counter = 0;
-  const constant = (value: number, hint: string): string => {
-    const name = `ptq_${hint}_${counter++}`;
-    g.initializers.set(name, floatTensor([], [value]));
-    return name;
-  };
+  const intern = constantInterner(g);
+  const constant = (value: number, hint: string): string => intern(floatTensor([], [value]), `ptq_${hint}`);
   const quantNode = (x: string, scale: number, b: number, signed: boolean, narrow: boolean, name: string): string => {
     const y = `${x}_q${counter++}`;
     out.push({

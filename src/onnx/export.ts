@@ -28,6 +28,7 @@ import {
   getAttrString,
   pruneUnusedInitializers,
   type ValueInfo,
+  constantInterner,
 } from './graph.js';
 import { encodeModel } from './proto.js';
 import { OnnxFormatError } from './errors.js';
@@ -188,17 +189,7 @@ export function toQcdqGraph(graph: Graph, opts: QcdqExportOptions = {}): Graph {
     if (!s) throw new OnnxFormatError('export', `shape of '${value}' is unknown`, { node: node.name });
     return s.length;
   };
-  const constCache = new Map<string, string>();
-  const constant = (t: TensorData, hint: string): string => {
-    const key = `${t.dtype}|${t.dims.join(',')}|${Array.from(t.data as ArrayLike<number>, Number).join(',')}`;
-    const hit = constCache.get(key);
-    if (hit) return hit;
-    let name = hint;
-    for (let i = 1; g.initializers.has(name); i++) name = `${hint}_${i}`;
-    g.initializers.set(name, t);
-    constCache.set(key, name);
-    return name;
-  };
+  const constant = constantInterner(g);
   const nodes: Node[] = [];
   for (const n of g.nodes) {
     if (isBipolarQuantNode(n)) throw new OnnxFormatError('export', 'BipolarQuant has no QCDQ equivalent', { node: n.name });

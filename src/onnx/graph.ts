@@ -464,3 +464,21 @@ export function pruneUnusedInitializers(graph: Graph): Graph {
   for (const name of [...graph.initializers.keys()]) if (!used.has(name)) graph.initializers.delete(name);
   return graph;
 }
+
+/**
+ * A function that adds constant tensors as initializers of `graph`, returning the existing name when an equal
+ * constant (same dtype, dims and values) was already added through it, else a fresh name derived from `hint`.
+ */
+export function constantInterner(graph: Graph): (t: TensorData, hint: string) => string {
+  const cache = new Map<string, string>();
+  return (t, hint) => {
+    const key = `${t.dtype}|${t.dims.join(',')}|${Array.from(t.data as ArrayLike<number>, Number).join(',')}`;
+    const hit = cache.get(key);
+    if (hit) return hit;
+    let name = hint;
+    for (let i = 1; graph.initializers.has(name); i++) name = `${hint}_${i}`;
+    graph.initializers.set(name, t);
+    cache.set(key, name);
+    return name;
+  };
+}

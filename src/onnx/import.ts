@@ -29,6 +29,7 @@ import {
   type DType,
   getAttrFloat,
   getAttrInts,
+  constantInterner,
 } from './graph.js';
 import { decodeModel, DEFAULT_LIMITS, type DecodeLimits } from './proto.js';
 import { OnnxFormatError } from './errors.js';
@@ -404,17 +405,7 @@ export function qcdqToQonnx(graph: Graph): number {
   const index = new GraphIndex(graph);
   const remove = new Set<Node>();
   const replace = new Map<Node, Node>();
-  const constCache = new Map<string, string>();
-  const constant = (t: TensorData, hint: string): string => {
-    const key = `${t.dtype}|${t.dims.join(',')}|${Array.from(t.data as ArrayLike<number>, Number).join(',')}`;
-    const hit = constCache.get(key);
-    if (hit) return hit;
-    let name = hint;
-    for (let i = 1; graph.initializers.has(name); i++) name = `${hint}_${i}`;
-    graph.initializers.set(name, t);
-    constCache.set(key, name);
-    return name;
-  };
+  const constant = constantInterner(graph);
   const single = (value: string, reader: Node) => {
     const c = index.consumersOf(value);
     return c.length === 1 && c[0] === reader && !graph.outputs.some((o) => o.name === value);

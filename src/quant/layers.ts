@@ -9,7 +9,7 @@
  * shorthands `weightBitWidth` and `bitWidth`.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { Conv2d, type Conv2dOptions, Linear, conv2d, linear } from '../nn/layers.js';
+import { Conv2d, type Conv2dOptions, Linear, type WeightedLayer, conv2d, linear } from '../nn/layers.js';
 import { Module, expectShape } from '../nn/module.js';
 import { type Activation, QuantTensor, isQuantTensor, valueOf } from '../nn/quant-tensor.js';
 import type { Rng } from '../util/rng.js';
@@ -101,35 +101,45 @@ class WeightQuantParts {
   }
 }
 
-export class QuantLinear extends Linear {
-  private readonly q: WeightQuantParts;
+// Mixin constructors must accept any arguments (TypeScript's mixin rule).
+type WeightedLayerClass = abstract new (...args: any[]) => WeightedLayer;
 
+/** The accessors QuantLinear and QuantConv2d share, added once to either float base class. */
+function withWeightQuant<B extends WeightedLayerClass>(Base: B) {
+  abstract class WeightQuantized extends Base {
+    protected q!: WeightQuantParts;
+
+    get weightQuant(): IntQuantizer {
+      return this.q.weightQuant;
+    }
+
+    get inputQuant(): IntQuantizer | undefined {
+      return this.q.inputQuant;
+    }
+
+    get outputQuant(): IntQuantizer | undefined {
+      return this.q.outputQuant;
+    }
+
+    /** Bias bit width when the bias is quantized (scale s_in·s_w), else undefined (float bias). */
+    get biasBitWidth(): number | undefined {
+      return this.q.biasBitWidth;
+    }
+
+    /** The quantized weight (masked first when pruned), with its integer metadata. */
+    quantWeight(): QuantTensor {
+      return this.q.weightQuant.call(this.effectiveWeight()) as QuantTensor;
+    }
+  }
+  return WeightQuantized;
+}
+
+export class QuantLinear extends withWeightQuant(Linear) {
   constructor(inFeatures: number, outFeatures: number, opts: QuantWeightOptions & { bias?: boolean; rng?: Rng } = {}) {
     super(inFeatures, outFeatures, opts);
     this.q = new WeightQuantParts({ add: (n, m) => this.addModule(n, m) }, opts);
   }
 
-  get weightQuant(): IntQuantizer {
-    return this.q.weightQuant;
-  }
-
-  get inputQuant(): IntQuantizer | undefined {
-    return this.q.inputQuant;
-  }
-
-  get outputQuant(): IntQuantizer | undefined {
-    return this.q.outputQuant;
-  }
-
-  /** Bias bit width when the bias is quantized (scale s_in·s_w), else undefined (float bias). */
-  get biasBitWidth(): number | undefined {
-    return this.q.biasBitWidth;
-  }
-
-  /** The quantized weight (masked first when pruned), with its integer metadata. */
-  quantWeight(): QuantTensor {
-    return this.q.weightQuant.call(this.effectiveWeight()) as QuantTensor;
-  }
 
   override forward(x: Activation): Activation {
     const xin = this.q.input(x);
@@ -140,34 +150,12 @@ export class QuantLinear extends Linear {
   }
 }
 
-export class QuantConv2d extends Conv2d {
-  private readonly q: WeightQuantParts;
-
+export class QuantConv2d extends withWeightQuant(Conv2d) {
   constructor(inChannels: number, outChannels: number, kernelSize: number, opts: QuantWeightOptions & Conv2dOptions = {}) {
     super(inChannels, outChannels, kernelSize, opts);
     this.q = new WeightQuantParts({ add: (n, m) => this.addModule(n, m) }, opts);
   }
 
-  get weightQuant(): IntQuantizer {
-    return this.q.weightQuant;
-  }
-
-  get inputQuant(): IntQuantizer | undefined {
-    return this.q.inputQuant;
-  }
-
-  get outputQuant(): IntQuantizer | undefined {
-    return this.q.outputQuant;
-  }
-
-  /** Bias bit width when the bias is quantized (scale s_in·s_w), else undefined (float bias). */
-  get biasBitWidth(): number | undefined {
-    return this.q.biasBitWidth;
-  }
-
-  quantWeight(): QuantTensor {
-    return this.q.weightQuant.call(this.effectiveWeight()) as QuantTensor;
-  }
 
   override forward(x: Activation): Activation {
     const xin = this.q.input(x);
