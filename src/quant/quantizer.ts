@@ -10,6 +10,9 @@
  *   `collectSteps` training forwards s = stat(x)/threshold with stat = max|x| (a 99.999th percentile above 50,000
  *   values), while a buffer tracks the statistic (first batch as is, then an exponential average with
  *   `momentum`); eval before that uses the buffer; at step `collectSteps` the buffer becomes the parameter.
+ * `absmax` and `learned` scales have a floor, `scalingMinVal` (Brevitas `scaling_min_val`, default 1e-10), applied with a
+ * straight-through gradient; the learned parameter enters as |clampMin(value / threshold)| with a binary-sign
+ * gradient (sign(0) = +1), as Brevitas's abs_binary_sign_grad.
  * `powerOfTwo` restricts s to 2^ceil(log2 stat) / 2^ceil(log2 threshold) (ceil with a straight-through gradient).
  * Gradients: round is straight-through; the clamp is straight-through for weights and zero outside the range for
  * activations; the learned scale receives round(x/s) − x/s inside the range and maxInt / minInt above / below, ×
@@ -20,7 +23,7 @@ import { Module } from '../nn/module.js';
 import { type Activation, QuantTensor, valueOf } from '../nn/quant-tensor.js';
 import { ConfigError } from '../util/errors.js';
 import { type IntFormat, checkFormat, intRange, threshold } from './int-range.js';
-import { ceilSte, clampSte, roundSte } from './ste.js';
+import { absBinarySignGrad, ceilSte, clampMinSte, clampSte, roundSte } from './ste.js';
 
 export type ScalingKind = 'const' | 'absmax' | 'learned';
 
@@ -36,7 +39,18 @@ export interface QuantizerOptions extends IntFormat {
   momentum?: number;
   /** Straight-through clamp gradient (weights) instead of zero outside the range (activations). */
   clampSte?: boolean;
+  /**
+   * Floor on the scale, applied with a straight-through gradient (Brevitas `scaling_min_val`, a clamp_min STE in its
+   * scaling implementations). Default 1e-10 for `absmax` and `learned` — the value of Brevitas's MaxStatsScaling and
+   * ParamFromRuntimePercentileScaling, which Int8WeightPerTensorFloat / Int8ActPerTensorFloat / Uint8ActPerTensorFloat
+   * inherit — and none for `const`. 0 turns it off. Without it an all-zero tensor (a batch of dead ReLUs, a fully
+   * pruned weight row) gives scale 0 and 0/0 = NaN, and a learned parameter that crosses zero gives a zero scale.
+   */
+  scalingMinVal?: number;
 }
+
+/** Brevitas's default `scaling_min_val` for statistics-based and learned scales. */
+export const DEFAULT_SCALING_MIN_VAL = 1e-10;
 
 /** Brevitas Int8WeightPerTensorFloat. */
 export const INT8_WEIGHT: QuantizerOptions = { bitWidth: 8, signed: true, narrow: true, scaling: 'absmax', clampSte: true };
@@ -72,7 +86,11 @@ export class IntQuantizer extends Module {
     if (!Number.isInteger(collectSteps) || collectSteps < 0) {
       throw new ConfigError(`IntQuantizer: collectSteps must be a non-negative integer, got ${collectSteps}`);
     }
-    this.opts = { ...opts, collectSteps, momentum: opts.momentum ?? 0.1 };
+    const scalingMinVal = opts.scalingMinVal ?? (opts.scaling === 'const' ? 0 : DEFAULT_SCALING_MIN_VAL);
+    if (!(scalingMinVal >= 0 && Number.isFinite(scalingMinVal))) {
+      throw new ConfigError(`IntQuantizer: scalingMinVal must be a finite number ≥ 0, got ${opts.scalingMinVal}`);
+    }
+    this.opts = { ...opts, collectSteps, momentum: opts.momentum ?? 0.1, scalingMinVal };
     const { min, max } = intRange(opts);
     this.minInt = min;
     this.maxInt = max;
@@ -119,7 +137,8 @@ export class IntQuantizer extends Module {
       case 'const':
         return this.restrict(tf.scalar(this.opts.maxVal!));
       case 'absmax':
-        return this.restrict(this.absMax(x));
+        // Brevitas _StatsScaling: stat / threshold, then the floor (before the log for power-of-two scales).
+        return this.opts.powerOfTwo ? this.restrict(this.clampMin(this.absMax(x))) : this.clampMin(this.restrict(this.absMax(x)));
       case 'learned':
         return this.learnedScale(x);
     }
@@ -143,11 +162,17 @@ export class IntQuantizer extends Module {
     return tf.reshape(tf.slice(flat, [index], [1]), []);
   }
 
+  /**
+   * Brevitas ParameterFromRuntimeStatsScaling (restrict_scaling FP): while collecting, scale = clampMin(stat) / threshold
+   * and the buffer tracks clampMin(stat); afterwards scale = absBinarySignGrad(clampMin(value / threshold)) — the
+   * floor is applied before the absolute value, so a parameter pushed below zero gives the floor, not its mirror
+   * image, and still gets a gradient (both steps are straight-through) that can bring it back.
+   */
   private learnedScale(x: tf.Tensor): tf.Tensor {
     const steps = this.stepCount();
     const limit = this.opts.collectSteps!;
     if (this.training && steps < limit) {
-      const stat = this.statistic(x);
+      const stat = this.clampMin(this.statistic(x));
       const m = this.opts.momentum!;
       const detached = tf.tidy(() => (steps === 0 ? stat.clone() : tf.add(tf.mul(this.statBuffer!, 1 - m), tf.mul(stat, m))));
       this.statBuffer!.assign(detached);
@@ -157,7 +182,16 @@ export class IntQuantizer extends Module {
       return this.restrict(stat);
     }
     if (steps < limit) return this.restrict(this.statBuffer!);
-    return this.restrict(tf.abs(this.scaleParam!));
+    return this.parameterScale();
+  }
+
+  private parameterScale(): tf.Tensor {
+    if (this.opts.powerOfTwo) return this.restrict(this.clampMin(absBinarySignGrad(this.scaleParam!)));
+    return absBinarySignGrad(this.clampMin(tf.div(this.scaleParam!, this.threshold)));
+  }
+
+  private clampMin(x: tf.Tensor): tf.Tensor {
+    return this.opts.scalingMinVal! > 0 ? clampMinSte(x, this.opts.scalingMinVal!) : x;
   }
 
   private advance(): void {
@@ -181,9 +215,8 @@ export class IntQuantizer extends Module {
   evalScale(): number | undefined {
     if (this.opts.scaling === 'absmax') return undefined;
     return tf.tidy(() => {
-      const stat =
-        this.opts.scaling === 'const' ? tf.scalar(this.opts.maxVal!) : this.collecting ? this.statBuffer! : tf.abs(this.scaleParam!);
-      return this.restrict(stat).dataSync()[0]!;
+      if (this.opts.scaling === 'const') return this.restrict(tf.scalar(this.opts.maxVal!)).dataSync()[0]!;
+      return (this.collecting ? this.restrict(this.statBuffer!) : this.parameterScale()).dataSync()[0]!;
     });
   }
 

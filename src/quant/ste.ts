@@ -25,3 +25,26 @@ export const ceilSte = straightThrough((x) => tf.ceil(x));
 export function clampSte(x: tf.Tensor, lo: number, hi: number): tf.Tensor {
   return straightThrough((t) => tf.clipByValue(t, lo, hi))(x);
 }
+
+/**
+ * Brevitas's ScalarClampMinSte: forward max(x, min), backward the identity (so a scale pushed below the floor still
+ * receives the gradient that can bring it back).
+ */
+export function clampMinSte(x: tf.Tensor, min: number): tf.Tensor {
+  return straightThrough((t) => tf.maximum(t, min))(x);
+}
+
+/**
+ * Brevitas's abs_binary_sign_grad: forward |x|, backward dy·sign(x) with sign(0) = +1 (tf.abs's gradient is 0 at 0,
+ * which would freeze a scale that lands exactly on zero).
+ */
+export const absBinarySignGrad: (x: tf.Tensor) => tf.Tensor = (() => {
+  const f = tf.customGrad(((x: tf.Tensor, save: (ts: tf.Tensor[]) => void) => {
+    save([x]);
+    return {
+      value: tf.abs(x),
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => tf.mul(dy, tf.where(tf.greaterEqual(saved[0]!, 0), tf.onesLike(saved[0]!), tf.onesLike(saved[0]!).neg())),
+    };
+  }) as unknown as CustomGradFn);
+  return (x: tf.Tensor) => f(x) as tf.Tensor;
+})();
