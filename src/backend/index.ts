@@ -4,7 +4,9 @@
  * fhenet trains on TensorFlow.js. Backends are tried in order of speed:
  *   1. `tensorflow` from @tensorflow/tfjs-node-gpu (CUDA)  — optional peer dependency
  *   2. `tensorflow` from @tensorflow/tfjs-node (native CPU) — optional peer dependency
- *   3. `wasm` (XNNPACK, SIMD) with fhenet's own convolution-gradient kernels
+ *   3. `wasm` (XNNPACK, SIMD) with fhenet's own convolution-gradient kernels, and — when the optional native addon
+ *      builds (system C compiler + OpenBLAS, `src/backend/native`) — native multi-threaded Conv2D, its two
+ *      gradients and BatchMatMul on the WASM heap (`FHENET_NATIVE_KERNELS=0` disables them)
  *   4. `cpu` (plain JavaScript; slow for convolutions, always available)
  * The first that loads wins. `FHENET_BACKEND` (node-gpu | node | wasm | cpu) forces one, and failing to load a
  * forced backend is an error rather than a silent fallback.
@@ -15,6 +17,7 @@ import '@tensorflow/tfjs-backend-wasm';
 // The union package registers every gradient function (tfjs-core alone ships none in its Node build).
 import '@tensorflow/tfjs';
 import { registerWasmKernels } from './wasm-kernels/index.js';
+import { describeNative, nativeStatus, registerNativeKernels, type NativeStatus } from './native/index.js';
 
 export type BackendChoice = 'node-gpu' | 'node' | 'wasm' | 'cpu';
 export const BACKEND_ORDER: readonly BackendChoice[] = ['node-gpu', 'node', 'wasm', 'cpu'];
@@ -26,6 +29,8 @@ export interface BackendInfo {
   tfBackend: string;
   /** Why earlier choices in the order were skipped. */
   skipped: { choice: BackendChoice; reason: string }[];
+  /** For `wasm`: the native accelerator's state (which kernels are native, or why none are). */
+  native?: NativeStatus;
 }
 
 let active: BackendInfo | undefined;
@@ -44,6 +49,7 @@ async function tryLoad(choice: BackendChoice): Promise<string> {
     }
     case 'wasm': {
       registerWasmKernels();
+      registerNativeKernels(); // after fhenet's WASM kernels: those stay the fallback of unsupported cases
       if (!(await tf.setBackend('wasm'))) throw new Error('the WASM backend failed to initialise');
       return 'wasm';
     }
@@ -82,6 +88,7 @@ export function initBackend(force?: BackendChoice | string): Promise<BackendInfo
       try {
         const tfBackend = await tryLoad(choice);
         active = { choice, tfBackend, skipped };
+        if (choice === 'wasm') active.native = nativeStatus();
         return active;
       } catch (err) {
         const reason = err instanceof Error ? err.message.split('\n')[0]! : String(err);
@@ -97,7 +104,17 @@ export function initBackend(force?: BackendChoice | string): Promise<BackendInfo
 /** A one-line description for logs and reports. */
 export function describeBackend(info: BackendInfo): string {
   const skipped = info.skipped.map((s) => s.choice).join(', ');
-  return `backend ${info.choice} (tfjs '${info.tfBackend}')${skipped ? `; unavailable: ${skipped}` : ''}`;
+  const native = info.native ? `; ${describeNative(info.native)}` : '';
+  return `backend ${info.choice} (tfjs '${info.tfBackend}')${native}${skipped ? `; unavailable: ${skipped}` : ''}`;
 }
 
 export { tf };
+export {
+  describeNative,
+  nativeStatus,
+  registerNativeKernels,
+  setNativeThreads,
+  unregisterNativeKernels,
+  NATIVE_KERNEL_NAMES,
+  type NativeStatus,
+} from './native/index.js';

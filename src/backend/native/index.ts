@@ -1,0 +1,320 @@
+/**
+ * Optional native accelerator for the tfjs WASM backend: Conv2D, Conv2DBackpropFilter, Conv2DBackpropInput and
+ * BatchMatMul as im2col + OpenBLAS `cblas_sgemm` in a small C Node-API addon (native/kernels.c), multi-threaded,
+ * working in place on the WASM heap (inputs and outputs stay ordinary WASM-backend tensors).
+ *
+ * The addon is compiled at first use with the system C compiler against the Node-API headers and OpenBLAS
+ * (Debian: `libopenblas-dev`), and cached (src/util/native-addon.ts). When anything is missing — compiler, headers,
+ * OpenBLAS — or `FHENET_NATIVE_KERNELS=0`, nothing is registered and the WASM kernels are used; `nativeStatus()`
+ * says why. Threads: `FHENET_NATIVE_THREADS`, else `OPENBLAS_NUM_THREADS`, else every core; `setNativeThreads(n)`.
+ *
+ * Unsupported cases (non-float32 data, NCHW, empty tensors, batch shapes that do not broadcast simply) fall back to
+ * the kernel that was registered before (tfjs's, or fhenet's WASM convolution-gradient kernels).
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs-backend-wasm';
+import { existsSync } from 'node:fs';
+import { envDisabled, findIncludeDir, findSource, loadNativeAddon } from '../../util/native-addon.js';
+import { conv2DBackpropFilterWasm } from '../wasm-kernels/conv2d-backprop-filter.js';
+import { conv2DBackpropInputWasm } from '../wasm-kernels/conv2d-backprop-input.js';
+import type { BackendWasm, TensorInfo } from '../wasm-kernels/util.js';
+
+type Heap = Uint8Array;
+/** The addon's interface (offsets are byte offsets into `heap`). */
+export interface NativeKernelsAddon {
+  conv2d(heap: Heap, xOff: number, wOff: number, yOff: number, ...geom: number[]): void;
+  conv2dBackpropFilter(heap: Heap, xOff: number, dyOff: number, dwOff: number, ...geom: number[]): void;
+  conv2dBackpropInput(heap: Heap, dyOff: number, wOff: number, dxOff: number, ...geom: number[]): void;
+  matmul(heap: Heap, aOff: number, bOff: number, cOff: number, batchA: number, batchB: number, M: number, N: number, K: number, transA: number, transB: number): void;
+  setThreads(n: number): void;
+  threads(): number;
+  setChunk(floats: number): void;
+  info(): string;
+}
+
+export interface NativeStatus {
+  /** Whether the addon loaded (kernels may still be unregistered). */
+  available: boolean;
+  /** Kernel names currently registered natively on 'wasm'. */
+  kernels: string[];
+  /** Threads the kernels use. */
+  threads?: number;
+  /** BLAS description (OpenBLAS config and core). */
+  blas?: string;
+  /** Why the addon is unavailable. */
+  reason?: string;
+}
+
+const OPENBLAS_INCLUDE_DIRS = [
+  '/usr/include/x86_64-linux-gnu/openblas-pthread',
+  '/usr/include/aarch64-linux-gnu/openblas-pthread',
+  '/usr/include/openblas',
+  '/usr/include/x86_64-linux-gnu/openblas-openmp',
+  '/usr/include/x86_64-linux-gnu',
+  '/usr/include/aarch64-linux-gnu',
+  '/usr/include',
+  '/usr/local/include',
+  '/usr/local/opt/openblas/include',
+  '/opt/homebrew/opt/openblas/include',
+];
+const OPENBLAS_LIB_DIRS = [
+  '/usr/lib/x86_64-linux-gnu',
+  '/usr/lib/aarch64-linux-gnu',
+  '/usr/lib64',
+  '/usr/lib',
+  '/usr/local/lib',
+  '/usr/local/opt/openblas/lib',
+  '/opt/homebrew/opt/openblas/lib',
+];
+
+let addonResult: { addon: NativeKernelsAddon | null; reason?: string } | undefined;
+
+/** The addon (building it on first call), or null with the reason in `nativeStatus()`. */
+export function loadNativeKernelsAddon(): NativeKernelsAddon | null {
+  if (addonResult) return addonResult.addon;
+  const disable = 'FHENET_NATIVE_KERNELS';
+  if (envDisabled(process.env[disable])) {
+    addonResult = { addon: null, reason: `disabled by ${disable}=${process.env[disable]}` };
+    return null;
+  }
+  try {
+    const include = process.env.FHENET_BLAS_INCLUDE ?? findIncludeDir('cblas.h', OPENBLAS_INCLUDE_DIRS);
+    if (!include) throw new Error('OpenBLAS header cblas.h not found (Debian/Ubuntu: apt-get install libopenblas-dev)');
+    const libDir = OPENBLAS_LIB_DIRS.find((d) => existsSync(`${d}/libopenblas.so`) || existsSync(`${d}/libopenblas.dylib`));
+    if (!libDir && !process.env.FHENET_BLAS_LIBS) {
+      throw new Error('OpenBLAS library libopenblas.so not found (Debian/Ubuntu: apt-get install libopenblas-dev)');
+    }
+    const libs = process.env.FHENET_BLAS_LIBS?.split(/\s+/).filter(Boolean) ?? [`-L${libDir}`, `-Wl,-rpath,${libDir}`, '-lopenblas'];
+    const r = loadNativeAddon<NativeKernelsAddon>({
+      name: 'fhenet-native-kernels',
+      sources: [findSource(import.meta.url, ['kernels.c', 'native/kernels.c', '../../../src/backend/native/kernels.c'])],
+      flags: ['-O3', '-march=native', '-std=gnu11'],
+      includeDirs: [include],
+      libs: [...libs, '-lpthread', '-lm'],
+      disableEnv: disable,
+      exports: ['conv2d', 'conv2dBackpropFilter', 'conv2dBackpropInput', 'matmul', 'setThreads', 'threads', 'info'],
+    });
+    addonResult = { addon: r.addon, reason: r.error };
+    if (r.addon) {
+      const env = process.env.FHENET_NATIVE_THREADS ?? process.env.OPENBLAS_NUM_THREADS;
+      const n = env === undefined ? NaN : Number.parseInt(env, 10);
+      if (Number.isInteger(n) && n > 0) r.addon.setThreads(n);
+      const chunk = Number.parseInt(process.env.FHENET_NATIVE_CHUNK ?? '', 10);
+      if (Number.isInteger(chunk) && chunk >= 1024) r.addon.setChunk(chunk);
+    }
+  } catch (e) {
+    addonResult = { addon: null, reason: (e as Error).message.split('\n')[0] };
+  }
+  return addonResult.addon;
+}
+
+/** Sets the number of threads the native kernels use (no-op when the addon is unavailable). */
+export function setNativeThreads(n: number): void {
+  loadNativeKernelsAddon()?.setThreads(Math.max(1, Math.floor(n)));
+}
+
+// ─── helpers ──────────────────────────────────────────────────────────────────────────────────────────────────────
+
+interface DataEntry {
+  memoryOffset: number;
+}
+
+function offsetOf(backend: BackendWasm, t: TensorInfo): number {
+  const entry = (backend as unknown as { dataIdMap: { get(id: unknown): DataEntry | undefined } }).dataIdMap.get(t.dataId);
+  if (!entry) throw new Error('fhenet native kernels: tensor data not found on the WASM backend');
+  return entry.memoryOffset;
+}
+
+/** The heap view, taken after the last allocation (memory growth replaces the buffer). */
+function heap(backend: BackendWasm): Heap {
+  return (backend.wasm as unknown as { HEAPU8: Uint8Array }).HEAPU8;
+}
+
+const size = (shape: readonly number[]) => shape.reduce((a, b) => a * b, 1);
+
+type KernelArgs = { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs?: tf.NamedAttrMap };
+type Kernel = (args: KernelArgs) => TensorInfo | TensorInfo[];
+
+function geomArgs(info: tf.backend_util.Conv2DInfo): number[] {
+  return [
+    info.batchSize, info.inHeight, info.inWidth, info.inChannels,
+    info.outHeight, info.outWidth, info.outChannels,
+    info.filterHeight, info.filterWidth,
+    info.strideHeight, info.strideWidth,
+    info.padInfo.top, info.padInfo.left,
+    info.dilationHeight, info.dilationWidth,
+  ];
+}
+
+function nhwc(dataFormat: unknown): boolean {
+  return dataFormat === undefined || dataFormat === 'NHWC' || dataFormat === 'channelsLast';
+}
+
+function geometryOk(info: tf.backend_util.Conv2DInfo): boolean {
+  return info.dataFormat === 'channelsLast' && info.padInfo.top >= 0 && info.padInfo.left >= 0 && info.outHeight > 0 && info.outWidth > 0;
+}
+
+// ─── kernels ──────────────────────────────────────────────────────────────────────────────────────────────────────
+
+function conv2DNative(addon: NativeKernelsAddon, fallback: Kernel): Kernel {
+  return (args) => {
+    const backend = args.backend as BackendWasm;
+    const { x, filter } = args.inputs as { x: TensorInfo; filter: TensorInfo };
+    const a = args.attrs as unknown as tf.Conv2DAttrs;
+    if (x.dtype !== 'float32' || filter.dtype !== 'float32' || !nhwc(a.dataFormat) || size(x.shape) === 0 || size(filter.shape) === 0) return fallback(args);
+    const info = tf.backend_util.computeConv2DInfo(
+      x.shape as [number, number, number, number], filter.shape as [number, number, number, number],
+      a.strides, a.dilations, a.pad, a.dimRoundingMode, false, 'channelsLast',
+    );
+    if (!geometryOk(info)) return fallback(args);
+    const out = backend.makeOutput(info.outShape, 'float32');
+    addon.conv2d(heap(backend), offsetOf(backend, x), offsetOf(backend, filter), offsetOf(backend, out), ...geomArgs(info));
+    return out;
+  };
+}
+
+function conv2DBackpropFilterNative(addon: NativeKernelsAddon, fallback: Kernel): Kernel {
+  return (args) => {
+    const backend = args.backend as BackendWasm;
+    const { x, dy } = args.inputs as { x: TensorInfo; dy: TensorInfo };
+    const a = args.attrs as unknown as tf.Conv2DBackpropFilterAttrs;
+    if (x.dtype !== 'float32' || dy.dtype !== 'float32' || !nhwc(a.dataFormat) || size(x.shape) === 0 || size(dy.shape) === 0) return fallback(args);
+    const info = tf.backend_util.computeConv2DInfo(
+      x.shape as [number, number, number, number], a.filterShape, a.strides, 1, a.pad, a.dimRoundingMode, false, 'channelsLast',
+    );
+    if (!geometryOk(info) || dy.shape.join() !== info.outShape.join()) return fallback(args);
+    const out = backend.makeOutput([...a.filterShape], 'float32');
+    addon.conv2dBackpropFilter(heap(backend), offsetOf(backend, x), offsetOf(backend, dy), offsetOf(backend, out), ...geomArgs(info));
+    return out;
+  };
+}
+
+function conv2DBackpropInputNative(addon: NativeKernelsAddon, fallback: Kernel): Kernel {
+  return (args) => {
+    const backend = args.backend as BackendWasm;
+    const { dy, filter } = args.inputs as { dy: TensorInfo; filter: TensorInfo };
+    const a = args.attrs as unknown as tf.Conv2DBackpropInputAttrs;
+    if (dy.dtype !== 'float32' || filter.dtype !== 'float32' || !nhwc(a.dataFormat) || size(a.inputShape) === 0 || size(dy.shape) === 0) return fallback(args);
+    const info = tf.backend_util.computeConv2DInfo(
+      [...a.inputShape] as [number, number, number, number], filter.shape as [number, number, number, number],
+      a.strides, 1, a.pad, a.dimRoundingMode, false, 'channelsLast',
+    );
+    if (!geometryOk(info) || dy.shape.join() !== info.outShape.join()) return fallback(args);
+    const out = backend.makeOutput([...a.inputShape], 'float32');
+    addon.conv2dBackpropInput(heap(backend), offsetOf(backend, dy), offsetOf(backend, filter), offsetOf(backend, out), ...geomArgs(info));
+    return out;
+  };
+}
+
+function batchMatMulNative(addon: NativeKernelsAddon, fallback: Kernel): Kernel {
+  return (args) => {
+    const backend = args.backend as BackendWasm;
+    const { a, b } = args.inputs as { a: TensorInfo; b: TensorInfo };
+    const { transposeA, transposeB } = args.attrs as unknown as tf.BatchMatMulAttrs;
+    const ra = a.shape.length;
+    const rb = b.shape.length;
+    if (a.dtype !== 'float32' || b.dtype !== 'float32' || ra < 2 || rb < 2) return fallback(args);
+    const K = transposeA ? a.shape[ra - 2]! : a.shape[ra - 1]!;
+    const kb = transposeB ? b.shape[rb - 1]! : b.shape[rb - 2]!;
+    const M = transposeA ? a.shape[ra - 1]! : a.shape[ra - 2]!;
+    const N = transposeB ? b.shape[rb - 2]! : b.shape[rb - 1]!;
+    const outerA = a.shape.slice(0, -2);
+    const outerB = b.shape.slice(0, -2);
+    const batchA = size(outerA);
+    const batchB = size(outerB);
+    // Simple broadcasting only: equal batch shapes, or one side a single matrix.
+    let outer: number[];
+    if (batchA === 1 && batchB === 1) outer = outerA.length >= outerB.length ? outerA : outerB;
+    else if (batchB === 1 && outerB.length <= outerA.length) outer = outerA;
+    else if (batchA === 1 && outerA.length <= outerB.length) outer = outerB;
+    else if (outerA.join() === outerB.join()) outer = outerA;
+    else return fallback(args);
+    if (K !== kb || M === 0 || N === 0 || K === 0 || batchA === 0 || batchB === 0) return fallback(args);
+    const out = backend.makeOutput([...outer, M, N], 'float32');
+    addon.matmul(heap(backend), offsetOf(backend, a), offsetOf(backend, b), offsetOf(backend, out), batchA, batchB, M, N, K, transposeA ? 1 : 0, transposeB ? 1 : 0);
+    return out;
+  };
+}
+
+// ─── registration ─────────────────────────────────────────────────────────────────────────────────────────────────
+
+interface NativeKernelDef {
+  name: string;
+  make(addon: NativeKernelsAddon, fallback: Kernel): Kernel;
+  /** fhenet's own WASM version, the fallback in preference to whatever was registered. */
+  wasm?: Kernel;
+}
+
+const DEFS: readonly NativeKernelDef[] = [
+  { name: tf.Conv2D, make: conv2DNative },
+  { name: tf.Conv2DBackpropFilter, make: conv2DBackpropFilterNative, wasm: conv2DBackpropFilterWasm as unknown as Kernel },
+  { name: tf.Conv2DBackpropInput, make: conv2DBackpropInputNative, wasm: conv2DBackpropInputWasm as unknown as Kernel },
+  { name: tf.BatchMatMul, make: batchMatMulNative },
+];
+
+/** Names of the kernels this module can register. */
+export const NATIVE_KERNEL_NAMES: readonly string[] = DEFS.map((d) => d.name);
+
+/** For each kernel registered here: the config it replaced. */
+const replaced = new Map<string, tf.KernelConfig | undefined>();
+
+/** Runs a replaced kernel, calling its setup function first (tfjs's WASM kernels bind their C entry point there). */
+function fallbackFor(def: NativeKernelDef, original: tf.KernelConfig | undefined): Kernel {
+  if (def.wasm) return def.wasm;
+  if (!original) return () => { throw new Error(`fhenet native kernels: no fallback for ${def.name}`); };
+  const ready = new WeakSet<object>();
+  return (args) => {
+    const backend = args.backend as object;
+    if (!ready.has(backend)) {
+      original.setupFunc?.(backend as tf.KernelBackend);
+      ready.add(backend);
+    }
+    return original.kernelFunc(args as Parameters<tf.KernelFunc>[0]);
+  };
+}
+
+/**
+ * Registers the native kernels on 'wasm' (all, or those named in `only`) when the addon loads; returns the status.
+ * Register after fhenet's WASM kernels (registerWasmKernels) and unregister before them.
+ */
+export function registerNativeKernels(only?: readonly string[]): NativeStatus {
+  const addon = loadNativeKernelsAddon();
+  if (!addon) return nativeStatus();
+  for (const def of DEFS) {
+    if (only && !only.includes(def.name)) continue;
+    if (replaced.has(def.name)) continue;
+    const existing = tf.getKernel(def.name, 'wasm');
+    if (existing) tf.unregisterKernel(def.name, 'wasm');
+    tf.registerKernel({ kernelName: def.name, backendName: 'wasm', kernelFunc: def.make(addon, fallbackFor(def, existing)) as unknown as tf.KernelFunc });
+    replaced.set(def.name, existing);
+  }
+  return nativeStatus();
+}
+
+/** Removes the native kernels and restores what they replaced. */
+export function unregisterNativeKernels(): void {
+  const wasm = tf.findBackend('wasm');
+  for (const [name, original] of replaced) {
+    tf.unregisterKernel(name, 'wasm');
+    if (original) {
+      tf.registerKernel(original);
+      // An already-initialised backend does not run setup functions of kernels registered later.
+      if (wasm) original.setupFunc?.(wasm);
+    }
+  }
+  replaced.clear();
+}
+
+/** Whether the addon is available, which kernels are registered, threads, BLAS, or why it is unavailable. */
+export function nativeStatus(): NativeStatus {
+  const addon = loadNativeKernelsAddon();
+  if (!addon) return { available: false, kernels: [], reason: addonResult?.reason ?? 'unknown' };
+  return { available: true, kernels: [...replaced.keys()], threads: addon.threads(), blas: addon.info() };
+}
+
+/** One line for logs: which kernels are native, or why none are. */
+export function describeNative(s: NativeStatus = nativeStatus()): string {
+  if (!s.available) return `native kernels unavailable (${s.reason})`;
+  if (s.kernels.length === 0) return 'native kernels available but not registered';
+  return `native kernels (${s.blas?.split(' (')[0] ?? 'BLAS'}, ${s.threads} threads): ${s.kernels.join(', ')}`;
+}

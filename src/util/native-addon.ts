@@ -1,0 +1,163 @@
+/**
+ * Build-at-first-use loader for fhenet's optional native Node-API addons (C sources compiled with the system compiler
+ * against the Node-API headers, no node-gyp, no prebuilt binaries).
+ *
+ *   const r = loadNativeAddon<MyAddon>({
+ *     name: 'fhenet-blas',                       // cache folder and file prefix
+ *     sources: [findSource(import.meta.url, ['native/kernels.c', '../../src/backend/native/kernels.c'])],
+ *     flags: ['-O3', '-march=native'],           // compile flags (part of the cache key)
+ *     includeDirs: ['/usr/include/x86_64-linux-gnu/openblas-pthread'],
+ *     libs: ['-lopenblas', '-lpthread', '-lm'],  // link arguments (part of the cache key)
+ *     disableEnv: 'FHENET_NATIVE_KERNELS',       // '0' / 'false' / 'off' disables the addon
+ *     exports: ['conv2d'],                       // functions the module must export
+ *   });
+ *   if (r.addon) … else console.log(r.error);    // r.error: one line saying why it is unavailable
+ *
+ * The shared object is cached in `<package>/node_modules/.cache/<name>/<name>-<hash>.node` (or the OS temp folder
+ * when there is no node_modules), keyed by the sources' contents, flags, libraries, compiler, Node ABI, architecture
+ * and CPU model, so an edit or another machine rebuilds and everything else loads in milliseconds. Builds write to a
+ * temporary file and rename it into place, so concurrent builders (test workers) never load half a file. Nothing
+ * throws: any failure (disabled, no compiler, no headers, a failing build, missing exports) gives `addon: null` and
+ * the reason, and the result is memoised per `name` for the life of the process.
+ */
+import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { cpus, tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export interface NativeAddonSpec {
+  /** Cache folder and file prefix; also the memoisation key (one result per name per process). */
+  name: string;
+  /** Source files (absolute paths). C++ sources (.cc/.cpp/.cxx) switch the default compiler to `$CXX` / `g++`. */
+  sources: string[];
+  /** Compiler flags; `-shared -fPIC` are always added. Default `['-O3']`. */
+  flags?: string[];
+  /** Extra include directories (the Node-API headers' directory is always added). */
+  includeDirs?: string[];
+  /** Link arguments after the sources, e.g. `['-lopenblas', '-lm']`. */
+  libs?: string[];
+  /** Compiler executable; default `$CC` or `gcc` (`$CXX` or `g++` for C++ sources). */
+  compiler?: string;
+  /** Environment variable that disables the addon when set to `0`, `false`, `off` or `no`. */
+  disableEnv?: string;
+  /** Names of functions the module must export; a module lacking one is rejected. */
+  exports?: string[];
+  /** Build timeout in milliseconds (default 120 000). */
+  timeoutMs?: number;
+}
+
+export interface NativeAddonResult<T> {
+  /** The loaded module, or null when unavailable. */
+  addon: T | null;
+  /** Why the addon is unavailable (one line); undefined when it loaded. */
+  error?: string;
+  /** Path of the shared object (when it loaded). */
+  path?: string;
+  /** Whether this call compiled it (false: loaded from the cache). */
+  built: boolean;
+}
+
+const results = new Map<string, NativeAddonResult<unknown>>();
+
+/** Directory holding `node_api.h`, or undefined. */
+export function findNodeApiHeaders(): string | undefined {
+  const candidates = [join(dirname(process.execPath), '..', 'include', 'node'), '/usr/include/node', '/usr/local/include/node'];
+  return candidates.find((d) => existsSync(join(d, 'node_api.h')));
+}
+
+/** The first of `candidates` (paths relative to the directory of the module `importMetaUrl`) that exists. */
+export function findSource(importMetaUrl: string, candidates: string[]): string {
+  const here = dirname(fileURLToPath(importMetaUrl));
+  const found = candidates.map((c) => resolve(here, c)).find((p) => existsSync(p));
+  if (!found) throw new Error(`native source not found (looked for ${candidates.join(', ')} next to ${here})`);
+  return found;
+}
+
+/** The first directory among `dirs` that contains `header`, or undefined. */
+export function findIncludeDir(header: string, dirs: string[]): string | undefined {
+  return dirs.find((d) => existsSync(join(d, header)));
+}
+
+/** The package root (the nearest folder above this module holding package.json). */
+function packageRoot(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (let i = 0; i < 6; i++) {
+    if (existsSync(join(dir, 'package.json'))) return dir;
+    dir = dirname(dir);
+  }
+  return process.cwd();
+}
+
+/** Where addons named `name` are cached. */
+export function nativeCacheDir(name: string): string {
+  const modules = join(packageRoot(), 'node_modules');
+  return existsSync(modules) ? join(modules, '.cache', name) : join(tmpdir(), name);
+}
+
+/** Whether an environment variable's value means "off". */
+export function envDisabled(value: string | undefined): boolean {
+  return value !== undefined && ['0', 'false', 'off', 'no'].includes(value.trim().toLowerCase());
+}
+
+/** Builds (once, cached) and loads a Node-API addon; never throws. See the module comment. */
+export function loadNativeAddon<T>(spec: NativeAddonSpec): NativeAddonResult<T> {
+  const memo = results.get(spec.name);
+  if (memo) return memo as NativeAddonResult<T>;
+  let result: NativeAddonResult<T>;
+  try {
+    result = build<T>(spec);
+  } catch (e) {
+    const msg = e as Error & { stderr?: Buffer };
+    // A compiler error's first line is "Command failed: …"; its diagnostics are on stderr.
+    const detail = msg.stderr ? String(msg.stderr).split('\n').find((l) => /error/i.test(l)) : undefined;
+    result = { addon: null, error: (detail ?? msg.message.split('\n')[0]!).trim(), built: false };
+  }
+  results.set(spec.name, result);
+  return result;
+}
+
+function build<T>(spec: NativeAddonSpec): NativeAddonResult<T> {
+  if (spec.disableEnv && envDisabled(process.env[spec.disableEnv])) {
+    return { addon: null, error: `disabled by ${spec.disableEnv}=${process.env[spec.disableEnv]}`, built: false };
+  }
+  if (spec.sources.length === 0) throw new Error('no sources');
+  const cxx = spec.sources.some((s) => /\.(cc|cpp|cxx)$/.test(s));
+  const compiler = spec.compiler ?? (cxx ? (process.env.CXX ?? 'g++') : (process.env.CC ?? 'gcc'));
+  const flags = [...(spec.flags ?? ['-O3']), '-shared', '-fPIC'];
+  const libs = spec.libs ?? [];
+  const includes = (spec.includeDirs ?? []).map((d) => `-I${d}`);
+  const hash = createHash('sha256');
+  for (const s of spec.sources) hash.update(readFileSync(s));
+  hash
+    .update([compiler, ...flags, ...includes, ...libs].join(' '))
+    .update(process.versions.modules)
+    .update(process.arch)
+    .update(cpus()[0]?.model ?? '');
+  const dir = nativeCacheDir(spec.name);
+  const target = join(dir, `${spec.name}-${hash.digest('hex').slice(0, 16)}.node`);
+  let built = false;
+  if (!existsSync(target)) {
+    const headers = findNodeApiHeaders();
+    if (!headers) throw new Error('Node-API headers (node_api.h) not found');
+    mkdirSync(dir, { recursive: true });
+    const tmp = `${target}.${process.pid}.tmp`;
+    try {
+      execFileSync(compiler, [...flags, `-I${headers}`, ...includes, ...spec.sources, '-o', tmp, ...libs], {
+        stdio: 'pipe',
+        timeout: spec.timeoutMs ?? 120_000,
+      });
+      renameSync(tmp, target); // atomic
+    } finally {
+      rmSync(tmp, { force: true });
+    }
+    built = true;
+  }
+  const mod = createRequire(import.meta.url)(target) as Record<string, unknown>;
+  for (const name of spec.exports ?? []) {
+    if (typeof mod[name] !== 'function') throw new Error(`${spec.name}: export '${name}' missing`);
+  }
+  return { addon: mod as T, path: target, built };
+}
