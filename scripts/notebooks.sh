@@ -5,10 +5,13 @@
 #   npm run notebooks -- --inplace          # execute and write the outputs back into notebooks/*.ipynb
 #   npm run notebooks -- 01-step-by-step    # only the notebooks whose file name contains one of the arguments
 #   FHENET_NOTEBOOK_QUICK=1 npm run notebooks   # quick mode (what CI runs)
+#   npm run notebooks:setup                 # only prepare (kernel + declarations) and print how to start Jupyter
 #
 # Needs Jupyter from Debian (jupyter-nbconvert, python3-ipykernel, jupyter-client) and `npm ci` (tslab is a dev
 # dependency). The tslab kernelspec is written under .cache/jupyter (git-ignored) and found through JUPYTER_PATH,
-# so nothing is installed outside the checkout.
+# so nothing is installed outside the checkout. The kernelspec starts the kernel with NODE_OPTIONS=--import tsx, so
+# `import … from 'fhenet'` in a cell runs the TypeScript sources (package.json "exports"); the type checker reads
+# fhenet's declarations, built by notebooks/build-types.mjs into notebooks/node_modules/fhenet (git-ignored).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -26,16 +29,32 @@ fi
 
 # Register the kernel (TypeScript "tslab" and JavaScript "jslab") under a project-local prefix.
 prefix=$root/.cache/jupyter
-if [ ! -f "$prefix/share/jupyter/kernels/tslab/kernel.json" ] || ! grep -q "$root/node_modules/.bin/tslab" "$prefix/share/jupyter/kernels/tslab/kernel.json"; then
+kernel_json=$prefix/share/jupyter/kernels/tslab/kernel.json
+if [ ! -f "$kernel_json" ] || ! grep -q "$root/node_modules/.bin/tslab" "$kernel_json" || ! grep -q 'NODE_OPTIONS' "$kernel_json"; then
   node_modules/.bin/tslab install --python "$PYTHON" --prefix "$prefix" --binary "$root/node_modules/.bin/tslab" >/dev/null
+  # tsx's loader in the kernel (and in the worker threads it starts): cells import fhenet's TypeScript sources.
+  "$PYTHON" - "$kernel_json" <<'PY'
+import json, sys
+p = sys.argv[1]
+spec = json.load(open(p))
+spec["env"] = {"NODE_OPTIONS": "--import tsx"}
+json.dump(spec, open(p, "w"))
+PY
 fi
 export JUPYTER_PATH=$prefix/share/jupyter${JUPYTER_PATH:+:$JUPYTER_PATH}
+
+# fhenet's declarations for the cells' type checker (a no-op when the sources have not changed).
+node notebooks/build-types.mjs
 
 inplace=0
 filters=()
 for a in "$@"; do
   case $a in
     --inplace) inplace=1 ;;
+    --setup)
+      echo "notebooks: ready. Start Jupyter with the tslab (TypeScript) kernel from the repository root:"
+      echo "  JUPYTER_PATH=$JUPYTER_PATH $JUPYTER lab notebooks/      # or: $JUPYTER notebook notebooks/"
+      exit 0 ;;
     *) filters+=("$a") ;;
   esac
 done
@@ -60,7 +79,7 @@ for nb in notebooks/*.ipynb; do
     status=1
     echo "notebooks: $name FAILED ($(( $(date +%s) - start )) s)" >&2
     # nbconvert's message names the cell; tslab's error text is in the cell outputs.
-    grep -v '^\s*File \|^\s*\^' "$out/$name.log" | tail -40 >&2
+    grep -v '^\s*File \|^\s*\^' "$out/$name.log" | cut -c1-300 | tail -40 >&2
   fi
 done
 echo "notebooks: total $(( $(date +%s) - total_start )) s (quick mode: ${FHENET_NOTEBOOK_QUICK:-off})"
