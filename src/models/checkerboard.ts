@@ -39,7 +39,8 @@ export interface QuantSimpleNetOptions {
    * `notebook`: every quantizer signed, narrow, constant scale — input and activations max 1, weights max 1
    * (scale 1/(2^(b−1)−1)), weights initialised U(−1, 1) — the QATPrunedSimpleNet of the notebook.
    * `brevitas`: Brevitas defaults at `bits` (learned activation scales, abs-max weight scales) — the guide's
-   * QuantSimpleNet.
+   * QuantSimpleNet (Int8WeightPerTensorFloat narrow, Int8ActPerTensorFloat input, Uint8ActPerTensorFloat ReLUs, all
+   * at `bits`), whose weights the guide also initialises U(−1, 1).
    */
   scales?: 'notebook' | 'brevitas';
   rng?: Rng;
@@ -67,10 +68,10 @@ export class QuantSimpleNet extends Module {
     this.fc2 = this.addModule('fc2', new QuantLinear(hidden, hidden, { weightQuant, rng }));
     this.relu2 = this.addModule('relu2', new QuantReLU({ actQuant }));
     this.fc3 = this.addModule('fc3', new QuantLinear(hidden, 2, { weightQuant, rng }));
-    if (notebook) {
-      // The notebook initialises weights U(−1, 1) so they span the constant weight range.
-      for (const fc of [this.fc1, this.fc2, this.fc3]) fc.weight.assign(uniform(fc.weight.shape, -1, 1, rng));
-    }
+    // Both the notebook and the guide initialise every QuantLinear weight U(−1, 1) (torch.nn.init.uniform_): for the
+    // notebook's constant weight scale this spans the weight range; for the guide's abs-max scale it sets the size
+    // of the first activations relative to the (PyTorch-default) biases.
+    for (const fc of [this.fc1, this.fc2, this.fc3]) fc.weight.assign(uniform(fc.weight.shape, -1, 1, rng));
   }
 
   forward(x: Activation): Activation {
