@@ -36,10 +36,17 @@ export interface ExecutorPlanOptions {
   outputHeadroomBits?: number;
 }
 
-/** Candidate named sets, smallest first (node-tfhe 1.7.0 names). */
+/**
+ * Candidate named sets (node-tfhe 1.7.0 names), cheapest first by fhenet's measured single-thread KS-PBS
+ * (bench/results/tfhe.md): 1_1 ≈ 15 ms, 2_2 ≈ 22 ms, 5_0 ≈ 43 ms (5 bits, N = 4096, one-level PBS), 2_3 ≈ 73 ms
+ * (5 bits, N = 4096, two-level PBS: 2^7 less PBS output noise than 5_0, for circuits whose dot products or outputs
+ * need it), 3_3 ≈ 200 ms. The plan takes the first that passes every noise check.
+ */
 export const EXECUTOR_SETS = [
   'V1_7_PARAM_MESSAGE_1_CARRY_1_KS_PBS_GAUSSIAN_2M128',
   'PARAM_MESSAGE_2_CARRY_2_KS_PBS_TUNIFORM_2M128',
+  'V1_6_PARAM_MESSAGE_5_CARRY_0_KS_PBS_GAUSSIAN_2M128',
+  'V1_6_PARAM_MESSAGE_2_CARRY_3_KS_PBS_GAUSSIAN_2M128',
   'V1_7_PARAM_MESSAGE_3_CARRY_3_KS_PBS_GAUSSIAN_2M128',
 ] as const;
 

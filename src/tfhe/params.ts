@@ -110,6 +110,43 @@ export const NAMED_PARAMS: Readonly<Record<string, TfheParams>> = {
     messageModulus: 16, carryModulus: 16, maxNoiseLevel: 17, log2PFail: -128.731,
     modulusSwitch: 'centered-mean',
   },
+  // 5-bit sets (message + carry = 5 bits, N = 4096): TFHE-rs's own 2^-128 sets, which node-tfhe 1.7.0 names only
+  // with the V1_6 prefix (V1_7 names exist for the x_x splits only). Every value read from node-tfhe 1.7.0 client
+  // keys (tests/tfhe/params.test.ts checks them). The splits differ in their decompositions: 5_0 and 4_1 use a
+  // one-level PBS (23/1: two forward FFTs per CMUX), 3_2 a one-level PBS with a 9-level keyswitch, 2_3 a two-level
+  // PBS (15/2). fhenet's executor uses its own per-value encodings, so the split only matters through speed and noise.
+  V1_6_PARAM_MESSAGE_5_CARRY_0_KS_PBS_GAUSSIAN_2M128: {
+    name: 'V1_6_PARAM_MESSAGE_5_CARRY_0_KS_PBS_GAUSSIAN_2M128',
+    lweDimension: 931, glweDimension: 1, polynomialSize: 4096,
+    lweNoise: g(6.666347503085657e-7), glweNoise: g(2.168404344971009e-19),
+    pbsBaseLog: 23, pbsLevel: 1, ksBaseLog: 3, ksLevel: 6,
+    messageModulus: 32, carryModulus: 1, maxNoiseLevel: 1, log2PFail: -128.453,
+    modulusSwitch: 'centered-mean',
+  },
+  V1_6_PARAM_MESSAGE_4_CARRY_1_KS_PBS_GAUSSIAN_2M128: {
+    name: 'V1_6_PARAM_MESSAGE_4_CARRY_1_KS_PBS_GAUSSIAN_2M128',
+    lweDimension: 935, glweDimension: 1, polynomialSize: 4096,
+    lweNoise: g(6.221794297398788e-7), glweNoise: g(2.168404344971009e-19),
+    pbsBaseLog: 23, pbsLevel: 1, ksBaseLog: 3, ksLevel: 6,
+    messageModulus: 16, carryModulus: 2, maxNoiseLevel: 2, log2PFail: -128.261,
+    modulusSwitch: 'centered-mean',
+  },
+  V1_6_PARAM_MESSAGE_3_CARRY_2_KS_PBS_GAUSSIAN_2M128: {
+    name: 'V1_6_PARAM_MESSAGE_3_CARRY_2_KS_PBS_GAUSSIAN_2M128',
+    lweDimension: 928, glweDimension: 1, polynomialSize: 4096,
+    lweNoise: g(7.020485941329387e-7), glweNoise: g(2.168404344971009e-19),
+    pbsBaseLog: 23, pbsLevel: 1, ksBaseLog: 2, ksLevel: 9,
+    messageModulus: 8, carryModulus: 4, maxNoiseLevel: 4, log2PFail: -128.041,
+    modulusSwitch: 'centered-mean',
+  },
+  V1_6_PARAM_MESSAGE_2_CARRY_3_KS_PBS_GAUSSIAN_2M128: {
+    name: 'V1_6_PARAM_MESSAGE_2_CARRY_3_KS_PBS_GAUSSIAN_2M128',
+    lweDimension: 930, glweDimension: 1, polynomialSize: 4096,
+    lweNoise: g(6.782362904013915e-7), glweNoise: g(2.168404344971009e-19),
+    pbsBaseLog: 15, pbsLevel: 2, ksBaseLog: 3, ksLevel: 6,
+    messageModulus: 4, carryModulus: 8, maxNoiseLevel: 10, log2PFail: -128.639,
+    modulusSwitch: 'centered-mean',
+  },
 };
 
 export const DEFAULT_PARAMS_NAME = 'PARAM_MESSAGE_2_CARRY_2_KS_PBS_TUNIFORM_2M128';

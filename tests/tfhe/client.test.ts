@@ -55,7 +55,8 @@ describe('chooseParameterSet', () => {
   it('picks the smallest named set that covers the width and the weight norm', () => {
     expect(chooseParameterSet(2, 1).name).toBe('V1_7_PARAM_MESSAGE_1_CARRY_1_KS_PBS_GAUSSIAN_2M128');
     expect(chooseParameterSet(4, 10).name).toBe('PARAM_MESSAGE_2_CARRY_2_KS_PBS_TUNIFORM_2M128');
-    expect(chooseParameterSet(5, 1).name).toBe('V1_7_PARAM_MESSAGE_3_CARRY_3_KS_PBS_GAUSSIAN_2M128');
+    expect(chooseParameterSet(5, 1).name).toBe('V1_6_PARAM_MESSAGE_5_CARRY_0_KS_PBS_GAUSSIAN_2M128');
+    expect(chooseParameterSet(6, 1).name).toBe('V1_7_PARAM_MESSAGE_3_CARRY_3_KS_PBS_GAUSSIAN_2M128');
     expect(() => chooseParameterSet(9, 1)).toThrow(TfheParameterError);
     expect(() => chooseParameterSet(4, 1e6)).toThrow(/no named parameter set/);
   });
