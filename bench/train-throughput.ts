@@ -1,18 +1,22 @@
 /**
  * Training throughput (samples/s) per tensor backend.
  *
- *   npx tsx bench/train-throughput.ts [--quick] [--profile] [--cpu-steps N] [--only cnn|mlp]
+ *   npx tsx bench/train-throughput.ts [--quick] [--profile] [--cpu-steps N] [--only cnn|mlp|cnv] [--torch]
  *
  * (b) CIFAR-shaped CNN: 3×32×32 input, conv3×3(16)-ReLU, conv3×3(32)-ReLU, maxpool 2, conv3×3(64)-ReLU, avgpool 2,
  *     conv3×3(64)-ReLU, maxpool 2, dense 1024→10; softmax cross-entropy; Adam (lr 1e-3). Backends:
  *       wasm+fhenet     WASM with fhenet's Conv2DBackpropFilter/Input kernels (src/backend/wasm-kernels)
+ *       wasm+native     the same plus fhenet's optional native kernels (src/backend/native: Conv2D, both
+ *                       convolution gradients and BatchMatMul as im2col + OpenBLAS sgemm on the WASM heap)
  *       wasm+tfjs-dx    WASM with tfjs's own Conv2DBackpropInput (fhenet's filter kernel only: tfjs has none)
  *       wasm (tfjs)     WASM with tfjs's kernels only — cannot train a CNN (no Conv2DBackpropFilter); reported as such
  *       cpu             tfjs CPU backend (plain JS; very slow for convolutions — few steps)
  * (a) checkerboard QAT net at batch 1 and 32: fhenet's QuantSimpleNet (3-bit) with fhenet's AdamW.
  * (c) CNV 2W2A (src/models/cnv.ts; the reference CIFAR-10 net) and its CPU-budget variant at batch 100 (the
  *     reference batch), fhenet layers + fhenet Adam, on WASM with fhenet's kernels; `--profile` adds a per-kernel
- *     profile of one CNV step. `--only cnn|mlp|cnv` runs one section.
+ *     profile of one CNV step (per variant). `--only cnn|mlp|cnv` runs one section. `--torch` runs
+ *     bench/cnv-torch.py (Debian python3-torch, /usr/bin/python3) in the same run, after the CNV rows, and reports
+ *     the PyTorch / fhenet ratios.
  *
  * Each figure is the median over timed steps after warm-up steps; a step is forward + backward + Adam update, ended
  * by reading the loss (so asynchronous work is included).
@@ -21,10 +25,12 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
 import os from 'node:os';
+import { execFileSync } from 'node:child_process';
 import { writeFileSync, mkdirSync } from 'node:fs';
 // Importing the backend module registers tfjs's gradient functions (via the @tensorflow/tfjs union package).
 import '../src/backend/index.js';
 import { registerWasmKernels, unregisterWasmKernels } from '../src/backend/wasm-kernels/index.js';
+import { describeNative, nativeStatus, registerNativeKernels, unregisterNativeKernels } from '../src/backend/native/index.js';
 import { QuantSimpleNet } from '../src/models/checkerboard.js';
 import { CNV_CHANNELS, type CnvVariant, FastBatchNorm1d, FastBatchNorm2d, createCnv } from '../src/models/cnv.js';
 import { manualSeed } from '../src/nn/init.js';
@@ -42,6 +48,7 @@ const opt = (name: string, dflt: number) => {
 };
 const QUICK = flag('--quick');
 const PROFILE = flag('--profile');
+const TORCH = flag('--torch');
 const ONLY = (() => {
   const i = argv.indexOf('--only');
   return i >= 0 ? argv[i + 1] : undefined;
@@ -196,12 +203,18 @@ function cnvStep(variant: CnvVariant): (batch: number) => Workload {
   };
 }
 
-type Variant = 'wasm+fhenet' | 'wasm+tfjs-dx' | 'wasm (tfjs)' | 'cpu';
+type Variant = 'wasm+fhenet' | 'wasm+native' | 'wasm+tfjs-dx' | 'wasm (tfjs)' | 'cpu';
 
 async function useVariant(v: Variant): Promise<void> {
+  // Native kernels sit on top of fhenet's WASM kernels: remove them first, register them last.
+  unregisterNativeKernels();
   unregisterWasmKernels();
-  if (v === 'wasm+fhenet') registerWasmKernels();
+  if (v === 'wasm+fhenet' || v === 'wasm+native') registerWasmKernels();
   if (v === 'wasm+tfjs-dx') registerWasmKernels(['Conv2DBackpropFilter']);
+  if (v === 'wasm+native') {
+    const s = registerNativeKernels();
+    if (!s.available) throw new Error(`native kernels unavailable: ${s.reason}`);
+  }
   const name = v === 'cpu' ? 'cpu' : 'wasm';
   if (!(await tf.setBackend(name))) throw new Error(`backend ${name} failed to initialise`);
   if (name === 'cpu') (tf.backend() as unknown as { firstUse?: boolean }).firstUse = false;
@@ -224,7 +237,13 @@ interface Row {
 }
 
 async function measure(workload: string, variant: Variant, batch: number, make: (b: number) => Workload, warmup: number, steps: number): Promise<Row> {
-  await useVariant(variant);
+  try {
+    await useVariant(variant);
+  } catch (err) {
+    const note = (err instanceof Error ? err.message : String(err)).split('\n')[0]!;
+    console.log(`${workload.padEnd(9)} ${variant.padEnd(13)} batch ${String(batch).padStart(3)}: skipped — ${note}`);
+    return { workload, variant, batch, note };
+  }
   const w = make(batch);
   try {
     for (let i = 0; i < warmup; i++) w.step();
@@ -270,24 +289,33 @@ async function profileCnn(variant: Variant, batch: number, make: (b: number) => 
 
 async function main(): Promise<void> {
   const rows: Row[] = [];
+  let torch: string | undefined;
   const cnnBatches = QUICK ? [32] : [32, 64];
   const wasmWarm = QUICK ? 2 : 3;
   const wasmSteps = QUICK ? 5 : 11;
   const cpuSteps = opt('--cpu-steps', QUICK ? 1 : 3);
   console.log(`machine: ${os.cpus()[0]?.model ?? '?'} × ${os.cpus().length}, Node ${process.version}, tfjs-core ${tf.version_core}`);
+  console.log(`load average at start: ${os.loadavg().map((l) => l.toFixed(2)).join(', ')}`);
+  registerWasmKernels();
+  console.log(describeNative(registerNativeKernels()));
 
   if (ONLY === undefined || ONLY === 'cnn') {
     for (const batch of cnnBatches) {
       rows.push(await measure('cnn', 'wasm+fhenet', batch, cifarCnn, wasmWarm, wasmSteps));
+      rows.push(await measure('cnn', 'wasm+native', batch, cifarCnn, wasmWarm, wasmSteps));
       rows.push(await measure('cnn', 'wasm+tfjs-dx', batch, cifarCnn, 1, QUICK ? 2 : 3));
       rows.push(await measure('cnn', 'wasm (tfjs)', batch, cifarCnn, 0, 1));
     }
     rows.push(await measure('cnn', 'cpu', 32, cifarCnn, 1, cpuSteps));
   }
   if (ONLY === undefined || ONLY === 'cnv') {
-    rows.push(await measure('cnv', 'wasm+fhenet', 100, cnvStep('full'), 1, QUICK ? 2 : 4));
-    rows.push(await measure('cnv-small', 'wasm+fhenet', 100, cnvStep('small'), 2, QUICK ? 3 : 8));
-    rows.push(await measure('cnv-float', 'wasm+fhenet', 100, floatCnvStep, 1, QUICK ? 2 : 4));
+    for (const v of ['wasm+fhenet', 'wasm+native'] as Variant[]) {
+      const native = v === 'wasm+native';
+      rows.push(await measure('cnv', v, 100, cnvStep('full'), native ? 2 : 1, QUICK ? 2 : native ? 7 : 4));
+      rows.push(await measure('cnv-small', v, 100, cnvStep('small'), 2, QUICK ? 3 : 8));
+      rows.push(await measure('cnv-float', v, 100, floatCnvStep, native ? 2 : 1, QUICK ? 2 : native ? 7 : 4));
+    }
+    if (TORCH) torch = runTorch();
   }
   if (ONLY === undefined || ONLY === 'mlp') {
     for (const batch of [1, 32]) {
@@ -297,11 +325,14 @@ async function main(): Promise<void> {
 
   const profiles: { variant: Variant; what: string; kernels: Map<string, number> }[] = [];
   if (PROFILE && (ONLY === undefined || ONLY === 'cnv')) {
-    const kernels = await profileCnn('wasm+fhenet', 100, cnvStep('full'));
-    profiles.push({ variant: 'wasm+fhenet', what: 'CNV 2W2A step at batch 100', kernels });
-    const total = [...kernels.values()].reduce((a, b) => a + b, 0);
-    console.log(`\nprofile, CNV step at batch 100 (kernel time ${total.toFixed(1)} ms):`);
-    for (const [name, ms] of [...kernels].sort((a, b) => b[1] - a[1]).slice(0, 15)) console.log(`  ${name.padEnd(24)} ${ms.toFixed(2).padStart(9)} ms`);
+    for (const v of ['wasm+fhenet', 'wasm+native'] as Variant[]) {
+      if (v === 'wasm+native' && !nativeStatus().available) continue;
+      const kernels = await profileCnn(v, 100, cnvStep('full'));
+      profiles.push({ variant: v, what: 'CNV 2W2A step at batch 100', kernels });
+      const total = [...kernels.values()].reduce((a, b) => a + b, 0);
+      console.log(`\nprofile, CNV step at batch 100, ${v} (kernel time ${total.toFixed(1)} ms):`);
+      for (const [name, ms] of [...kernels].sort((a, b) => b[1] - a[1]).slice(0, 15)) console.log(`  ${name.padEnd(24)} ${ms.toFixed(2).padStart(9)} ms`);
+    }
   }
   if (PROFILE && (ONLY === undefined || ONLY === 'cnn')) {
     for (const v of ['wasm+fhenet', 'wasm+tfjs-dx'] as Variant[]) {
@@ -315,10 +346,31 @@ async function main(): Promise<void> {
     }
   }
 
-  writeResults(rows, profiles);
+  writeResults(rows, profiles, torch);
 }
 
-function writeResults(rows: Row[], profiles: { variant: Variant; what: string; kernels: Map<string, number> }[]): void {
+/** bench/cnv-torch.py in a child process (its Markdown table), or a note saying why it did not run. */
+function runTorch(): string {
+  console.log(`\nPyTorch (bench/cnv-torch.py), load average ${os.loadavg().map((l) => l.toFixed(2)).join(', ')} …`);
+  try {
+    const out = execFileSync('/usr/bin/python3', ['bench/cnv-torch.py'], { encoding: 'utf8', timeout: 600_000, stdio: ['ignore', 'pipe', 'pipe'] });
+    console.log(out);
+    return out.trim();
+  } catch (err) {
+    const note = (err instanceof Error ? err.message : String(err)).split('\n')[0]!;
+    console.log(`PyTorch not measured: ${note}`);
+    return `PyTorch not measured: ${note}`;
+  }
+}
+
+/** images/s of a `| net | threads | ms/step | images/s |` row of cnv-torch.py's table. */
+function torchRate(table: string | undefined, net: string, threads: number): number | undefined {
+  const line = table?.split('\n').find((l) => l.startsWith(`| ${net}`) && l.split('|')[2]?.trim() === String(threads));
+  const v = line ? Number(line.split('|')[4]) : NaN;
+  return Number.isFinite(v) ? v : undefined;
+}
+
+function writeResults(rows: Row[], profiles: { variant: Variant; what: string; kernels: Map<string, number> }[], torch?: string): void {
   const cmd = `npx tsx bench/train-throughput.ts ${argv.join(' ')}`.trim();
   const fmt = (r: Row) =>
     r.samplesPerS === undefined
@@ -339,7 +391,9 @@ function writeResults(rows: Row[], profiles: { variant: Variant; what: string; k
     '',
     `Command: \`${cmd}\``,
     '',
-    `Machine: ${os.cpus()[0]?.model ?? '?'} × ${os.cpus().length} cores, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}, tfjs ${tf.version_core}; WASM runs single-threaded. Date: ${new Date().toISOString()}.`,
+    `Machine: ${os.cpus()[0]?.model ?? '?'} × ${os.cpus().length} cores, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}, tfjs ${tf.version_core}; WASM runs single-threaded. Date: ${new Date().toISOString()}. Load average at the end (1, 5, 15 min; other jobs share the cores): ${os.loadavg().map((l) => l.toFixed(2)).join(', ')}.`,
+    '',
+    `Native accelerator: ${describeNative(nativeStatus())}.`,
     '',
     '## (b) CIFAR-shaped CNN',
     '',
@@ -359,6 +413,8 @@ function writeResults(rows: Row[], profiles: { variant: Variant; what: string; k
     '| net | backend | batch | ms/step | images/s | |',
     '|---|---|---|---|---|---|',
     ...cnv.map(fmtCnv),
+    '',
+    ...cnvRatios(cnv, torch),
     '',
     '## (a) checkerboard QAT net',
     '',
@@ -382,3 +438,28 @@ function writeResults(rows: Row[], profiles: { variant: Variant; what: string; k
 }
 
 await main();
+
+/** native / WASM ratios per CNV net, and PyTorch / fhenet when cnv-torch.py ran in the same process. */
+function cnvRatios(cnv: Row[], torch: string | undefined): string[] {
+  const rate = (w: string, v: Variant) => cnv.find((r) => r.workload === w && r.variant === v)?.samplesPerS;
+  const out: string[] = [];
+  for (const w of ['cnv', 'cnv-small', 'cnv-float']) {
+    const a = rate(w, 'wasm+fhenet');
+    const b = rate(w, 'wasm+native');
+    if (a && b) out.push(`- ${w}: wasm+native / wasm+fhenet = **${(b / a).toFixed(2)}×** (${b.toFixed(1)} vs ${a.toFixed(1)} images/s).`);
+  }
+  if (torch) {
+    out.push('', 'PyTorch (`/usr/bin/python3 bench/cnv-torch.py`, run by this bench right after the CNV rows):', '', torch, '');
+    const pairs: [string, string][] = [['cnv-float', 'cnv-float'], ['cnv-qat (fake-quant)', 'cnv']];
+    for (const [tnet, fnet] of pairs) {
+      for (const th of [1, 2]) {
+        const t = torchRate(torch, tnet, th);
+        for (const v of ['wasm+fhenet', 'wasm+native'] as Variant[]) {
+          const f = rate(fnet, v);
+          if (t && f) out.push(`- PyTorch ${tnet} (${th} thread${th > 1 ? 's' : ''}) / fhenet ${fnet} ${v}: **${(t / f).toFixed(2)}×**`);
+        }
+      }
+    }
+  }
+  return out;
+}

@@ -246,7 +246,7 @@ describe.skipIf(!addon)('native WASM-heap kernels (OpenBLAS)', () => {
     expect([...s.kernels].sort()).toEqual([...NATIVE_KERNEL_NAMES].sort());
     expect(s.threads).toBeGreaterThanOrEqual(1);
     expect(s.blas).toMatch(/OpenBLAS/);
-    expect(describeNative(s)).toMatch(/^native kernels \(OpenBLAS.*Conv2D, Conv2DBackpropFilter, Conv2DBackpropInput, BatchMatMul$/);
+    expect(describeNative(s)).toMatch(/^native kernels \(OpenBLAS [\d.]+, \d+ threads?\): Conv2D, Conv2DBackpropFilter, Conv2DBackpropInput, BatchMatMul, /);
   });
 
   it.each(cases.map((c, i) => [c.name, c, i] as const))('convolution and both gradients match the CPU backend: %s', (_n, c, i) => {
@@ -275,6 +275,114 @@ describe.skipIf(!addon)('native WASM-heap kernels (OpenBLAS)', () => {
 
   it.each(matmulCases.map((c, i) => [c.name, c, i] as const))('BatchMatMul matches the CPU backend: %s', (_n, c, i) => {
     expect(relErr(matmulOn(c, 900 + 5 * i), mmRef.get(c.name)!)).toBeLessThanOrEqual(1e-4);
+  });
+
+  /** `fn` on the CPU backend and on wasm (native kernels): the two outputs as plain arrays, and their dtypes. */
+  async function onBoth(fn: () => tf.Tensor): Promise<{ cpu: Float32Array; wasm: Float32Array; dtype: string; shape: number[] }> {
+    const read = () => {
+      const t = fn();
+      const out = { data: Float32Array.from(t.dataSync() as ArrayLike<number>), dtype: t.dtype, shape: t.shape };
+      t.dispose();
+      return out;
+    };
+    await tf.setBackend('cpu');
+    const c = read();
+    await tf.setBackend('wasm');
+    const w = read();
+    expect(w.dtype).toBe(c.dtype);
+    expect(w.shape).toEqual(c.shape);
+    return { cpu: c.data, wasm: w.data, dtype: w.dtype, shape: w.shape };
+  }
+
+  const binaryOps: [string, (a: tf.Tensor, b: tf.Tensor) => tf.Tensor][] = [
+    ['Add', tf.add], ['Sub', tf.sub], ['Multiply', tf.mul], ['RealDiv', tf.div], ['Maximum', tf.maximum], ['Minimum', tf.minimum],
+    ['GreaterEqual', tf.greaterEqual], ['LessEqual', tf.lessEqual], ['Greater', tf.greater], ['Less', tf.less],
+  ];
+  const broadcasts: [string, number[], number[]][] = [
+    ['same shape', [50, 40, 8], [50, 40, 8]],
+    ['b scalar', [50, 40, 8], []],
+    ['a scalar', [], [50, 40, 8]],
+    ['b over the last axis', [50, 40, 8], [8]],
+    ['b [1, C]', [2000, 8], [1, 8]],
+    ['a over the last two axes', [40, 8], [50, 40, 8]],
+    ['fallback: middle-axis broadcast', [50, 40, 8], [50, 1, 8]],
+    ['small (WASM kernel)', [10, 8], [10, 8]],
+  ];
+  it.each(binaryOps.flatMap(([op, f]) => broadcasts.map(([bn, sa, sb], j) => [`${op}, ${bn}`, f, sa, sb, j] as const)))(
+    'element-wise %s matches the CPU backend',
+    async (_n, f, sa, sb, j) => {
+      const r = await onBoth(() => {
+        const a = tf.tensor(noise(size(sa), 70 + j), sa);
+        const b = tf.tensor(noise(size(sb), 80 + j), sb);
+        const y = f(a, b);
+        tf.dispose([a, b]);
+        return y;
+      });
+      if (r.dtype === 'bool') expect(r.wasm).toEqual(r.cpu);
+      else expect(relErr(r.wasm, r.cpu)).toBeLessThanOrEqual(1e-6);
+    },
+  );
+
+  it('LogicalAnd and Select (the clamp gradient chain) match the CPU backend', async () => {
+    for (const shape of [[100, 30, 8], [6, 5]]) {
+      const r = await onBoth(() =>
+        tf.tidy(() => {
+          const x = tf.tensor(noise(size(shape), 5), shape);
+          const dy = tf.tensor(noise(size(shape), 6), shape);
+          const mask = tf.logicalAnd(tf.greaterEqual(x, -0.5), tf.lessEqual(x, 0.5));
+          return tf.add(tf.where(mask, dy, tf.zerosLike(dy)), tf.cast(tf.logicalAnd(mask, tf.greater(dy, 0)), 'float32'));
+        }),
+      );
+      expect(r.wasm).toEqual(r.cpu);
+    }
+  });
+
+  it.each([
+    ['leading axes [0, 1]', [0, 1], false],
+    ['leading axis 0, keepDims', [0], true],
+    ['trailing axis', [2], false],
+    ['trailing axes [1, 2], keepDims', [1, 2], true],
+    ['all axes', null, false],
+    ['fallback: middle axis', [1], false],
+  ] as const)('Sum over %s matches the CPU backend', async (_n, axis, keepDims) => {
+    const shape = [30, 20, 16];
+    const r = await onBoth(() => {
+      const x = tf.tensor(noise(size(shape), 9), shape);
+      const y = tf.sum(x, axis === null ? undefined : [...axis], keepDims);
+      x.dispose();
+      return y;
+    });
+    expect(relErr(r.wasm, r.cpu)).toBeLessThanOrEqual(1e-5);
+  });
+
+  it.each([
+    ['2×2 s2 valid (CNV)', [4, 28, 28, 16], 2, 2, 'valid'],
+    ['2×2 s2 valid, odd size', [3, 11, 9, 40], 2, 2, 'valid'],
+    ['3×3 s2 valid (overlapping)', [2, 15, 13, 64], 3, 2, 'valid'],
+    ['3×3 s1 valid', [2, 12, 12, 32], 3, 1, 'valid'],
+    ['fallback: 3×3 s2 same (padding)', [2, 15, 13, 64], 3, 2, 'same'],
+  ] as const)('AvgPoolGrad %s matches the CPU backend', async (_n, shape, k, st, pad) => {
+    const r = await onBoth(() =>
+      tf.tidy(() => {
+        const x = tf.tensor4d(noise(size(shape), 3), [...shape] as [number, number, number, number]);
+        const yShape = tf.avgPool(x, k, st, pad).shape;
+        const dy = tf.tensor(noise(size(yShape), 4), yShape);
+        return tf.grad((a: tf.Tensor) => tf.sum(tf.mul(tf.avgPool(a as tf.Tensor4D, k, st, pad), dy)))(x);
+      }),
+    );
+    expect(relErr(r.wasm, r.cpu)).toBeLessThanOrEqual(1e-5);
+  });
+
+  it('Identity shares the buffer and keeps reference counts right', () => {
+    const backend = tf.backend() as BackendWasm;
+    const ids = backend.numDataIds();
+    const x = tf.tensor(noise(5000, 1), [50, 100]);
+    const c = tf.clone(x);
+    expect(backend.numDataIds()).toBe(ids + 1);
+    x.dispose();
+    expect(relErr(c.dataSync() as Float32Array, noise(5000, 1))).toBe(0);
+    c.dispose();
+    expect(backend.numDataIds()).toBe(ids);
   });
 
   it('a small conv net training step (loss, gradients, SGD update) matches the CPU backend', () => {

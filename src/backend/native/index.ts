@@ -1,7 +1,11 @@
 /**
  * Optional native accelerator for the tfjs WASM backend: Conv2D, Conv2DBackpropFilter, Conv2DBackpropInput and
  * BatchMatMul as im2col + OpenBLAS `cblas_sgemm` in a small C Node-API addon (native/kernels.c), multi-threaded,
- * working in place on the WASM heap (inputs and outputs stay ordinary WASM-backend tensors).
+ * working in place on the WASM heap (inputs and outputs stay ordinary WASM-backend tensors). The same addon also
+ * runs the memory-bound kernels that dominate a QAT step once convolutions are fast — element-wise arithmetic and
+ * comparisons with scalar / last-axis broadcasting, LogicalAnd, Select, Sum over leading or trailing axes,
+ * AvgPoolGrad without padding — on all threads, and Identity shares its input's buffer instead of copying it.
+ * Tensors under NATIVE_MIN_ELEMENTS elements stay on the WASM kernels.
  *
  * The addon is compiled at first use with the system C compiler against the Node-API headers and OpenBLAS
  * (Debian: `libopenblas-dev`), and cached (src/util/native-addon.ts). When anything is missing — compiler, headers,
@@ -26,6 +30,10 @@ export interface NativeKernelsAddon {
   conv2dBackpropFilter(heap: Heap, xOff: number, dyOff: number, dwOff: number, ...geom: number[]): void;
   conv2dBackpropInput(heap: Heap, dyOff: number, wOff: number, dxOff: number, ...geom: number[]): void;
   matmul(heap: Heap, aOff: number, bOff: number, cOff: number, batchA: number, batchB: number, M: number, N: number, K: number, transA: number, transB: number): void;
+  binary(heap: Heap, op: number, aOff: number, bOff: number, outOff: number, n: number, mode: number, inner: number): void;
+  select(heap: Heap, condOff: number, tOff: number, eOff: number, outOff: number, n: number): void;
+  sum(heap: Heap, xOff: number, outOff: number, rows: number, cols: number, leading: number): void;
+  avgPoolGrad(heap: Heap, dyOff: number, dxOff: number, B: number, H: number, W: number, C: number, OH: number, OW: number, fh: number, fw: number, sh: number, sw: number): void;
   setThreads(n: number): void;
   threads(): number;
   setChunk(floats: number): void;
@@ -92,7 +100,7 @@ export function loadNativeKernelsAddon(): NativeKernelsAddon | null {
       includeDirs: [include],
       libs: [...libs, '-lpthread', '-lm'],
       disableEnv: disable,
-      exports: ['conv2d', 'conv2dBackpropFilter', 'conv2dBackpropInput', 'matmul', 'setThreads', 'threads', 'info'],
+      exports: ['conv2d', 'conv2dBackpropFilter', 'conv2dBackpropInput', 'matmul', 'binary', 'select', 'sum', 'avgPoolGrad', 'setThreads', 'threads', 'info'],
     });
     addonResult = { addon: r.addon, reason: r.error };
     if (r.addon) {
@@ -236,6 +244,123 @@ function batchMatMulNative(addon: NativeKernelsAddon, fallback: Kernel): Kernel 
   };
 }
 
+// ─── element-wise ops, reductions, pooling gradient, identity ─────────────────────────────────────────────────────
+
+/** Below this many elements the WASM kernel is used (a native call costs about as much as a small WASM op). */
+export const NATIVE_MIN_ELEMENTS = 4096;
+
+const OP = { add: 0, sub: 1, mul: 2, div: 3, ge: 4, le: 5, gt: 6, lt: 7, and: 8, max: 9, min: 10 } as const;
+const BC = { same: 0, bScalar: 1, aScalar: 2, bInner: 3, aInner: 4 } as const;
+
+/** Whether `s` (leading 1s dropped) equals the trailing dimensions of `out`. */
+function trailing(s: readonly number[], out: readonly number[]): boolean {
+  let i = 0;
+  while (i < s.length && s[i] === 1) i++;
+  const t = s.slice(i);
+  return t.length <= out.length && t.every((d, j) => d === out[out.length - t.length + j]);
+}
+
+function binaryNative(op: number, kind: 'arith' | 'compare' | 'and') {
+  return (addon: NativeKernelsAddon, fallback: Kernel): Kernel =>
+    (args) => {
+      const backend = args.backend as BackendWasm;
+      const { a, b } = args.inputs as { a: TensorInfo; b: TensorInfo };
+      const want = kind === 'and' ? 'bool' : 'float32';
+      if (a.dtype !== want || b.dtype !== want) return fallback(args);
+      let outShape: number[];
+      try {
+        outShape = tf.broadcast_util.assertAndGetBroadcastShape(a.shape, b.shape);
+      } catch {
+        return fallback(args);
+      }
+      const n = size(outShape);
+      const na = size(a.shape);
+      const nb = size(b.shape);
+      if (n < NATIVE_MIN_ELEMENTS) return fallback(args);
+      let mode: number;
+      let inner = 1;
+      if (na === n && nb === n) mode = BC.same;
+      else if (nb === 1 && na === n) mode = BC.bScalar;
+      else if (na === 1 && nb === n) mode = BC.aScalar;
+      else if (na === n && trailing(b.shape, outShape)) [mode, inner] = [BC.bInner, nb];
+      else if (nb === n && trailing(a.shape, outShape)) [mode, inner] = [BC.aInner, na];
+      else return fallback(args);
+      const out = backend.makeOutput(outShape, kind === 'arith' ? 'float32' : 'bool');
+      addon.binary(heap(backend), op, offsetOf(backend, a), offsetOf(backend, b), offsetOf(backend, out), n, mode, inner);
+      return out;
+    };
+}
+
+function selectNative(addon: NativeKernelsAddon, fallback: Kernel): Kernel {
+  return (args) => {
+    const backend = args.backend as BackendWasm;
+    const { condition, t, e } = args.inputs as { condition: TensorInfo; t: TensorInfo; e: TensorInfo };
+    const n = size(t.shape);
+    if (condition.dtype !== 'bool' || t.dtype !== 'float32' || e.dtype !== 'float32' || n < NATIVE_MIN_ELEMENTS) return fallback(args);
+    if (condition.shape.join() !== t.shape.join() || e.shape.join() !== t.shape.join()) return fallback(args);
+    const out = backend.makeOutput([...t.shape], 'float32');
+    addon.select(heap(backend), offsetOf(backend, condition), offsetOf(backend, t), offsetOf(backend, e), offsetOf(backend, out), n);
+    return out;
+  };
+}
+
+function sumNative(addon: NativeKernelsAddon, fallback: Kernel): Kernel {
+  return (args) => {
+    const backend = args.backend as BackendWasm;
+    const { x } = args.inputs as { x: TensorInfo };
+    const { axis, keepDims } = args.attrs as unknown as tf.SumAttrs;
+    const n = size(x.shape);
+    if (x.dtype !== 'float32' || n < NATIVE_MIN_ELEMENTS) return fallback(args);
+    const rank = x.shape.length;
+    const axes = [...new Set(tf.util.parseAxisParam(axis, x.shape))].sort((p, q) => p - q);
+    const k = axes.length;
+    const isLeading = k > 0 && axes.every((v, i) => v === i);
+    const isTrailing = k > 0 && axes.every((v, i) => v === rank - k + i);
+    if (!isLeading && !isTrailing) return fallback(args);
+    const leading = isLeading && k < rank;
+    const kept = x.shape.filter((_, i) => !axes.includes(i));
+    const outShape = keepDims ? x.shape.map((d, i) => (axes.includes(i) ? 1 : d)) : kept;
+    const rows = leading ? size(x.shape.slice(0, k)) : size(x.shape.slice(0, rank - k));
+    const cols = n / rows;
+    const out = backend.makeOutput(outShape, 'float32');
+    addon.sum(heap(backend), offsetOf(backend, x), offsetOf(backend, out), rows, cols, leading ? 1 : 0);
+    return out;
+  };
+}
+
+function avgPoolGradNative(addon: NativeKernelsAddon, fallback: Kernel): Kernel {
+  return (args) => {
+    const backend = args.backend as BackendWasm;
+    const { dy, input } = args.inputs as { dy: TensorInfo; input: TensorInfo };
+    const a = args.attrs as unknown as tf.AvgPoolGradAttrs;
+    if (dy.dtype !== 'float32' || input.shape.length !== 4 || size(input.shape) < NATIVE_MIN_ELEMENTS) return fallback(args);
+    const info = tf.backend_util.computePool2DInfo(
+      input.shape as [number, number, number, number], a.filterSize, a.strides, 1, a.pad,
+    );
+    const p = info.padInfo;
+    if (p.top !== 0 || p.left !== 0 || p.bottom !== 0 || p.right !== 0 || info.dilationHeight !== 1 || info.dilationWidth !== 1) return fallback(args);
+    if (dy.shape.join() !== info.outShape.join()) return fallback(args);
+    const out = backend.makeOutput([...input.shape], 'float32');
+    addon.avgPoolGrad(
+      heap(backend), offsetOf(backend, dy), offsetOf(backend, out),
+      info.batchSize, info.inHeight, info.inWidth, info.inChannels, info.outHeight, info.outWidth,
+      info.filterHeight, info.filterWidth, info.strideHeight, info.strideWidth,
+    );
+    return out;
+  };
+}
+
+/** Identity without a copy: the output shares the input's buffer (as tfjs's CPU backend and WASM Reshape do). */
+function identityShared(_addon: NativeKernelsAddon, fallback: Kernel): Kernel {
+  return (args) => {
+    const backend = args.backend as BackendWasm;
+    const { x } = args.inputs as { x: TensorInfo };
+    if (x.dtype === 'string') return fallback(args);
+    backend.incRef(x.dataId);
+    return { dataId: x.dataId, shape: [...x.shape], dtype: x.dtype };
+  };
+}
+
 // ─── registration ─────────────────────────────────────────────────────────────────────────────────────────────────
 
 interface NativeKernelDef {
@@ -250,6 +375,21 @@ const DEFS: readonly NativeKernelDef[] = [
   { name: tf.Conv2DBackpropFilter, make: conv2DBackpropFilterNative, wasm: conv2DBackpropFilterWasm as unknown as Kernel },
   { name: tf.Conv2DBackpropInput, make: conv2DBackpropInputNative, wasm: conv2DBackpropInputWasm as unknown as Kernel },
   { name: tf.BatchMatMul, make: batchMatMulNative },
+  { name: tf.Add, make: binaryNative(OP.add, 'arith') },
+  { name: tf.Sub, make: binaryNative(OP.sub, 'arith') },
+  { name: tf.Multiply, make: binaryNative(OP.mul, 'arith') },
+  { name: tf.RealDiv, make: binaryNative(OP.div, 'arith') },
+  { name: tf.Maximum, make: binaryNative(OP.max, 'arith') },
+  { name: tf.Minimum, make: binaryNative(OP.min, 'arith') },
+  { name: tf.GreaterEqual, make: binaryNative(OP.ge, 'compare') },
+  { name: tf.LessEqual, make: binaryNative(OP.le, 'compare') },
+  { name: tf.Greater, make: binaryNative(OP.gt, 'compare') },
+  { name: tf.Less, make: binaryNative(OP.lt, 'compare') },
+  { name: tf.LogicalAnd, make: binaryNative(OP.and, 'and') },
+  { name: tf.Select, make: selectNative },
+  { name: tf.Sum, make: sumNative },
+  { name: tf.AvgPoolGrad, make: avgPoolGradNative },
+  { name: tf.Identity, make: identityShared },
 ];
 
 /** Names of the kernels this module can register. */
@@ -316,5 +456,6 @@ export function nativeStatus(): NativeStatus {
 export function describeNative(s: NativeStatus = nativeStatus()): string {
   if (!s.available) return `native kernels unavailable (${s.reason})`;
   if (s.kernels.length === 0) return 'native kernels available but not registered';
-  return `native kernels (${s.blas?.split(' (')[0] ?? 'BLAS'}, ${s.threads} threads): ${s.kernels.join(', ')}`;
+  const blas = s.blas?.split(' ').slice(0, 2).join(' ') ?? 'BLAS';
+  return `native kernels (${blas}, ${s.threads} threads): ${s.kernels.join(', ')}`;
 }

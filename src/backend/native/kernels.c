@@ -9,6 +9,10 @@
  *   conv2dBackpropFilter(heap, xOff, dyOff, dwOff, g…) dw[kH,kW,Ci,Co] = Σ im2col(x)ᵀ · dy
  *   conv2dBackpropInput(heap, dyOff, wOff, dxOff, g…)  dx = col2im(dy · wᵀ)
  *   matmul(heap, aOff, bOff, cOff, batchA, batchB, M, N, K, transA, transB)
+ *   binary(heap, op, aOff, bOff, outOff, n, mode, inner)  element-wise arithmetic / comparison / logical-and with
+ *                                                       scalar or last-axis broadcasting
+ *   select(heap, condOff, tOff, eOff, outOff, n)      sum(heap, xOff, outOff, rows, cols, leading)
+ *   avgPoolGrad(heap, dyOff, dxOff, B, H, W, C, OH, OW, fh, fw, sh, sw)   (no padding)
  *   setThreads(n), threads(), info()
  *
  * with g… = B, H, W, Ci, OH, OW, Co, kH, kW, strideH, strideW, padTop, padLeft, dilationH, dilationW (NHWC).
@@ -296,6 +300,155 @@ static void mm_task(void *p, int tid, int n) {
               (int)m->K, 1.0f, A, (int)lda, m->b, (int)ldb, 0.0f, m->c + r0 * m->N, (int)m->N);
 }
 
+/* ─── element-wise ops and reductions (memory-bound; threads split the elements) ──────────────────────────────── */
+
+enum { OP_ADD, OP_SUB, OP_MUL, OP_DIV, OP_GE, OP_LE, OP_GT, OP_LT, OP_AND, OP_MAX, OP_MIN };
+/* Broadcast modes: a and b the same shape; b a scalar; a a scalar; b repeats along the last `inner` elements of a;
+ * a repeats along b. */
+enum { BC_SAME, BC_B_SCALAR, BC_A_SCALAR, BC_B_INNER, BC_A_INNER };
+
+typedef struct {
+  int op, mode;
+  const void *a, *b;
+  void *out;
+  long n, inner;
+} ew_ctx_t;
+
+#define EW_LOOP(T_OUT, EXPR)                                                                                          \
+  do {                                                                                                                \
+    T_OUT *o = (T_OUT *)c->out;                                                                                       \
+    switch (c->mode) {                                                                                                \
+      case BC_SAME: for (long i = i0; i < i1; i++) { float x = A[i], y = B[i]; o[i] = (EXPR); } break;               \
+      case BC_B_SCALAR: { float y = B[0]; for (long i = i0; i < i1; i++) { float x = A[i]; o[i] = (EXPR); } } break; \
+      case BC_A_SCALAR: { float x = A[0]; for (long i = i0; i < i1; i++) { float y = B[i]; o[i] = (EXPR); } } break; \
+      case BC_B_INNER:                                                                                                \
+        for (long i = i0; i < i1;) {                                                                                  \
+          long j = i % c->inner, e = i - j + c->inner; if (e > i1) e = i1;                                           \
+          for (; i < e; i++, j++) { float x = A[i], y = B[j]; o[i] = (EXPR); }                                       \
+        }                                                                                                             \
+        break;                                                                                                        \
+      default:                                                                                                        \
+        for (long i = i0; i < i1;) {                                                                                  \
+          long j = i % c->inner, e = i - j + c->inner; if (e > i1) e = i1;                                           \
+          for (; i < e; i++, j++) { float x = A[j], y = B[i]; o[i] = (EXPR); }                                       \
+        }                                                                                                             \
+    }                                                                                                                 \
+  } while (0)
+
+static void ew_task(void *p, int tid, int n) {
+  ew_ctx_t *c = (ew_ctx_t *)p;
+  const long i0 = c->n * tid / n, i1 = c->n * (tid + 1) / n;
+  if (c->op == OP_AND) {
+    const uint8_t *A = (const uint8_t *)c->a, *B = (const uint8_t *)c->b;
+    uint8_t *o = (uint8_t *)c->out;
+    if (c->mode == BC_SAME) for (long i = i0; i < i1; i++) o[i] = (A[i] != 0) & (B[i] != 0);
+    else if (c->mode == BC_B_SCALAR) for (long i = i0; i < i1; i++) o[i] = (A[i] != 0) & (B[0] != 0);
+    else if (c->mode == BC_A_SCALAR) for (long i = i0; i < i1; i++) o[i] = (A[0] != 0) & (B[i] != 0);
+    else if (c->mode == BC_B_INNER) for (long i = i0; i < i1; i++) o[i] = (A[i] != 0) & (B[i % c->inner] != 0);
+    else for (long i = i0; i < i1; i++) o[i] = (A[i % c->inner] != 0) & (B[i] != 0);
+    return;
+  }
+  const float *A = (const float *)c->a, *B = (const float *)c->b;
+  switch (c->op) {
+    case OP_ADD: EW_LOOP(float, x + y); break;
+    case OP_SUB: EW_LOOP(float, x - y); break;
+    case OP_MUL: EW_LOOP(float, x * y); break;
+    case OP_DIV: EW_LOOP(float, x / y); break;
+    case OP_MAX: EW_LOOP(float, (x != x || y != y) ? (x + y) : (x > y ? x : y)); break;
+    case OP_MIN: EW_LOOP(float, (x != x || y != y) ? (x + y) : (x < y ? x : y)); break;
+    case OP_GE: EW_LOOP(uint8_t, x >= y); break;
+    case OP_LE: EW_LOOP(uint8_t, x <= y); break;
+    case OP_GT: EW_LOOP(uint8_t, x > y); break;
+    case OP_LT: EW_LOOP(uint8_t, x < y); break;
+  }
+}
+
+/* Memory-bound work: a thread per 256 Ki elements at most (spawning costs more than it saves below that). */
+static int ew_threads(long n) {
+  long t = n / (1 << 18);
+  if (t < 1) t = 1;
+  return t < g_threads ? (int)t : g_threads;
+}
+
+typedef struct {
+  const uint8_t *cond;
+  const float *t, *e;
+  float *out;
+  long n;
+} sel_ctx_t;
+
+static void select_task(void *p, int tid, int n) {
+  sel_ctx_t *c = (sel_ctx_t *)p;
+  const long i0 = c->n * tid / n, i1 = c->n * (tid + 1) / n;
+  for (long i = i0; i < i1; i++) c->out[i] = c->cond[i] ? c->t[i] : c->e[i];
+}
+
+/* Sum over the leading (columns = 1) or trailing (columns = 0) axes of a [rows, cols] matrix, double accumulators. */
+typedef struct {
+  const float *x;
+  float *out;
+  double **partials;
+  long rows, cols;
+  int leading;
+  int failed;
+} sum_ctx_t;
+
+static void sum_task(void *p, int tid, int n) {
+  sum_ctx_t *c = (sum_ctx_t *)p;
+  if (c->leading) {
+    const long r0 = c->rows * tid / n, r1 = c->rows * (tid + 1) / n;
+    double *acc = c->partials[tid];
+    if (!acc) { c->failed = 1; return; }
+    for (long j = 0; j < c->cols; j++) acc[j] = 0;
+    for (long r = r0; r < r1; r++) {
+      const float *row = c->x + r * c->cols;
+      for (long j = 0; j < c->cols; j++) acc[j] += row[j];
+    }
+    return;
+  }
+  const long r0 = c->rows * tid / n, r1 = c->rows * (tid + 1) / n;
+  for (long r = r0; r < r1; r++) {
+    const float *row = c->x + r * c->cols;
+    double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+    long j = 0;
+    for (; j + 4 <= c->cols; j += 4) { s0 += row[j]; s1 += row[j + 1]; s2 += row[j + 2]; s3 += row[j + 3]; }
+    for (; j < c->cols; j++) s0 += row[j];
+    c->out[r] = (float)(s0 + s1 + s2 + s3);
+  }
+}
+
+/* Average-pool gradient, NHWC, no padding: dx[b, oh·sh + i, ow·sw + j, :] += dy[b, oh, ow, :] / (fh·fw). */
+typedef struct {
+  const float *dy;
+  float *dx;
+  int B, H, W, C, OH, OW, fh, fw, sh, sw;
+} pool_ctx_t;
+
+static void avgpoolgrad_task(void *p, int tid, int n) {
+  pool_ctx_t *c = (pool_ctx_t *)p;
+  const long b0 = (long)c->B * tid / n, b1 = (long)c->B * (tid + 1) / n;
+  const float m = 1.0f / (float)(c->fh * c->fw);
+  const long img = (long)c->H * c->W * c->C;
+  memset(c->dx + b0 * img, 0, sizeof(float) * (b1 - b0) * img);
+  for (long b = b0; b < b1; b++) {
+    for (int oh = 0; oh < c->OH; oh++) {
+      for (int ow = 0; ow < c->OW; ow++) {
+        const float *g = c->dy + (((b * c->OH + oh) * c->OW) + ow) * c->C;
+        for (int i = 0; i < c->fh; i++) {
+          int ih = oh * c->sh + i;
+          if (ih >= c->H) continue;
+          for (int j = 0; j < c->fw; j++) {
+            int iw = ow * c->sw + j;
+            if (iw >= c->W) continue;
+            float *d = c->dx + ((b * c->H + ih) * (long)c->W + iw) * c->C;
+            for (int k = 0; k < c->C; k++) d[k] += g[k] * m;
+          }
+        }
+      }
+    }
+  }
+}
+
 /* ─── Node-API glue ───────────────────────────────────────────────────────────────────────────────────────────── */
 
 #define CHECK(call)                                                                                                   \
@@ -471,6 +624,153 @@ static napi_value matmul(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/* Pointer to `count` elements of `elem` bytes at byte offset `off`, or NULL when out of bounds. */
+static void *at_bytes(uint8_t *base, size_t len, int64_t off, int64_t count, int64_t elem) {
+  if (off < 0 || count < 0 || (off % elem) != 0) return NULL;
+  if ((uint64_t)off + (uint64_t)count * (uint64_t)elem > len) return NULL;
+  return base + off;
+}
+
+/* binary(heap, op, aOff, bOff, outOff, n, mode, inner): element-wise op (enums above); comparisons and logical-and
+ * write bytes (tfjs bool); logical-and reads bytes. */
+static napi_value binary(napi_env env, napi_callback_info info) {
+  size_t argc = 8;
+  napi_value argv[8];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  uint8_t *base;
+  size_t len;
+  int64_t v[7];
+  if (argc != 8 || !heap_of(env, argv[0], &base, &len) || !get_i64s(env, argv + 1, 7, v)) {
+    napi_throw_type_error(env, NULL, "fhenet native binary: bad arguments");
+    return NULL;
+  }
+  ew_ctx_t c;
+  c.op = (int)v[0];
+  c.n = v[4];
+  c.mode = (int)v[5];
+  c.inner = v[6] > 0 ? v[6] : 1;
+  if (c.op < OP_ADD || c.op > OP_MIN || c.mode < BC_SAME || c.mode > BC_A_INNER || c.n < 0 ||
+      ((c.mode == BC_B_INNER || c.mode == BC_A_INNER) && c.n % c.inner != 0)) {
+    napi_throw_range_error(env, NULL, "fhenet native binary: bad op, mode or shape");
+    return NULL;
+  }
+  const int64_t in_elem = c.op == OP_AND ? 1 : 4;
+  const int64_t out_elem = (c.op >= OP_GE && c.op <= OP_AND) ? 1 : 4;
+  const int64_t na = c.mode == BC_A_SCALAR ? 1 : c.mode == BC_A_INNER ? c.inner : c.n;
+  const int64_t nb = c.mode == BC_B_SCALAR ? 1 : c.mode == BC_B_INNER ? c.inner : c.n;
+  c.a = at_bytes(base, len, v[1], na, in_elem);
+  c.b = at_bytes(base, len, v[2], nb, in_elem);
+  c.out = at_bytes(base, len, v[3], c.n, out_elem);
+  if (!c.a || !c.b || !c.out) {
+    napi_throw_range_error(env, NULL, "fhenet native binary: tensor outside the heap or misaligned");
+    return NULL;
+  }
+  parallel(ew_threads(c.n), ew_task, &c);
+  return NULL;
+}
+
+/* select(heap, condOff, tOff, eOff, outOff, n): out = cond ? t : e (float32, same shapes). */
+static napi_value select_(napi_env env, napi_callback_info info) {
+  size_t argc = 6;
+  napi_value argv[6];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  uint8_t *base;
+  size_t len;
+  int64_t v[5];
+  if (argc != 6 || !heap_of(env, argv[0], &base, &len) || !get_i64s(env, argv + 1, 5, v)) {
+    napi_throw_type_error(env, NULL, "fhenet native select: bad arguments");
+    return NULL;
+  }
+  sel_ctx_t c;
+  c.n = v[4];
+  c.cond = (const uint8_t *)at_bytes(base, len, v[0], c.n, 1);
+  c.t = (const float *)at_bytes(base, len, v[1], c.n, 4);
+  c.e = (const float *)at_bytes(base, len, v[2], c.n, 4);
+  c.out = (float *)at_bytes(base, len, v[3], c.n, 4);
+  if (!c.cond || !c.t || !c.e || !c.out) {
+    napi_throw_range_error(env, NULL, "fhenet native select: tensor outside the heap or misaligned");
+    return NULL;
+  }
+  parallel(ew_threads(c.n), select_task, &c);
+  return NULL;
+}
+
+/* sum(heap, xOff, outOff, rows, cols, leading): leading ? out[c] = Σ_r x[r, c] : out[r] = Σ_c x[r, c]. */
+static napi_value sum(napi_env env, napi_callback_info info) {
+  size_t argc = 6;
+  napi_value argv[6];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  uint8_t *base;
+  size_t len;
+  int64_t v[5];
+  if (argc != 6 || !heap_of(env, argv[0], &base, &len) || !get_i64s(env, argv + 1, 5, v) || v[2] < 1 || v[3] < 1) {
+    napi_throw_type_error(env, NULL, "fhenet native sum: bad arguments");
+    return NULL;
+  }
+  sum_ctx_t c = {NULL, NULL, NULL, v[2], v[3], v[4] != 0, 0};
+  c.x = (const float *)at_bytes(base, len, v[0], c.rows * c.cols, 4);
+  c.out = (float *)at_bytes(base, len, v[1], c.leading ? c.cols : c.rows, 4);
+  if (!c.x || !c.out) {
+    napi_throw_range_error(env, NULL, "fhenet native sum: tensor outside the heap or misaligned");
+    return NULL;
+  }
+  int n = ew_threads(c.rows * c.cols);
+  if (n > c.rows) n = (int)c.rows;
+  if (n < 1) n = 1;
+  if (c.leading) {
+    double *partials[64] = {0};
+    c.partials = partials;
+    for (int t = 0; t < n; t++) partials[t] = (double *)malloc(sizeof(double) * c.cols);
+    parallel(n, sum_task, &c);
+    if (!c.failed) {
+      for (long j = 0; j < c.cols; j++) {
+        double s = 0;
+        for (int t = 0; t < n; t++) s += partials[t][j];
+        c.out[j] = (float)s;
+      }
+    }
+    for (int t = 0; t < n; t++) free(partials[t]);
+    if (c.failed) {
+      napi_throw_error(env, NULL, "fhenet native sum: out of memory");
+      return NULL;
+    }
+  } else {
+    parallel(n, sum_task, &c);
+  }
+  return NULL;
+}
+
+/* avgPoolGrad(heap, dyOff, dxOff, B, H, W, C, OH, OW, fh, fw, sh, sw): no padding. */
+static napi_value avg_pool_grad(napi_env env, napi_callback_info info) {
+  size_t argc = 13;
+  napi_value argv[13];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  uint8_t *base;
+  size_t len;
+  int64_t v[12];
+  if (argc != 13 || !heap_of(env, argv[0], &base, &len) || !get_i64s(env, argv + 1, 12, v)) {
+    napi_throw_type_error(env, NULL, "fhenet native avgPoolGrad: bad arguments");
+    return NULL;
+  }
+  for (int i = 2; i < 12; i++) {
+    if (v[i] < 1 || v[i] > (1 << 30)) {
+      napi_throw_range_error(env, NULL, "fhenet native avgPoolGrad: bad geometry");
+      return NULL;
+    }
+  }
+  pool_ctx_t c = {NULL, NULL, (int)v[2], (int)v[3], (int)v[4], (int)v[5], (int)v[6], (int)v[7], (int)v[8], (int)v[9], (int)v[10], (int)v[11]};
+  c.dy = (const float *)at_bytes(base, len, v[0], (int64_t)c.B * c.OH * c.OW * c.C, 4);
+  c.dx = (float *)at_bytes(base, len, v[1], (int64_t)c.B * c.H * c.W * c.C, 4);
+  if (!c.dy || !c.dx) {
+    napi_throw_range_error(env, NULL, "fhenet native avgPoolGrad: tensor outside the heap or misaligned");
+    return NULL;
+  }
+  int n = ew_threads((long)c.B * c.H * c.W * c.C);
+  if (n > c.B) n = c.B;
+  parallel(n, avgpoolgrad_task, &c);
+  return NULL;
+}
+
 static napi_value set_threads(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1];
@@ -507,7 +807,7 @@ static napi_value set_chunk(napi_env env, napi_callback_info info) {
 static napi_value get_info(napi_env env, napi_callback_info info) {
   (void)info;
   char buf[512];
-  snprintf(buf, sizeof buf, "OpenBLAS %s (core %s)", openblas_get_config(), openblas_get_corename());
+  snprintf(buf, sizeof buf, "%s (core %s)", openblas_get_config(), openblas_get_corename());
   napi_value r;
   CHECK(napi_create_string_utf8(env, buf, NAPI_AUTO_LENGTH, &r));
   return r;
@@ -523,6 +823,10 @@ static napi_value init(napi_env env, napi_value exports) {
       {"conv2dBackpropFilter", NULL, conv2d_filter, NULL, NULL, NULL, napi_default, NULL},
       {"conv2dBackpropInput", NULL, conv2d_input, NULL, NULL, NULL, napi_default, NULL},
       {"matmul", NULL, matmul, NULL, NULL, NULL, napi_default, NULL},
+      {"binary", NULL, binary, NULL, NULL, NULL, napi_default, NULL},
+      {"select", NULL, select_, NULL, NULL, NULL, napi_default, NULL},
+      {"sum", NULL, sum, NULL, NULL, NULL, napi_default, NULL},
+      {"avgPoolGrad", NULL, avg_pool_grad, NULL, NULL, NULL, napi_default, NULL},
       {"setThreads", NULL, set_threads, NULL, NULL, NULL, napi_default, NULL},
       {"threads", NULL, get_threads, NULL, NULL, NULL, napi_default, NULL},
       {"setChunk", NULL, set_chunk, NULL, NULL, NULL, napi_default, NULL},
