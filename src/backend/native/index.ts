@@ -10,7 +10,9 @@
  * The addon is compiled at first use with the system C compiler against the Node-API headers and OpenBLAS
  * (Debian: `libopenblas-dev`), and cached (src/util/native-addon.ts). When anything is missing — compiler, headers,
  * OpenBLAS — or `FHENET_NATIVE_KERNELS=0`, nothing is registered and the WASM kernels are used; `nativeStatus()`
- * says why. Threads: `FHENET_NATIVE_THREADS`, else `OPENBLAS_NUM_THREADS`, else every core; `setNativeThreads(n)`.
+ * says why. Threads (process-wide): `FHENET_NATIVE_THREADS`, else `OPENBLAS_NUM_THREADS`, else every core (one in
+ * worker threads); `setNativeThreads(n)`. fhenet's C code runs the threads, each calling a single-threaded sgemm
+ * (OpenBLAS's own threading is set to 1), so im2col / col2im are parallel too.
  *
  * Unsupported cases (non-float32 data, NCHW, empty tensors, batch shapes that do not broadcast simply) fall back to
  * the kernel that was registered before (tfjs's, or fhenet's WASM convolution-gradient kernels).
@@ -18,6 +20,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-wasm';
 import { existsSync } from 'node:fs';
+import { isMainThread } from 'node:worker_threads';
 import { envDisabled, findIncludeDir, findSource, loadNativeAddon } from '../../util/native-addon.js';
 import { conv2DBackpropFilterWasm } from '../wasm-kernels/conv2d-backprop-filter.js';
 import { conv2DBackpropInputWasm } from '../wasm-kernels/conv2d-backprop-input.js';
@@ -107,6 +110,9 @@ export function loadNativeKernelsAddon(): NativeKernelsAddon | null {
       const env = process.env.FHENET_NATIVE_THREADS ?? process.env.OPENBLAS_NUM_THREADS;
       const n = env === undefined ? NaN : Number.parseInt(env, 10);
       if (Number.isInteger(n) && n > 0) r.addon.setThreads(n);
+      // Worker threads (parallel sweeps) already use the cores: one thread each unless configured. The setting is
+      // process-wide (one addon instance per process).
+      else if (!isMainThread) r.addon.setThreads(1);
       const chunk = Number.parseInt(process.env.FHENET_NATIVE_CHUNK ?? '', 10);
       if (Number.isInteger(chunk) && chunk >= 1024) r.addon.setChunk(chunk);
     }

@@ -815,9 +815,13 @@ static napi_value get_info(napi_env env, napi_callback_info info) {
 
 static napi_value init(napi_env env, napi_value exports) {
   /* fhenet's threads each call a single-threaded sgemm. */
-  openblas_set_num_threads(1);
-  long cores = sysconf(_SC_NPROCESSORS_ONLN);
-  g_threads = cores > 0 ? (int)(cores > 64 ? 64 : cores) : 1;
+  static int initialised = 0; /* worker threads load the module again: keep the process-wide setting */
+  if (!initialised) {
+    initialised = 1;
+    openblas_set_num_threads(1);
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    g_threads = cores > 0 ? (int)(cores > 64 ? 64 : cores) : 1;
+  }
   napi_property_descriptor props[] = {
       {"conv2d", NULL, conv2d, NULL, NULL, NULL, napi_default, NULL},
       {"conv2dBackpropFilter", NULL, conv2d_filter, NULL, NULL, NULL, napi_default, NULL},
