@@ -53,7 +53,7 @@ for a in "$@"; do
     --inplace) inplace=1 ;;
     --setup)
       echo "notebooks: ready. Start Jupyter with the tslab (TypeScript) kernel from the repository root:"
-      echo "  JUPYTER_PATH=$JUPYTER_PATH $JUPYTER lab notebooks/      # or: $JUPYTER notebook notebooks/"
+      echo "  JUPYTER_PATH=$JUPYTER_PATH $JUPYTER notebook notebooks/"
       exit 0 ;;
     *) filters+=("$a") ;;
   esac
