@@ -104,9 +104,12 @@ export interface CircuitPlan {
   inputE: number;
   outputE: number;
   steps: PlanStep[];
-  /** Elements whose value is known in clear at plan time (pruned neurons): value → per-element constant or NaN. */
+  /**
+   * Elements evaluated in clear at plan time: value → per-element constant or NaN. Constants come from pruned
+   * neurons (constant accumulators), table rows that are constant, and table elements no output depends on (0).
+   */
   constants: Map<string, Float64Array>;
-  /** KS-PBS per sample (constant table inputs excluded). */
+  /** KS-PBS per sample (excluded: constant table inputs, constant table rows, elements no output depends on). */
   pbsPerSample: number;
   noise: TluNoise[];
   /** Worst-case output range (interval analysis) used for the output encoding. */
@@ -376,6 +379,37 @@ export function planCircuitWith(c: Circuit, params: TfheParams, opts: ExecutorPl
     if (e > 52) throw new TfheParameterError(`value '${v}' needs a ${e}-bit encoding; at most 52 bits are supported`);
   }
 
+  // Backward pass, per element: an element is live when the output depends on it through a non-zero weight
+  // (term lists hold non-zero weights only) or a table lookup. A table element that is not live needs no PBS.
+  const live = new Map<string, Uint8Array>();
+  const liveOf = (v: string) => {
+    let l = live.get(v);
+    if (!l) live.set(v, (l = new Uint8Array(size(v === c.input.name ? c.input.shape : shapes.get(v)!))));
+    return l;
+  };
+  liveOf(c.output.value).fill(1);
+  for (let i = c.ops.length - 1; i >= 0; i--) {
+    const op = c.ops[i]!;
+    const lo = liveOf(op.output);
+    if (op.kind === 'tlu') {
+      const li = liveOf(op.input);
+      for (let j = 0; j < lo.length; j++) if (lo[j]) li[j] = 1;
+    } else {
+      const t = terms.get(op.name)!;
+      const ins = opInputs(op);
+      const l0 = liveOf(ins[0]!);
+      const l1 = ins[1] !== undefined ? liveOf(ins[1]) : undefined;
+      for (let j = 0; j < lo.length; j++) {
+        if (!lo[j]) continue;
+        for (let q = t.offsets[j]!; q < t.offsets[j + 1]!; q++) {
+          const sIdx = t.src[q]!;
+          if (sIdx < l0.length) l0[sIdx] = 1;
+          else l1![sIdx - l0.length] = 1;
+        }
+      }
+    }
+  }
+
   const budgets = new RegionBudgets(params, log2PError);
   const N = params.polynomialSize;
   const pbsVar = budgets.base.pbsOutputVariance;
@@ -414,11 +448,28 @@ export function planCircuitWith(c: Circuit, params: TfheParams, opts: ExecutorPl
       let worst = 0;
       const lo = op.inputSigned ? -(boxes / 2) : 0;
       const channelOf = new Int32Array(nOut);
+      // A channel whose table row is one constant over its whole domain (e.g. a ReLU neuron whose bias keeps it
+      // off for every accumulator the width allows) is that constant for every input, in TFHE as in simulate.
+      const rowConst = new Float64Array(op.channels).fill(NaN);
+      for (let ch = 0; ch < op.channels; ch++) {
+        const row = op.tables.subarray(ch * boxes, (ch + 1) * boxes);
+        if (row.every((v) => v === row[0])) rowConst[ch] = row[0]!;
+      }
+      const outLive = live.get(op.output)!;
       for (let j = 0; j < nOut; j++) {
         const ch = Math.floor(j / op.channelStride) % op.channels;
         channelOf[j] = ch;
         if (!Number.isNaN(inConst[j]!)) {
           outConst[j] = clearLookup(op, inConst[j]!, ch, lo);
+          continue;
+        }
+        if (!Number.isNaN(rowConst[ch]!)) {
+          outConst[j] = rowConst[ch]!;
+          continue;
+        }
+        if (!outLive[j]) {
+          // No consumer reads it with a non-zero weight: any value will do; a trivial 0 instead of a PBS.
+          outConst[j] = 0;
           continue;
         }
         pbsPerSample++;

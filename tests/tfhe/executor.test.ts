@@ -83,7 +83,7 @@ describe('plan', () => {
       ops: [
         { kind: 'tlu', name: 't0', input: 'x', output: 'h', roundBits: 0, inputBits: 1, inputSigned: false, channels: 1, channelStride: 1, tables: Int32Array.of(0, 1) },
         { kind: 'gemm', name: 'dense', input: 'h', output: 'acc', weight: new Int32Array(n).fill(7), outFeatures: 1, inFeatures: n },
-        { kind: 'tlu', name: 't1', input: 'acc', output: 'y', roundBits: 0, inputBits: 4, inputSigned: false, channels: 1, channelStride: 1, tables: new Int32Array(16) },
+        { kind: 'tlu', name: 't1', input: 'acc', output: 'y', roundBits: 0, inputBits: 4, inputSigned: false, channels: 1, channelStride: 1, tables: Int32Array.from({ length: 16 }, (_, i) => i % 4) },
       ],
       output: { value: 'y', name: 'y', shape: [1], channels: 1, channelStride: 1, a: Float64Array.of(1), c: Float64Array.of(0) },
       ranges: {},
@@ -91,8 +91,35 @@ describe('plan', () => {
     };
     expect(() => planCircuit(circuit, { params: SET_2_2 })).toThrow(TfheNoiseError);
     expect(() => planCircuit(circuit, { params: SET_2_2 })).toThrow(/op 't1'.*'dense'.*weight 2-norm of 56\.0.*fewer non-zero weights/);
-    // the automatic choice moves to a set with a larger budget
-    expect(planCircuit(circuit).params.name).toBe('V1_7_PARAM_MESSAGE_3_CARRY_3_KS_PBS_GAUSSIAN_2M128');
+    // the automatic choice moves to a set with a larger budget: 5_0's one-level PBS is as noisy as 2_2's; 2_3's
+    // two-level PBS output is 2^7 quieter
+    expect(planCircuit(circuit).params.name).toBe('V1_6_PARAM_MESSAGE_2_CARRY_3_KS_PBS_GAUSSIAN_2M128');
+  });
+
+  it('skips the PBS of constant table rows and of elements no output depends on', () => {
+    // x (2 values) → table t0 (channel 0: identity, channel 1: constant 5) → gemm reading only h[0] and h[2]
+    const circuit: Circuit = {
+      format: CIRCUIT_FORMAT,
+      input: { name: 'x', shape: [4], scale: 1, bitWidth: 2, signed: false, narrow: false },
+      values: [
+        { name: 'x', shape: [4] },
+        { name: 'h', shape: [4] },
+        { name: 'y', shape: [1] },
+      ],
+      ops: [
+        { kind: 'tlu', name: 't0', input: 'x', output: 'h', roundBits: 0, inputBits: 2, inputSigned: false, channels: 2, channelStride: 1, tables: Int32Array.of(0, 1, 2, 3, 5, 5, 5, 5) },
+        { kind: 'gemm', name: 'dense', input: 'h', output: 'y', weight: Int32Array.of(1, 2, 0, 0), outFeatures: 1, inFeatures: 4 },
+      ],
+      output: { value: 'y', name: 'y', shape: [1], channels: 1, channelStride: 1, a: Float64Array.of(1), c: Float64Array.of(0) },
+      ranges: {},
+      metadata: { graph: 'sparse' },
+    };
+    const plan = planCircuit(circuit);
+    // channel = element mod 2. h[0]: PBS; h[1], h[3]: constant row (5); h[2]: read with weight 0 only (dead)
+    expect(plan.pbsPerSample).toBe(1);
+    expect(Array.from(plan.constants.get('h')!)).toEqual([NaN, 5, 0, 5]);
+    const sim = simulate(circuit, Float64Array.of(3, 2, 1, 0), 1).output;
+    expect(sim[0]).toBe(3 + 2 * 5);
   });
 });
 
