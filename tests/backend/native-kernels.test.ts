@@ -323,6 +323,22 @@ describe.skipIf(!addon)('native WASM-heap kernels (OpenBLAS)', () => {
     },
   );
 
+  const unaryOps: [string, (x: tf.Tensor) => tf.Tensor][] = [
+    ['Round (half to even, exact .5 ties)', (x) => tf.round(tf.mul(tf.round(tf.mul(x, 8)), 0.5))],
+    ['ClipByValue [-1, 1]', (x) => tf.clipByValue(tf.mul(x, 3), -1, 1)],
+    ['ClipByValue with bounds float32 cannot hold (WASM fallback)', (x) => tf.clipByValue(x, -0.1, 0.3)],
+    ['Square', tf.square],
+    ['Abs', tf.abs],
+    ['Neg', tf.neg],
+    ['Relu', tf.relu],
+  ];
+  it.each(unaryOps.map(([n, f]) => [n, f] as const))('unary %s matches the CPU backend', async (_n, f) => {
+    for (const shape of [[40, 30, 8], [7, 3]]) {
+      const r = await onBoth(() => tf.tidy(() => f(tf.tensor(noise(size(shape), 21), shape))));
+      expect(relErr(r.wasm, r.cpu)).toBeLessThanOrEqual(1e-6);
+    }
+  });
+
   it('LogicalAnd and Select (the clamp gradient chain) match the CPU backend', async () => {
     for (const shape of [[100, 30, 8], [6, 5]]) {
       const r = await onBoth(() =>

@@ -3,7 +3,8 @@
  * BatchMatMul as im2col + OpenBLAS `cblas_sgemm` in a small C Node-API addon (native/kernels.c), multi-threaded,
  * working in place on the WASM heap (inputs and outputs stay ordinary WASM-backend tensors). The same addon also
  * runs the memory-bound kernels that dominate a QAT step once convolutions are fast — element-wise arithmetic and
- * comparisons with scalar / last-axis broadcasting, LogicalAnd, Select, Sum over leading or trailing axes,
+ * comparisons with scalar / last-axis broadcasting, Round / ClipByValue / Square / Abs / Neg / Relu, LogicalAnd, Select,
+ * Sum over leading or trailing axes,
  * AvgPoolGrad without padding — on all threads, and Identity shares its input's buffer instead of copying it.
  * Tensors under NATIVE_MIN_ELEMENTS elements stay on the WASM kernels.
  *
@@ -34,6 +35,7 @@ export interface NativeKernelsAddon {
   conv2dBackpropInput(heap: Heap, dyOff: number, wOff: number, dxOff: number, ...geom: number[]): void;
   matmul(heap: Heap, aOff: number, bOff: number, cOff: number, batchA: number, batchB: number, M: number, N: number, K: number, transA: number, transB: number): void;
   binary(heap: Heap, op: number, aOff: number, bOff: number, outOff: number, n: number, mode: number, inner: number): void;
+  unary(heap: Heap, op: number, xOff: number, outOff: number, n: number, p0: number, p1: number): void;
   select(heap: Heap, condOff: number, tOff: number, eOff: number, outOff: number, n: number): void;
   sum(heap: Heap, xOff: number, outOff: number, rows: number, cols: number, leading: number): void;
   avgPoolGrad(heap: Heap, dyOff: number, dxOff: number, B: number, H: number, W: number, C: number, OH: number, OW: number, fh: number, fw: number, sh: number, sw: number): void;
@@ -103,7 +105,7 @@ export function loadNativeKernelsAddon(): NativeKernelsAddon | null {
       includeDirs: [include],
       libs: [...libs, '-lpthread', '-lm'],
       disableEnv: disable,
-      exports: ['conv2d', 'conv2dBackpropFilter', 'conv2dBackpropInput', 'matmul', 'binary', 'select', 'sum', 'avgPoolGrad', 'setThreads', 'threads', 'info'],
+      exports: ['conv2d', 'conv2dBackpropFilter', 'conv2dBackpropInput', 'matmul', 'binary', 'unary', 'select', 'sum', 'avgPoolGrad', 'setThreads', 'threads', 'info'],
     });
     addonResult = { addon: r.addon, reason: r.error };
     if (r.addon) {
@@ -297,6 +299,29 @@ function binaryNative(op: number, kind: 'arith' | 'compare' | 'and') {
     };
 }
 
+const UOP = { round: 0, clip: 1, square: 2, abs: 3, neg: 4, relu: 5 } as const;
+
+function unaryNative(op: number) {
+  return (addon: NativeKernelsAddon, fallback: Kernel): Kernel =>
+    (args) => {
+      const backend = args.backend as BackendWasm;
+      const { x } = args.inputs as { x: TensorInfo };
+      const n = size(x.shape);
+      if (x.dtype !== 'float32' || n < NATIVE_MIN_ELEMENTS) return fallback(args);
+      let p0 = 0;
+      let p1 = 0;
+      if (op === UOP.clip) {
+        const a = args.attrs as unknown as tf.ClipByValueAttrs;
+        [p0, p1] = [a.clipValueMin, a.clipValueMax];
+        // Bounds that float32 cannot hold exactly would clip differently from tfjs: leave those to WASM.
+        if (Math.fround(p0) !== p0 || Math.fround(p1) !== p1 || !(p0 <= p1)) return fallback(args);
+      }
+      const out = backend.makeOutput([...x.shape], 'float32');
+      addon.unary(heap(backend), op, offsetOf(backend, x), offsetOf(backend, out), n, p0, p1);
+      return out;
+    };
+}
+
 function selectNative(addon: NativeKernelsAddon, fallback: Kernel): Kernel {
   return (args) => {
     const backend = args.backend as BackendWasm;
@@ -393,6 +418,12 @@ const DEFS: readonly NativeKernelDef[] = [
   { name: tf.Less, make: binaryNative(OP.lt, 'compare') },
   { name: tf.LogicalAnd, make: binaryNative(OP.and, 'and') },
   { name: tf.Select, make: selectNative },
+  { name: tf.Round, make: unaryNative(UOP.round) },
+  { name: tf.ClipByValue, make: unaryNative(UOP.clip) },
+  { name: tf.Square, make: unaryNative(UOP.square) },
+  { name: tf.Abs, make: unaryNative(UOP.abs) },
+  { name: tf.Neg, make: unaryNative(UOP.neg) },
+  { name: tf.Relu, make: unaryNative(UOP.relu) },
   { name: tf.Sum, make: sumNative },
   { name: tf.AvgPoolGrad, make: avgPoolGradNative },
   { name: tf.Identity, make: identityShared },

@@ -11,6 +11,7 @@
  *   matmul(heap, aOff, bOff, cOff, batchA, batchB, M, N, K, transA, transB)
  *   binary(heap, op, aOff, bOff, outOff, n, mode, inner)  element-wise arithmetic / comparison / logical-and with
  *                                                       scalar or last-axis broadcasting
+ *   unary(heap, op, xOff, outOff, n, p0, p1)          round (half to even) / clip / square / abs / neg / relu
  *   select(heap, condOff, tOff, eOff, outOff, n)      sum(heap, xOff, outOff, rows, cols, leading)
  *   avgPoolGrad(heap, dyOff, dxOff, B, H, W, C, OH, OW, fh, fw, sh, sw)   (no padding)
  *   setThreads(n), threads(), info()
@@ -370,6 +371,35 @@ static int ew_threads(long n) {
   return t < g_threads ? (int)t : g_threads;
 }
 
+/* Unary element-wise ops on float32: round (half to even, as tfjs), clip to [p0, p1], square, abs, neg, relu. */
+enum { U_ROUND, U_CLIP, U_SQUARE, U_ABS, U_NEG, U_RELU };
+
+typedef struct {
+  int op;
+  const float *x;
+  float *out;
+  long n;
+  float p0, p1;
+} un_ctx_t;
+
+static void unary_task(void *p, int tid, int n) {
+  un_ctx_t *c = (un_ctx_t *)p;
+  const long i0 = c->n * tid / n, i1 = c->n * (tid + 1) / n;
+  const float *x = c->x;
+  float *o = c->out;
+  const float lo = c->p0, hi = c->p1;
+  switch (c->op) {
+    case U_ROUND: for (long i = i0; i < i1; i++) o[i] = __builtin_rintf(x[i]); break;
+    case U_CLIP:
+      for (long i = i0; i < i1; i++) { float v = x[i]; o[i] = v != v ? v : (v < lo ? lo : (v > hi ? hi : v)); }
+      break;
+    case U_SQUARE: for (long i = i0; i < i1; i++) o[i] = x[i] * x[i]; break;
+    case U_ABS: for (long i = i0; i < i1; i++) o[i] = __builtin_fabsf(x[i]); break;
+    case U_NEG: for (long i = i0; i < i1; i++) o[i] = -x[i]; break;
+    default: for (long i = i0; i < i1; i++) { float v = x[i]; o[i] = v < 0 ? 0 : v; }
+  }
+}
+
 typedef struct {
   const uint8_t *cond;
   const float *t, *e;
@@ -669,6 +699,35 @@ static napi_value binary(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/* unary(heap, op, xOff, outOff, n, p0, p1). */
+static napi_value unary(napi_env env, napi_callback_info info) {
+  size_t argc = 7;
+  napi_value argv[7];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  uint8_t *base;
+  size_t len;
+  int64_t v[4];
+  double p0 = 0, p1 = 0;
+  if (argc != 7 || !heap_of(env, argv[0], &base, &len) || !get_i64s(env, argv + 1, 4, v) ||
+      napi_get_value_double(env, argv[5], &p0) != napi_ok || napi_get_value_double(env, argv[6], &p1) != napi_ok) {
+    napi_throw_type_error(env, NULL, "fhenet native unary: bad arguments");
+    return NULL;
+  }
+  un_ctx_t c = {(int)v[0], NULL, NULL, v[3], (float)p0, (float)p1};
+  if (c.op < U_ROUND || c.op > U_RELU || c.n < 0) {
+    napi_throw_range_error(env, NULL, "fhenet native unary: bad op");
+    return NULL;
+  }
+  c.x = (const float *)at_bytes(base, len, v[1], c.n, 4);
+  c.out = (float *)at_bytes(base, len, v[2], c.n, 4);
+  if (!c.x || !c.out) {
+    napi_throw_range_error(env, NULL, "fhenet native unary: tensor outside the heap or misaligned");
+    return NULL;
+  }
+  parallel(ew_threads(c.n), unary_task, &c);
+  return NULL;
+}
+
 /* select(heap, condOff, tOff, eOff, outOff, n): out = cond ? t : e (float32, same shapes). */
 static napi_value select_(napi_env env, napi_callback_info info) {
   size_t argc = 6;
@@ -829,6 +888,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"matmul", NULL, matmul, NULL, NULL, NULL, napi_default, NULL},
       {"binary", NULL, binary, NULL, NULL, NULL, napi_default, NULL},
       {"select", NULL, select_, NULL, NULL, NULL, napi_default, NULL},
+      {"unary", NULL, unary, NULL, NULL, NULL, napi_default, NULL},
       {"sum", NULL, sum, NULL, NULL, NULL, napi_default, NULL},
       {"avgPoolGrad", NULL, avg_pool_grad, NULL, NULL, NULL, napi_default, NULL},
       {"setThreads", NULL, set_threads, NULL, NULL, NULL, napi_default, NULL},
