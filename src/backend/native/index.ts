@@ -146,6 +146,18 @@ function heap(backend: BackendWasm): Heap {
   return (backend.wasm as unknown as { HEAPU8: Uint8Array }).HEAPU8;
 }
 
+const usable = new WeakMap<object, boolean>();
+/** Whether the backend's heap is a plain ArrayBuffer (a threaded WASM build's SharedArrayBuffer is left to WASM). */
+function heapUsable(backend: BackendWasm): boolean {
+  let ok = usable.get(backend);
+  if (ok === undefined) {
+    const h = (backend.wasm as unknown as { HEAPU8?: Uint8Array } | undefined)?.HEAPU8;
+    ok = h !== undefined && h.buffer instanceof ArrayBuffer;
+    usable.set(backend, ok);
+  }
+  return ok;
+}
+
 const size = (shape: readonly number[]) => shape.reduce((a, b) => a * b, 1);
 
 type KernelArgs = { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs?: tf.NamedAttrMap };
@@ -462,7 +474,10 @@ export function registerNativeKernels(only?: readonly string[]): NativeStatus {
     if (replaced.has(def.name)) continue;
     const existing = tf.getKernel(def.name, 'wasm');
     if (existing) tf.unregisterKernel(def.name, 'wasm');
-    tf.registerKernel({ kernelName: def.name, backendName: 'wasm', kernelFunc: def.make(addon, fallbackFor(def, existing)) as unknown as tf.KernelFunc });
+    const fallback = fallbackFor(def, existing);
+    const native = def.make(addon, fallback);
+    const kernelFunc: Kernel = (args) => (heapUsable(args.backend as BackendWasm) ? native(args) : fallback(args));
+    tf.registerKernel({ kernelName: def.name, backendName: 'wasm', kernelFunc: kernelFunc as unknown as tf.KernelFunc });
     replaced.set(def.name, existing);
   }
   return nativeStatus();
