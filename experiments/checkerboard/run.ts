@@ -38,6 +38,10 @@ const QAT = { epochs: 7, batchSize: 8, lr: 0.005 };
 const FLOAT = { epochs: 7, batchSize: 32, lr: 0.005 };
 const train = QAT;
 const peer = { source: 'peer' };
+// Each configuration has exactly one recipe (tables group runs by configuration). The batch-32 rows of the earlier
+// session (results/runs.jsonl) are reused where this session had no CPU time left to re-run them with batch 8: the
+// tables' "recipe" column says which rows those are.
+const BATCH32 = { epochs: 7, batchSize: 32, lr: 0.005 };
 const rawSpec = {
   name: 'checkerboard',
   concurrency,
@@ -48,12 +52,13 @@ const rawSpec = {
     { family: 'qat', hidden: [100], bits: [3], k: [20], seeds: peerSeeds, data: peer },
     { family: 'ptq', hidden: [10, 30, 100], bits: [3], seeds, train: FLOAT },
     { family: 'ptq', hidden: [100], bits: [3], seeds: peerSeeds, data: peer, train: FLOAT },
-    { family: 'a2q', hidden: [100], bits: [3], targetBits: [7, 6], seeds },
-    { family: 'a2q', hidden: [100], bits: [3], targetBits: [6], seeds: peerSeeds, data: peer },
-    { family: 'qat-brevitas', hidden: [100], bits: [3], k: [30, 10], seeds },
+    { family: 'a2q', hidden: [100], bits: [3], targetBits: [7], seeds },
+    { family: 'qat-brevitas', hidden: [100], bits: [3], k: [30], seeds },
     { family: 'a2q', hidden: [100], bits: [3], targetBits: [5], input: ['unsigned'], seeds },
-    { family: 'a2q', hidden: [100], bits: [3], targetBits: [5], input: ['unsigned'], seeds: peerSeeds, data: peer },
-    { family: 'a2q', hidden: [100], bits: [3], targetBits: [5], seeds },
+    { family: 'a2q', hidden: [100], bits: [3], targetBits: [6], seeds, train: BATCH32 },
+    { family: 'a2q', hidden: [100], bits: [3], targetBits: [5], seeds, train: BATCH32 },
+    { family: 'a2q', hidden: [100], bits: [3], targetBits: [6], seeds: 5, data: peer, train: BATCH32 },
+    { family: 'a2q', hidden: [100], bits: [3], targetBits: [5], input: ['unsigned'], seeds: 5, data: peer, train: BATCH32 },
   ],
 };
 // The guide's pruned float net (k = 10 / 30) and its 3-bit PTQ: not a `fhenet sweep` family, run by pruned-float.ts.
@@ -83,12 +88,6 @@ if (childIdx > 0) {
   const [w, n] = process.argv[childIdx + 1]!.split('/').map(Number) as [number, number];
   await initBackend();
   let failed = false;
-  try {
-    await runSweep(specFor([w, n]), { outDir, inline: true, progress: 'lines', title });
-  } catch (e) {
-    failed = true;
-    fs.appendFileSync(path.join(outDir, 'failures.log'), `${new Date().toISOString()} child ${w}/${n}: ${(e as Error).message}\n`);
-  }
   const mine = extraConfigs.filter((c) => c.seed % n === w && !readLog(extraLog).has(configHash(c)));
   for (const c of mine) {
     try {
@@ -99,6 +98,12 @@ if (childIdx > 0) {
       failed = true;
       fs.appendFileSync(path.join(outDir, 'failures.log'), `${new Date().toISOString()} child ${w}/${n} pruned-float seed ${c.seed}: ${(e as Error).stack}\n`);
     }
+  }
+  try {
+    await runSweep(specFor([w, n]), { outDir, inline: true, progress: 'lines', title });
+  } catch (e) {
+    failed = true;
+    fs.appendFileSync(path.join(outDir, 'failures.log'), `${new Date().toISOString()} child ${w}/${n}: ${(e as Error).message}\n`);
   }
   process.exit(failed ? 1 : 0);
 }
@@ -161,6 +166,10 @@ const atCeiling = (label: string) => {
   const others = rs.filter((r) => r.result.testAccuracy < c - 1e-9).map((r) => (100 * r.result.testAccuracy).toFixed(1));
   return `${hit} / ${rs.length}${others.length ? ` (others: ${others.join(', ')})` : ''}`;
 };
+const recipe = (label: string) => {
+  const t = recs(label)[0]?.config.train;
+  return t ? `batch ${t.batchSize}, lr ${t.lr}, ${t.epochs} ep.` : 'n/a';
+};
 const verdict = (s: ConfigSummary | undefined, refAcc: number, refBits: number | null, acc: 'test' | 'float' = 'test') => {
   if (!s) return 'n/a';
   const a = acc === 'test' ? s.testAccuracy : s.floatAccuracy;
@@ -184,7 +193,7 @@ for (const [k, ref] of [[10, [82.5, 57.74, 6.6]], [30, [88.06, 57.82, 6.8]]] as 
 const qatRows: string[] = [];
 const qatRow = (name: string, label: string, ref: string, refAcc: number, refBits: number | null) => {
   const s = get(label);
-  qatRows.push(`| ${name} | ${ref} | ${pct(s?.testAccuracy)} | ${s ? (100 * median(recs(label).map((r) => r.result.testAccuracy))).toFixed(2) : 'n/a'} | ${s ? atCeiling(label) : 'n/a'} | ${bits(s?.accumulatorBits)} | ${bits(s?.worstCaseBits)} | ${verdict(s, refAcc, refBits)} |`);
+  qatRows.push(`| ${name} | ${recipe(label)} | ${s?.runs ?? 0} | ${ref} | ${pct(s?.testAccuracy)} | ${s ? (100 * median(recs(label).map((r) => r.result.testAccuracy))).toFixed(2) : 'n/a'} | ${s ? atCeiling(label) : 'n/a'} | ${bits(s?.accumulatorBits)} | ${bits(s?.worstCaseBits)} | ${verdict(s, refAcc, refBits)} |`);
 };
 qatRow('3-bit QAT + pruning h=100, k=30 (guide)', 'qat h=100 3-bit k=30', '95.4 % at 7 bits', 95.4, 7);
 qatRow('3-bit QAT + pruning h=100, k=20 (notebook)', 'qat h=100 3-bit k=20', '95.6 % (its exported run: 8 bits)', 95.6, 8);
@@ -193,7 +202,6 @@ qatRow('accumulator-aware QAT h=100, target 6 bits', 'a2q h=100 3-bit target 6',
 qatRow('accumulator-aware QAT h=100, target 5 bits, unsigned input quantizer (moonshot)', 'a2q h=100 3-bit target 5 unsigned input', 'none (fhenet)', 0, 5);
 qatRow('accumulator-aware QAT h=100, target 5 bits, notebook (signed) input', 'a2q h=100 3-bit target 5', 'none (fhenet)', 0, 5);
 qatRow('QuantSimpleNet with Brevitas default quantizers + pruning h=100, k=30 (newer guide)', 'qat-brevitas h=100 3-bit k=30', '95.4 % at 7 bits', 95.4, 7);
-qatRow('QuantSimpleNet with Brevitas default quantizers + pruning h=100, k=10', 'qat-brevitas h=100 3-bit k=10', 'none', 0, null);
 const peerRows: string[] = [];
 for (const [name, label] of [
   ['float SimpleNet h=100 → 3-bit PTQ', 'ptq h=100 3-bit peer data'],
@@ -203,7 +211,7 @@ for (const [name, label] of [
 ] as const) {
   const s = get(label);
   const ceilCol = label.startsWith('ptq') ? '—' : s ? atCeiling(label) : 'n/a';
-  peerRows.push(`| ${name} | ${s?.runs ?? 0} | ${pct(s?.floatAccuracy)} | ${pct(s?.testAccuracy)} | ${ceilCol} | ${bits(s?.accumulatorBits)} | ${bits(s?.worstCaseBits)} |`);
+  peerRows.push(`| ${name} | ${recipe(label)} | ${s?.runs ?? 0} | ${pct(s?.floatAccuracy)} | ${pct(s?.testAccuracy)} | ${ceilCol} | ${bits(s?.accumulatorBits)} | ${bits(s?.worstCaseBits)} |`);
 }
 
 const cpu = os.cpus();
@@ -242,14 +250,14 @@ The notebook's input quantizer (3-bit, scale 1/3) maps each point to a cell of a
 |---|---|---|---|---|---|
 ${rows.join('\n')}
 
-| QAT row | reference | fhenet test accuracy % | median % | seeds at the ceiling | accumulator bits | worst-case bits | target (mean ≥ accuracy at ≤ mean bits) |
-|---|---|---|---|---|---|---|---|
+| QAT row | recipe | runs | reference | fhenet test accuracy % | median % | seeds at the ceiling | accumulator bits | worst-case bits | target (mean ≥ accuracy at ≤ mean bits) |
+|---|---|---|---|---|---|---|---|---|---|
 ${qatRows.join('\n')}
 
 ## Main configurations on the peer arrays (${peerSeeds} seeds)
 
-| configuration | runs | float % | test accuracy % | seeds at the ceiling | accumulator bits | worst-case bits |
-|---|---|---|---|---|---|---|
+| configuration | recipe | runs | float % | test accuracy % | seeds at the ceiling | accumulator bits | worst-case bits |
+|---|---|---|---|---|---|---|---|
 ${peerRows.join('\n')}
 
 ## Plot
