@@ -4,6 +4,7 @@
  *   npx tsx experiments/checkerboard-encrypted/run.ts                 # load the committed checkpoint, run encrypted
  *   npx tsx experiments/checkerboard-encrypted/run.ts --retrain       # train it again from its seed first (≈ 1–3 min)
  *   npx tsx experiments/checkerboard-encrypted/run.ts --samples 20 --threads 1,2 --write   # also writes RESULTS-run.md
+ *   npx tsx experiments/checkerboard-encrypted/run.ts --retrain --samples 0   # retrain, compare with the checkpoint, no FHE
  *
  * The net: the notebook's 3-bit QuantSimpleNet (QuantIdentity → QuantLinear(2,h) → QuantReLU → QuantLinear(h,h) →
  * QuantReLU → QuantLinear(h,2), constant scales, weights/activations/input 3-bit signed narrow), trained with
@@ -149,22 +150,25 @@ for (const name of ['V1_7_PARAM_MESSAGE_1_CARRY_1_KS_PBS_GAUSSIAN_2M128', 'PARAM
 }
 log();
 
-interface RunRow { threads: number; perSample: number[]; agree: number; st: { enc: number; pbs: number; lin: number; io: number; server: number; dec: number; pbsCount: number }; keygen: number; keyMiB: number; firstCall: number; bytesUp: number; bytesDown: number }
+interface RunRow { threads: number; perSample: number[]; cpuPerSample: number[]; agree: number; st: { enc: number; pbs: number; lin: number; io: number; server: number; dec: number; pbsCount: number }; keygen: number; keyMiB: number; firstCall: number; bytesUp: number; bytesDown: number }
 const rows: RunRow[] = [];
 const x = data.test.x.subarray(0, samples * 2);
 const want = simulate(c, quantizeInput(c, x), samples).output;
-for (const threads of threadList) {
+for (const threads of samples > 0 ? threadList : []) {
   const exec = new TfheCircuitExecutor({ threads });
   model.executor = exec;
   // First call: key generation (node-tfhe, client side) + server key expansion, then the sample itself.
   let t0 = performance.now();
   await model.forward(x.subarray(0, 2), 1, { fhe: 'execute' });
   const firstCall = (performance.now() - t0) / 1000;
-  const row: RunRow = { threads, perSample: [], agree: 0, st: { enc: 0, pbs: 0, lin: 0, io: 0, server: 0, dec: 0, pbsCount: 0 }, keygen: exec.lastStats!.keygenSeconds, keyMiB: exec.lastStats!.serverKeyBytes / 2 ** 20, firstCall, bytesUp: 0, bytesDown: 0 };
+  const row: RunRow = { threads, perSample: [], cpuPerSample: [], agree: 0, st: { enc: 0, pbs: 0, lin: 0, io: 0, server: 0, dec: 0, pbsCount: 0 }, keygen: exec.lastStats!.keygenSeconds, keyMiB: exec.lastStats!.serverKeyBytes / 2 ** 20, firstCall, bytesUp: 0, bytesDown: 0 };
   for (let s = 0; s < samples; s++) {
     t0 = performance.now();
+    const c0 = process.cpuUsage();
     const r = await model.forward(x.subarray(2 * s, 2 * s + 2), 1, { fhe: 'execute' });
     row.perSample.push((performance.now() - t0) / 1000);
+    const c1 = process.cpuUsage(c0); // the whole process: main thread and KS-PBS worker threads
+    row.cpuPerSample.push((c1.user + c1.system) / 1e6);
     const st = exec.lastStats!;
     row.st.enc += st.encryptSeconds;
     row.st.pbs += st.pbsSeconds;
@@ -187,11 +191,11 @@ const med = (xs: number[]) => {
 };
 log(`## Encrypted inference (${samples} test samples, one sample per forward call)`);
 log();
-log('| KS-PBS threads | median s/sample | mean | min–max | ms per PBS (PBS time / count) | outputs = simulate | key gen (node-tfhe) | eval key | first call (key expansion + 1 sample) |');
-log('|---|---|---|---|---|---|---|---|---|');
+log('| KS-PBS threads | wall s/sample, median | mean | min–max | CPU s/sample, median (all threads) | wall ms per PBS (PBS time / count) | outputs = simulate | key gen (node-tfhe) | eval key | first call (key expansion + 1 sample) |');
+log('|---|---|---|---|---|---|---|---|---|---|');
 for (const r of rows) {
   const mean = r.perSample.reduce((a, b) => a + b, 0) / samples;
-  log(`| ${r.threads} | **${med(r.perSample).toFixed(2)}** | ${mean.toFixed(2)} | ${Math.min(...r.perSample).toFixed(2)}–${Math.max(...r.perSample).toFixed(2)} | ${((1000 * r.st.pbs) / r.st.pbsCount).toFixed(1)} | ${r.agree}/${samples} samples (${2 * r.agree}/${2 * samples} outputs) | ${r.keygen.toFixed(1)} s | ${r.keyMiB.toFixed(0)} MiB | ${r.firstCall.toFixed(1)} s |`);
+  log(`| ${r.threads} | **${med(r.perSample).toFixed(2)}** | ${mean.toFixed(2)} | ${Math.min(...r.perSample).toFixed(2)}–${Math.max(...r.perSample).toFixed(2)} | ${med(r.cpuPerSample).toFixed(2)} | ${((1000 * r.st.pbs) / r.st.pbsCount).toFixed(1)} | ${r.agree}/${samples} samples (${2 * r.agree}/${2 * samples} outputs) | ${r.keygen.toFixed(1)} s | ${r.keyMiB.toFixed(0)} MiB | ${r.firstCall.toFixed(1)} s |`);
 }
 log();
 log('Time profile per sample (means over the samples):');
