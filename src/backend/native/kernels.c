@@ -364,9 +364,10 @@ static void ew_task(void *p, int tid, int n) {
   }
 }
 
-/* Memory-bound work: a thread per 256 Ki elements at most (spawning costs more than it saves below that). */
+/* Memory-bound work: a thread per 1 Mi elements at most (below that, starting and joining a thread — slow when the
+ * cores are shared — costs more than the second thread saves). */
 static int ew_threads(long n) {
-  long t = n / (1 << 18);
+  long t = n / (1 << 20);
   if (t < 1) t = 1;
   return t < g_threads ? (int)t : g_threads;
 }
