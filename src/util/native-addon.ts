@@ -18,11 +18,12 @@
  * and CPU model, so an edit or another machine rebuilds and everything else loads in milliseconds. Builds write to a
  * temporary file and rename it into place, so concurrent builders (test workers) never load half a file. Nothing
  * throws: any failure (disabled, no compiler, no headers, a failing build, missing exports) gives `addon: null` and
- * the reason, and the result is memoised per `name` for the life of the process.
+ * the reason (the compiler's or linker's own error line when a build fails), and the result is memoised per `name`
+ * for the life of the process. A successful build removes older builds of the same name from the cache.
  */
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { cpus, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -112,7 +113,10 @@ export function loadNativeAddon<T>(spec: NativeAddonSpec): NativeAddonResult<T> 
   } catch (e) {
     const msg = e as Error & { stderr?: Buffer };
     // A compiler error's first line is "Command failed: …"; its diagnostics are on stderr.
-    const detail = msg.stderr ? String(msg.stderr).split('\n').find((l) => /error/i.test(l)) : undefined;
+    const lines = msg.stderr ? String(msg.stderr).split('\n') : [];
+    const detail =
+      lines.find((l) => /cannot find|fatal error|undefined reference|No such file/i.test(l)) ??
+      lines.find((l) => /error/i.test(l) && !l.startsWith('collect2'));
     result = { addon: null, error: (detail ?? msg.message.split('\n')[0]!).trim(), built: false };
   }
   results.set(spec.name, result);
@@ -154,6 +158,10 @@ function build<T>(spec: NativeAddonSpec): NativeAddonResult<T> {
       rmSync(tmp, { force: true });
     }
     built = true;
+    // Older builds of this addon (other sources or flags) are dead weight; unlinking a loaded one is harmless.
+    for (const f of readdirSync(dir)) {
+      if (f.startsWith(`${spec.name}-`) && f.endsWith('.node') && join(dir, f) !== target) rmSync(join(dir, f), { force: true });
+    }
   }
   const mod = createRequire(import.meta.url)(target) as Record<string, unknown>;
   for (const name of spec.exports ?? []) {

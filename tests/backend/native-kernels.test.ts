@@ -193,7 +193,7 @@ describe('native-addon loader (src/util/native-addon.ts)', () => {
     const dir = mkdtempSync(join(tmpdir(), 'fhenet-addon-test-'));
     const src = join(dir, 'broken.c');
     writeFileSync(src, 'this is not C;\n');
-    const r = loadNativeAddon({ name: `fhenet-test-broken-${process.pid}`, sources: [src] });
+    const r = loadNativeAddon({ name: 'fhenet-test-broken', sources: [src] });
     expect(r.addon).toBeNull();
     expect(r.error).toMatch(/error/i);
   });
@@ -201,7 +201,7 @@ describe('native-addon loader (src/util/native-addon.ts)', () => {
   it('honours the disabling environment variable', () => {
     process.env.FHENET_TEST_ADDON_OFF = '0';
     try {
-      const r = loadNativeAddon({ name: `fhenet-test-off-${process.pid}`, sources: ['/nonexistent.c'], disableEnv: 'FHENET_TEST_ADDON_OFF' });
+      const r = loadNativeAddon({ name: 'fhenet-test-off', sources: ['/nonexistent.c'], disableEnv: 'FHENET_TEST_ADDON_OFF' });
       expect(r.addon).toBeNull();
       expect(r.error).toBe('disabled by FHENET_TEST_ADDON_OFF=0');
     } finally {
