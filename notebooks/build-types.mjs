@@ -40,7 +40,7 @@ function inputs() {
 }
 
 const files = inputs();
-const newest = Math.max(...[...files, config, path.join(root, 'package.json'), fileURLToPath(import.meta.url)].map((f) => fs.statSync(f).mtimeMs));
+const newest = Math.max(...[...files, config, path.join(root, 'tsconfig.json'), path.join(root, 'package.json'), fileURLToPath(import.meta.url)].map((f) => fs.statSync(f).mtimeMs));
 if (!force && fs.existsSync(stamp) && fs.statSync(stamp).mtimeMs >= newest) {
   console.log('notebooks: fhenet declarations up to date');
   process.exit(0);
@@ -48,6 +48,7 @@ if (!force && fs.existsSync(stamp) && fs.statSync(stamp).mtimeMs >= newest) {
 
 const t0 = Date.now();
 fs.rmSync(typesDir, { recursive: true, force: true });
+fs.mkdirSync(pkgDir, { recursive: true });
 const tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc');
 const r = spawnSync(process.execPath, [tsc, '-p', config], { cwd: root, encoding: 'utf8' });
 const lines = `${r.stdout}${r.stderr}`.split('\n').filter((l) => /error TS\d+/.test(l));
