@@ -43,10 +43,10 @@ const arg = (k: string, d: string) => {
   const i = args.indexOf(k);
   return i >= 0 ? args[i + 1]! : d;
 };
-const CKPT = path.join(here, 'model.safetensors');
+const CKPT = path.resolve(arg('--ckpt', path.join(here, 'model.safetensors')));
 const cfg = {
-  hidden: Number(arg('--hidden', '32')),
-  seed: Number(arg('--seed', '0')),
+  hidden: Number(arg('--hidden', '24')),
+  seed: Number(arg('--seed', '3')),
   targetBits: Number(arg('--target', '5')),
   epochs: Number(arg('--epochs', '7')),
   batchSize: Number(arg('--batch', '8')),

@@ -11,6 +11,7 @@ import { type Circuit, type CircuitOp, CIRCUIT_FORMAT } from '../../src/compiler
 import { quantizeInput, simulate } from '../../src/compiler/simulate.js';
 import { moduleToGraph } from '../../src/export/to-graph.js';
 import { manualSeed } from '../../src/nn/init.js';
+import { loadModule } from '../../src/nn/checkpoint.js';
 import { QuantSimpleNet } from '../../src/models/checkerboard.js';
 import { generateCheckerboard } from '../../datasets/checkerboard/index.js';
 import { fit, evaluate } from '../../src/train/trainer.js';
@@ -211,6 +212,27 @@ describe('checkerboard net, encrypted', () => {
   it.runIf(LONG)('long: h=100, 100 samples (2_2 set)', async () => {
     const r = await checkerboardRun(100, 100, 4, null);
     expect(r.same).toBe(100);
+  }, 1_800_000);
+
+  it.runIf(LONG)('long: the committed ≥ 95 % checkpoint (experiments/checkerboard-encrypted, 5-bit tables, 2_3 set), 4 samples', async () => {
+    const data = generateCheckerboard({ seed: 42 });
+    const net = new QuantSimpleNet({ hidden: 24, bits: 3, scales: 'notebook' });
+    loadModule('experiments/checkerboard-encrypted/model.safetensors', net);
+    net.eval();
+    const model = FheModel.compile(moduleToGraph(net, [2]), { data: data.train.x, n: data.train.y.length });
+    const n = data.test.y.length;
+    const all = await model.forward(data.test.x, n, { fhe: 'simulate' });
+    let ok = 0;
+    for (let i = 0; i < n; i++) if ((all.outputInts![2 * i + 1]! > all.outputInts![2 * i]! ? 1 : 0) === data.test.y[i]) ok++;
+    expect(ok / n).toBeGreaterThanOrEqual(0.95);
+    expect(Math.max(...model.compiled.tables.map((t) => t.inputBits + t.roundBits))).toBe(5);
+    const x = data.test.x.subarray(0, 8);
+    model.executor = executor;
+    const enc = await model.forward(x, 4, { fhe: 'execute' });
+    expect(executor.lastStats!.params).toBe('V1_6_PARAM_MESSAGE_2_CARRY_3_KS_PBS_GAUSSIAN_2M128');
+    expect(executor.lastStats!.pbs).toBe(4 * 44);
+    expect(Array.from(enc.outputInts!)).toEqual(Array.from(all.outputInts!.subarray(0, 8)));
+    net.dispose();
   }, 1_800_000);
 
   it.runIf(LONG)('long: h=30 with 6-bit accumulators, 5 samples (3_3 set)', async () => {
