@@ -43,7 +43,9 @@ const arg = (k: string, d: string) => {
   const i = args.indexOf(k);
   return i >= 0 ? args[i + 1]! : d;
 };
-const CKPT = path.resolve(arg('--ckpt', path.join(here, 'model.safetensors')));
+// model-h24.safetensors: this default net (h = 24, seed 3). model.safetensors: the first net (h = 32, seed 0), which
+// notebooks load: run it with --hidden 32 --seed 0 --ckpt experiments/checkerboard-encrypted/model.safetensors.
+const CKPT = path.resolve(arg('--ckpt', path.join(here, 'model-h24.safetensors')));
 const cfg = {
   hidden: Number(arg('--hidden', '24')),
   seed: Number(arg('--seed', '3')),

@@ -217,7 +217,7 @@ describe('checkerboard net, encrypted', () => {
   it.runIf(LONG)('long: the committed ≥ 95 % checkpoint (experiments/checkerboard-encrypted, 5-bit tables, 2_3 set), 4 samples', async () => {
     const data = generateCheckerboard({ seed: 42 });
     const net = new QuantSimpleNet({ hidden: 24, bits: 3, scales: 'notebook' });
-    loadModule('experiments/checkerboard-encrypted/model.safetensors', net);
+    loadModule('experiments/checkerboard-encrypted/model-h24.safetensors', net);
     net.eval();
     const model = FheModel.compile(moduleToGraph(net, [2]), { data: data.train.x, n: data.train.y.length });
     const n = data.test.y.length;
