@@ -49,6 +49,8 @@ const opt = (name: string, dflt: number) => {
 const QUICK = flag('--quick');
 const PROFILE = flag('--profile');
 const TORCH = flag('--torch');
+/** The native accelerator's state, as registered at the start of the run. */
+let nativeLine = '';
 const ONLY = (() => {
   const i = argv.indexOf('--only');
   return i >= 0 ? argv[i + 1] : undefined;
@@ -297,7 +299,8 @@ async function main(): Promise<void> {
   console.log(`machine: ${os.cpus()[0]?.model ?? '?'} × ${os.cpus().length}, Node ${process.version}, tfjs-core ${tf.version_core}`);
   console.log(`load average at start: ${os.loadavg().map((l) => l.toFixed(2)).join(', ')}`);
   registerWasmKernels();
-  console.log(describeNative(registerNativeKernels()));
+  nativeLine = describeNative(registerNativeKernels());
+  console.log(nativeLine);
 
   if (ONLY === undefined || ONLY === 'cnn') {
     for (const batch of cnnBatches) {
@@ -393,7 +396,7 @@ function writeResults(rows: Row[], profiles: { variant: Variant; what: string; k
     '',
     `Machine: ${os.cpus()[0]?.model ?? '?'} × ${os.cpus().length} cores, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}, tfjs ${tf.version_core}; WASM runs single-threaded. Date: ${new Date().toISOString()}. Load average at the end (1, 5, 15 min; other jobs share the cores): ${os.loadavg().map((l) => l.toFixed(2)).join(', ')}.`,
     '',
-    `Native accelerator: ${describeNative(nativeStatus())}.`,
+    `Native accelerator (the wasm+native rows): ${nativeLine}.`,
     '',
     '## (b) CIFAR-shaped CNN',
     '',
