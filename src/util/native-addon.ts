@@ -14,12 +14,12 @@
  *   if (r.addon) … else console.log(r.error);    // r.error: one line saying why it is unavailable
  *
  * The shared object is cached in `<package>/node_modules/.cache/<name>/<name>-<hash>.node` (or the OS temp folder
- * when there is no node_modules), keyed by the sources' contents, flags, libraries, compiler, Node ABI, architecture
- * and CPU model, so an edit or another machine rebuilds and everything else loads in milliseconds. Builds write to a
- * temporary file and rename it into place, so concurrent builders (test workers) never load half a file. Nothing
- * throws: any failure (disabled, no compiler, no headers, a failing build, missing exports) gives `addon: null` and
- * the reason (the compiler's or linker's own error line when a build fails), and the result is memoised per `name`
- * for the life of the process. A successful build removes older builds of the same name from the cache.
+ * when there is no node_modules), keyed by the sources' contents, flags, libraries, compiler, Node ABI, architecture,
+ * CPU model and CPU feature flags, so an edit or another machine rebuilds and everything else loads in milliseconds.
+ * Builds write to a temporary file and rename it into place, so concurrent builders (test workers) never load half
+ * a file. Nothing throws: any failure (disabled, no compiler, no headers, a failing build, missing exports) gives
+ * `addon: null` and the reason (the compiler's or linker's own error line when a build fails), and the result is
+ * memoised per `name` for the life of the process. A successful build removes older builds of the same name from the cache.
  */
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -103,6 +103,19 @@ export function envDisabled(value: string | undefined): boolean {
   return value !== undefined && ['0', 'false', 'off', 'no'].includes(value.trim().toLowerCase());
 }
 
+/**
+ * The CPU's feature flags (Linux), part of the cache key: VMs often report a generic model name ("AMD EPYC"), and a
+ * `-march=native` build copied to a CPU without some instruction set (a cached node_modules) would crash, not fail.
+ */
+function cpuFeatures(): string {
+  try {
+    const info = readFileSync('/proc/cpuinfo', 'utf8');
+    return info.split('\n').find((l) => /^(flags|Features)\s*:/.test(l)) ?? '';
+  } catch {
+    return '';
+  }
+}
+
 /** Builds (once, cached) and loads a Node-API addon; never throws. See the module comment. */
 export function loadNativeAddon<T>(spec: NativeAddonSpec): NativeAddonResult<T> {
   const memo = results.get(spec.name);
@@ -139,7 +152,8 @@ function build<T>(spec: NativeAddonSpec): NativeAddonResult<T> {
     .update([compiler, ...flags, ...includes, ...libs].join(' '))
     .update(process.versions.modules)
     .update(process.arch)
-    .update(cpus()[0]?.model ?? '');
+    .update(cpus()[0]?.model ?? '')
+    .update(cpuFeatures());
   const dir = nativeCacheDir(spec.name);
   const target = join(dir, `${spec.name}-${hash.digest('hex').slice(0, 16)}.node`);
   let built = false;
