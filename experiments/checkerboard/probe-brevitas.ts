@@ -3,7 +3,7 @@
  * keeps it on the initial loss plateau? Variants swap the weight quantizer (abs-max vs the notebook's constant
  * scale) and the activation quantizers (learned vs constant), h=100, 3 bits, no pruning, weights U(−1, 1).
  *   npx tsx experiments/checkerboard/probe-brevitas.ts <variant> <epochs> [seed]
- *   variant: brevitas | absmax-w | learned-a | notebook
+ *   variant: brevitas | absmax-w | learned-a | learned-in | learned-relu | notebook
  */
 import { initBackend } from '../../src/backend/index.js';
 import { generateCheckerboard } from '../../datasets/checkerboard/index.js';
@@ -22,14 +22,16 @@ const learnedW = variant === 'brevitas' || variant === 'absmax-w';
 const learnedA = variant === 'brevitas' || variant === 'learned-a';
 const weightQuant = learnedW ? { bitWidth: bits } : { ...constQ, clampSte: true };
 const act = learnedA ? { bitWidth: bits } : constQ;
+const inAct = variant === 'learned-in' ? { bitWidth: bits } : variant === 'learned-relu' ? constQ : act;
+const reluAct = variant === 'learned-relu' ? { bitWidth: bits } : variant === 'learned-in' ? constQ : act;
 const fcs = [new QuantLinear(2, 100, { weightQuant }), new QuantLinear(100, 100, { weightQuant }), new QuantLinear(100, 2, { weightQuant })];
 for (const fc of fcs) fc.weight.assign(uniform(fc.weight.shape, -1, 1));
 const net = new QuantChain([
-  ['quant_inp', new QuantIdentity({ actQuant: act })],
+  ['quant_inp', new QuantIdentity({ actQuant: inAct })],
   ['fc1', fcs[0]!],
-  ['relu1', new QuantReLU({ actQuant: act })],
+  ['relu1', new QuantReLU({ actQuant: reluAct })],
   ['fc2', fcs[1]!],
-  ['relu2', new QuantReLU({ actQuant: act })],
+  ['relu2', new QuantReLU({ actQuant: reluAct })],
   ['fc3', fcs[2]!],
 ]);
 const d = generateCheckerboard({ seed: 42 });
