@@ -16,6 +16,17 @@ export { SGD, Adam, AdamW } from './train/optim.js';
 export { crossEntropy } from './train/loss.js';
 export type { Dataset, Split } from './train/dataset.js';
 export { SimpleNet, QuantSimpleNet } from './models/checkerboard.js';
+export { CNV, createCnv, FashionCnn, type CnvVariant, type CnvOptions, type FashionCnnOptions } from './models/cnv.js';
+export {
+  pruneL1Unstructured, pruneKNonZero, removePruning, sparsityReport, formatSparsity,
+  type PruneAmount, type KNonZeroOptions, type LayerSparsity,
+} from './prune/index.js';
+export {
+  analyzeAccumulators, formatAccumulatorReport, type AccumulatorReport, type LayerAccumulator, type AnalyzeOptions,
+} from './analysis/accumulator.js';
+export { accumulatorAware, neuronBudget, AccumulatorConstraint, type AccumulatorTarget } from './quant/a2q.js';
+export { quantizePostTraining, QuantChain, type PtqOptions } from './quant/ptq.js';
+export { runSweep, parseSweepSpec, type SweepSpec, type SweepOptions, type SweepOutcome } from './sweep/index.js';
 export { moduleToGraph } from './export/to-graph.js';
 export * from './compiler/index.js';
 export { FhenetError, ShapeError, ConfigError, StateDictError } from './util/errors.js';
