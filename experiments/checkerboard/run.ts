@@ -188,6 +188,7 @@ const recipe = (label: string) => {
 };
 const verdict = (s: ConfigSummary | undefined, refAcc: number, refBits: number | null, acc: 'test' | 'float' = 'test') => {
   if (!s) return 'n/a';
+  if (refAcc === 0) return '— (no reference)';
   const a = acc === 'test' ? s.testAccuracy : s.floatAccuracy;
   const accOk = a !== null && 100 * a.mean >= refAcc;
   const bitsOk = refBits === null || (s.accumulatorBits !== null && s.accumulatorBits.mean <= refBits);
@@ -215,8 +216,8 @@ qatRow('3-bit QAT + pruning h=100, k=30 (guide)', 'qat h=100 3-bit k=30', '95.4 
 qatRow('3-bit QAT + pruning h=100, k=20 (notebook)', 'qat h=100 3-bit k=20', '95.6 % (its exported run: 8 bits)', 95.6, 8);
 qatRow('accumulator-aware QAT h=100, target 7 bits (no pruning)', 'a2q h=100 3-bit target 7', '95.4 % at 7 bits (guide, k=30)', 95.4, 7);
 qatRow('accumulator-aware QAT h=100, target 6 bits', 'a2q h=100 3-bit target 6', 'none (fhenet)', 0, 6);
-qatRow('accumulator-aware QAT h=100, target 5 bits, unsigned input quantizer (moonshot)', 'a2q h=100 3-bit target 5 unsigned input', 'none (fhenet)', 0, 5);
-qatRow('accumulator-aware QAT h=100, target 5 bits, unsigned input + strict pruning k=10 (moonshot)', 'a2q h=100 3-bit k=10 strict target 5 unsigned input', 'none (fhenet)', 0, 5);
+qatRow('accumulator-aware QAT h=100, target 5 bits, unsigned input quantizer (moonshot)', 'a2q h=100 3-bit target 5 unsigned input', 'moonshot: the ceiling at ≤ 5 bits', 100 * ceil.genTest, 5);
+qatRow('accumulator-aware QAT h=100, target 5 bits, unsigned input + strict pruning k=10 (moonshot)', 'a2q h=100 3-bit k=10 strict target 5 unsigned input', 'moonshot: the ceiling at ≤ 5 bits', 100 * ceil.genTest, 5);
 qatRow('accumulator-aware QAT h=100, target 5 bits, notebook (signed) input', 'a2q h=100 3-bit target 5', 'none (fhenet)', 0, 5);
 qatRow('QuantSimpleNet with Brevitas default quantizers + pruning h=100, k=30 (newer guide)', 'qat-brevitas h=100 3-bit k=30', '95.4 % at 7 bits', 95.4, 7);
 // The moonshot's existence check: a hand-built 3-bit net (moonshot-construct.ts), evaluated here on both data sets.
@@ -271,7 +272,7 @@ The notebook's input quantizer (3-bit, scale 1/3) maps each point to a cell of a
 
 (The PTQ rows and the Brevitas-default QAT rows use calibrated / learned input scales, not the 1/3 grid, so this ceiling does not bind them.)
 
-The Brevitas-default net's input quantizer (Int8ActPerTensorFloat at 3 bits: signed, integers [−4, 3], scale = statistic / 4) starts from the statistic max|x| ≈ 1, i.e. scale ≈ 0.25, whose grid does not line up with the cells. The same majority-vote ceiling on that grid: generated ${(100 * gridCeiling(gen.train, 0.25, -4, 3)).toFixed(2)} % train / ${(100 * gridCeiling(gen.test, 0.25, -4, 3)).toFixed(2)} % test, peer arrays ${(100 * gridCeiling(pd.train, 0.25, -4, 3)).toFixed(2)} % / ${(100 * gridCeiling(pd.test, 0.25, -4, 3)).toFixed(2)} % (at scale 1/3 on the same integers: ${(100 * gridCeiling(gen.test, 1 / 3, -4, 3)).toFixed(2)} % / ${(100 * gridCeiling(pd.test, 1 / 3, -4, 3)).toFixed(2)} % test).
+The Brevitas-default net's input quantizer (Int8ActPerTensorFloat at 3 bits: signed, integers [−4, 3], scale = statistic / 4) starts from the statistic max|x| ≈ 1, i.e. scale ≈ 0.25, whose grid does not line up with the cells. The same majority-vote ceiling on that grid: generated ${(100 * gridCeiling(gen.train, 0.25, -4, 3)).toFixed(2)} % train / ${(100 * gridCeiling(gen.test, 0.25, -4, 3)).toFixed(2)} % test, peer arrays ${(100 * gridCeiling(pd.train, 0.25, -4, 3)).toFixed(2)} % / ${(100 * gridCeiling(pd.test, 0.25, -4, 3)).toFixed(2)} % (at scale 1/3 on the same integers: ${(100 * gridCeiling(gen.test, 1 / 3, -4, 3)).toFixed(2)} % / ${(100 * gridCeiling(pd.test, 1 / 3, -4, 3)).toFixed(2)} % test); at scale 1/6, where a batch-1 statistic (the mean of max(x, y) ≈ 2/3) would start it: ${(100 * gridCeiling(pd.train, 1 / 6, -4, 3)).toFixed(2)} % train / ${(100 * gridCeiling(pd.test, 1 / 6, -4, 3)).toFixed(2)} % test on the peer arrays).
 
 ## The reference table, reproduced (generated data, ${seeds} seeds)
 
