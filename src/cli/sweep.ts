@@ -41,7 +41,12 @@ export function sweepCommand(): Command {
       const info = await initBackend();
       process.stderr.write(`fhenet sweep ${spec.name}: ${runs.length} runs, ${o.inline ? 'inline' : `${o.concurrency ?? spec.concurrency} worker threads`}, ${describeBackend(info)}\n`);
       const t0 = Date.now();
-      const res = await runSweep(spec, { outDir: o.out, concurrency: o.concurrency, inline: o.inline });
+      const res = await runSweep(spec, {
+        outDir: o.out,
+        concurrency: o.concurrency,
+        inline: o.inline,
+        onError: (label, e) => process.stderr.write(`run failed: ${label}: ${e.message}\n`),
+      });
       if (o.json) {
         process.stdout.write(`${JSON.stringify(res.summaries, null, 2)}\n`);
         return;

@@ -13,7 +13,7 @@ import { Piscina } from 'piscina';
 import { writeFileAtomic } from '../nn/checkpoint.js';
 import { FhenetError } from '../util/errors.js';
 import { createProgress } from '../util/progress.js';
-import { type RunConfig, type SweepSpec, configHash, expandSweep } from './config.js';
+import { type RunConfig, type SweepSpec, configHash, configLabel, expandSweep } from './config.js';
 import { type ConfigSummary, type RunRecord, recordFor, summarize, toCsv, toMarkdown, toSvg } from './report.js';
 import type { RunResult } from './run.js';
 
@@ -30,6 +30,8 @@ export interface SweepOptions {
   progress?: 'bar' | 'lines' | 'silent';
   /** Called for every run that finishes in this invocation. */
   onRun?: (r: RunRecord) => void;
+  /** Called as soon as a run fails (the sweep goes on; the failures are also thrown together at the end). */
+  onError?: (label: string, error: Error) => void;
   /** Plot title. */
   title?: string;
 }
@@ -89,6 +91,13 @@ export async function runSweep(spec: SweepSpec, opts: SweepOptions): Promise<Swe
   let finished = resumed;
   progress.update(finished, resumed ? `${resumed} already done` : '');
   const errors: string[] = [];
+  const fail = (c: RunConfig, h: string, e: unknown) => {
+    const err = e instanceof Error ? e : new Error(String(e));
+    const label = `${configLabel(c)} seed ${c.seed}`;
+    errors.push(`${h} (${label}): ${err.message}`);
+    progress.update(finished, `FAILED ${label}: ${err.message.split('\n')[0]}`);
+    opts.onError?.(label, err);
+  };
   const record = (c: RunConfig, h: string, result: RunRecord['result']) => {
     const rec = recordFor(h, c, result);
     fs.appendFileSync(jsonl, `${JSON.stringify(rec)}\n`);
@@ -99,12 +108,14 @@ export async function runSweep(spec: SweepSpec, opts: SweepOptions): Promise<Swe
   };
   if (todo.length) {
     if (opts.inline) {
-      const { runConfig } = await import('./run.js');
+      // Like each pool worker, the calling thread needs a backend (initBackend keeps an existing one).
+      const [{ runConfig }, { initBackend }] = await Promise.all([import('./run.js'), import('../backend/index.js')]);
+      await initBackend();
       for (const { c, h } of todo) {
         try {
           record(c, h, await runConfig(c));
         } catch (e) {
-          errors.push(`${configHash(c)}: ${(e as Error).message}`);
+          fail(c, h, e);
         }
       }
     } else {
@@ -115,9 +126,7 @@ export async function runSweep(spec: SweepSpec, opts: SweepOptions): Promise<Swe
           todo.map(({ c, h }) =>
             (pool.run(c) as Promise<RunResult & { backend: string }>).then(
               (r) => record(c, h, r),
-              (e: unknown) => {
-                errors.push(`${h} (${JSON.stringify({ ...c, data: undefined, train: undefined })}): ${(e as Error).message}`);
-              },
+              (e: unknown) => fail(c, h, e),
             ),
           ),
         );

@@ -3,7 +3,7 @@ import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { configHash, expandSweep, parseSweepSpec, readRunLog, toSvg } from '../../src/sweep/index.js';
+import { configHash, expandSweep, parseSweepSpec, readRunLog, runSweep, toSvg } from '../../src/sweep/index.js';
 import { ConfigError } from '../../src/util/errors.js';
 
 const tiny = {
@@ -48,6 +48,30 @@ describe('sweep spec', () => {
   it('draws an SVG even with no quantized runs', () => {
     expect(toSvg([])).toMatch(/^<svg[^]*<\/svg>\n$/);
   });
+});
+
+describe('sweep failures', () => {
+  it('reports a failing run as it happens, finishes the others, and throws them together at the end', async () => {
+    const spec = parseSweepSpec({ ...tiny, train: { epochs: 1, batchSize: 64, lr: 0.01 }, grids: [{ family: 'qat', hidden: [4], k: [2, 3], seeds: 1 }] });
+    spec.grids[0]!.k = [-1, 2]; // past the parser: k = -1 makes the run itself fail
+    const out = fs.mkdtempSync(path.join(os.tmpdir(), 'fhenet-sweep-fail-'));
+    const seen: string[] = [];
+    let doneWhenFailed = -1;
+    await expect(
+      runSweep(spec, {
+        outDir: out,
+        inline: true,
+        progress: 'silent',
+        onError: (label) => {
+          seen.push(label);
+          doneWhenFailed = readRunLog(path.join(out, 'runs.jsonl')).size;
+        },
+      }),
+    ).rejects.toThrow(/1 sweep run\(s\) failed[\s\S]*k=-1/);
+    expect(seen).toHaveLength(1);
+    expect(doneWhenFailed).toBe(0); // reported before the next run finished
+    expect(readRunLog(path.join(out, 'runs.jsonl')).size).toBe(1);
+  }, 60_000);
 });
 
 describe('sweep crash and resume', () => {
