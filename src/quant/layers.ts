@@ -104,10 +104,25 @@ class WeightQuantParts {
 // Mixin constructors must accept any arguments (TypeScript's mixin rule).
 type WeightedLayerClass = abstract new (...args: any[]) => WeightedLayer;
 
-/** The accessors QuantLinear and QuantConv2d share, added once to either float base class. */
-function withWeightQuant<B extends WeightedLayerClass>(Base: B) {
-  abstract class WeightQuantized extends Base {
-    protected q!: WeightQuantParts;
+/** What the mixin adds to a float layer (spelled out so declarations can name it: see withWeightQuant). */
+export interface WeightQuantAccessors {
+  /** @internal The layer's quantizers and bias rule (not part of the API). */
+  q: WeightQuantParts;
+  readonly weightQuant: IntQuantizer;
+  readonly inputQuant: IntQuantizer | undefined;
+  readonly outputQuant: IntQuantizer | undefined;
+  readonly biasBitWidth: number | undefined;
+  quantWeight(): QuantTensor;
+}
+
+/**
+ * The accessors QuantLinear and QuantConv2d share, added once to either float base class. The return type is
+ * written out: an inferred class-expression type would drag Module's protected members into the declarations, which
+ * TypeScript cannot emit (TS4094), and the notebooks' typed imports read those declarations.
+ */
+function withWeightQuant<B extends WeightedLayerClass>(Base: B): B & (abstract new (...args: any[]) => WeightQuantAccessors) {
+  abstract class WeightQuantized extends Base implements WeightQuantAccessors {
+    q!: WeightQuantParts;
 
     get weightQuant(): IntQuantizer {
       return this.q.weightQuant;
