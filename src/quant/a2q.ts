@@ -17,6 +17,16 @@
  * latent float weight is moved to a value that the quantizer rounds to exactly those integers. Neurons already
  * within budget are untouched. Pruning masks are respected (masked weights count as zero and are left alone).
  *
+ * Input ranges: by default a layer's budget uses the integer range its input quantizer can produce (signed → the L1
+ * bound). `inputRanges` overrides that per layer with the integer range its inputs really take, e.g.
+ * `inputRanges: { fc1: [0, 3] }` for the notebook's signed 3-bit input quantizer fed data in [0, 1] (scale 1/3 maps
+ * it onto 0…3 only), which gives fc1 the split budgets of a non-negative input (Σq⁺ ≤ 5 and Σ|q⁻| ≤ 5 at P = 5,
+ * instead of ‖q‖₁ ≤ 5). The guarantee then holds for inputs in that range only: an input quantized outside it can
+ * overflow the target. Check the data (e.g. the range `analyzeAccumulators` observes) before relying on it.
+ *
+ * `retarget(P)` changes the target of a built constraint (budgets recomputed, weights projected), so a schedule can
+ * start loose and tighten over epochs; the guarantee is the one of the target in force at the last projection.
+ *
  * Requires weight quantizers with a constant scale (`scaling: 'const'`, as in the notebook's nets and fhenet's
  * post-training twins): with an abs-max scale the integer grid moves with the weights themselves.
  */
@@ -33,12 +43,20 @@ export interface AccumulatorTarget {
   sampleShape: number[];
   /** Only these layers (dotted names); default every QuantLinear / QuantConv2d. */
   layers?: string[];
+  /**
+   * Per-layer integer input range [min, max] to budget for, overriding the range of the layer's input quantizer
+   * (e.g. `{ fc1: [0, 3] }`). The accumulator guarantee holds for inputs within this range only.
+   */
+  inputRanges?: Record<string, [number, number]>;
 }
+
+/** The integer input range a budget is computed for: the quantizer's (`format` / `relu`) or a user override. */
+export type BudgetInputRange = Omit<InputIntRange, 'source'> & { source: InputIntRange['source'] | 'override' };
 
 /** Integer budgets of one layer. `l1` when inputs can be negative, else separate positive / negative budgets. */
 export interface LayerBudget {
   layer: string;
-  input: InputIntRange;
+  input: BudgetInputRange;
   kind: 'l1' | 'split';
   /** `l1`: budget on ‖q‖₁; `split`: budget on Σ positive q. */
   budget: number;
@@ -90,18 +108,25 @@ export function projectMagnitudes(mag: number[], budget: number): { real: number
 }
 
 export class AccumulatorConstraint {
-  readonly targetBits: number;
+  private target: number;
   readonly budgets: LayerBudget[];
   private readonly layers: { name: string; layer: QuantWeightLayer; budget: LayerBudget }[];
 
   constructor(model: Module, opts: AccumulatorTarget) {
     const P = opts.targetBits;
     if (!Number.isInteger(P) || P < 2 || P > 24) throw new ConfigError(`accumulator-aware training: targetBits must be an integer in [2, 24], got ${P}`);
-    this.targetBits = P;
+    this.target = P;
     const all = quantWeightLayers(model);
     if (all.length === 0) throw new ConfigError(`${model.constructor.name} has no QuantLinear/QuantConv2d layer to constrain`);
     const wanted = opts.layers ? new Set(opts.layers) : undefined;
     if (wanted) for (const n of wanted) model.getModule(n); // unknown names: ConfigError listing them
+    const overrides = new Map(Object.entries(opts.inputRanges ?? {}));
+    for (const [n, r] of overrides) {
+      if (!Array.isArray(r) || r.length !== 2 || !r.every(Number.isInteger) || r[0] > r[1]) {
+        throw new ConfigError(`accumulator-aware training: inputRanges.${n} must be [min, max] with integers min ≤ max, got ${JSON.stringify(r)}`);
+      }
+      if (wanted && !wanted.has(n)) throw new ConfigError(`accumulator-aware training: inputRanges names '${n}', which is not among the constrained layers (${[...wanted].join(', ')})`);
+    }
     const ranges = new Map<string, InputIntRange>();
     const wasTraining = model.training;
     model.eval();
@@ -121,12 +146,34 @@ export class AccumulatorConstraint {
           `layer '${name}': accumulator-aware training needs a constant weight scale (scaling 'const'), but its weight quantizer uses '${wq.opts.scaling}'`,
         );
       }
-      const input = ranges.get(name);
-      if (!input) throw new ConfigError(`layer '${name}' was not called by a forward pass of shape [1, ${opts.sampleShape}]`);
+      const probed = ranges.get(name);
+      if (!probed) throw new ConfigError(`layer '${name}' was not called by a forward pass of shape [1, ${opts.sampleShape}]`);
+      const o = overrides.get(name);
+      overrides.delete(name);
+      const input: BudgetInputRange = o ? { ...probed, min: o[0], max: o[1], signed: o[0] < 0, source: 'override' } : probed;
       const budget: LayerBudget = { layer: name, input, ...neuronBudget(P, input.min, input.max) };
       this.layers.push({ name, layer, budget });
     }
+    if (overrides.size > 0) {
+      throw new ConfigError(`accumulator-aware training: inputRanges names ${[...overrides.keys()].map((n) => `'${n}'`).join(', ')}, not a QuantLinear/QuantConv2d layer of ${model.constructor.name}`);
+    }
     this.budgets = this.layers.map((l) => l.budget);
+  }
+
+  /** The target signed accumulator bit width currently enforced. */
+  get targetBits(): number {
+    return this.target;
+  }
+
+  /**
+   * Changes the target (budgets recomputed from each layer's input range, overrides kept) and projects the model;
+   * returns how many neurons had to be changed. For schedules that start at a loose target and tighten.
+   */
+  retarget(targetBits: number): number {
+    if (!Number.isInteger(targetBits) || targetBits < 2 || targetBits > 24) throw new ConfigError(`accumulator-aware training: targetBits must be an integer in [2, 24], got ${targetBits}`);
+    this.target = targetBits;
+    for (const l of this.layers) Object.assign(l.budget, neuronBudget(targetBits, l.budget.input.min, l.budget.input.max));
+    return this.project();
   }
 
   /** Projects every layer; returns how many neurons had to be changed. */
