@@ -16,6 +16,7 @@ import { generateCheckerboard, loadPeerCheckerboard, quantizedInputCeiling } fro
 import { type ConfigSummary, type RunConfig, type RunRecord, type Stat, RUNS_FILE, configHash, expandSweep, fmtStat, parseSweepSpec, readRunLog, recordFor, runSweep, summarize, toCsv, toMarkdown, toSvg } from '../../src/sweep/index.js';
 import { readLog, runPrunedFloatPtq } from './pruned-float.js';
 import { constructedNet } from './moonshot-construct.js';
+import { type RangeConfig, rangeLabel, rangeRecord, runRangeConfig } from './a2q-ranges.js';
 import { analyzeAccumulators } from '../../src/analysis/accumulator.js';
 import { evaluate } from '../../src/train/trainer.js';
 
@@ -76,6 +77,17 @@ const prunedFloat = (k: number, seed: number, data: { source: 'generated'; seed:
 process.env.FHENET_NATIVE_KERNELS ??= '0';
 const extraConfigs = [10, 30].flatMap((k) => Array.from({ length: seeds }, (_, s) => prunedFloat(k, s, { source: 'generated', seed: 42 })));
 const extraLog = path.join(outDir, 'pruned-float.jsonl');
+// The moonshot rows with fc1's budget on its real 0…3 input range (a2q-ranges.ts): a constant 5-bit target, and a
+// target tightening 8 → 7 → 6 → 5 over the first four epochs (5 bits for the last four). Every layer constrained.
+const rangeBase = (seed: number): RangeConfig => ({
+  family: 'a2q', hidden: 100, bits: 3, k: null, strict: false, targetBits: 5, input: 'signed', seed, data: { source: 'generated', seed: 42 },
+  train: { ...QAT, optimizer: 'adamw' }, fc1Range: [0, 3],
+});
+const rangeConfigs: RangeConfig[] = [
+  ...Array.from({ length: seeds }, (_, s) => rangeBase(s)),
+  ...Array.from({ length: seeds }, (_, s) => ({ ...rangeBase(s), targetSchedule: [8, 7, 6, 5] })),
+];
+const rangeLog = path.join(outDir, 'a2q-ranges.jsonl');
 const title = 'checkerboard: test accuracy vs accumulator bits (3-bit nets)';
 /** The spec, or the part of it with seed ≡ w (mod n). */
 const specFor = (part?: [number, number]) =>
@@ -103,6 +115,16 @@ if (childIdx > 0) {
       fs.appendFileSync(path.join(outDir, 'failures.log'), `${new Date().toISOString()} child ${w}/${n} pruned-float seed ${c.seed}: ${(e as Error).stack}\n`);
     }
   }
+  for (const c of rangeConfigs.filter((c) => c.seed % n === w && !readLog(rangeLog).has(configHash(c)))) {
+    try {
+      const r = await runRangeConfig(c);
+      fs.appendFileSync(rangeLog, `${JSON.stringify(rangeRecord(c, { ...r, backend: (await initBackend()).choice }))}\n`);
+      process.stdout.write(`${rangeLabel(c)} seed ${c.seed}: ${(100 * r.testAccuracy).toFixed(1)}%, ${r.accumulatorBits} bits (${r.layerBits.map((l) => `${l.layer} ${l.observed}`).join(', ')})\n`);
+    } catch (e) {
+      failed = true;
+      fs.appendFileSync(path.join(outDir, 'failures.log'), `${new Date().toISOString()} child ${w}/${n} a2q-ranges seed ${c.seed}: ${(e as Error).stack}\n`);
+    }
+  }
   try {
     await runSweep(specFor([w, n]), { outDir, inline: true, progress: 'lines', title });
   } catch (e) {
@@ -114,7 +136,7 @@ if (childIdx > 0) {
 
 const info = await initBackend();
 const t0 = Date.now();
-const before = readRunLog(path.join(outDir, RUNS_FILE)).size + readLog(extraLog).size;
+const before = readRunLog(path.join(outDir, RUNS_FILE)).size + readLog(extraLog).size + readLog(rangeLog).size;
 // --report-only: no training, the report from what the logs hold (rows with fewer runs say so in their run count).
 for (let attempt = 1; attempt <= 3 && !process.argv.includes('--report-only'); attempt++) {
   const codes = await Promise.all(
@@ -131,9 +153,13 @@ for (let attempt = 1; attempt <= 3 && !process.argv.includes('--report-only'); a
 const fullSpec = specFor();
 const runLog = readRunLog(path.join(outDir, RUNS_FILE));
 const res = { records: expandSweep(fullSpec).map((c) => runLog.get(configHash(c))).filter((r): r is RunRecord => r !== undefined) };
-const ranNow = runLog.size + readLog(extraLog).size - before;
+const ranNow = runLog.size + readLog(extraLog).size + readLog(rangeLog).size - before;
 const extraDone = readLog(extraLog);
-const extraRecords = extraConfigs.map((c) => extraDone.get(configHash(c))).filter((r): r is RunRecord => r !== undefined);
+const rangeDone = readLog(rangeLog);
+const extraRecords = [
+  ...extraConfigs.map((c) => extraDone.get(configHash(c))),
+  ...rangeConfigs.map((c) => rangeDone.get(configHash(c))),
+].filter((r): r is RunRecord => r !== undefined);
 const wall = (Date.now() - t0) / 1000;
 
 // Reports over both: the sweep's CSV / JSON / markdown / plot, rewritten with the pruned-float runs included.
@@ -219,6 +245,16 @@ qatRow('accumulator-aware QAT h=100, target 6 bits', 'a2q h=100 3-bit target 6',
 qatRow('accumulator-aware QAT h=100, target 5 bits, unsigned input quantizer (moonshot)', 'a2q h=100 3-bit target 5 unsigned input', 'moonshot: the ceiling at ≤ 5 bits', 100 * ceil.genTest, 5);
 qatRow('accumulator-aware QAT h=100, target 5 bits, unsigned input + strict pruning k=10 (moonshot)', 'a2q h=100 3-bit k=10 strict target 5 unsigned input', 'moonshot: the ceiling at ≤ 5 bits', 100 * ceil.genTest, 5);
 qatRow('accumulator-aware QAT h=100, target 5 bits, notebook (signed) input', 'a2q h=100 3-bit target 5', 'none (fhenet)', 0, 5);
+// fc1 budgeted on its real 0…3 input range (a2q-ranges.ts): the worst-case column is the analysis's, over the
+// quantizer's full −3…3; the bound the constraint guarantees over 0…3 (every layer) is in the row's name.
+const guaranteed = (label: string) => {
+  const g = recs(label).map((r) => (r.result as { guaranteedBits?: number }).guaranteedBits).filter((v): v is number => v !== undefined);
+  return g.length ? `guaranteed ≤ ${Math.max(...g)} bits for inputs on 0…3` : 'n/a';
+};
+for (const [name, sched] of [['', ''], [', target tightened 8 → 7 → 6 → 5 over the first 4 epochs', ' schedule 8→7→6→5']] as const) {
+  const label = `a2q h=100 3-bit target 5 fc1 range 0…3${sched}`;
+  qatRow(`accumulator-aware QAT h=100, target 5 bits, notebook (signed) input, fc1 budget on the 0…3 input range${name} (moonshot; ${guaranteed(label)})`, label, 'moonshot: the ceiling at ≤ 5 bits', 100 * ceil.genTest, 5);
+}
 qatRow('QuantSimpleNet with Brevitas default quantizers + pruning h=100, k=30 (newer guide)', 'qat-brevitas h=100 3-bit k=30', '95.4 % at 7 bits', 95.4, 7);
 // The moonshot's existence check: a hand-built 3-bit net (moonshot-construct.ts), evaluated here on both data sets.
 const built = constructedNet();

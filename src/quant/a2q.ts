@@ -228,7 +228,11 @@ export class AccumulatorConstraint {
         });
       }
     }
-    layer.weight.assign(tf.tensor(w, layer.weight.shape, 'float32'));
+    // assign() keeps a reference to the new value's data: dispose the temporary, or every projection leaks a copy
+    // of the layer's weights (WASM memory ran out after ~13 batch-8 runs in one process).
+    const next = tf.tensor(w, layer.weight.shape, 'float32');
+    layer.weight.assign(next);
+    next.dispose();
     const after = intWeights(layer);
     for (const o of bad) {
       if (!withinBudget(after, o * fanIn, fanIn, b)) {

@@ -1,3 +1,4 @@
+import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../../src/backend/index.js';
 import { analyzeAccumulators } from '../../src/analysis/accumulator.js';
@@ -75,6 +76,16 @@ describe('accumulator-aware training with a per-layer input range', () => {
     expect(c.budgets[0]!.input.source).toBe('override');
     for (const l of c.worstCaseBits()) expect(l.bits).toBeLessThanOrEqual(5);
     expect(() => c.retarget(1)).toThrow(/targetBits/);
+  });
+
+  it('projection does not leak tensors', () => {
+    manualSeed(4);
+    const net = new QuantSimpleNet({ hidden: 12, bits: 3, scales: 'notebook' });
+    const c = accumulatorAware(net, { targetBits: 7, sampleShape: [2], inputRanges: { fc1: [0, 3] } });
+    const before = tf.memory().numTensors;
+    expect(c.retarget(5)).toBeGreaterThan(0); // projects (changes neurons)
+    c.retarget(4);
+    expect(tf.memory().numTensors).toBe(before);
   });
 
   it('rejects bad ranges and unknown layers', () => {

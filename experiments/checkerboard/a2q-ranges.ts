@@ -1,0 +1,71 @@
+/**
+ * The moonshot rows that `fhenet sweep` cannot express: accumulator-aware QAT (notebook QuantSimpleNet, signed 3-bit
+ * input quantizer) with fc1's budget computed on the integer range its inputs really take — the notebook's input
+ * quantizer (scale 1/3) maps data in [0, 1] onto 0…3 only — via `accumulatorAware(..., { inputRanges: { fc1: [0, 3] } })`
+ * (src/quant/a2q.ts), every layer constrained (fc1, fc2, fc3), optionally with a target that tightens over epochs
+ * (`retarget` at the start of each epoch; the last epochs run at the final target, so the final target holds by
+ * construction). Same library calls and RunRecord lines as src/sweep/run.ts; own resumable log
+ * (results/a2q-ranges.jsonl). run.ts runs these in its child processes.
+ */
+import { analyzeAccumulators } from '../../src/analysis/accumulator.js';
+import { quantizedInputCeiling } from '../../datasets/checkerboard/index.js';
+import { QuantSimpleNet } from '../../src/models/checkerboard.js';
+import { manualSeed } from '../../src/nn/init.js';
+import { accumulatorAware } from '../../src/quant/a2q.js';
+import { type RunConfig, type RunRecord, type RunResult, configHash, configLabel } from '../../src/sweep/index.js';
+import { loadData } from '../../src/sweep/run.js';
+import { evaluate, fit } from '../../src/train/trainer.js';
+
+/** An a2q RunConfig plus fc1's input range and an optional per-epoch target schedule (its last entry = targetBits). */
+export type RangeConfig = RunConfig & { fc1Range: [number, number]; targetSchedule?: number[] };
+
+export const rangeLabel = (c: RangeConfig) =>
+  `${configLabel(c)} fc1 range ${c.fc1Range[0]}…${c.fc1Range[1]}${c.targetSchedule ? ` schedule ${c.targetSchedule.join('→')}` : ''}`;
+
+export const rangeRecord = (c: RangeConfig, result: RunRecord['result']): RunRecord => ({
+  hash: configHash(c),
+  label: rangeLabel(c),
+  config: c,
+  result,
+  finishedAt: new Date().toISOString(),
+});
+
+export async function runRangeConfig(c: RangeConfig): Promise<RunResult> {
+  if (c.family !== 'a2q' || c.targetBits === null || c.bits === null || c.input !== 'signed' || c.k !== null) throw new Error('a2q-ranges: an unpruned a2q config, signed input');
+  const sched = c.targetSchedule ?? [c.targetBits];
+  if (sched[sched.length - 1] !== c.targetBits) throw new Error('a2q-ranges: the schedule must end at targetBits');
+  const t0 = Date.now();
+  const data = loadData(c.data);
+  manualSeed(c.seed);
+  const net = new QuantSimpleNet({ hidden: c.hidden, bits: c.bits, scales: 'notebook' });
+  const cons = accumulatorAware(net, { targetBits: sched[0]!, sampleShape: [2], inputRanges: { fc1: c.fc1Range } });
+  const at = (epoch: number) => sched[Math.min(epoch, sched.length - 1)]!;
+  let epoch = 0;
+  await fit(net, { train: data.train }, {
+    ...c.train, seed: c.seed, progress: 'silent', afterStep: cons.afterStep,
+    // Tighten at the end of an epoch, before the next one trains (retarget projects at once).
+    onEpoch: () => {
+      epoch++;
+      if (at(epoch) !== cons.targetBits) cons.retarget(at(epoch));
+    },
+  });
+  if (cons.targetBits !== c.targetBits) cons.retarget(c.targetBits); // schedules longer than the run
+  const report = analyzeAccumulators(net, data.train);
+  const result: RunResult = {
+    testAccuracy: evaluate(net, data.test).accuracy,
+    trainAccuracy: evaluate(net, data.train).accuracy,
+    floatAccuracy: null,
+    accumulatorBits: report.bits,
+    // The analysis's worst case is over the input quantizer's full signed range; the guarantee is over fc1's 0…3.
+    worstCaseBits: report.worstCaseBits,
+    l1Bits: report.l1Bits,
+    layerBits: report.layers.map((l) => ({ layer: l.layer, observed: l.observed.bits, worstCase: l.worstCase.bits, max: l.observed.max })),
+    maxNonZeroPerNeuron: Math.max(0, ...report.layers.filter((l) => l.fanIn > 2).map((l) => l.nonZeroPerNeuron.max)),
+    ceiling: quantizedInputCeiling(data.test, 1 / (2 ** (c.bits - 1) - 1)),
+    seconds: (Date.now() - t0) / 1000,
+  };
+  // The bound the constraint guarantees (fc1 on its 0…3 range, the others on their ReLU ranges), per layer.
+  (result as RunResult & { guaranteedBits?: number }).guaranteedBits = Math.max(...cons.worstCaseBits().map((l) => l.bits));
+  net.dispose();
+  return result;
+}
