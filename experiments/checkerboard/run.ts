@@ -40,6 +40,11 @@ const QAT = { epochs: 7, batchSize: 8, lr: 0.005 };
 // them: at lr 5e-3 some seeds stay on the initial plateau (48.8 %) and at lr 1e-3 h=10 reached 60.0 % on seeds 0–3
 // against 60.2 % at batch 32 (experiments/checkerboard/probes/).
 const FLOAT = { epochs: 7, batchSize: 32, lr: 0.005 };
+// The float SimpleNet rows (and their PTQ) on generated data: Adam without weight decay, batch 32, lr 5e-3, 25 epochs
+// (7,425 steps). Probes (seeds 0–2, probes/f10_adam_e25.jsonl, probes/f100_adam_e25.jsonl): h=10 68.2 % and h=100
+// 92.3 % fp32 mean, against 58.4 % and 86.4 % for the same seeds with FLOAT; batch 4 at lr 1e-3 (Adam, 7 epochs)
+// gave h=10 60.3 % (probes/f10_adam_b4lr1.jsonl). The peer-array PTQ row and the pruned float nets keep FLOAT.
+const FLOAT_ADAM = { epochs: 25, batchSize: 32, lr: 0.005, optimizer: 'adam', weightDecay: 0 };
 const train = QAT;
 const peer = { source: 'peer' };
 // Each configuration has exactly one recipe (tables group runs by configuration). The batch-32 rows of the earlier
@@ -54,7 +59,7 @@ const rawSpec = {
   grids: [
     { family: 'qat', hidden: [100], bits: [3], k: [30, 20], seeds },
     { family: 'qat', hidden: [100], bits: [3], k: [20], seeds: peerSeeds, data: peer },
-    { family: 'ptq', hidden: [10, 30, 100], bits: [3], seeds, train: FLOAT },
+    { family: 'ptq', hidden: [10, 30, 100], bits: [3], seeds, train: FLOAT_ADAM },
     { family: 'ptq', hidden: [100], bits: [3], seeds: peerSeeds, data: peer, train: FLOAT },
     { family: 'a2q', hidden: [100], bits: [3], targetBits: [7], seeds },
     { family: 'qat-brevitas', hidden: [100], bits: [3], k: [30], seeds },
@@ -78,7 +83,8 @@ process.env.FHENET_NATIVE_KERNELS ??= '0';
 const extraConfigs = [10, 30].flatMap((k) => Array.from({ length: seeds }, (_, s) => prunedFloat(k, s, { source: 'generated', seed: 42 })));
 const extraLog = path.join(outDir, 'pruned-float.jsonl');
 // The moonshot rows with fc1's budget on its real 0…3 input range (a2q-ranges.ts): a constant 5-bit target, and a
-// target tightening 8 → 7 → 6 → 5 over the first four epochs (5 bits for the last four). Every layer constrained.
+// target tightening 8 → 7 → 6 → 5 over the first four epochs (5 bits for the last four), at h = 100 and h = 32.
+// Every layer constrained.
 const rangeBase = (seed: number): RangeConfig => ({
   family: 'a2q', hidden: 100, bits: 3, k: null, strict: false, targetBits: 5, input: 'signed', seed, data: { source: 'generated', seed: 42 },
   train: { ...QAT, optimizer: 'adamw' }, fc1Range: [0, 3],
@@ -86,6 +92,7 @@ const rangeBase = (seed: number): RangeConfig => ({
 const rangeConfigs: RangeConfig[] = [
   ...Array.from({ length: seeds }, (_, s) => rangeBase(s)),
   ...Array.from({ length: seeds }, (_, s) => ({ ...rangeBase(s), targetSchedule: [8, 7, 6, 5] })),
+  ...Array.from({ length: seeds }, (_, s) => ({ ...rangeBase(s), hidden: 32, targetSchedule: [8, 7, 6, 5] })),
 ];
 const rangeLog = path.join(outDir, 'a2q-ranges.jsonl');
 const title = 'checkerboard: test accuracy vs accumulator bits (3-bit nets)';
@@ -210,7 +217,7 @@ const atCeiling = (label: string) => {
 };
 const recipe = (label: string) => {
   const t = recs(label)[0]?.config.train;
-  return t ? `batch ${t.batchSize}, lr ${t.lr}, ${t.epochs} ep.` : 'n/a';
+  return t ? `${t.optimizer === 'adam' ? `Adam${t.weightDecay ? ` wd ${t.weightDecay}` : ' (no weight decay)'}, ` : ''}batch ${t.batchSize}, lr ${t.lr}, ${t.epochs} ep.` : 'n/a';
 };
 const verdict = (s: ConfigSummary | undefined, refAcc: number, refBits: number | null, acc: 'test' | 'float' = 'test') => {
   if (!s) return 'n/a';
@@ -225,7 +232,7 @@ const rows: string[] = [];
 for (const h of [10, 30, 100]) {
   const s = get(`ptq h=${h} 3-bit`);
   const ref = { 10: [68.7, 56.44, 6.6], 30: [83.32, 55.54, 6.9], 100: [88.06, 56.5, 7.4] }[h]!;
-  rows.push(`| float SimpleNet h=${h} | ${ref[0]!.toFixed(2)} % | ${pct(s?.floatAccuracy)} | — | — | ${verdict(s, ref[0]!, null, 'float')} |`);
+  rows.push(`| float SimpleNet h=${h} (${recipe(`ptq h=${h} 3-bit`)}) | ${ref[0]!.toFixed(2)} % | ${pct(s?.floatAccuracy)} | — | — | ${verdict(s, ref[0]!, null, 'float')} |`);
   rows.push(`| 3-bit PTQ of it | ${ref[1]!.toFixed(2)} % at ${ref[2]} bits | ${pct(s?.testAccuracy)} | ${bits(s?.accumulatorBits)} | ${bits(s?.worstCaseBits)} | ${verdict(s, ref[1]!, ref[2]!)} |`);
 }
 for (const [k, ref] of [[10, [82.5, 57.74, 6.6]], [30, [88.06, 57.82, 6.8]]] as const) {
@@ -251,9 +258,9 @@ const guaranteed = (label: string) => {
   const g = recs(label).map((r) => (r.result as { guaranteedBits?: number }).guaranteedBits).filter((v): v is number => v !== undefined);
   return g.length ? `guaranteed ≤ ${Math.max(...g)} bits for inputs on 0…3` : 'n/a';
 };
-for (const [name, sched] of [['', ''], [', target tightened 8 → 7 → 6 → 5 over the first 4 epochs', ' schedule 8→7→6→5']] as const) {
-  const label = `a2q h=100 3-bit target 5 fc1 range 0…3${sched}`;
-  qatRow(`accumulator-aware QAT h=100, target 5 bits, notebook (signed) input, fc1 budget on the 0…3 input range${name} (moonshot; ${guaranteed(label)})`, label, 'moonshot: the ceiling at ≤ 5 bits', 100 * ceil.genTest, 5);
+for (const [h, name, sched] of [[100, '', ''], [100, ', target tightened 8 → 7 → 6 → 5 over the first 4 epochs', ' schedule 8→7→6→5'], [32, ', target tightened 8 → 7 → 6 → 5 over the first 4 epochs', ' schedule 8→7→6→5']] as const) {
+  const label = `a2q h=${h} 3-bit target 5 fc1 range 0…3${sched}`;
+  qatRow(`accumulator-aware QAT h=${h}, target 5 bits, notebook (signed) input, fc1 budget on the 0…3 input range${name} (moonshot; ${guaranteed(label)})`, label, 'moonshot: the ceiling at ≤ 5 bits', 100 * ceil.genTest, 5);
 }
 qatRow('QuantSimpleNet with Brevitas default quantizers + pruning h=100, k=30 (newer guide)', 'qat-brevitas h=100 3-bit k=30', '95.4 % at 7 bits', 95.4, 7);
 // The moonshot's existence check: a hand-built 3-bit net (moonshot-construct.ts), evaluated here on both data sets.
@@ -294,7 +301,7 @@ Generated by \`experiments/checkerboard/run.ts\`; regenerate with
 - Backend: ${describeBackend(info)}; ${concurrency} child processes (one thread each), each with its own backend.
 - Wall time of this invocation: ${process.argv.includes('--report-only') ? 'report only, regenerated from the logs (the training invocations are listed under "Runs and wall time" below)' : `${wall.toFixed(0)} s (${ranNow} runs now, the rest reused from the logs)`}; ${allRecords.length} runs in all, ${allRecords.reduce((s, r) => s + r.result.seconds, 0).toFixed(0)} s of run time summed.
 - Data: the reference definition (100 × 100 grid, XOR of rint(3x), rint(3y) cells, N(0, 0.01²) noise, 9,500 / 500 split); "generated" = fhenet's own draw with data seed 42 for every run, "peer" = the exact arrays of the Brevitas reference runs (shared/fixtures/brevitas/checkerboard.json). Seeds vary initialisation and shuffling.
-- Training: AdamW (weight decay 0.01), cross-entropy, constant learning rate, the same recipe for every seed of a row. QAT rows (qat, a2q, qat-brevitas) unless their recipe column says batch 32: ${QAT.epochs} epochs, batch ${QAT.batchSize}, lr ${QAT.lr} (${(QAT.epochs * Math.ceil(9500 / QAT.batchSize)).toLocaleString('en')} steps). Float nets (SimpleNet before PTQ, pruned or not): ${FLOAT.epochs} epochs, batch ${FLOAT.batchSize}, lr ${FLOAT.lr} (${(FLOAT.epochs * Math.ceil(9500 / FLOAT.batchSize)).toLocaleString('en')} steps). The reference trains at batch 1, lr 1e-3, 7 epochs (66,500 steps).
+- Training: AdamW (weight decay 0.01), cross-entropy, constant learning rate, the same recipe for every seed of a row. QAT rows (qat, a2q, qat-brevitas) unless their recipe column says batch 32: ${QAT.epochs} epochs, batch ${QAT.batchSize}, lr ${QAT.lr} (${(QAT.epochs * Math.ceil(9500 / QAT.batchSize)).toLocaleString('en')} steps). Float SimpleNet rows on generated data (before PTQ): Adam without weight decay, ${FLOAT_ADAM.epochs} epochs, batch ${FLOAT_ADAM.batchSize}, lr ${FLOAT_ADAM.lr} (${(FLOAT_ADAM.epochs * Math.ceil(9500 / FLOAT_ADAM.batchSize)).toLocaleString('en')} steps). The peer-array PTQ row and the pruned float nets: AdamW, ${FLOAT.epochs} epochs, batch ${FLOAT.batchSize}, lr ${FLOAT.lr} (${(FLOAT.epochs * Math.ceil(9500 / FLOAT.batchSize)).toLocaleString('en')} steps). The reference trains at batch 1, lr 1e-3, 7 epochs (66,500 steps).
 - Accumulator bits: the signed bit width of Σ w_int·x_int (bias excluded) over the training set, max over layers (docs/accumulators.md); "worst case" is the bound over every input the input quantizers can produce. Seeds: ${seeds} per configuration on generated data, ${peerSeeds} on the peer arrays, except where a table's runs column says otherwise. Every cell: mean (min–max).
 
 ## Accuracy ceiling of the data
