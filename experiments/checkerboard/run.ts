@@ -83,7 +83,8 @@ process.env.FHENET_NATIVE_KERNELS ??= '0';
 const extraConfigs = [10, 30].flatMap((k) => Array.from({ length: seeds }, (_, s) => prunedFloat(k, s, { source: 'generated', seed: 42 })));
 const extraLog = path.join(outDir, 'pruned-float.jsonl');
 // The moonshot rows with fc1's budget on its real 0…3 input range (a2q-ranges.ts): a constant 5-bit target, and a
-// target tightening 8 → 7 → 6 → 5 over the first four epochs (5 bits for the last four), at h = 100 and h = 32.
+// target tightening 8 → 7 → 6 → 5 over the first four epochs (5 bits for the last four), at h = 100 and h = 32, and
+// 7 → 6 → 5 (5 bits for the last five epochs) at h = 100.
 // Every layer constrained.
 const rangeBase = (seed: number): RangeConfig => ({
   family: 'a2q', hidden: 100, bits: 3, k: null, strict: false, targetBits: 5, input: 'signed', seed, data: { source: 'generated', seed: 42 },
@@ -93,6 +94,7 @@ const rangeConfigs: RangeConfig[] = [
   ...Array.from({ length: seeds }, (_, s) => rangeBase(s)),
   ...Array.from({ length: seeds }, (_, s) => ({ ...rangeBase(s), targetSchedule: [8, 7, 6, 5] })),
   ...Array.from({ length: seeds }, (_, s) => ({ ...rangeBase(s), hidden: 32, targetSchedule: [8, 7, 6, 5] })),
+  ...Array.from({ length: seeds }, (_, s) => ({ ...rangeBase(s), targetSchedule: [7, 6, 5] })),
 ];
 const rangeLog = path.join(outDir, 'a2q-ranges.jsonl');
 const title = 'checkerboard: test accuracy vs accumulator bits (3-bit nets)';
@@ -258,7 +260,7 @@ const guaranteed = (label: string) => {
   const g = recs(label).map((r) => (r.result as { guaranteedBits?: number }).guaranteedBits).filter((v): v is number => v !== undefined);
   return g.length ? `guaranteed ≤ ${Math.max(...g)} bits for inputs on 0…3` : 'n/a';
 };
-for (const [h, name, sched] of [[100, '', ''], [100, ', target tightened 8 → 7 → 6 → 5 over the first 4 epochs', ' schedule 8→7→6→5'], [32, ', target tightened 8 → 7 → 6 → 5 over the first 4 epochs', ' schedule 8→7→6→5']] as const) {
+for (const [h, name, sched] of [[100, '', ''], [100, ', target tightened 8 → 7 → 6 → 5 over the first 4 epochs', ' schedule 8→7→6→5'], [32, ', target tightened 8 → 7 → 6 → 5 over the first 4 epochs', ' schedule 8→7→6→5'], [100, ', target tightened 7 → 6 → 5 over the first 3 epochs', ' schedule 7→6→5']] as const) {
   const label = `a2q h=${h} 3-bit target 5 fc1 range 0…3${sched}`;
   qatRow(`accumulator-aware QAT h=${h}, target 5 bits, notebook (signed) input, fc1 budget on the 0…3 input range${name} (moonshot; ${guaranteed(label)})`, label, 'moonshot: the ceiling at ≤ 5 bits', 100 * ceil.genTest, 5);
 }
