@@ -53,7 +53,9 @@ export abstract class WeightedLayer extends Module {
   /** Makes the mask permanent: multiplies it into the weight and drops the `weight_mask` buffer. */
   removeWeightMask(): void {
     if (!this.mask) return;
-    this.weight.assign(tf.tidy(() => tf.mul(this.weight, this.mask!)));
+    const masked = tf.mul(this.weight, this.mask);
+    this.weight.assign(masked);
+    masked.dispose(); // assign copies into the variable
     this.mask = undefined;
     this.removeBuffer('weight_mask');
   }
