@@ -23,6 +23,7 @@ import {
   unregisterNativeKernels,
 } from '../../src/backend/native/index.js';
 import { envDisabled, loadNativeAddon } from '../../src/util/native-addon.js';
+import { noise, relErr, size } from './helpers.js';
 
 const addon = loadNativeKernelsAddon();
 const status = nativeStatus();
@@ -32,29 +33,7 @@ if (!addon) {
   console.warn(msg);
 }
 
-/** Deterministic pseudo-random values in [-1, 1). */
-function noise(n: number, seed: number): Float32Array {
-  const out = new Float32Array(n);
-  let s = seed >>> 0 || 1;
-  for (let i = 0; i < n; i++) {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    out[i] = s / 2 ** 31 - 1;
-  }
-  return out;
-}
-const size = (shape: readonly number[]) => shape.reduce((a, b) => a * b, 1);
 
-/** max |a − b| / max |b|. */
-function relErr(a: Float32Array, b: Float32Array): number {
-  expect(a.length).toBe(b.length);
-  let num = 0;
-  let den = 0;
-  for (let i = 0; i < a.length; i++) {
-    num = Math.max(num, Math.abs(a[i]! - b[i]!));
-    den = Math.max(den, Math.abs(b[i]!));
-  }
-  return num / Math.max(den, 1e-30);
-}
 
 type Pad = 'same' | 'valid' | number | [[number, number], [number, number], [number, number], [number, number]];
 interface ConvCase {

@@ -16,6 +16,7 @@ import { conv2DBackpropInputWasm } from '../../src/backend/wasm-kernels/conv2d-b
 import { maxPoolGradWasm } from '../../src/backend/wasm-kernels/max-pool-grad.js';
 // Importing the backend module registers tfjs's gradient functions.
 import '../../src/backend/index.js';
+import { noise, relErr, size } from './helpers.js';
 
 type Pad = 'same' | 'valid' | number | [[number, number], [number, number], [number, number], [number, number]];
 interface Case {
@@ -28,18 +29,7 @@ interface Case {
   round?: 'floor' | 'round' | 'ceil';
 }
 
-/** Deterministic pseudo-random values in [-1, 1). */
-function noise(n: number, seed: number): Float32Array {
-  const out = new Float32Array(n);
-  let s = seed >>> 0 || 1;
-  for (let i = 0; i < n; i++) {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    out[i] = s / 2 ** 31 - 1;
-  }
-  return out;
-}
 
-const size = (shape: number[]) => shape.reduce((a, b) => a * b, 1);
 
 /** dL/dx and dL/dW of L = Σ conv2d(x, W) ⊙ R on the current backend, as plain arrays. */
 function convGrads(c: Case, seed: number): { dx: Float32Array; dw: Float32Array; y: number[] } {
@@ -62,17 +52,6 @@ function convGrads(c: Case, seed: number): { dx: Float32Array; dw: Float32Array;
   return out;
 }
 
-/** max |a − b| / max |b|. */
-function relErr(a: Float32Array, b: Float32Array): number {
-  expect(a.length).toBe(b.length);
-  let num = 0;
-  let den = 0;
-  for (let i = 0; i < a.length; i++) {
-    num = Math.max(num, Math.abs(a[i]! - b[i]!));
-    den = Math.max(den, Math.abs(b[i]!));
-  }
-  return num / Math.max(den, 1e-30);
-}
 
 const cases: Case[] = [];
 for (const k of [1, 3, 5]) {
