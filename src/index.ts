@@ -8,6 +8,7 @@ export * from './nn/layers.js';
 export { QuantTensor, type Activation, valueOf } from './nn/quant-tensor.js';
 export { manualSeed } from './nn/init.js';
 export { saveModule, loadModule } from './nn/checkpoint.js';
+export { savePackedModule, loadPackedModule, encodePackedModule, decodePackedModule } from './quant/packed-checkpoint.js';
 export { summarize, formatSummary } from './nn/summary.js';
 export { IntQuantizer, type QuantizerOptions } from './quant/quantizer.js';
 export { QuantIdentity, QuantReLU, QuantLinear, QuantConv2d } from './quant/layers.js';

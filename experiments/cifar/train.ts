@@ -17,6 +17,7 @@ import { Command } from 'commander';
 import { describeBackend, initBackend } from '../../src/backend/index.js';
 import { saveModule } from '../../src/nn/checkpoint.js';
 import { decodeTensors } from '../../src/nn/checkpoint.js';
+import { savePackedModule } from '../../src/quant/packed-checkpoint.js';
 import { manualSeed } from '../../src/nn/init.js';
 import { type Schedule } from '../../src/train/schedule.js';
 import { type EpochMetrics, evaluate, fit } from '../../src/train/trainer.js';
@@ -39,7 +40,8 @@ const program = new Command()
   .option('--eval-only', 'skip training; evaluate the checkpoint in --out')
   .option('--fhe-n <n>', 'test images simulated in FHE', (v) => parseInt(v, 10), 1000)
   .option('--calib-n <n>', 'training images (evenly spaced) used to calibrate the compiler', (v) => parseInt(v, 10), 500)
-  .option('--save-model <file>', 'write the trained weights (state dict only) here')
+  .option('--save-model <file>', 'write the trained weights (float32 state dict) here')
+  .option('--save-packed <file>', 'write the trained weights as an integer-packed checkpoint (src/quant/packed-checkpoint.ts) here')
   .parse();
 
 const o = program.opts<{
@@ -59,6 +61,7 @@ const o = program.opts<{
   fheN: number;
   calibN: number;
   saveModel?: string;
+  savePacked?: string;
 }>();
 
 const info = await initBackend();
@@ -137,6 +140,10 @@ log(`QAT test accuracy: ${(100 * qat.accuracy).toFixed(2)}% on ${data.test.y.len
 if (o.saveModel) {
   saveModule(o.saveModel, model, { variant: o.variant, format: 'fhenet-cnv/1' });
   log(`saved weights to ${o.saveModel} (${fs.statSync(o.saveModel).size} bytes)`);
+}
+if (o.savePacked) {
+  savePackedModule(o.savePacked, model, { variant: o.variant });
+  log(`saved packed weights to ${o.savePacked} (${fs.statSync(o.savePacked).size} bytes)`);
 }
 
 const fhe = await fheEvaluate(model, spread(data.train, o.calibN), data.test, { n: o.fheN, roundings: ['none', 8, 7, 6] });
