@@ -17,10 +17,10 @@ import { loadData } from '../../src/sweep/run.js';
 import { evaluate, fit } from '../../src/train/trainer.js';
 
 /** An a2q RunConfig plus fc1's input range and an optional per-epoch target schedule (its last entry = targetBits). */
-export type RangeConfig = RunConfig & { fc1Range: [number, number]; targetSchedule?: number[] };
+export type RangeConfig = RunConfig & { fc1Range: [number, number]; targetSchedule?: number[]; lrSchedule?: { kind: 'step'; stepSize: number; gamma: number } };
 
 export const rangeLabel = (c: RangeConfig) =>
-  `${configLabel(c)} fc1 range ${c.fc1Range[0]}…${c.fc1Range[1]}${c.targetSchedule ? ` schedule ${c.targetSchedule.join('→')}` : ''}`;
+  `${configLabel(c)} fc1 range ${c.fc1Range[0]}…${c.fc1Range[1]}${c.targetSchedule ? ` schedule ${c.targetSchedule.join('→')}` : ''}${c.train.epochs !== 7 ? ` ${c.train.epochs} ep.` : ''}${c.lrSchedule ? ` lr ×${c.lrSchedule.gamma} from epoch ${c.lrSchedule.stepSize + 1}` : ''}`;
 
 export const rangeRecord = (c: RangeConfig, result: RunRecord['result']): RunRecord => ({
   hash: configHash(c),
@@ -42,7 +42,7 @@ export async function runRangeConfig(c: RangeConfig): Promise<RunResult> {
   const at = (epoch: number) => sched[Math.min(epoch, sched.length - 1)]!;
   let epoch = 0;
   await fit(net, { train: data.train }, {
-    ...c.train, seed: c.seed, progress: 'silent', afterStep: cons.afterStep,
+    ...c.train, ...(c.lrSchedule ? { schedule: c.lrSchedule } : {}), seed: c.seed, progress: 'silent', afterStep: cons.afterStep,
     // Tighten at the end of an epoch, before the next one trains (retarget projects at once).
     onEpoch: () => {
       epoch++;

@@ -14,7 +14,8 @@ import { fileURLToPath } from 'node:url';
 import { describeBackend, initBackend } from '../../src/backend/index.js';
 import { generateCheckerboard, loadPeerCheckerboard, quantizedInputCeiling } from '../../datasets/checkerboard/index.js';
 import { type ConfigSummary, type RunConfig, type RunRecord, type Stat, RUNS_FILE, configHash, expandSweep, fmtStat, parseSweepSpec, readRunLog, recordFor, runSweep, summarize, toCsv, toMarkdown, toSvg } from '../../src/sweep/index.js';
-import { readLog, runPrunedFloatPtq } from './pruned-float.js';
+import { readLog } from './pruned-float.js';
+import { type CalibConfig, PTQ_VARIANTS, calibLabel, calibRecord, runPtqVariants } from './ptq-calib.js';
 import { constructedNet } from './moonshot-construct.js';
 import { type RangeConfig, rangeLabel, rangeRecord, runRangeConfig } from './a2q-ranges.js';
 import { analyzeAccumulators } from '../../src/analysis/accumulator.js';
@@ -59,29 +60,41 @@ const rawSpec = {
   grids: [
     { family: 'qat', hidden: [100], bits: [3], k: [30, 20], seeds },
     { family: 'qat', hidden: [100], bits: [3], k: [20], seeds: peerSeeds, data: peer },
-    { family: 'ptq', hidden: [10, 30, 100], bits: [3], seeds, train: FLOAT_ADAM },
-    { family: 'ptq', hidden: [100], bits: [3], seeds: peerSeeds, data: peer, train: FLOAT },
+    // The guide's k = 30 row with strict per-neuron pruning (every neuron ≤ 30 non-zero inputs).
+    { family: 'qat', hidden: [100], bits: [3], k: [30], strict: [true], seeds },
     { family: 'a2q', hidden: [100], bits: [3], targetBits: [7], seeds },
     { family: 'qat-brevitas', hidden: [100], bits: [3], k: [30], seeds },
     { family: 'a2q', hidden: [100], bits: [3], targetBits: [5], input: ['unsigned'], seeds },
     { family: 'a2q', hidden: [100], bits: [3], targetBits: [6], seeds, train: BATCH32 },
     { family: 'a2q', hidden: [100], bits: [3], targetBits: [5], input: ['unsigned'], k: [10], strict: [true], seeds },
     { family: 'a2q', hidden: [100], bits: [3], targetBits: [5], seeds, train: BATCH32 },
-    { family: 'a2q', hidden: [100], bits: [3], targetBits: [6], seeds: 5, data: peer, train: BATCH32 },
-    { family: 'a2q', hidden: [100], bits: [3], targetBits: [5], input: ['unsigned'], seeds: 5, data: peer, train: BATCH32 },
+    { family: 'a2q', hidden: [100], bits: [3], targetBits: [6], seeds: peerSeeds, data: peer, train: BATCH32 },
+    { family: 'a2q', hidden: [100], bits: [3], targetBits: [5], input: ['unsigned'], seeds: peerSeeds, data: peer, train: BATCH32 },
   ],
 };
-// The guide's pruned float net (k = 10 / 30) and its 3-bit PTQ: not a `fhenet sweep` family, run by pruned-float.ts.
-const prunedFloat = (k: number, seed: number, data: { source: 'generated'; seed: number } | { source: 'peer'; seed: number }): RunConfig => ({
-  family: 'ptq', hidden: 100, bits: 3, k, strict: false, targetBits: null, input: 'signed', seed, data, train: { ...FLOAT, optimizer: 'adamw' },
+// The PTQ rows (ptq-calib.ts): one float training per seed, then every PTQ variant of src/quant/ptq.ts on that same
+// float net — the reference-faithful default and fhenet's own calibrations. The float SimpleNet rows on generated data
+// (FLOAT_ADAM), the peer-array row (FLOAT), and the guide's pruned float nets (k = 10 with FLOAT_ADAM, k = 30 with
+// FLOAT). These replace the earlier sweep `ptq` rows and pruned-float.ts rows, which used the former calibration (on
+// the float net's values, input scale max/7); those stay in results/runs.jsonl and results/pruned-float.jsonl.
+const ptqBase = (hidden: number, seed: number, trainSpec: Omit<RunConfig['train'], 'optimizer'> & { optimizer?: RunConfig['train']['optimizer'] }, data: RunConfig['data'] = { source: 'generated', seed: 42 }, k: number | null = null): RunConfig => ({
+  family: 'ptq', hidden, bits: 3, k, strict: false, targetBits: null, input: 'signed', seed, data, train: { ...trainSpec, optimizer: trainSpec.optimizer ?? 'adamw' },
 });
+const PTQ_VARIANT_NAMES = Object.keys(PTQ_VARIANTS);
+const ptqBases: RunConfig[] = [
+  ...[10, 30, 100].flatMap((h) => Array.from({ length: seeds }, (_, s) => ptqBase(h, s, FLOAT_ADAM as RunConfig['train']))),
+  ...Array.from({ length: peerSeeds }, (_, s) => ptqBase(100, s, FLOAT as RunConfig['train'], { source: 'peer' } as RunConfig['data'])),
+  ...Array.from({ length: seeds }, (_, s) => ptqBase(100, s, FLOAT_ADAM as RunConfig['train'], undefined, 10)),
+  ...Array.from({ length: seeds }, (_, s) => ptqBase(100, s, FLOAT as RunConfig['train'], undefined, 30)),
+];
+const calibConfigs = (b: RunConfig): CalibConfig[] => PTQ_VARIANT_NAMES.map((v) => ({ ...b, ptqVariant: v }));
+const calibLog = path.join(outDir, 'ptq-calib.jsonl');
 
 // The optional native kernels (src/backend/native) are off for this experiment: with two sweep worker threads in one
 // process, runs failed at random with them on (this session, 2026-11-22), and the earlier rows of results/runs.jsonl
 // were measured on the plain WASM backend. Worker threads and child processes inherit the setting.
 process.env.FHENET_NATIVE_KERNELS ??= '0';
-const extraConfigs = [10, 30].flatMap((k) => Array.from({ length: seeds }, (_, s) => prunedFloat(k, s, { source: 'generated', seed: 42 })));
-const extraLog = path.join(outDir, 'pruned-float.jsonl');
+
 // The moonshot rows with fc1's budget on its real 0…3 input range (a2q-ranges.ts): a constant 5-bit target, and a
 // target tightening 8 → 7 → 6 → 5 over the first four epochs (5 bits for the last four), at h = 100 and h = 32, and
 // 7 → 6 → 5 (5 bits for the last five epochs) at h = 100.
@@ -95,6 +108,14 @@ const rangeConfigs: RangeConfig[] = [
   ...Array.from({ length: seeds }, (_, s) => ({ ...rangeBase(s), targetSchedule: [8, 7, 6, 5] })),
   ...Array.from({ length: seeds }, (_, s) => ({ ...rangeBase(s), hidden: 32, targetSchedule: [8, 7, 6, 5] })),
   ...Array.from({ length: seeds }, (_, s) => ({ ...rangeBase(s), targetSchedule: [7, 6, 5] })),
+  // A gentler schedule (two epochs per step), more epochs at 5 bits and a lower learning rate at the end: 8, 8, 7,
+  // 7, 6, 6, then 5 for six epochs, lr 5e-3 then 1e-3 for the last two (12 epochs) — on generated data and, chosen
+  // before its generated-data results were in, on the peer arrays.
+  ...[{ source: 'generated', seed: 42 } as const, { source: 'peer', seed: 42 } as const].flatMap((data) =>
+    Array.from({ length: data.source === 'peer' ? peerSeeds : seeds }, (_, s): RangeConfig => ({
+      ...rangeBase(s), data, targetSchedule: [8, 8, 7, 7, 6, 6, 5], train: { ...QAT, optimizer: 'adamw' as const, epochs: 12 }, lrSchedule: { kind: 'step' as const, stepSize: 10, gamma: 0.2 },
+    })),
+  ),
 ];
 const rangeLog = path.join(outDir, 'a2q-ranges.jsonl');
 const title = 'checkerboard: test accuracy vs accumulator bits (3-bit nets)';
@@ -109,22 +130,28 @@ const specFor = (part?: [number, number]) =>
 // inline mode) and appending to the same resumable logs. (The sweep's piscina worker threads lost runs at random in
 // this session — an error inside a worker, reported only at the end — while one-thread-per-process runs never failed.)
 const childIdx = process.argv.indexOf('--child');
+// --only ptq,range,sweep: train only those groups (the report still covers everything in the logs).
+const onlyIdx = process.argv.indexOf('--only');
+const only = onlyIdx > 0 ? process.argv[onlyIdx + 1]!.split(',') : undefined;
 if (childIdx > 0) {
   const [w, n] = process.argv[childIdx + 1]!.split('/').map(Number) as [number, number];
   await initBackend();
   let failed = false;
-  const mine = extraConfigs.filter((c) => c.seed % n === w && !readLog(extraLog).has(configHash(c)));
-  for (const c of mine) {
+  const want = (g: string) => !only || only.includes(g);
+  for (const b of want('ptq') ? ptqBases.filter((b) => b.seed % n === w) : []) {
+    const todo = calibConfigs(b).filter((c) => !readLog(calibLog).has(configHash(c)));
+    if (todo.length === 0) continue;
     try {
-      const r = await runPrunedFloatPtq(c);
-      fs.appendFileSync(extraLog, `${JSON.stringify(recordFor(configHash(c), c, { ...r, backend: (await initBackend()).choice }))}\n`);
-      process.stdout.write(`pruned-float k=${c.k} seed ${c.seed}: ${(100 * r.floatAccuracy!).toFixed(1)}% float, ${(100 * r.testAccuracy).toFixed(1)}% 3-bit, ${r.accumulatorBits} bits\n`);
+      const res = await runPtqVariants(b, todo.map((c) => c.ptqVariant));
+      const backend = (await initBackend()).choice;
+      for (const c of todo) fs.appendFileSync(calibLog, `${JSON.stringify(calibRecord(c, { ...res.get(c.ptqVariant)!, backend } as RunRecord['result']))}\n`);
+      process.stdout.write(`${calibLabel(todo[0]!).replace(/ ptq .*$/, '')} seed ${b.seed}: float ${(100 * res.values().next().value!.floatAccuracy!).toFixed(1)}%; ${todo.map((c) => `${c.ptqVariant} ${(100 * res.get(c.ptqVariant)!.testAccuracy).toFixed(1)}% ${res.get(c.ptqVariant)!.accumulatorBits}b`).join(', ')}\n`);
     } catch (e) {
       failed = true;
-      fs.appendFileSync(path.join(outDir, 'failures.log'), `${new Date().toISOString()} child ${w}/${n} pruned-float seed ${c.seed}: ${(e as Error).stack}\n`);
+      fs.appendFileSync(path.join(outDir, 'failures.log'), `${new Date().toISOString()} child ${w}/${n} ptq-calib seed ${b.seed}: ${(e as Error).stack}\n`);
     }
   }
-  for (const c of rangeConfigs.filter((c) => c.seed % n === w && !readLog(rangeLog).has(configHash(c)))) {
+  for (const c of rangeConfigs.filter((c) => want('range') && c.seed % n === w && !readLog(rangeLog).has(configHash(c)))) {
     try {
       const r = await runRangeConfig(c);
       fs.appendFileSync(rangeLog, `${JSON.stringify(rangeRecord(c, { ...r, backend: (await initBackend()).choice }))}\n`);
@@ -135,7 +162,7 @@ if (childIdx > 0) {
     }
   }
   try {
-    await runSweep(specFor([w, n]), { outDir, inline: true, progress: 'lines', title });
+    if (want('sweep')) await runSweep(specFor([w, n]), { outDir, inline: true, progress: 'lines', title });
   } catch (e) {
     failed = true;
     fs.appendFileSync(path.join(outDir, 'failures.log'), `${new Date().toISOString()} child ${w}/${n}: ${(e as Error).message}\n`);
@@ -145,7 +172,7 @@ if (childIdx > 0) {
 
 const info = await initBackend();
 const t0 = Date.now();
-const before = readRunLog(path.join(outDir, RUNS_FILE)).size + readLog(extraLog).size + readLog(rangeLog).size;
+const before = readRunLog(path.join(outDir, RUNS_FILE)).size + readLog(calibLog).size + readLog(rangeLog).size;
 // --report-only: no training, the report from what the logs hold (rows with fewer runs say so in their run count).
 for (let attempt = 1; attempt <= 3 && !process.argv.includes('--report-only'); attempt++) {
   const codes = await Promise.all(
@@ -162,11 +189,11 @@ for (let attempt = 1; attempt <= 3 && !process.argv.includes('--report-only'); a
 const fullSpec = specFor();
 const runLog = readRunLog(path.join(outDir, RUNS_FILE));
 const res = { records: expandSweep(fullSpec).map((c) => runLog.get(configHash(c))).filter((r): r is RunRecord => r !== undefined) };
-const ranNow = runLog.size + readLog(extraLog).size + readLog(rangeLog).size - before;
-const extraDone = readLog(extraLog);
+const ranNow = runLog.size + readLog(calibLog).size + readLog(rangeLog).size - before;
+const calibDone = readLog(calibLog);
 const rangeDone = readLog(rangeLog);
 const extraRecords = [
-  ...extraConfigs.map((c) => extraDone.get(configHash(c))),
+  ...ptqBases.flatMap((b) => calibConfigs(b)).map((c) => calibDone.get(configHash(c))),
   ...rangeConfigs.map((c) => rangeDone.get(configHash(c))),
 ].filter((r): r is RunRecord => r !== undefined);
 const wall = (Date.now() - t0) / 1000;
@@ -174,10 +201,15 @@ const wall = (Date.now() - t0) / 1000;
 // Reports over both: the sweep's CSV / JSON / markdown / plot, rewritten with the pruned-float runs included.
 const allRecords = [...res.records, ...extraRecords];
 const summaries = summarize(allRecords);
+// The plot and the "every configuration" table show two PTQ variants (reference-faithful, fhenet's calibration); the
+// PTQ section has them all, results.csv / results.json every run.
+const shownVariant = (r: RunRecord) => !('ptqVariant' in r.config) || ['reference+out5', 'mse-search'].includes((r.config as CalibConfig).ptqVariant);
+const shownRecords = allRecords.filter(shownVariant);
+const shownSummaries = summarize(shownRecords);
 fs.writeFileSync(path.join(outDir, 'results.csv'), toCsv(allRecords));
 fs.writeFileSync(path.join(outDir, 'results.json'), `${JSON.stringify({ summaries, runs: allRecords }, null, 2)}\n`);
-fs.writeFileSync(path.join(outDir, 'results.md'), toMarkdown(summaries));
-fs.writeFileSync(path.join(outDir, 'plot.svg'), toSvg(allRecords, 'checkerboard: test accuracy vs accumulator bits (3-bit nets)'));
+fs.writeFileSync(path.join(outDir, 'results.md'), toMarkdown(shownSummaries));
+fs.writeFileSync(path.join(outDir, 'plot.svg'), toSvg(shownRecords, 'checkerboard: test accuracy vs accumulator bits (3-bit nets)'));
 
 const gen = generateCheckerboard({ seed: 42 });
 const pd = loadPeerCheckerboard();
@@ -231,23 +263,51 @@ const verdict = (s: ConfigSummary | undefined, refAcc: number, refBits: number |
 };
 
 const rows: string[] = [];
+// PTQ rows: the reference-faithful quantization evaluated as the reference does (5-bit output quantizer, argmax of the
+// de-quantized outputs) and fhenet's own calibration (MSE-optimal clipping, then the accuracy-driven search).
+const REF = 'reference+out5';
+const OWN = 'mse-search';
+const ptqL = (base: string, v: string) => `${base} ptq ${v}`;
 for (const h of [10, 30, 100]) {
-  const s = get(`ptq h=${h} 3-bit`);
+  const base = `ptq h=${h} 3-bit`;
+  const s = get(ptqL(base, REF));
+  const own = get(ptqL(base, OWN));
   const ref = { 10: [68.7, 56.44, 6.6], 30: [83.32, 55.54, 6.9], 100: [88.06, 56.5, 7.4] }[h]!;
-  rows.push(`| float SimpleNet h=${h} (${recipe(`ptq h=${h} 3-bit`)}) | ${ref[0]!.toFixed(2)} % | ${pct(s?.floatAccuracy)} | — | — | ${verdict(s, ref[0]!, null, 'float')} |`);
-  rows.push(`| 3-bit PTQ of it | ${ref[1]!.toFixed(2)} % at ${ref[2]} bits | ${pct(s?.testAccuracy)} | ${bits(s?.accumulatorBits)} | ${bits(s?.worstCaseBits)} | ${verdict(s, ref[1]!, ref[2]!)} |`);
+  rows.push(`| float SimpleNet h=${h} (${recipe(ptqL(base, REF))}) | ${ref[0]!.toFixed(2)} % | ${pct(s?.floatAccuracy)} | — | — | ${verdict(s, ref[0]!, null, 'float')} |`);
+  rows.push(`| 3-bit PTQ of it, reference-faithful (Concrete ML's calibration) | ${ref[1]!.toFixed(2)} % at ${ref[2]} bits | ${pct(s?.testAccuracy)} | ${bits(s?.accumulatorBits)} | ${bits(s?.worstCaseBits)} | ${verdict(s, ref[1]!, ref[2]!)} |`);
+  rows.push(`| 3-bit PTQ of it, fhenet's calibration (MSE clipping + accuracy search) | ${ref[1]!.toFixed(2)} % at ${ref[2]} bits | ${pct(own?.testAccuracy)} | ${bits(own?.accumulatorBits)} | ${bits(own?.worstCaseBits)} | ${verdict(own, ref[1]!, ref[2]!)} |`);
 }
 for (const [k, ref] of [[10, [82.5, 57.74, 6.6]], [30, [88.06, 57.82, 6.8]]] as const) {
-  const s = get(`ptq h=100 3-bit k=${k}`);
-  rows.push(`| pruned float SimpleNet h=100, k=${k} (the guide's PrunedSimpleNet / "PrunedQuantNet"; ${recipe(`ptq h=100 3-bit k=${k}`)}) | ${ref[0].toFixed(2)} % | ${pct(s?.floatAccuracy)} | — | — | ${verdict(s, ref[0], null, 'float')} |`);
-  rows.push(`| 3-bit PTQ of it | ${ref[1].toFixed(2)} % at ${ref[2]} bits | ${pct(s?.testAccuracy)} | ${bits(s?.accumulatorBits)} | ${bits(s?.worstCaseBits)} | ${verdict(s, ref[1], ref[2])} |`);
+  const base = `ptq h=100 3-bit k=${k}`;
+  const s = get(ptqL(base, REF));
+  const own = get(ptqL(base, OWN));
+  rows.push(`| pruned float SimpleNet h=100, k=${k} (the guide's PrunedSimpleNet / "PrunedQuantNet"; ${recipe(ptqL(base, REF))}) | ${ref[0].toFixed(2)} % | ${pct(s?.floatAccuracy)} | — | — | ${verdict(s, ref[0], null, 'float')} |`);
+  rows.push(`| 3-bit PTQ of it, reference-faithful | ${ref[1].toFixed(2)} % at ${ref[2]} bits | ${pct(s?.testAccuracy)} | ${bits(s?.accumulatorBits)} | ${bits(s?.worstCaseBits)} | ${verdict(s, ref[1], ref[2])} |`);
+  rows.push(`| 3-bit PTQ of it, fhenet's calibration | ${ref[1].toFixed(2)} % at ${ref[2]} bits | ${pct(own?.testAccuracy)} | ${bits(own?.accumulatorBits)} | ${bits(own?.worstCaseBits)} | ${verdict(own, ref[1], ref[2])} |`);
 }
+// Every PTQ variant on the same float nets.
+const ptqBasesTable: [string, string][] = [
+  ['h=10', 'ptq h=10 3-bit'],
+  ['h=30', 'ptq h=30 3-bit'],
+  ['h=100', 'ptq h=100 3-bit'],
+  ['h=100 k=10', 'ptq h=100 3-bit k=10'],
+  ['h=100 k=30', 'ptq h=100 3-bit k=30'],
+  ['h=100 peer', 'ptq h=100 3-bit peer data'],
+];
+const cell = (label: string) => {
+  const s = get(label);
+  if (!s) return 'n/a';
+  return `${pct(s.testAccuracy)} @ ${bits(s.accumulatorBits)}`;
+};
+const ptqVariantRows = Object.entries(PTQ_VARIANTS).map(([v, spec]) => `| \`${v}\`: ${spec.name} | ${ptqBasesTable.map(([, b]) => cell(ptqL(b, v))).join(' | ')} |`);
+const ptqRuns = ptqBasesTable.map(([, b]) => get(ptqL(b, REF))?.runs ?? 0);
 const qatRows: string[] = [];
 const qatRow = (name: string, label: string, ref: string, refAcc: number, refBits: number | null) => {
   const s = get(label);
   qatRows.push(`| ${name} | ${recipe(label)} | ${s?.runs ?? 0} | ${ref} | ${pct(s?.testAccuracy)} | ${s ? (100 * median(recs(label).map((r) => r.result.testAccuracy))).toFixed(2) : 'n/a'} | ${s ? atCeiling(label) : 'n/a'} | ${bits(s?.accumulatorBits)} | ${bits(s?.worstCaseBits)} | ${verdict(s, refAcc, refBits)} |`);
 };
 qatRow('3-bit QAT + pruning h=100, k=30 (guide)', 'qat h=100 3-bit k=30', '95.4 % at 7 bits', 95.4, 7);
+qatRow('3-bit QAT + strict per-neuron pruning h=100, k=30 (every neuron ≤ 30 non-zero inputs)', 'qat h=100 3-bit k=30 strict', '95.4 % at 7 bits', 95.4, 7);
 qatRow('3-bit QAT + pruning h=100, k=20 (notebook)', 'qat h=100 3-bit k=20', '95.6 % (its exported run: 8 bits)', 95.6, 8);
 qatRow('accumulator-aware QAT h=100, target 7 bits (no pruning)', 'a2q h=100 3-bit target 7', '95.4 % at 7 bits (guide, k=30)', 95.4, 7);
 qatRow('accumulator-aware QAT h=100, target 6 bits', 'a2q h=100 3-bit target 6', 'none (fhenet)', 0, 6);
@@ -260,7 +320,13 @@ const guaranteed = (label: string) => {
   const g = recs(label).map((r) => (r.result as { guaranteedBits?: number }).guaranteedBits).filter((v): v is number => v !== undefined);
   return g.length ? `guaranteed ≤ ${Math.max(...g)} bits for inputs on 0…3` : 'n/a';
 };
-for (const [h, name, sched] of [[100, '', ''], [100, ', target tightened 8 → 7 → 6 → 5 over the first 4 epochs', ' schedule 8→7→6→5'], [32, ', target tightened 8 → 7 → 6 → 5 over the first 4 epochs', ' schedule 8→7→6→5'], [100, ', target tightened 7 → 6 → 5 over the first 3 epochs', ' schedule 7→6→5']] as const) {
+for (const [h, name, sched] of [
+  [100, '', ''],
+  [100, ', target tightened 8 → 7 → 6 → 5 over the first 4 epochs', ' schedule 8→7→6→5'],
+  [32, ', target tightened 8 → 7 → 6 → 5 over the first 4 epochs', ' schedule 8→7→6→5'],
+  [100, ', target tightened 7 → 6 → 5 over the first 3 epochs', ' schedule 7→6→5'],
+  [100, ', target 8, 8, 7, 7, 6, 6, then 5 (two epochs per step, six at 5 bits), 12 epochs, lr 5e-3 then 1e-3 for the last two', ' schedule 8→8→7→7→6→6→5 12 ep. lr ×0.2 from epoch 11'],
+] as const) {
   const label = `a2q h=${h} 3-bit target 5 fc1 range 0…3${sched}`;
   qatRow(`accumulator-aware QAT h=${h}, target 5 bits, notebook (signed) input, fc1 budget on the 0…3 input range${name} (moonshot; ${guaranteed(label)})`, label, 'moonshot: the ceiling at ≤ 5 bits', 100 * ceil.genTest, 5);
 }
@@ -276,11 +342,15 @@ const bGen = builtOn(gen);
 const bPeer = builtOn(pd);
 qatRows.push(`| hand-built 3-bit net, unsigned input, not trained (moonshot-construct.ts) | — | 1 | none (fhenet) | ${(100 * bGen.acc).toFixed(2)} | — | ${bGen.acc >= ceil.genTest - 1e-9 ? '1 / 1' : '0 / 1'} | ${bGen.bits} | ${bGen.worst} | ${bGen.worst <= 5 && bGen.acc >= ceil.genTest - 1e-9 ? 'moonshot target met by construction' : 'misses'} |`);
 const peerRows: string[] = [];
+// The best moonshot schedule on the peer arrays (rangeConfigs' peer entries), if run.
+const moonshotPeer = [...new Set(rangeConfigs.filter((c) => c.data.source === 'peer').map(rangeLabel))].map((l) => [`accumulator-aware QAT, ${l.replace(/^a2q /, '')} (moonshot)`, l] as const);
 for (const [name, label] of [
-  ['float SimpleNet h=100 → 3-bit PTQ', 'ptq h=100 3-bit peer data'],
+  ['float SimpleNet h=100 → 3-bit PTQ, reference-faithful', ptqL('ptq h=100 3-bit peer data', REF)],
+  ['float SimpleNet h=100 → 3-bit PTQ, fhenet\'s calibration (MSE clipping + accuracy search)', ptqL('ptq h=100 3-bit peer data', OWN)],
   ['3-bit QAT + pruning h=100, k=20', 'qat h=100 3-bit k=20 peer data'],
   ['accumulator-aware QAT h=100, target 6', 'a2q h=100 3-bit target 6 peer data'],
   ['accumulator-aware QAT h=100, target 5, unsigned input', 'a2q h=100 3-bit target 5 unsigned input peer data'],
+  ...moonshotPeer,
 ] as const) {
   const s = get(label);
   const ceilCol = label.startsWith('ptq') ? '—' : s ? atCeiling(label) : 'n/a';
@@ -303,7 +373,7 @@ Generated by \`experiments/checkerboard/run.ts\`; regenerate with
 - Backend: ${describeBackend(info)}; ${concurrency} child processes (one thread each), each with its own backend.
 - Wall time of this invocation: ${process.argv.includes('--report-only') ? 'report only, regenerated from the logs (the training invocations are listed under "Runs and wall time" below)' : `${wall.toFixed(0)} s (${ranNow} runs now, the rest reused from the logs)`}; ${allRecords.length} runs in all, ${allRecords.reduce((s, r) => s + r.result.seconds, 0).toFixed(0)} s of run time summed.
 - Data: the reference definition (100 × 100 grid, XOR of rint(3x), rint(3y) cells, N(0, 0.01²) noise, 9,500 / 500 split); "generated" = fhenet's own draw with data seed 42 for every run, "peer" = the exact arrays of the Brevitas reference runs (shared/fixtures/brevitas/checkerboard.json). Seeds vary initialisation and shuffling.
-- Training: cross-entropy, constant learning rate, AdamW (weight decay 0.01) unless stated, the same recipe for every seed of a row. QAT rows (qat, a2q, qat-brevitas) unless their recipe column says batch 32: ${QAT.epochs} epochs, batch ${QAT.batchSize}, lr ${QAT.lr} (${(QAT.epochs * Math.ceil(9500 / QAT.batchSize)).toLocaleString('en')} steps). Float SimpleNet rows on generated data (before PTQ): Adam without weight decay, ${FLOAT_ADAM.epochs} epochs, batch ${FLOAT_ADAM.batchSize}, lr ${FLOAT_ADAM.lr} (${(FLOAT_ADAM.epochs * Math.ceil(9500 / FLOAT_ADAM.batchSize)).toLocaleString('en')} steps). The peer-array PTQ row and the pruned float nets: AdamW, ${FLOAT.epochs} epochs, batch ${FLOAT.batchSize}, lr ${FLOAT.lr} (${(FLOAT.epochs * Math.ceil(9500 / FLOAT.batchSize)).toLocaleString('en')} steps). The reference trains at batch 1, lr 1e-3, 7 epochs (66,500 steps).
+- Training: cross-entropy, constant learning rate, AdamW (weight decay 0.01) unless stated, the same recipe for every seed of a row. QAT rows (qat, a2q, qat-brevitas) unless their recipe column says batch 32: ${QAT.epochs} epochs, batch ${QAT.batchSize}, lr ${QAT.lr} (${(QAT.epochs * Math.ceil(9500 / QAT.batchSize)).toLocaleString('en')} steps). Float SimpleNet rows on generated data (before PTQ): Adam without weight decay, ${FLOAT_ADAM.epochs} epochs, batch ${FLOAT_ADAM.batchSize}, lr ${FLOAT_ADAM.lr} (${(FLOAT_ADAM.epochs * Math.ceil(9500 / FLOAT_ADAM.batchSize)).toLocaleString('en')} steps). The pruned float net k = 10 the same (Adam, ${FLOAT_ADAM.epochs} epochs). The peer-array PTQ row and the pruned float net k = 30: AdamW, ${FLOAT.epochs} epochs, batch ${FLOAT.batchSize}, lr ${FLOAT.lr} (${(FLOAT.epochs * Math.ceil(9500 / FLOAT.batchSize)).toLocaleString('en')} steps). The reference trains at batch 1, lr 1e-3, 7 epochs (66,500 steps).
 - Accumulator bits: the signed bit width of Σ w_int·x_int (bias excluded) over the training set, max over layers (docs/accumulators.md); "worst case" is the bound over every input the input quantizers can produce. Seeds: ${seeds} per configuration on generated data, ${peerSeeds} on the peer arrays, except where a table's runs column says otherwise. Every cell: mean (min–max).
 
 ## Accuracy ceiling of the data
@@ -329,6 +399,15 @@ ${rows.join('\n')}
 |---|---|---|---|---|---|---|---|---|---|
 ${qatRows.join('\n')}
 
+## Post-training quantization: every calibration on the same float nets
+
+One float training per seed (the recipes above), then each PTQ variant of \`src/quant/ptq.ts\` on that same net
+(\`experiments/checkerboard/ptq-calib.ts\`); runs per column: ${ptqRuns.join(' / ')}. Cells: 3-bit test accuracy % mean (min–max) @ accumulator bits mean (min–max).
+
+| PTQ variant | ${ptqBasesTable.map(([n]) => n).join(' | ')} |
+|---|${ptqBasesTable.map(() => '---|').join('')}
+${ptqVariantRows.join('\n')}
+
 ## Main configurations on the peer arrays (${peerSeeds} seeds)
 
 | configuration | recipe | runs | float % | test accuracy % | seeds at the ceiling | accumulator bits | worst-case bits |
@@ -342,7 +421,7 @@ ${peerRows.join('\n')}
 
 ## Every configuration
 
-${toMarkdown(summaries)}
+${toMarkdown(shownSummaries)}
 Per-run numbers: \`${relOut}/results.csv\` / \`${relOut}/results.json\`.
 
 ${discussion}`;

@@ -4,8 +4,13 @@
  * - every weight of Gemm / MatMul / Conv: per-tensor, symmetric, narrow range, scale = max|w| / (2^(b−1) − 1);
  * - the data input of every operation that consumes encrypted values linearly or as an index map (Gemm, MatMul,
  *   Conv, AveragePool, Flatten, Reshape, Transpose, Pad, and Add of two encrypted values) unless it already comes from
- *   a Quant node: per-tensor, zero-point 0, calibrated on the data — unsigned when the calibrated minimum is ≥ 0
- *   (after a ReLU), else signed; scale = max|v| / threshold.
+ *   a Quant node: per-tensor, min/max calibrated. Concrete ML's op-input quantizer is asymmetric,
+ *   s = (max − min)/(2^b − 1) with zero point z = round(−min·(2^b − 1)/(max − min)) (see src/quant/ptq.ts for the
+ *   sources). Where z = 0 — after a ReLU, and for inputs in [≈ 0, 1] with a little noise — that is an unsigned
+ *   zero-point-0 quantizer of scale (max − min)/(2^b − 1), which is what is inserted; the circuit has no zero points,
+ *   so where z ≠ 0 the quantizer is signed, symmetric, scale = max|v| / 2^(b−1) (fhenet's approximation).
+ * - calibration (`sequential`, default true, as the reference): each activation quantizer's range is taken from the
+ *   values of the graph with every quantizer before it already in place, not from the float graph.
  * Everything univariate between those quantizers (bias, ReLU, BatchNorm…) then fuses into table lookups as usual.
  */
 import { BREVITAS_DOMAIN, type Graph, type Node, cloneGraph, constantInterner, floatTensor, isQuantNode, Attr } from '../onnx/graph.js';
@@ -16,6 +21,28 @@ import { CompileError } from './errors.js';
 export interface PtqOptions {
   /** Bits for weights, activations and the model input (a number sets all three). */
   nBits: number | { weights: number; activations: number; inputs?: number };
+  /** Calibrate each activation quantizer on the graph quantized up to it (default true, as the reference). */
+  sequential?: boolean;
+}
+
+/** Round half to even (numpy.rint / numpy.round, as Concrete ML rounds). */
+export function rint(x: number): number {
+  const q = Math.round(x);
+  const r = q - x === 0.5 && q % 2 !== 0 ? q - 1 : q;
+  return r === 0 ? 0 : r; // no −0
+}
+
+/**
+ * Concrete ML's op-input (activation) quantizer for calibrated [min, max] at b bits: asymmetric with offset 0,
+ * s = (max − min)/(2^b − 1), z = round(−min·(2^b − 1)/(max − min)), integers [0, 2^b − 1]
+ * (`UniformQuantizationParameters.compute_quantization_parameters`, quantized_array.py at 1c6f571e / quantizers.py);
+ * a (near-)constant range gets s = max (or 1 for 0) and z = 0 there.
+ */
+export function referenceActParams(min: number, max: number, bits: number): { scale: number; zeroPoint: number } {
+  const levels = 2 ** bits - 1;
+  if (!(max - min >= 1e-6)) return { scale: Math.abs(max) < 1e-6 ? 1 : max, zeroPoint: 0 };
+  const zeroPoint = rint((-min * levels) / (max - min));
+  return { scale: (max - min) / levels, zeroPoint: zeroPoint === 0 ? 0 : zeroPoint };
 }
 
 const CONSUMERS = new Set(['Gemm', 'MatMul', 'Conv', 'AveragePool', 'Flatten', 'Reshape', 'Transpose', 'Pad']);
@@ -31,26 +58,54 @@ export function quantizeFloatGraph(graph: Graph, calib: Calibration, opts: PtqOp
     if (!Number.isInteger(b) || b < 2 || b > 16) throw new CompileError('ptq', `nBits.${k} must be an integer in [2, 16], got ${b}`);
   }
   if (hasQuantizers(graph)) throw new CompileError(graph.name, 'the graph is already quantized (it has Quant nodes); post-training quantization is for float graphs');
+  const inName = graph.inputs[0]!.name;
+  const inShape = (graph.inputs[0]!.shape ?? []).slice(1).map((d) => (typeof d === 'number' ? d : 0));
+  const feeds = { [inName]: { dims: [calib.n, ...inShape], data: Float32Array.from(calib.data) } };
+  /** The range of every value of `g` on the calibration data. */
+  const rangesOf = (g: Graph) => {
+    const ranges = new Map<string, { min: number; max: number }>();
+    const result = runGraph(g, feeds, { keep: true });
+    for (const [name, t] of result.values) {
+      let min = Infinity;
+      let max = -Infinity;
+      for (let i = 0; i < t.data.length; i++) {
+        const v = Number(t.data[i]);
+        if (v < min) min = v;
+        if (v > max) max = v;
+      }
+      ranges.set(name, { min, max });
+    }
+    return ranges;
+  };
+  // Float ranges first; then (sequential) re-calibrate on the quantized graph until no activation range changes —
+  // each pass fixes at least the next quantizer in topological order.
+  let ranges = rangesOf(graph);
+  let out = build(graph, ranges, bits);
+  if (opts.sequential ?? true) {
+    for (let pass = 0; pass <= out.activations.length; pass++) {
+      const q = rangesOf(out.graph);
+      let changed = false;
+      for (const v of out.activations) {
+        const a = ranges.get(v)!;
+        const b = q.get(v)!;
+        if (a.min !== b.min || a.max !== b.max) changed = true;
+      }
+      if (!changed) break;
+      ranges = new Map([...ranges, ...out.activations.map((v) => [v, q.get(v)!] as const)]);
+      out = build(graph, ranges, bits);
+    }
+  }
+  return out.graph;
+}
+
+function build(graph: Graph, ranges: Map<string, { min: number; max: number }>, bits: { weights: number; activations: number; inputs: number }): { graph: Graph; activations: string[] } {
   const g = cloneGraph(graph);
   const inName = g.inputs[0]!.name;
-  const inShape = (g.inputs[0]!.shape ?? []).slice(1).map((d) => (typeof d === 'number' ? d : 0));
-  // Calibration: the range of every value.
-  const ranges = new Map<string, { min: number; max: number }>();
-  const result = runGraph(g, { [inName]: { dims: [calib.n, ...inShape], data: Float32Array.from(calib.data) } }, { keep: true });
-  for (const [name, t] of result.values) {
-    let min = Infinity;
-    let max = -Infinity;
-    for (let i = 0; i < t.data.length; i++) {
-      const v = Number(t.data[i]);
-      if (v < min) min = v;
-      if (v > max) max = v;
-    }
-    ranges.set(name, { min, max });
-  }
   const producers = new Map<string, Node>();
   for (const n of g.nodes) for (const o of n.outputs) producers.set(o, n);
   const out: Node[] = [];
   const quantized = new Map<string, string>();
+  const activations: string[] = [];
   let counter = 0;
   const intern = constantInterner(g);
   const constant = (value: number, hint: string): string => intern(floatTensor([], [value]), `ptq_${hint}`);
@@ -71,12 +126,20 @@ export function quantizeFloatGraph(graph: Graph, calib: Calibration, opts: PtqOp
     if (done) return done;
     const r = ranges.get(v);
     if (!r) throw new CompileError(consumer, `no calibration range for '${v}'`);
-    const signed = r.min < 0;
     const b = v === inName ? bits.inputs : bits.activations;
-    const threshold = signed ? 2 ** (b - 1) : 2 ** b - 1;
-    const mag = Math.max(Math.abs(r.min), Math.abs(r.max));
-    const q = quantNode(v, mag > 0 ? mag / threshold : 1, b, signed, false, `${v}.ptq_quant`);
+    const ref = referenceActParams(r.min, r.max, b);
+    let q: string;
+    if (ref.zeroPoint === 0 && r.max - r.min >= 1e-6) {
+      // The reference's quantizer exactly: unsigned, s = (max − min)/(2^b − 1).
+      q = quantNode(v, (r.max - r.min) / (2 ** b - 1), b, false, false, `${v}.ptq_quant`);
+    } else if (r.min >= 0) {
+      q = quantNode(v, r.max > 0 ? r.max / (2 ** b - 1) : 1, b, false, false, `${v}.ptq_quant`);
+    } else {
+      const mag = Math.max(Math.abs(r.min), Math.abs(r.max));
+      q = quantNode(v, mag > 0 ? mag / 2 ** (b - 1) : 1, b, true, false, `${v}.ptq_quant`);
+    }
     quantized.set(v, q);
+    activations.push(v);
     return q;
   };
   for (const n of g.nodes) {
@@ -96,5 +159,5 @@ export function quantizeFloatGraph(graph: Graph, calib: Calibration, opts: PtqOp
   }
   g.nodes = out;
   if (!g.opsetImports.some((o) => o.domain === BREVITAS_DOMAIN)) g.opsetImports.push({ domain: BREVITAS_DOMAIN, version: 1 });
-  return g;
+  return { graph: g, activations };
 }
