@@ -9,7 +9,9 @@ import { loadModule, saveModule } from '../../src/nn/checkpoint.js';
 import { manualSeed } from '../../src/nn/init.js';
 import { EncryptedCnn } from '../../src/models/encrypted-cnn.js';
 import { accumulatorAware } from '../../src/quant/a2q.js';
-import { type Dataset, size } from '../../src/train/dataset.js';
+import { type Dataset, head, sampleSize, size } from '../../src/train/dataset.js';
+import { loadFashionMnist } from '../../datasets/fashion-mnist/index.js';
+import { loadCifar10, toDataset } from '../../datasets/cifar10/index.js';
 import { type EpochMetrics, fit } from '../../src/train/trainer.js';
 import { decodeSafetensors } from '../../src/util/safetensors.js';
 
@@ -40,7 +42,7 @@ export const DEFAULT_CONFIG: NetConfig = {
   weightBits: 3,
   actBits: 2,
   seed: 0,
-  epochs: 6,
+  epochs: 10,
   batchSize: 64,
   lr: 0.005,
   schedule: [8, 7, 6, 5],
@@ -107,6 +109,34 @@ export async function trainNet(
   if (cons && cons.targetBits !== sched.at(-1)) cons.retarget(sched.at(-1)!);
   net.eval();
   return { history: r.history, seconds: r.seconds, worstCaseBits: [...(cons?.worstCaseBits() ?? []), ...(fcCons?.worstCaseBits() ?? [])] };
+}
+
+/** Train and test splits, pixels in [0, 1] (the net's unsigned input quantizer; no mean/std normalization). */
+export async function loadImages(which: NetConfig['dataset'], limitTrain?: number): Promise<{ train: Dataset; test: Dataset }> {
+  if (which === 'fashion') {
+    const d = loadFashionMnist({ limitTrain });
+    return { train: d.train, test: d.test };
+  }
+  const d = await loadCifar10({});
+  return { train: toDataset(d.train, { normalization: 'unit', limit: limitTrain }), test: toDataset(d.test, { normalization: 'unit' }) };
+}
+
+/**
+ * `n` test images to evaluate: the first n for Fashion-MNIST (its test set is shuffled), n evenly spaced ones
+ * (index ⌊i·N/n⌋) for CIFAR-10, whose JPEG copy is sorted by class.
+ */
+export function pick(d: Dataset, n: number, which: NetConfig['dataset']): Dataset {
+  const total = size(d);
+  if (which === 'fashion' || n >= total) return head(d, n);
+  const per = sampleSize(d);
+  const x = new Float32Array(n * per);
+  const y = new Int32Array(n);
+  for (let i = 0; i < n; i++) {
+    const j = Math.floor((i * total) / n);
+    x.set(d.x.subarray(j * per, (j + 1) * per), i * per);
+    y[i] = d.y[j]!;
+  }
+  return { ...d, x, y };
 }
 
 /** [n, H, W, C] → [n, C, H, W] (compiled graphs are NCHW). */

@@ -8,7 +8,7 @@
  *   npx tsx experiments/encrypted-images/run.ts --retrain --samples 0   # retrain from the seed (≈ 1–2 min), compare with the checkpoint
  *   npx tsx experiments/encrypted-images/run.ts --sim 10000 --calib 60000
  *
- * Steps: QAT accuracy on all 10,000 test images (tfjs); compile (calibration: the first --calib training images);
+ * Steps: QAT accuracy on all 10,000 test images (tfjs); compile (calibration: --calib training images: the first ones for Fashion-MNIST, evenly spaced for CIFAR-10);
  * table-input widths, the TFHE plan (parameter set, PBS per image); simulate on --sim test images (accuracy,
  * agreement with the QAT model: argmax and logits); then --samples test images encrypted one per forward call
  * (client: node-tfhe keys and encryption; server: fhenet's evaluator), every output integer compared with
@@ -19,13 +19,12 @@ import * as path from 'node:path';
 import { cpus, loadavg, totalmem } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { describeBackend, initBackend } from '../../src/backend/index.js';
-import { loadFashionMnist } from '../../datasets/fashion-mnist/index.js';
 import { quantizeInput, simulate } from '../../src/compiler/simulate.js';
-import { type Dataset, head, size } from '../../src/train/dataset.js';
+import { type Dataset, head, sampleSize, size } from '../../src/train/dataset.js';
 import { argmaxRows, evaluate, predict } from '../../src/train/trainer.js';
 import { TfheCircuitExecutor, planCircuit } from '../../src/tfhe/executor.js';
 import { nativeKernelError } from '../../src/tfhe/native.js';
-import { type NetConfig, buildNet, compileNet, loadNet, nhwcToNchw, saveNet, trainNet } from './lib.js';
+import { type NetConfig, buildNet, compileNet, loadImages, loadNet, nhwcToNchw, pick, saveNet, trainNet } from './lib.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const args = process.argv.slice(2);
@@ -50,13 +49,15 @@ const log = (s = '') => {
 const t00 = performance.now();
 const load0 = loadavg();
 const backendInfo = await initBackend();
-const data = loadFashionMnist({});
-const test = data.test;
 
 // ─── the net ──────────────────────────────────────────────────────────────────────────────────────────────────
 const loaded = loadNet(CKPT);
 let net = loaded.net;
 const cfg: NetConfig = loaded.cfg;
+const data = await loadImages(cfg.dataset);
+const test = data.test;
+const dsName = cfg.dataset === 'cifar' ? 'CIFAR-10' : 'Fashion-MNIST';
+const which = cfg.dataset === 'cifar' ? 'evenly spaced' : 'first';
 let trainNote = `loaded from \`${path.relative(process.cwd(), CKPT)}\``;
 if (retrain) {
   const fresh = buildNet(cfg);
@@ -77,7 +78,7 @@ net.eval();
 
 const qat = evaluate(net, test);
 const tC = performance.now();
-const calib = head(data.train, calibN);
+const calib = pick(data.train, calibN, cfg.dataset);
 const fhe = compileNet(net, calib);
 const compileSeconds = (performance.now() - tC) / 1000;
 const c = fhe.circuit;
@@ -85,7 +86,7 @@ const plan = planCircuit(c);
 const short = (name: string) => name.replace(/.*MESSAGE_(\d+)_CARRY_(\d+).*/, '$1_$2');
 
 // ─── simulate vs QAT ────────────────────────────────────────────────────────────────────────────────────────────
-const sim: Dataset = head(test, simN);
+const sim: Dataset = pick(test, simN, cfg.dataset);
 const nSim = size(sim);
 const qatLogits = predict(net, sim);
 const xSim = nhwcToNchw(sim.x, nSim, sim.sampleShape);
@@ -104,17 +105,17 @@ for (let i = 0; i < nSim; i++) {
 for (let i = 0; i < simOut.output.length; i++) maxDiff = Math.max(maxDiff, Math.abs(simOut.output[i]! - qatLogits[i]!));
 const overflowCount = Object.values(simOut.overflows ?? {}).reduce((a, b) => a + b, 0);
 
-log('# Encrypted images: a Fashion-MNIST CNN with ≤ 5-bit table inputs on TFHE');
+log(`# Encrypted images: a ${dsName} CNN with ≤ 5-bit table inputs on TFHE`);
 log();
 log(`Command: \`npx tsx experiments/encrypted-images/run.ts ${args.join(' ')}\``);
 log(`Machine: ${cpus()[0]?.model ?? '?'}, ${cpus().length} cores, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}; load average at start ${load0.map((v) => v.toFixed(1)).join(' / ')} (shared with other jobs). Training backend: ${describeBackend(backendInfo).split(';')[0]}. TFHE kernel: ${nativeKernelError() ? `TypeScript (${nativeKernelError()})` : 'native C'}.`);
 log();
 log('## Net');
 log();
-log(`- EncryptedCnn: ${cfg.inputBits}-bit unsigned input on [0, 1] → ${cfg.channels.map((ch) => `conv ${cfg.kernel}×${cfg.kernel}/${cfg.stride} → ${ch} ch → BN → ${cfg.actBits}-bit signed act`).join(' → ')} → FC → 10; ${cfg.weightBits}-bit constant-scale weights; ${fhe.report().tluCount ?? '?'} table lookups per image in the circuit.`);
-log(`- Accumulator-aware QAT (src/quant/a2q.ts) on every convolution, target schedule ${cfg.schedule.join(' → ')} bits per epoch, the output layer at ${cfg.fcTarget} bits; Adam lr ${cfg.lr} cosine, batch ${cfg.batchSize}, ${cfg.epochs} epochs, seed ${cfg.seed}, 60,000 training images; ${trainNote}.`);
+log(`- EncryptedCnn: ${cfg.inputBits}-bit unsigned input on [0, 1] → ${cfg.channels.map((ch) => `conv ${cfg.kernel}×${cfg.kernel}/${cfg.stride} → ${ch} ch → BN → ${cfg.actBits}-bit signed act`).join(' → ')} → FC → 10 (${dsName}); ${cfg.weightBits}-bit constant-scale weights; ${fhe.report().tluCount ?? '?'} table lookups per image in the circuit.`);
+log(`- Accumulator-aware QAT (src/quant/a2q.ts) on every convolution, target schedule ${cfg.schedule.join(' → ')} bits per epoch, the output layer at ${cfg.fcTarget} bits; Adam lr ${cfg.lr} cosine, batch ${cfg.batchSize}, ${cfg.epochs} epochs, seed ${cfg.seed}, ${size(data.train)} training images; ${trainNote}.`);
 log(`- QAT accuracy on the 10,000 test images: **${(100 * qat.accuracy).toFixed(2)} %**.`);
-log(`- Compiled (calibration: the first ${size(calib)} training images, ${compileSeconds.toFixed(1)} s). Table lookups: ${fhe.compiled.tables.map((t) => `${t.name}: accumulator range [${t.accRange.min}, ${t.accRange.max}] → ${t.inputBits}-bit ${t.accRange.min < 0 ? 'signed' : 'unsigned'} table input`).join('; ')}. Max table-input width **${fhe.report().maxTluInputBits} bits**.`);
+log(`- Compiled (calibration: the ${which} ${size(calib)} training images, ${compileSeconds.toFixed(1)} s). Table lookups: ${fhe.compiled.tables.map((t) => `${t.name}: accumulator range [${t.accRange.min}, ${t.accRange.max}] → ${t.inputBits}-bit ${t.accRange.min < 0 ? 'signed' : 'unsigned'} table input`).join('; ')}. Max table-input width **${fhe.report().maxTluInputBits} bits**.`);
 log(`- TFHE plan: set **${plan.params.name}** (${short(plan.params.name)}: n=${plan.params.lweDimension}, N=${plan.params.polynomialSize}, PBS ${plan.params.pbsBaseLog}/${plan.params.pbsLevel}, KS ${plan.params.ksBaseLog}/${plan.params.ksLevel}), **${plan.pbsPerSample} PBS per image**, p_error 2^${plan.log2PError} per lookup, output encoding ${plan.outputE} bits.`);
 log('- Sets tried before it (cheapest first) and why they were refused:');
 for (const name of ['V1_7_PARAM_MESSAGE_1_CARRY_1_KS_PBS_GAUSSIAN_2M128', 'PARAM_MESSAGE_2_CARRY_2_KS_PBS_TUNIFORM_2M128', 'V1_6_PARAM_MESSAGE_5_CARRY_0_KS_PBS_GAUSSIAN_2M128', 'V1_6_PARAM_MESSAGE_2_CARRY_3_KS_PBS_GAUSSIAN_2M128']) {
@@ -126,7 +127,7 @@ for (const name of ['V1_7_PARAM_MESSAGE_1_CARRY_1_KS_PBS_GAUSSIAN_2M128', 'PARAM
   }
 }
 log();
-log(`## Simulate (exact integer circuit) on the first ${nSim} test images`);
+log(`## Simulate (exact integer circuit) on the ${which} ${nSim} test images`);
 log();
 log(`- accuracy ${(100 * simOk / nSim).toFixed(2)} %; argmax agreement with the QAT model ${agree}/${nSim} (${(100 * agree / nSim).toFixed(2)} %); largest |logit(simulate) − logit(QAT)| ${maxDiff.toExponential(2)}; table inputs outside the compiled domain: ${overflowCount}; ${simSeconds.toFixed(1)} s.`);
 log();
@@ -134,10 +135,11 @@ log();
 // ─── encrypted ────────────────────────────────────────────────────────────────────────────────────────────────
 interface Row { threads: number; wall: number[]; cpu: number[]; agreeImages: number; agreeLogits: number; pbsCount: number; pbsSec: number; linSec: number; encSec: number; decSec: number; ioSec: number; keygen: number; keyBytes: number; firstCall: number; up: number; down: number; loadStart: number[] }
 const rows: Row[] = [];
-const per = 28 * 28;
-const xEnc = xSim.subarray(0, samples * per);
+const per = sampleSize(test);
+const encSet = pick(test, samples, cfg.dataset);
+const xEnc = nhwcToNchw(encSet.x, samples, encSet.sampleShape);
 const want = simulate(c, quantizeInput(c, xEnc), samples).output;
-const labels = test.y.subarray(0, samples);
+const labels = encSet.y;
 const med = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b);
   return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
@@ -148,7 +150,7 @@ function tables(): string[] {
   if (rows.length) {
     let encOk = 0;
     for (let s = 0; s < samples; s++) if (argmaxRows(Float32Array.from(want.subarray(10 * s, 10 * s + 10)), 10)[0] === labels[s]) encOk++;
-    log(`## Encrypted inference: the first ${samples} test images, one image per forward call`);
+    log(`## Encrypted inference: the ${which} ${samples} test images, one image per forward call`);
     log();
     log(`Their labels: ${Array.from(labels).join(', ')}; encrypted predictions (= simulate) right on ${encOk}/${samples}.`);
     log();
