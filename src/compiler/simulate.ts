@@ -4,6 +4,7 @@
  */
 import { roundHalfEven, stridesOf as strides } from '../onnx/interpret.js';
 import { type Circuit, type CircuitOp, CircuitError, size } from './circuit.js';
+import { type SimulateKernel, loadSimulateKernel } from './native.js';
 
 export { roundHalfEven };
 
@@ -14,6 +15,11 @@ export interface SimulateOptions {
   tlu?: (op: Extract<CircuitOp, { kind: 'tlu' }>, x: IntBatch, batch: number) => IntBatch;
   /** Sees every value as computed (for ranges and comparisons). */
   onValue?: (name: string, data: IntBatch, batch: number) => void;
+  /**
+   * Run the linear ops on the native float64 BLAS kernel when it is available (default true; src/compiler/native.ts).
+   * Exact either way: the results are identical integers.
+   */
+  native?: boolean;
 }
 
 export interface SimulateResult {
@@ -65,15 +71,16 @@ export function simulate(c: Circuit, xInt: IntBatch, batch: number, opts: Simula
   opts.onValue?.(c.input.name, xInt, batch);
   const overflows: Record<string, number> = {};
   const get = (v: string) => env.get(v)!;
+  const kernel = opts.native === false ? null : loadSimulateKernel();
   for (const op of c.ops) {
     const outShape = shapes.get(op.output)!;
     let y: IntBatch;
     switch (op.kind) {
       case 'gemm':
-        y = gemm(get(op.input), batch, op.weight, op.outFeatures, op.inFeatures);
+        y = gemm(get(op.input), batch, op.weight, op.outFeatures, op.inFeatures, kernel);
         break;
       case 'conv':
-        y = conv(get(op.input), batch, shapes.get(op.input)!, op, outShape);
+        y = conv(get(op.input), batch, shapes.get(op.input)!, op, outShape, kernel);
         break;
       case 'sumpool':
         y = sumpool(get(op.input), batch, shapes.get(op.input)!, op.kernel, op.strides, outShape);
@@ -131,8 +138,23 @@ function lookup(op: Extract<CircuitOp, { kind: 'tlu' }>, x: IntBatch, per: numbe
   return { y, overflow };
 }
 
-function gemm(x: IntBatch, batch: number, w: Int32Array, out: number, inF: number): IntBatch {
+/** Float64 copies of integer weights for the BLAS kernel, made once per op. */
+const weightsF64 = new WeakMap<Int32Array, Float64Array>();
+function f64(w: Int32Array): Float64Array {
+  let f = weightsF64.get(w);
+  if (!f) weightsF64.set(w, (f = Float64Array.from(w)));
+  return f;
+}
+
+/** Below this many multiply-adds the call overhead outweighs BLAS. */
+const NATIVE_MIN_WORK = 4096;
+
+function gemm(x: IntBatch, batch: number, w: Int32Array, out: number, inF: number, kernel: SimulateKernel | null): IntBatch {
   const y = new Float64Array(batch * out);
+  if (kernel && batch * out * inF >= NATIVE_MIN_WORK) {
+    kernel.dgemm(x, f64(w), y, batch, out, inF, 1);
+    return y;
+  }
   for (let n = 0; n < batch; n++) {
     const xo = n * inF;
     for (let o = 0; o < out; o++) {
@@ -148,33 +170,72 @@ function gemm(x: IntBatch, batch: number, w: Int32Array, out: number, inF: numbe
   return y;
 }
 
-function conv(x: IntBatch, batch: number, inShape: number[], op: Extract<CircuitOp, { kind: 'conv' }>, outShape: number[]): IntBatch {
+/**
+ * Weight-stationary direct convolution: for every non-zero weight, one multiply-add sweep over the output rows it
+ * reaches. Skipping zero weights matters here (2-bit nets are ternary, pruned nets sparse), and the inner loop runs
+ * over contiguous output columns with no bounds checks: the valid output window of each kernel tap is computed
+ * once. Integer sums in float64 are exact in any order, so this equals the textbook loop bit for bit.
+ */
+function conv(x: IntBatch, batch: number, inShape: number[], op: Extract<CircuitOp, { kind: 'conv' }>, outShape: number[], kernel: SimulateKernel | null): IntBatch {
   const [C, H, W] = inShape as [number, number, number];
   const [O, , KH, KW] = op.weightDims;
   const [, OH, OW] = outShape as [number, number, number];
   const [sh, sw] = op.strides;
   const [pt, pl] = op.pads;
-  const y = new Float64Array(batch * O * OH * OW);
+  const plane = OH * OW;
+  const y = new Float64Array(batch * O * plane);
   const w = op.weight;
-  for (let n = 0; n < batch; n++) {
-    const xb = n * C * H * W;
-    const yb = n * O * OH * OW;
-    for (let o = 0; o < O; o++) {
-      for (let oy = 0; oy < OH; oy++) {
-        for (let ox = 0; ox < OW; ox++) {
-          let s = 0;
-          for (let c = 0; c < C; c++) {
-            for (let ky = 0; ky < KH; ky++) {
-              const iy = oy * sh + ky - pt;
-              if (iy < 0 || iy >= H) continue;
-              for (let kx = 0; kx < KW; kx++) {
-                const ix = ox * sw + kx - pl;
-                if (ix < 0 || ix >= W) continue;
-                s += w[((o * C + c) * KH + ky) * KW + kx]! * x[xb + (c * H + iy) * W + ix]!;
-              }
+  // Output rows/columns whose tap ky (kx) lands inside the input: iy = oy·sh + ky − pt ∈ [0, H).
+  const first = (k: number, p: number, s: number) => Math.max(0, Math.ceil((p - k) / s));
+  const last = (k: number, p: number, s: number, n: number, on: number) => Math.min(on - 1, Math.floor((n - 1 + p - k) / s));
+  const K = C * KH * KW;
+  if (kernel && O * plane * K >= NATIVE_MIN_WORK) {
+    // im2col per image (rows: c, ky, kx; columns: output pixels; taps outside the input stay 0), then one product.
+    const cols = new Float64Array(K * plane);
+    const wf = f64(w);
+    for (let n = 0; n < batch; n++) {
+      const xb = n * C * H * W;
+      if (pt || pl || op.pads[2] || op.pads[3]) cols.fill(0);
+      for (let c = 0; c < C; c++) {
+        for (let ky = 0; ky < KH; ky++) {
+          const oy0 = first(ky, pt, sh);
+          const oy1 = last(ky, pt, sh, H, OH);
+          for (let kx = 0; kx < KW; kx++) {
+            const row = ((c * KH + ky) * KW + kx) * plane;
+            const ox0 = first(kx, pl, sw);
+            const ox1 = last(kx, pl, sw, W, OW);
+            for (let oy = oy0; oy <= oy1; oy++) {
+              const xr = xb + (c * H + oy * sh + ky - pt) * W + kx - pl;
+              const cr = row + oy * OW;
+              for (let ox = ox0; ox <= ox1; ox++) cols[cr + ox] = x[xr + ox * sw]!;
             }
           }
-          y[yb + (o * OH + oy) * OW + ox] = s;
+        }
+      }
+      kernel.dgemm(wf, cols, y.subarray(n * O * plane, (n + 1) * O * plane), O, plane, K, 0);
+    }
+    return y;
+  }
+  for (let n = 0; n < batch; n++) {
+    const xb = n * C * H * W;
+    for (let o = 0; o < O; o++) {
+      const yo = (n * O + o) * plane;
+      for (let c = 0; c < C; c++) {
+        for (let ky = 0; ky < KH; ky++) {
+          const oy0 = first(ky, pt, sh);
+          const oy1 = last(ky, pt, sh, H, OH);
+          for (let kx = 0; kx < KW; kx++) {
+            const wv = w[((o * C + c) * KH + ky) * KW + kx]!;
+            if (wv === 0) continue;
+            const ox0 = first(kx, pl, sw);
+            const ox1 = last(kx, pl, sw, W, OW);
+            for (let oy = oy0; oy <= oy1; oy++) {
+              const xr = xb + (c * H + oy * sh + ky - pt) * W + kx - pl;
+              const yr = yo + oy * OW;
+              if (sw === 1) for (let ox = ox0; ox <= ox1; ox++) y[yr + ox] += wv * x[xr + ox]!;
+              else for (let ox = ox0; ox <= ox1; ox++) y[yr + ox] += wv * x[xr + ox * sw]!;
+            }
+          }
         }
       }
     }

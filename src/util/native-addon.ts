@@ -183,3 +183,40 @@ function build<T>(spec: NativeAddonSpec): NativeAddonResult<T> {
   }
   return { addon: mod as T, path: target, built };
 }
+
+const OPENBLAS_INCLUDE_DIRS = [
+  '/usr/include/x86_64-linux-gnu/openblas-pthread',
+  '/usr/include/aarch64-linux-gnu/openblas-pthread',
+  '/usr/include/openblas',
+  '/usr/include/x86_64-linux-gnu/openblas-openmp',
+  '/usr/include/x86_64-linux-gnu',
+  '/usr/include/aarch64-linux-gnu',
+  '/usr/include',
+  '/usr/local/include',
+  '/usr/local/opt/openblas/include',
+  '/opt/homebrew/opt/openblas/include',
+];
+const OPENBLAS_LIB_DIRS = [
+  '/usr/lib/x86_64-linux-gnu',
+  '/usr/lib/aarch64-linux-gnu',
+  '/usr/lib64',
+  '/usr/lib',
+  '/usr/local/lib',
+  '/usr/local/opt/openblas/lib',
+  '/opt/homebrew/opt/openblas/lib',
+];
+
+/**
+ * Where OpenBLAS's `cblas.h` and library are (`FHENET_BLAS_INCLUDE` / `FHENET_BLAS_LIBS` override the search);
+ * throws a one-line error naming the package to install when they are missing.
+ */
+export function findOpenBlas(): { include: string; libs: string[] } {
+  const include = process.env.FHENET_BLAS_INCLUDE ?? findIncludeDir('cblas.h', OPENBLAS_INCLUDE_DIRS);
+  if (!include) throw new Error('OpenBLAS header cblas.h not found (Debian/Ubuntu: apt-get install libopenblas-dev)');
+  const libDir = OPENBLAS_LIB_DIRS.find((d) => existsSync(`${d}/libopenblas.so`) || existsSync(`${d}/libopenblas.dylib`));
+  if (!libDir && !process.env.FHENET_BLAS_LIBS) {
+    throw new Error('OpenBLAS library libopenblas.so not found (Debian/Ubuntu: apt-get install libopenblas-dev)');
+  }
+  const libs = process.env.FHENET_BLAS_LIBS?.split(/\s+/).filter(Boolean) ?? [`-L${libDir}`, `-Wl,-rpath,${libDir}`, '-lopenblas'];
+  return { include, libs };
+}

@@ -20,9 +20,8 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-wasm';
-import { existsSync } from 'node:fs';
 import { isMainThread } from 'node:worker_threads';
-import { envDisabled, findIncludeDir, findSource, loadNativeAddon } from '../../util/native-addon.js';
+import { envDisabled, findOpenBlas, findSource, loadNativeAddon } from '../../util/native-addon.js';
 import { conv2DBackpropFilterWasm } from '../wasm-kernels/conv2d-backprop-filter.js';
 import { conv2DBackpropInputWasm } from '../wasm-kernels/conv2d-backprop-input.js';
 import type { BackendWasm, TensorInfo } from '../wasm-kernels/util.js';
@@ -58,28 +57,6 @@ export interface NativeStatus {
   reason?: string;
 }
 
-const OPENBLAS_INCLUDE_DIRS = [
-  '/usr/include/x86_64-linux-gnu/openblas-pthread',
-  '/usr/include/aarch64-linux-gnu/openblas-pthread',
-  '/usr/include/openblas',
-  '/usr/include/x86_64-linux-gnu/openblas-openmp',
-  '/usr/include/x86_64-linux-gnu',
-  '/usr/include/aarch64-linux-gnu',
-  '/usr/include',
-  '/usr/local/include',
-  '/usr/local/opt/openblas/include',
-  '/opt/homebrew/opt/openblas/include',
-];
-const OPENBLAS_LIB_DIRS = [
-  '/usr/lib/x86_64-linux-gnu',
-  '/usr/lib/aarch64-linux-gnu',
-  '/usr/lib64',
-  '/usr/lib',
-  '/usr/local/lib',
-  '/usr/local/opt/openblas/lib',
-  '/opt/homebrew/opt/openblas/lib',
-];
-
 let addonResult: { addon: NativeKernelsAddon | null; reason?: string } | undefined;
 
 /** The addon (building it on first call), or null with the reason in `nativeStatus()`. */
@@ -91,13 +68,7 @@ export function loadNativeKernelsAddon(): NativeKernelsAddon | null {
     return null;
   }
   try {
-    const include = process.env.FHENET_BLAS_INCLUDE ?? findIncludeDir('cblas.h', OPENBLAS_INCLUDE_DIRS);
-    if (!include) throw new Error('OpenBLAS header cblas.h not found (Debian/Ubuntu: apt-get install libopenblas-dev)');
-    const libDir = OPENBLAS_LIB_DIRS.find((d) => existsSync(`${d}/libopenblas.so`) || existsSync(`${d}/libopenblas.dylib`));
-    if (!libDir && !process.env.FHENET_BLAS_LIBS) {
-      throw new Error('OpenBLAS library libopenblas.so not found (Debian/Ubuntu: apt-get install libopenblas-dev)');
-    }
-    const libs = process.env.FHENET_BLAS_LIBS?.split(/\s+/).filter(Boolean) ?? [`-L${libDir}`, `-Wl,-rpath,${libDir}`, '-lopenblas'];
+    const { include, libs } = findOpenBlas();
     const r = loadNativeAddon<NativeKernelsAddon>({
       name: 'fhenet-native-kernels',
       sources: [findSource(import.meta.url, ['kernels.c', 'native/kernels.c', '../../../src/backend/native/kernels.c'])],
