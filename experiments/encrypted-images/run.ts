@@ -7,6 +7,8 @@
  *   npx tsx experiments/encrypted-images/run.ts --samples 10 --threads 1,2 --write   # also writes RESULTS-run.md
  *   npx tsx experiments/encrypted-images/run.ts --retrain --samples 0   # retrain from the seed (≈ 1–2 min), compare with the checkpoint
  *   npx tsx experiments/encrypted-images/run.ts --sim 10000 --calib 60000
+ *   npx tsx experiments/encrypted-images/run.ts --ckpt experiments/encrypted-images/model-cifar.safetensors --samples 3 --threads 1 --write
+ *                                                                     # the tiny CIFAR-10 net; writes RESULTS-run-cifar.md
  *
  * Steps: QAT accuracy on all 10,000 test images (tfjs); compile (calibration: --calib training images: the first ones for Fashion-MNIST, evenly spaced for CIFAR-10);
  * table-input widths, the TFHE plan (parameter set, PBS per image); simulate on --sim test images (accuracy,
@@ -58,6 +60,8 @@ const data = await loadImages(cfg.dataset);
 const test = data.test;
 const dsName = cfg.dataset === 'cifar' ? 'CIFAR-10' : 'Fashion-MNIST';
 const which = cfg.dataset === 'cifar' ? 'evenly spaced' : 'first';
+// --write target: RESULTS-run.md (Fashion-MNIST) or RESULTS-run-cifar.md.
+const resultsFile = path.join(here, cfg.dataset === 'cifar' ? 'RESULTS-run-cifar.md' : 'RESULTS-run.md');
 let trainNote = `loaded from \`${path.relative(process.cwd(), CKPT)}\``;
 if (retrain) {
   const fresh = buildNet(cfg);
@@ -208,7 +212,7 @@ for (const threads of samples > 0 ? threadList : []) {
     if (same === 10) row.agreeImages++;
     const pred = argmaxRows(r.output, 10)[0];
     console.log(`  ${threads} thread(s) image ${s} (label ${labels[s]}, predicted ${pred}): ${row.wall.at(-1)!.toFixed(1)} s wall, ${row.cpu.at(-1)!.toFixed(1)} s CPU, ${st.pbs} PBS; outputs ${Array.from(r.outputInts!).join(',')} ${same === 10 ? '= simulate' : `≠ simulate ${Array.from(want.subarray(10 * s, 10 * s + 10)).join(',')}`}; load ${loadavg()[0]!.toFixed(1)}`);
-    if (write) fs.writeFileSync(path.join(here, 'RESULTS-run.md'), `${[...lines, ...tables(), `(partial: written after image ${s + 1}/${samples} of the ${threads}-thread run)`].join('\n')}\n`);
+    if (write) fs.writeFileSync(resultsFile, `${[...lines, ...tables(), `(partial: written after image ${s + 1}/${samples} of the ${threads}-thread run)`].join('\n')}\n`);
   }
   await exec.close();
 }
@@ -216,6 +220,6 @@ for (const l of tables()) log(l);
 log(`Load average at the end: ${loadavg().map((v) => v.toFixed(1)).join(' / ')}; wall time of the script ${((performance.now() - t00) / 1000).toFixed(0)} s.`);
 const allAgree = rows.every((r) => r.agreeImages === samples);
 if (rows.length) log(allAgree ? `All ${rows.length * samples} encrypted runs equal simulate (every logit).` : 'MISMATCH between encrypted outputs and simulate.');
-if (write) fs.writeFileSync(path.join(here, 'RESULTS-run.md'), `${lines.join('\n')}\n`);
+if (write) fs.writeFileSync(resultsFile, `${lines.join('\n')}\n`);
 net.dispose();
 if (!allAgree) process.exitCode = 1;
