@@ -7,6 +7,7 @@
  * construction). Same library calls and RunRecord lines as src/sweep/run.ts; own resumable log
  * (results/a2q-ranges.jsonl). run.ts runs these in its child processes.
  */
+import * as tf from '@tensorflow/tfjs-core';
 import { analyzeAccumulators } from '../../src/analysis/accumulator.js';
 import { quantizedInputCeiling } from '../../datasets/checkerboard/index.js';
 import { QuantSimpleNet } from '../../src/models/checkerboard.js';
@@ -17,10 +18,10 @@ import { loadData } from '../../src/sweep/run.js';
 import { evaluate, fit } from '../../src/train/trainer.js';
 
 /** An a2q RunConfig plus fc1's input range and an optional per-epoch target schedule (its last entry = targetBits). */
-export type RangeConfig = RunConfig & { fc1Range: [number, number]; targetSchedule?: number[]; lrSchedule?: { kind: 'step'; stepSize: number; gamma: number } };
+export type RangeConfig = RunConfig & { fc1Range: [number, number]; targetSchedule?: number[]; lrSchedule?: { kind: 'step'; stepSize: number; gamma: number }; initScale?: number };
 
 export const rangeLabel = (c: RangeConfig) =>
-  `${configLabel(c)} fc1 range ${c.fc1Range[0]}…${c.fc1Range[1]}${c.targetSchedule ? ` schedule ${c.targetSchedule.join('→')}` : ''}${c.train.epochs !== 7 ? ` ${c.train.epochs} ep.` : ''}${c.lrSchedule ? ` lr ×${c.lrSchedule.gamma} from epoch ${c.lrSchedule.stepSize + 1}` : ''}`;
+  `${configLabel(c)} fc1 range ${c.fc1Range[0]}…${c.fc1Range[1]}${c.targetSchedule ? ` schedule ${c.targetSchedule.join('→')}` : ''}${c.train.epochs !== 7 ? ` ${c.train.epochs} ep.` : ''}${c.lrSchedule ? ` lr ×${c.lrSchedule.gamma} from epoch ${c.lrSchedule.stepSize + 1}` : ''}${c.initScale ? ` init ×${c.initScale}` : ''}`;
 
 export const rangeRecord = (c: RangeConfig, result: RunRecord['result']): RunRecord => ({
   hash: configHash(c),
@@ -38,6 +39,8 @@ export async function runRangeConfig(c: RangeConfig): Promise<RunResult> {
   const data = loadData(c.data);
   manualSeed(c.seed);
   const net = new QuantSimpleNet({ hidden: c.hidden, bits: c.bits, scales: 'notebook' });
+  // A smaller initialisation: the notebook's U(−1, 1) weights scaled by initScale (before the first projection).
+  if (c.initScale !== undefined) for (const l of [net.fc1, net.fc2, net.fc3]) l.weight.assign(tf.mul(l.weight, c.initScale));
   const cons = accumulatorAware(net, { targetBits: sched[0]!, sampleShape: [2], inputRanges: { fc1: c.fc1Range } });
   const at = (epoch: number) => sched[Math.min(epoch, sched.length - 1)]!;
   let epoch = 0;
