@@ -8,6 +8,7 @@ import type { Module } from '../nn/module.js';
 import { decodeSafetensors } from '../util/safetensors.js';
 import { ConfigError } from '../util/errors.js';
 import { QuantSimpleNet, SimpleNet } from './checkerboard.js';
+import { EncryptedCnn, type EncryptedCnnOptions } from './encrypted-cnn.js';
 
 export interface ModelSpec {
   build: (meta: Record<string, string>) => Module;
@@ -25,7 +26,24 @@ const REGISTRY = new Map<string, ModelSpec>([
       sampleShape: () => [2],
     },
   ],
+  [
+    // experiments/encrypted-images checkpoints: metadata.config is the experiment's JSON config.
+    'encrypted-cnn',
+    {
+      build: (m) => new EncryptedCnn(encryptedCnnOptions(m)),
+      sampleShape: (m) => {
+        const o = encryptedCnnOptions(m);
+        return [o.inputSize ?? 28, o.inputSize ?? 28, o.inChannels ?? 1];
+      },
+    },
+  ],
 ]);
+
+function encryptedCnnOptions(meta: Record<string, string>): EncryptedCnnOptions {
+  const c = JSON.parse(meta.config ?? '{}') as Partial<EncryptedCnnOptions> & { dataset?: string };
+  const image = c.dataset === 'cifar' ? { inChannels: 3, inputSize: 32 } : { inChannels: 1, inputSize: 28 };
+  return { channels: c.channels, kernel: c.kernel, stride: c.stride, inputBits: c.inputBits, weightBits: c.weightBits, actBits: c.actBits, ...image };
+}
 
 export function registerModel(name: string, spec: ModelSpec): void {
   REGISTRY.set(name, spec);

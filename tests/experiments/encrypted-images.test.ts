@@ -13,6 +13,8 @@ import { head } from '../../src/train/dataset.js';
 import { predict } from '../../src/train/trainer.js';
 import { planCircuit } from '../../src/tfhe/executor-plan.js';
 import { compileNet, loadNet, nhwcToNchw } from '../../experiments/encrypted-images/lib.js';
+import { loadCheckpointModel } from '../../src/models/registry.js';
+import { EncryptedCnn } from '../../src/models/encrypted-cnn.js';
 
 const CKPT = 'experiments/encrypted-images/model.safetensors';
 
@@ -34,8 +36,12 @@ beforeAll(async () => {
 });
 
 describe.skipIf(skipReason !== undefined)('encrypted-images checkpoint', () => {
-  it('is committed', () => {
+  it('is committed and rebuilds through the model registry (fhenet export / compile)', () => {
     expect(fs.existsSync(CKPT)).toBe(true);
+    const r = loadCheckpointModel(CKPT);
+    expect(r.model).toBeInstanceOf(EncryptedCnn);
+    expect(r.sampleShape).toEqual([28, 28, 1]);
+    r.model.dispose();
   });
 
   it('fits 5-bit table inputs by construction, plans on a 5-bit TFHE set, and simulate equals the QAT model', () => {
