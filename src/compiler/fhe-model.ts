@@ -59,14 +59,22 @@ export class FheModel {
     switch (opts.fhe) {
       case 'disable': {
         const name = this.graph.inputs[0]!.name;
-        const data = x instanceof Float32Array ? x : Float32Array.from(x);
-        const out = runGraph(this.graph, { [name]: { dims: [n, ...this.inputShape], data } }).outputs.get(this.graph.outputs[0]!.name)!;
-        return { output: out.data instanceof Float32Array ? out.data : Float32Array.from(out.data as ArrayLike<number>) };
+        const outName = this.graph.outputs[0]!.name;
+        const output = this.chunked(x, n, (part, b) => {
+          const data = part instanceof Float32Array ? part : Float32Array.from(part);
+          const out = runGraph(this.graph, { [name]: { dims: [b, ...this.inputShape], data } }).outputs.get(outName)!;
+          return out.data instanceof Float32Array ? out.data : Float32Array.from(out.data as ArrayLike<number>);
+        });
+        return { output };
       }
       case 'simulate': {
-        const q = quantizeInput(this.circuit, x);
-        const r = simulate(this.circuit, q, n);
-        return { output: dequantizeOutput(this.circuit, r.output), outputInts: r.output, overflows: r.overflows };
+        const overflows: Record<string, number> = {};
+        const outputInts = this.chunked(x, n, (part, b) => {
+          const r = simulate(this.circuit, quantizeInput(this.circuit, part), b);
+          for (const [k, v] of Object.entries(r.overflows)) overflows[k] = (overflows[k] ?? 0) + v;
+          return r.output;
+        });
+        return { output: dequantizeOutput(this.circuit, outputInts), outputInts, overflows };
       }
       case 'execute': {
         if (!this.executor) throw new FhenetError("forward: fhe 'execute' needs a CircuitExecutor (the TFHE runtime); none is attached");
@@ -77,4 +85,30 @@ export class FheModel {
         throw new FhenetError(`forward: unknown fhe mode '${String(opts.fhe)}' (disable, simulate or execute)`);
     }
   }
+
+  /**
+   * Runs `f` on chunks of at most FORWARD_CHUNK inputs and concatenates the results: clear evaluation keeps every
+   * intermediate value of a chunk, so one call on 10,000 CIFAR images would need tens of GB (conv 1 of the CNV alone:
+   * 10,000 × 57,600 float64 values). Chunks give the same values: every input is evaluated independently.
+   */
+  private chunked<T extends Float32Array | Float64Array>(x: ArrayLike<number>, n: number, f: (part: ArrayLike<number>, b: number) => T): T {
+    const per = size(this.inputShape);
+    if (n <= FORWARD_CHUNK) return f(x, n);
+    const parts: T[] = [];
+    for (let s = 0; s < n; s += FORWARD_CHUNK) {
+      const b = Math.min(FORWARD_CHUNK, n - s);
+      const part = ArrayBuffer.isView(x) ? (x as unknown as Float32Array).subarray(s * per, (s + b) * per) : Array.prototype.slice.call(x, s * per, (s + b) * per);
+      parts.push(f(part, b));
+    }
+    const out = new (parts[0]!.constructor as { new (n: number): T })(parts.reduce((a, p) => a + p.length, 0));
+    let off = 0;
+    for (const p of parts) {
+      out.set(p, off);
+      off += p.length;
+    }
+    return out;
+  }
 }
+
+/** Inputs per clear-evaluation chunk (the compiler's calibration uses the same batch). */
+const FORWARD_CHUNK = 256;

@@ -57,6 +57,23 @@ describe('compiler on a hand-built two-layer net', () => {
     expect(Array.from(clear.output)).toEqual([4, 0, 0]);
   });
 
+  it('large batches are evaluated in chunks with the same results, overflow counts summed', async () => {
+    const m = FheModel.compile(handNet(), CALIB);
+    const n = 700; // three chunks of ≤ 256
+    const per = CALIB.data.length / 3;
+    const x = Float32Array.from({ length: n * per }, (_, i) => CALIB.data[i % CALIB.data.length]!);
+    const y = await m.forward(x, n, { fhe: 'simulate' });
+    const clear = await m.forward(x, n, { fhe: 'disable' });
+    expect(y.outputInts!.length).toBe(n);
+    expect(Array.from(y.outputInts!)).toEqual(Array.from({ length: n }, (_, i) => [4, 0, 0][i % 3]));
+    expect(Array.from(clear.output)).toEqual(Array.from({ length: n }, (_, i) => [4, 0, 0][i % 3]));
+    const wide = Float32Array.from(x, (v) => 40 * v); // outside the calibrated range: tables wrap
+    const once = (await m.forward(wide.subarray(0, 3 * per), 3, { fhe: 'simulate' })).overflows!;
+    const many = (await m.forward(wide, n, { fhe: 'simulate' })).overflows!;
+    expect(Object.keys(once).length).toBeGreaterThan(0);
+    for (const [k, v] of Object.entries(once)) expect(many[k]).toBeGreaterThanOrEqual(v * 233);
+  });
+
   it('rounding keeps the top bits of the accumulator (nearest, ties up), like round_bit_pattern', async () => {
     expect([5, -5, 6, 7, -6].map((v) => roundedIndex(v, 1))).toEqual([3, -2, 3, 4, -3]);
     expect([6, 10, -4, -1].map((v) => roundedIndex(v, 2))).toEqual([2, 3, -1, 0]);
