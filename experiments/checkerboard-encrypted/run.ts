@@ -33,7 +33,7 @@ import { QuantSimpleNet } from '../../src/models/checkerboard.js';
 import { generateCheckerboard, loadPeerCheckerboard, quantizedInputCeiling } from '../../datasets/checkerboard/index.js';
 import { fit } from '../../src/train/trainer.js';
 import { accumulatorAware, neuronBudget } from '../../src/quant/a2q.js';
-import { TfheCircuitExecutor, planCircuit } from '../../src/tfhe/executor.js';
+import { TfheCircuitExecutor, planCircuit, refusedSets } from '../../src/tfhe/executor.js';
 import { nativeKernelError } from '../../src/tfhe/native.js';
 import type { Circuit } from '../../src/compiler/circuit.js';
 
@@ -142,14 +142,7 @@ log(`- Accuracy (simulate = the exact circuit): test ${(100 * accTest).toFixed(2
 log(`- Table lookups: ${model.compiled.tables.map((t) => `${t.name}: accumulator range [${t.accRange.min}, ${t.accRange.max}] → ${t.inputBits}-bit table input`).join('; ')}.`);
 log(`- TFHE plan: set **${plan.params.name}** (${short(plan.params.name)}: n=${plan.params.lweDimension}, N=${plan.params.polynomialSize}, PBS ${plan.params.pbsBaseLog}/${plan.params.pbsLevel}, KS ${plan.params.ksBaseLog}/${plan.params.ksLevel}), **${plan.pbsPerSample} PBS per sample**, p_error 2^${plan.log2PError} per lookup, output encoding ${plan.outputE} bits.`);
 log(`- Sets tried before it (cheapest first) and why they were refused:`);
-for (const name of ['V1_7_PARAM_MESSAGE_1_CARRY_1_KS_PBS_GAUSSIAN_2M128', 'PARAM_MESSAGE_2_CARRY_2_KS_PBS_TUNIFORM_2M128', 'V1_6_PARAM_MESSAGE_5_CARRY_0_KS_PBS_GAUSSIAN_2M128', 'V1_6_PARAM_MESSAGE_2_CARRY_3_KS_PBS_GAUSSIAN_2M128']) {
-  if (name === plan.params.name) break;
-  try {
-    planCircuit(c, { params: name });
-  } catch (e) {
-    log(`  - ${short(name)}: ${(e as Error).message.split(';')[0]!.slice(0, 300)}`);
-  }
-}
+for (const r of refusedSets(c)) log(`  - ${short(r.name)}: ${r.reason.split(';')[0]!.slice(0, 300)}`);
 log();
 
 interface RunRow { threads: number; perSample: number[]; cpuPerSample: number[]; agree: number; st: { enc: number; pbs: number; lin: number; io: number; server: number; dec: number; pbsCount: number }; keygen: number; keyMiB: number; firstCall: number; bytesUp: number; bytesDown: number }

@@ -24,7 +24,7 @@ import { describeBackend, initBackend } from '../../src/backend/index.js';
 import { quantizeInput, simulate } from '../../src/compiler/simulate.js';
 import { type Dataset, head, sampleSize, size } from '../../src/train/dataset.js';
 import { argmaxRows, evaluate, predict } from '../../src/train/trainer.js';
-import { TfheCircuitExecutor, planCircuit } from '../../src/tfhe/executor.js';
+import { TfheCircuitExecutor, planCircuit, refusedSets } from '../../src/tfhe/executor.js';
 import { nativeKernelError } from '../../src/tfhe/native.js';
 import { type NetConfig, buildNet, compileNet, loadImages, loadNet, nhwcToNchw, pick, saveNet, trainNet } from './lib.js';
 
@@ -122,14 +122,7 @@ log(`- QAT accuracy on the 10,000 test images: **${(100 * qat.accuracy).toFixed(
 log(`- Compiled (calibration: the ${which} ${size(calib)} training images, ${compileSeconds.toFixed(1)} s). Table lookups: ${fhe.compiled.tables.map((t) => `${t.name}: accumulator range [${t.accRange.min}, ${t.accRange.max}] → ${t.inputBits}-bit ${t.accRange.min < 0 ? 'signed' : 'unsigned'} table input`).join('; ')}. Max table-input width **${fhe.report().maxTluInputBits} bits**.`);
 log(`- TFHE plan: set **${plan.params.name}** (${short(plan.params.name)}: n=${plan.params.lweDimension}, N=${plan.params.polynomialSize}, PBS ${plan.params.pbsBaseLog}/${plan.params.pbsLevel}, KS ${plan.params.ksBaseLog}/${plan.params.ksLevel}), **${plan.pbsPerSample} PBS per image**, p_error 2^${plan.log2PError} per lookup, output encoding ${plan.outputE} bits.`);
 log('- Sets tried before it (cheapest first) and why they were refused:');
-for (const name of ['V1_7_PARAM_MESSAGE_1_CARRY_1_KS_PBS_GAUSSIAN_2M128', 'PARAM_MESSAGE_2_CARRY_2_KS_PBS_TUNIFORM_2M128', 'V1_6_PARAM_MESSAGE_5_CARRY_0_KS_PBS_GAUSSIAN_2M128', 'V1_6_PARAM_MESSAGE_2_CARRY_3_KS_PBS_GAUSSIAN_2M128']) {
-  if (name === plan.params.name) break;
-  try {
-    planCircuit(c, { params: name });
-  } catch (e) {
-    log(`  - ${short(name)}: ${(e as Error).message.split(';')[0]!.slice(0, 300)}`);
-  }
-}
+for (const r of refusedSets(c)) log(`  - ${short(r.name)}: ${r.reason.split(';')[0]!.slice(0, 300)}`);
 log();
 log(`## Simulate (exact integer circuit) on the ${which} ${nSim} test images`);
 log();

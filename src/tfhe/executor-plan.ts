@@ -548,6 +548,24 @@ function clearLookup(op: Tlu, x: number, ch: number, lo: number): number {
 }
 
 /** Plan with the given set, or with the smallest named set that fits (errors name the op that does not fit). */
+/**
+ * Why the executor did not pick a cheaper set: each candidate before the one `planCircuit` chooses, with the message
+ * of the check that refused it (every candidate when none passes).
+ */
+export function refusedSets(c: Circuit, opts: Omit<ExecutorPlanOptions, 'params'> = {}): { name: string; reason: string }[] {
+  const out: { name: string; reason: string }[] = [];
+  for (const name of EXECUTOR_SETS) {
+    try {
+      planCircuitWith(c, NAMED_PARAMS[name]!, opts);
+      break;
+    } catch (e) {
+      if (!(e instanceof TfheNoiseError || e instanceof TfheParameterError)) throw e;
+      out.push({ name, reason: e.message });
+    }
+  }
+  return out;
+}
+
 export function planCircuit(c: Circuit, opts: ExecutorPlanOptions = {}): CircuitPlan {
   if (opts.params !== undefined) return planCircuitWith(c, typeof opts.params === 'string' ? namedParams(opts.params) : opts.params, opts);
   let last: unknown;

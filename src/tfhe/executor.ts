@@ -18,7 +18,7 @@ import { type CircuitPlan, type ExecutorPlanOptions, planCircuit, planCircuitWit
 import { type CircuitServerOptions, type RunStats, TfheCircuitServer } from './executor-server.js';
 import { namedParams } from './params.js';
 
-export { planCircuit, planCircuitWith, buildScaledLut, EXECUTOR_SETS, type CircuitPlan, type ExecutorPlanOptions } from './executor-plan.js';
+export { planCircuit, planCircuitWith, refusedSets, buildScaledLut, EXECUTOR_SETS, type CircuitPlan, type ExecutorPlanOptions } from './executor-plan.js';
 export { TfheCircuitServer, type CircuitServerOptions, type RunStats } from './executor-server.js';
 
 /** The client half: owns the secret key (inside a TfheClient), encrypts inputs and decrypts outputs. */

@@ -17,7 +17,7 @@ import { generateCheckerboard } from '../../datasets/checkerboard/index.js';
 import { fit, evaluate } from '../../src/train/trainer.js';
 import { pruneKNonZero, removePruning } from '../../src/prune/index.js';
 import { accumulatorAware } from '../../src/quant/a2q.js';
-import { TfheCircuitClient, TfheCircuitExecutor, TfheCircuitServer, buildScaledLut, planCircuit } from '../../src/tfhe/executor.js';
+import { EXECUTOR_SETS, TfheCircuitClient, TfheCircuitExecutor, TfheCircuitServer, buildScaledLut, planCircuit, refusedSets } from '../../src/tfhe/executor.js';
 import { TfheNoiseError } from '../../src/tfhe/errors.js';
 
 const LONG = process.env.FHENET_LONG_TESTS === '1';
@@ -95,6 +95,10 @@ describe('plan', () => {
     // the automatic choice moves to a set with a larger budget: 5_0's one-level PBS is as noisy as 2_2's; 2_3's
     // two-level PBS output is 2^7 quieter
     expect(planCircuit(circuit).params.name).toBe('V1_6_PARAM_MESSAGE_2_CARRY_3_KS_PBS_GAUSSIAN_2M128');
+    // and says why it passed over the cheaper ones
+    const refused = refusedSets(circuit);
+    expect(refused.map((r) => r.name)).toEqual(EXECUTOR_SETS.slice(0, EXECUTOR_SETS.indexOf('V1_6_PARAM_MESSAGE_2_CARRY_3_KS_PBS_GAUSSIAN_2M128')));
+    expect(refused.find((r) => r.name === SET_2_2)?.reason).toMatch(/weight 2-norm of 56\.0/);
   });
 
   it('skips the PBS of constant table rows and of elements no output depends on', () => {
