@@ -21,6 +21,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { Command } from 'commander';
 import { cpus, loadavg, totalmem } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { describeBackend, initBackend } from '../../src/backend/index.js';
@@ -39,26 +40,37 @@ import type { Circuit } from '../../src/compiler/circuit.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const args = process.argv.slice(2);
-const arg = (k: string, d: string) => {
-  const i = args.indexOf(k);
-  return i >= 0 ? args[i + 1]! : d;
-};
+const o = new Command()
+  .option('--ckpt <value>', 'checkpoint to load (or write with --retrain)', path.join(here, 'model-h24.safetensors'))
+  .option('--hidden <value>', 'hidden width', '24')
+  .option('--seed <value>', 'seed', '3')
+  .option('--target <value>', 'accumulator target bits', '5')
+  .option('--epochs <value>', 'epochs', '7')
+  .option('--batch <value>', 'batch size', '8')
+  .option('--lr <value>', 'learning rate', '0.005')
+  .option('--samples <value>', 'images/samples run encrypted', '20')
+  .option('--threads <value>', 'KS-PBS thread counts to run, comma-separated', '1,2')
+  .option('--save <value>', 'write the (re)trained weights here (default: the checkpoint path when it does not exist yet)')
+  .option('--retrain', 'train instead of loading the checkpoint')
+  .option('--write', 'write the RESULTS markdown file')
+  .parse()
+  .opts<Record<string, string>>();
 // model-h24.safetensors: this default net (h = 24, seed 3). model.safetensors: the first net (h = 32, seed 0), which
 // notebooks load: run it with --hidden 32 --seed 0 --ckpt experiments/checkerboard-encrypted/model.safetensors.
-const CKPT = path.resolve(arg('--ckpt', path.join(here, 'model-h24.safetensors')));
+const CKPT = path.resolve(o.ckpt!);
 const cfg = {
-  hidden: Number(arg('--hidden', '24')),
-  seed: Number(arg('--seed', '3')),
-  targetBits: Number(arg('--target', '5')),
-  epochs: Number(arg('--epochs', '7')),
-  batchSize: Number(arg('--batch', '8')),
-  lr: Number(arg('--lr', '0.005')),
+  hidden: Number(o.hidden!),
+  seed: Number(o.seed!),
+  targetBits: Number(o.target!),
+  epochs: Number(o.epochs!),
+  batchSize: Number(o.batch!),
+  lr: Number(o.lr!),
 };
-const samples = Number(arg('--samples', '20'));
-const threadList = arg('--threads', '1,2').split(',').map(Number);
-const retrain = args.includes('--retrain') || !fs.existsSync(CKPT);
-const ckptOut = arg('--save', retrain && !fs.existsSync(CKPT) ? CKPT : ''); // --save PATH writes the (re)trained weights
-const write = args.includes('--write');
+const samples = Number(o.samples!);
+const threadList = o.threads!.split(',').map(Number);
+const retrain = Boolean(o.retrain) || !fs.existsSync(CKPT);
+const ckptOut = o.save ?? (retrain && !fs.existsSync(CKPT) ? CKPT : ''); // --save PATH writes the (re)trained weights
+const write = Boolean(o.write);
 
 const lines: string[] = [];
 const log = (s = '') => {

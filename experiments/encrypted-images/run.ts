@@ -18,6 +18,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { Command } from 'commander';
 import { cpus, loadavg, totalmem } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { describeBackend, initBackend } from '../../src/backend/index.js';
@@ -30,18 +31,25 @@ import { type NetConfig, buildNet, compileNet, loadImages, loadNet, nhwcToNchw, 
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const args = process.argv.slice(2);
-const arg = (k: string, d: string) => {
-  const i = args.indexOf(k);
-  return i >= 0 ? args[i + 1]! : d;
-};
-const CKPT = path.resolve(arg('--ckpt', path.join(here, 'model.safetensors')));
-const samples = Number(arg('--samples', '10'));
-const threadList = arg('--threads', '1,2').split(',').map(Number);
-const simN = Number(arg('--sim', '10000'));
-const calibN = Number(arg('--calib', '10000'));
-const retrain = args.includes('--retrain');
-const saveTo = arg('--save', '');
-const write = args.includes('--write');
+const o = new Command()
+  .option('--ckpt <value>', 'checkpoint to load (or write with --retrain)', path.join(here, 'model.safetensors'))
+  .option('--samples <value>', 'images/samples run encrypted', '10')
+  .option('--threads <value>', 'KS-PBS thread counts to run, comma-separated', '1,2')
+  .option('--sim <value>', 'test images simulated', '10000')
+  .option('--calib <value>', 'calibration images', '10000')
+  .option('--save <value>', 'write the (re)trained weights here', '')
+  .option('--retrain', 'train instead of loading the checkpoint')
+  .option('--write', 'write the RESULTS markdown file')
+  .parse()
+  .opts<Record<string, string>>();
+const CKPT = path.resolve(o.ckpt!);
+const samples = Number(o.samples!);
+const threadList = o.threads!.split(',').map(Number);
+const simN = Number(o.sim!);
+const calibN = Number(o.calib!);
+const retrain = Boolean(o.retrain);
+const saveTo = o.save!;
+const write = Boolean(o.write);
 
 const lines: string[] = [];
 const log = (s = '') => {

@@ -10,6 +10,7 @@
  * accumulator bits A2Q guarantees per convolution, the compiled circuit's table-input bits and PBS per image.
  */
 import * as path from 'node:path';
+import { Command } from 'commander';
 import { loadavg } from 'node:os';
 import { describeBackend, initBackend } from '../../src/backend/index.js';
 import { type Dataset, size } from '../../src/train/dataset.js';
@@ -18,30 +19,45 @@ import { planCircuit } from '../../src/tfhe/executor-plan.js';
 import { DEFAULT_CONFIG, type NetConfig, buildNet, compileNet, loadImages, pick, saveNet, trainNet } from './lib.js';
 
 const args = process.argv.slice(2);
-const arg = (k: string, d: string) => {
-  const i = args.indexOf(k);
-  return i >= 0 ? args[i + 1]! : d;
-};
+const o = new Command()
+  .option('--dataset <value>', 'fashion or cifar', DEFAULT_CONFIG.dataset)
+  .option('--channels <value>', 'conv channels, comma-separated', DEFAULT_CONFIG.channels.join(','))
+  .option('--kernel <value>', 'conv kernel size', String(DEFAULT_CONFIG.kernel))
+  .option('--stride <value>', 'conv stride', String(DEFAULT_CONFIG.stride))
+  .option('--input-bits <value>', 'input quantizer bits', String(DEFAULT_CONFIG.inputBits))
+  .option('--weight-bits <value>', 'weight bits', String(DEFAULT_CONFIG.weightBits))
+  .option('--act-bits <value>', 'activation bits', String(DEFAULT_CONFIG.actBits))
+  .option('--seed <value>', 'seed', String(DEFAULT_CONFIG.seed))
+  .option('--epochs <value>', 'epochs', String(DEFAULT_CONFIG.epochs))
+  .option('--batch <value>', 'batch size', String(DEFAULT_CONFIG.batchSize))
+  .option('--lr <value>', 'learning rate', String(DEFAULT_CONFIG.lr))
+  .option('--schedule <value>', 'A2Q target per epoch, comma-separated, or none', DEFAULT_CONFIG.schedule.join(','))
+  .option('--fc-target <value>', 'A2Q target of the output layer (0: none)', String(DEFAULT_CONFIG.fcTarget))
+  .option('--limit <value>', 'training images (0: all)', '0')
+  .option('--out <value>', 'checkpoint to write', '')
+  .option('--calib <value>', 'calibration images', '2000')
+  .parse()
+  .opts<Record<string, string>>();
 const list = (s: string) => (s === 'none' || s === '' ? [] : s.split(',').map(Number));
-const dataset = arg('--dataset', DEFAULT_CONFIG.dataset) as NetConfig['dataset'];
+const dataset = o.dataset! as NetConfig['dataset'];
 const cfg: NetConfig = {
   dataset,
-  channels: list(arg('--channels', DEFAULT_CONFIG.channels.join(','))),
-  kernel: Number(arg('--kernel', String(DEFAULT_CONFIG.kernel))),
-  stride: Number(arg('--stride', String(DEFAULT_CONFIG.stride))),
-  inputBits: Number(arg('--input-bits', String(DEFAULT_CONFIG.inputBits))),
-  weightBits: Number(arg('--weight-bits', String(DEFAULT_CONFIG.weightBits))),
-  actBits: Number(arg('--act-bits', String(DEFAULT_CONFIG.actBits))),
-  seed: Number(arg('--seed', String(DEFAULT_CONFIG.seed))),
-  epochs: Number(arg('--epochs', String(DEFAULT_CONFIG.epochs))),
-  batchSize: Number(arg('--batch', String(DEFAULT_CONFIG.batchSize))),
-  lr: Number(arg('--lr', String(DEFAULT_CONFIG.lr))),
-  schedule: list(arg('--schedule', DEFAULT_CONFIG.schedule.join(','))),
-  fcTarget: Number(arg('--fc-target', String(DEFAULT_CONFIG.fcTarget))),
+  channels: list(o.channels!),
+  kernel: Number(o.kernel!),
+  stride: Number(o.stride!),
+  inputBits: Number(o.inputBits!),
+  weightBits: Number(o.weightBits!),
+  actBits: Number(o.actBits!),
+  seed: Number(o.seed!),
+  epochs: Number(o.epochs!),
+  batchSize: Number(o.batch!),
+  lr: Number(o.lr!),
+  schedule: list(o.schedule!),
+  fcTarget: Number(o.fcTarget!),
 };
-const limit = Number(arg('--limit', '0')) || undefined;
-const out = arg('--out', '');
-const calibN = Number(arg('--calib', '2000'));
+const limit = Number(o.limit!) || undefined;
+const out = o.out!;
+const calibN = Number(o.calib!);
 
 const backend = await initBackend();
 console.log(`backend: ${describeBackend(backend)}; load average ${loadavg().map((v) => v.toFixed(1)).join(' / ')}`);
