@@ -14,7 +14,7 @@ import { QuantSimpleNet } from '../../src/models/checkerboard.js';
 import { manualSeed } from '../../src/nn/init.js';
 import { accumulatorAware } from '../../src/quant/a2q.js';
 import { type RunConfig, type RunRecord, type RunResult, configHash, configLabel } from '../../src/sweep/index.js';
-import { loadData } from '../../src/sweep/run.js';
+import { accumulatorFields, loadData } from '../../src/sweep/run.js';
 import { evaluate, fit } from '../../src/train/trainer.js';
 
 /** An a2q RunConfig plus fc1's input range and an optional per-epoch target schedule (its last entry = targetBits). */
@@ -58,12 +58,8 @@ export async function runRangeConfig(c: RangeConfig): Promise<RunResult> {
     testAccuracy: evaluate(net, data.test).accuracy,
     trainAccuracy: evaluate(net, data.train).accuracy,
     floatAccuracy: null,
-    accumulatorBits: report.bits,
-    // The analysis's worst case is over the input quantizer's full signed range; the guarantee is over fc1's 0…3.
-    worstCaseBits: report.worstCaseBits,
-    l1Bits: report.l1Bits,
-    layerBits: report.layers.map((l) => ({ layer: l.layer, observed: l.observed.bits, worstCase: l.worstCase.bits, max: l.observed.max })),
-    maxNonZeroPerNeuron: Math.max(0, ...report.layers.filter((l) => l.fanIn > 2).map((l) => l.nonZeroPerNeuron.max)),
+    // worstCaseBits: the analysis's worst case is over the input quantizer's full signed range; the guarantee is over fc1's 0…3.
+    ...accumulatorFields(report),
     ceiling: quantizedInputCeiling(data.test, 1 / (2 ** (c.bits - 1) - 1)),
     seconds: (Date.now() - t0) / 1000,
   };

@@ -16,7 +16,7 @@ import { manualSeed } from '../../src/nn/init.js';
 import { pruneKNonZero, removePruning } from '../../src/prune/index.js';
 import { quantizePostTraining } from '../../src/quant/ptq.js';
 import { type RunConfig, type RunRecord, type RunResult, configHash, recordFor } from '../../src/sweep/index.js';
-import { loadData } from '../../src/sweep/run.js';
+import { accumulatorFields, loadData } from '../../src/sweep/run.js';
 import { evaluate, fit } from '../../src/train/trainer.js';
 
 export async function runPrunedFloatPtq(c: RunConfig): Promise<RunResult> {
@@ -36,11 +36,7 @@ export async function runPrunedFloatPtq(c: RunConfig): Promise<RunResult> {
     testAccuracy: evaluate(q, data.test).accuracy,
     trainAccuracy: evaluate(q, data.train).accuracy,
     floatAccuracy,
-    accumulatorBits: report.bits,
-    worstCaseBits: report.worstCaseBits,
-    l1Bits: report.l1Bits,
-    layerBits: report.layers.map((l) => ({ layer: l.layer, observed: l.observed.bits, worstCase: l.worstCase.bits, max: l.observed.max })),
-    maxNonZeroPerNeuron: Math.max(0, ...report.layers.filter((l) => l.fanIn > 2).map((l) => l.nonZeroPerNeuron.max)),
+    ...accumulatorFields(report),
     ceiling: null,
     seconds: (Date.now() - t0) / 1000,
   };

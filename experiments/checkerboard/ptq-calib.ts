@@ -14,7 +14,7 @@ import { pruneKNonZero, removePruning } from '../../src/prune/index.js';
 import { manualSeed } from '../../src/nn/init.js';
 import { type PtqOptions, quantizeOutputs, quantizePostTrainingWithReport } from '../../src/quant/ptq.js';
 import { type RunConfig, type RunRecord, type RunResult, configHash, configLabel } from '../../src/sweep/index.js';
-import { loadData } from '../../src/sweep/run.js';
+import { accumulatorFields, loadData } from '../../src/sweep/run.js';
 import { argmaxRows, evaluate, fit, predict } from '../../src/train/trainer.js';
 
 export const PTQ_VARIANTS: Record<string, { opts: Omit<PtqOptions, 'bits'>; outputs?: boolean; name: string }> = {
@@ -73,11 +73,7 @@ export async function runPtqVariants(base: RunConfig, variants: string[]): Promi
       testAccuracy,
       trainAccuracy,
       floatAccuracy,
-      accumulatorBits: report.bits,
-      worstCaseBits: report.worstCaseBits,
-      l1Bits: report.l1Bits,
-      layerBits: report.layers.map((l) => ({ layer: l.layer, observed: l.observed.bits, worstCase: l.worstCase.bits, max: l.observed.max })),
-      maxNonZeroPerNeuron: Math.max(0, ...report.layers.filter((l) => l.fanIn > 2).map((l) => l.nonZeroPerNeuron.max)),
+      ...accumulatorFields(report),
       ceiling: null,
       seconds: trainSeconds + (Date.now() - t1) / 1000,
     };

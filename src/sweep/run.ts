@@ -6,7 +6,7 @@
  * src/analysis; the worst-case and L1 bounds come with them.
  */
 import { generateCheckerboard, loadPeerCheckerboard, quantizedInputCeiling } from '../../datasets/checkerboard/index.js';
-import { analyzeAccumulators } from '../analysis/accumulator.js';
+import { type AccumulatorReport, analyzeAccumulators } from '../analysis/accumulator.js';
 import { QuantSimpleNet, SimpleNet } from '../models/checkerboard.js';
 import { manualSeed } from '../nn/init.js';
 import type { Module } from '../nn/module.js';
@@ -34,6 +34,17 @@ export interface RunResult {
   /** Accuracy ceiling of the notebook's input grid on the test set (quantized families with constant scales). */
   ceiling: number | null;
   seconds: number;
+}
+
+/** The accumulator columns of a run result, from the analysis of a quantized net. */
+export function accumulatorFields(report: AccumulatorReport): Pick<RunResult, 'accumulatorBits' | 'worstCaseBits' | 'l1Bits' | 'layerBits' | 'maxNonZeroPerNeuron'> {
+  return {
+    accumulatorBits: report.bits,
+    worstCaseBits: report.worstCaseBits,
+    l1Bits: report.l1Bits,
+    layerBits: report.layers.map((l) => ({ layer: l.layer, observed: l.observed.bits, worstCase: l.worstCase.bits, max: l.observed.max })),
+    maxNonZeroPerNeuron: Math.max(0, ...report.layers.filter((l) => l.fanIn > 2).map((l) => l.nonZeroPerNeuron.max)),
+  };
 }
 
 const cache = new Map<string, Split>();
@@ -84,19 +95,14 @@ export async function runConfig(c: RunConfig): Promise<RunResult> {
   const trainAccuracy = evaluate(model, data.train).accuracy;
   const quantized = c.family !== 'float';
   const report = quantized ? analyzeAccumulators(model, data.train) : undefined;
-  // Non-zero inputs per neuron: of the integer weights for quantized nets, of the float weights otherwise.
-  const nonZero = report
-    ? report.layers.filter((l) => l.fanIn > 2).map((l) => l.nonZeroPerNeuron.max)
-    : sparsityReport(model).filter((r) => r.fanIn > 2).map((r) => r.nonZeroPerNeuron.max);
   const result: RunResult = {
     testAccuracy,
     trainAccuracy,
     floatAccuracy,
-    accumulatorBits: report?.bits ?? null,
-    worstCaseBits: report?.worstCaseBits ?? null,
-    l1Bits: report?.l1Bits ?? null,
-    layerBits: report?.layers.map((l) => ({ layer: l.layer, observed: l.observed.bits, worstCase: l.worstCase.bits, max: l.observed.max })) ?? [],
-    maxNonZeroPerNeuron: Math.max(0, ...nonZero),
+    ...(report
+      ? accumulatorFields(report)
+      : // float nets: no accumulator; non-zero inputs per neuron of the float weights
+        { accumulatorBits: null, worstCaseBits: null, l1Bits: null, layerBits: [], maxNonZeroPerNeuron: Math.max(0, ...sparsityReport(model).filter((r) => r.fanIn > 2).map((r) => r.nonZeroPerNeuron.max)) }),
     ceiling: c.family === 'qat' || c.family === 'a2q' ? quantizedInputCeiling(data.test, 1 / (2 ** (c.bits! - 1) - 1)) : null,
     seconds: (Date.now() - t0) / 1000,
   };
