@@ -133,8 +133,17 @@ export function nhwcToNchw(x: Float32Array, n: number, shape: readonly number[])
   return out;
 }
 
+/** A rounding row: none, Concrete ML's rounding to n bits, or fhenet's refined rounding (per channel + aligned). */
+export type FheRounding = 'none' | number | { bits: number; perChannel?: boolean; align?: boolean };
+
+export function roundingLabel(r: FheRounding): string {
+  if (r === 'none' || typeof r === 'number') return String(r);
+  return `${r.bits} (${[r.perChannel ? 'per channel' : '', r.align ? 'aligned' : ''].filter(Boolean).join(' + ') || 'plain'})`;
+}
+
 export interface FheRow {
-  rounding: number | 'none';
+  rounding: FheRounding;
+  label: string;
   accuracy: number;
   /** Agreement of simulate's predictions with the QAT model's on the same images. */
   agreement: number;
@@ -154,7 +163,7 @@ export interface FheEvaluation {
  * Compiles the trained model (calibrated on `calib`) once per rounding width and runs the integer circuit in
  * simulation on `n` test images spread evenly through the test set; compares with the QAT model's predictions on the same images.
  */
-export async function fheEvaluate(model: Module, calib: Dataset, test: Dataset, opts: { n: number; roundings: (number | 'none')[] }): Promise<FheEvaluation> {
+export async function fheEvaluate(model: Module, calib: Dataset, test: Dataset, opts: { n: number; roundings: FheRounding[] }): Promise<FheEvaluation> {
   model.eval();
   const sub = spread(test, opts.n);
   const n = size(sub);
@@ -181,6 +190,7 @@ export async function fheEvaluate(model: Module, calib: Dataset, test: Dataset, 
     }
     rows.push({
       rounding: r,
+      label: roundingLabel(r),
       accuracy: ok / n,
       agreement: agree / n,
       maxBitWidth: rep.maxBitWidth,

@@ -15,8 +15,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Command } from 'commander';
 import { describeBackend, initBackend } from '../../src/backend/index.js';
-import { saveModule } from '../../src/nn/checkpoint.js';
-import { decodeTensors } from '../../src/nn/checkpoint.js';
+import { decodeTensors, loadModule, saveModule } from '../../src/nn/checkpoint.js';
 import { savePackedModule } from '../../src/quant/packed-checkpoint.js';
 import { manualSeed } from '../../src/nn/init.js';
 import { type Schedule } from '../../src/train/schedule.js';
@@ -37,9 +36,11 @@ const program = new Command()
   .option('--out <dir>', 'run folder (checkpoints, curve, results)')
   .option('--data <path>', 'data location (CIFAR binary/JPEG copy, or Fashion-MNIST folder)')
   .option('--fresh', 'ignore an existing checkpoint and start over')
+  .option('--init <file>', 'start a new run from these weights (a --save-model file): a warm restart with a fresh optimizer and schedule; ignored when --out already holds a checkpoint to resume')
   .option('--eval-only', 'skip training; evaluate the checkpoint in --out')
   .option('--fhe-n <n>', 'test images simulated in FHE', (v) => parseInt(v, 10), 1000)
   .option('--calib-n <n>', 'training images (evenly spaced) used to calibrate the compiler', (v) => parseInt(v, 10), 500)
+  .option('--no-refined-rounding', "FHE rows: only Concrete ML's rounding (skip fhenet's per-channel + aligned rows)")
   .option('--save-model <file>', 'write the trained weights (float32 state dict) here')
   .option('--save-packed <file>', 'write the trained weights as an integer-packed checkpoint (src/quant/packed-checkpoint.ts) here')
   .parse();
@@ -57,11 +58,13 @@ const o = program.opts<{
   out?: string;
   data?: string;
   fresh?: boolean;
+  init?: string;
   evalOnly?: boolean;
   fheN: number;
   calibN: number;
   saveModel?: string;
   savePacked?: string;
+  refinedRounding?: boolean;
 }>();
 
 const info = await initBackend();
@@ -83,6 +86,14 @@ const d = defaults(o.variant);
 const schedule: Schedule = o.schedule === 'cosine' ? { kind: 'cosine', tMax: o.epochs } : { kind: 'step', stepSize: 40, gamma: 0.5 };
 const ckpt = path.join(out, 'last.safetensors');
 if (o.fresh && fs.existsSync(ckpt)) fs.rmSync(ckpt);
+if (o.init && !o.evalOnly) {
+  if (fs.existsSync(ckpt)) log(`--init ${o.init}: ignored, resuming the checkpoint in ${out}`);
+  else {
+    // Strict: every parameter and buffer (BatchNorm statistics included) must come from the file.
+    loadModule(o.init, model, { strict: true });
+    log(`initialised from ${o.init} (warm restart: fresh optimizer state and schedule)`);
+  }
+}
 
 const curveTitle = `${o.variant === 'fashion' ? 'Fashion-MNIST CNN' : `CNV ${o.variant}`} — QAT accuracy`;
 /** The epoch history stored in a training checkpoint's metadata (read from the safetensors header only). */
@@ -146,10 +157,13 @@ if (o.savePacked) {
   log(`saved packed weights to ${o.savePacked} (${fs.statSync(o.savePacked).size} bytes)`);
 }
 
-const fhe = await fheEvaluate(model, spread(data.train, o.calibN), data.test, { n: o.fheN, roundings: ['none', 8, 7, 6] });
+// Concrete ML's rounding (the reference's rows), then fhenet's refinement at the same widths (src/compiler/rounding.ts).
+const refined = (bits: number) => ({ bits, perChannel: true, align: true });
+const roundings = o.refinedRounding === false ? ['none' as const, 8, 7, 6] : ['none' as const, 8, 7, 6, refined(8), refined(7), refined(6)];
+const fhe = await fheEvaluate(model, spread(data.train, o.calibN), data.test, { n: o.fheN, roundings });
 for (const r of fhe.rows) {
   log(
-    `simulate rounding ${r.rounding}: ${(100 * r.accuracy).toFixed(2)}% on ${fhe.n} (QAT on the same ${(100 * fhe.qatAccuracy).toFixed(2)}%, agreement ${(100 * r.agreement).toFixed(2)}%); ` +
+    `simulate rounding ${r.label}: ${(100 * r.accuracy).toFixed(2)}% on ${fhe.n} (QAT on the same ${(100 * fhe.qatAccuracy).toFixed(2)}%, agreement ${(100 * r.agreement).toFixed(2)}%); ` +
       `max bit width ${r.maxBitWidth}, max TLU input ${r.maxTluInputBits}; compile ${r.compileSeconds.toFixed(1)} s, simulate ${r.simulateSeconds.toFixed(1)} s`,
   );
 }

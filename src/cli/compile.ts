@@ -17,10 +17,16 @@ export function compileCommand(): Command {
     .option('--calib <data>', "calibration data: 'checkerboard', 'peer' or a JSON file {x, n}", 'checkerboard')
     .option('--eval <data>', "labelled data to compare float / disable / simulate on (test split for named data sets)")
     .option('--rounding <bits>', 'round table inputs to this many bits (rounding_threshold_bits)', intOption('--rounding', 1, 16))
+    .option('--rounding-per-channel', 'with --rounding: each channel rounds away only the bits its own range needs (fhenet; src/compiler/rounding.ts)')
+    .option('--rounding-align', 'with --rounding: per-channel offsets put the rounding steps on the tables\' steps, fitted on the calibration data (fhenet)')
     .option('--n-bits <bits>', 'post-training quantization of a float model to this many bits', intOption('--n-bits', 2, 16))
     .option('-o, --output <file>', 'write the circuit (.fhec)')
     .option('--json', 'print the report as JSON')
-    .action(async (modelFile: string, o: { calib: string; eval?: string; rounding?: number; nBits?: number; output?: string; json?: boolean }) => {
+    .action(async (modelFile: string, o: { calib: string; eval?: string; rounding?: number; roundingPerChannel?: boolean; roundingAlign?: boolean; nBits?: number; output?: string; json?: boolean }) => {
+      if ((o.roundingPerChannel || o.roundingAlign) && o.rounding === undefined) {
+        throw new CompileError('options', '--rounding-per-channel and --rounding-align refine --rounding <bits>', 'add --rounding <bits>');
+      }
+      const rounding = o.rounding === undefined ? undefined : { bits: o.rounding, perChannel: o.roundingPerChannel, align: o.roundingAlign };
       let graph = await loadGraph(modelFile);
       const calib = loadData(o.calib, 'train');
       if (!hasQuantizers(graph)) {
@@ -29,7 +35,7 @@ export function compileCommand(): Command {
       } else if (o.nBits !== undefined) {
         throw new CompileError(graph.name, '--n-bits is for float models; this one is already quantized');
       }
-      const model = FheModel.compile(graph, { data: calib.x, n: calib.n }, { roundingThresholdBits: o.rounding });
+      const model = FheModel.compile(graph, { data: calib.x, n: calib.n }, { roundingThresholdBits: rounding });
       const report = model.report();
       let compare;
       if (o.eval) {

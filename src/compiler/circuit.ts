@@ -59,16 +59,26 @@ export type CircuitOp =
   /** Elementwise multiplication by a clear integer. */
   | { kind: 'mulconst'; name: string; input: string; output: string; factor: number }
   /**
-   * Table lookup. Index = (x + 2^(k−1)) >> k when `roundBits` k > 0 (round to nearest, ties up, as Concrete's
-   * round_bit_pattern), else x; then `table[channel][index − domainMin]`. The domain is the full range of
-   * `inputBits` (signed or unsigned); values outside it wrap modulo 2^inputBits as they would in TFHE.
+   * Table lookup. Index = (x + o + 2^(k−1)) >> k when k > 0 (round to nearest, ties up, as Concrete's
+   * round_bit_pattern), else x + o; then `table[channel][index − domainMin]`. k is the channel's entry of
+   * `channelRoundBits` when present, else `roundBits`; o is the channel's entry of `roundOffsets` when present, else 0
+   * (both per channel, see `tluIndex`). The domain is the full range of `inputBits` (signed or unsigned); values
+   * outside it wrap modulo 2^inputBits as they would in TFHE.
    */
   | {
       kind: 'tlu';
       name: string;
       input: string;
       output: string;
+      /** Low accumulator bits rounded away (the largest over channels: the input's encoding has inputBits + roundBits bits). */
       roundBits: number;
+      /**
+       * Per-channel rounding (each ≤ roundBits): a channel whose calibrated accumulator range is narrower than the
+       * widest keeps more of its own bits. In TFHE the accumulator is multiplied by 2^(roundBits − k) first.
+       */
+      channelRoundBits?: Int32Array;
+      /** Per-channel clear offsets added to the accumulator before rounding (boundaries placed on the table's steps). */
+      roundOffsets?: Int32Array;
       inputBits: number;
       inputSigned: boolean;
       /** Per-sample element → table row: element index / channelStride % channels. */
@@ -120,6 +130,20 @@ export function tluCount(c: Circuit): number {
   return c.ops.filter((o) => o.kind === 'tlu').reduce((n, o) => n + size(shapes.get(o.output)!), 0);
 }
 
+export type TluOp = Extract<CircuitOp, { kind: 'tlu' }>;
+
+/** The rounding of a TLU's channel: bits rounded away and the offset added first. */
+export function tluRounding(op: TluOp, ch: number): { k: number; offset: number } {
+  return { k: op.channelRoundBits ? op.channelRoundBits[ch]! : op.roundBits, offset: op.roundOffsets ? op.roundOffsets[ch]! : 0 };
+}
+
+/** Table index of accumulator x in channel ch, before the domain offset and wrap-around: round((x + o) / 2^k). */
+export function tluIndex(op: TluOp, x: number, ch: number): number {
+  const k = op.channelRoundBits ? op.channelRoundBits[ch]! : op.roundBits;
+  const v = op.roundOffsets ? x + op.roundOffsets[ch]! : x;
+  return k > 0 ? Math.floor((v + 2 ** (k - 1)) / 2 ** k) : v;
+}
+
 export function size(shape: readonly number[]): number {
   return shape.reduce((a, b) => a * b, 1);
 }
@@ -132,7 +156,7 @@ export function serializeCircuit(c: Circuit): Uint8Array {
   const tensors = new Map<string, SafeTensor>();
   const ops = c.ops.map((op, i) => {
     const o: Json = { ...op };
-    for (const key of ['weight', 'tables'] as const) {
+    for (const key of ['weight', 'tables', 'channelRoundBits', 'roundOffsets'] as const) {
       const arr = (op as Json)[key] as Int32Array | undefined;
       if (arr) {
         const ref = `op${i}.${key}`;
@@ -168,7 +192,7 @@ export function deserializeCircuit(bytes: Uint8Array): Circuit {
   const ops = (json.ops as Json[]).map((o) => {
     const op: Json = { ...o };
     if (o.weight) op.weight = deref(o.weight, 'I32');
-    if (o.tables) op.tables = deref(o.tables, 'I32');
+    for (const key of ['tables', 'channelRoundBits', 'roundOffsets'] as const) if (o[key]) op[key] = deref(o[key], 'I32');
     return op as unknown as CircuitOp;
   });
   const out = json.output as Json;
@@ -196,6 +220,19 @@ export function validateCircuit(c: Circuit): void {
     if (op.kind === 'tlu') {
       if (op.inputBits < 1 || op.inputBits > 24) throw new CircuitError(`op '${op.name}': table input width ${op.inputBits} bits is out of range`);
       if (op.tables.length !== op.channels * 2 ** op.inputBits) throw new CircuitError(`op '${op.name}': table size ${op.tables.length} ≠ ${op.channels} × 2^${op.inputBits}`);
+      if (!Number.isInteger(op.roundBits) || op.roundBits < 0 || op.roundBits > 30) throw new CircuitError(`op '${op.name}': roundBits ${op.roundBits} is out of range`);
+      if (op.channelRoundBits) {
+        if (op.channelRoundBits.length !== op.channels) throw new CircuitError(`op '${op.name}': ${op.channelRoundBits.length} channelRoundBits for ${op.channels} channels`);
+        if (op.channelRoundBits.some((k) => k < 0 || k > op.roundBits)) throw new CircuitError(`op '${op.name}': a channel rounds away more than roundBits (${op.roundBits}) or fewer than 0 bits`);
+      }
+      if (op.roundOffsets) {
+        if (op.roundOffsets.length !== op.channels) throw new CircuitError(`op '${op.name}': ${op.roundOffsets.length} roundOffsets for ${op.channels} channels`);
+        for (let ch = 0; ch < op.channels; ch++) {
+          const { k, offset } = tluRounding(op, ch);
+          // An offset of a whole step or more is a shifted table, not a rounding choice.
+          if (Math.abs(offset) > (k > 0 ? 2 ** (k - 1) : 0)) throw new CircuitError(`op '${op.name}': channel ${ch} offset ${offset} exceeds half a rounding step (k = ${k})`);
+        }
+      }
     }
     if (op.kind === 'gemm' && op.weight.length !== op.outFeatures * op.inFeatures) throw new CircuitError(`op '${op.name}': weight size mismatch`);
     if (op.kind === 'conv' && op.weight.length !== size(op.weightDims)) throw new CircuitError(`op '${op.name}': weight size mismatch`);

@@ -12,12 +12,17 @@ import type { Graph } from '../onnx/graph.js';
 import { type Circuit, CIRCUIT_FORMAT, type IntRange, bitsFor, size, validateCircuit } from './circuit.js';
 import { CompileError } from './errors.js';
 import { type PendingTlu, evalTlu, lower } from './lower.js';
-import { quantizeInput, roundedIndex, simulate } from './simulate.js';
+import { ChannelStats, type RoundingOption, planTableRounding, roundingSpec } from './rounding.js';
+import { quantizeInput, simulate } from './simulate.js';
 
-export type RoundingOption = number | { bits: number; method?: 'exact' | 'approximate' };
+export type { RoundingOption };
 
 export interface CompileOptions {
-  /** Round every table input to this many bits (Concrete ML's rounding_threshold_bits). */
+  /**
+   * Round every table input to this many bits (Concrete ML's rounding_threshold_bits). The object form adds
+   * fhenet's refinements (src/compiler/rounding.ts): `perChannel` (each channel rounds away only what its own range
+   * needs) and `align` (per-channel offsets put the rounding steps on the table's steps).
+   */
   roundingThresholdBits?: RoundingOption;
   /** Largest table input width allowed (Concrete's limit is 16). */
   maxTluBits?: number;
@@ -36,19 +41,24 @@ export interface CompiledCircuit {
   /** Graph node → circuit value (for per-quantizer comparisons). */
   nodeValues: Map<string, string>;
   /** Per-table details: accumulator range before rounding, bits removed. */
-  tables: { name: string; accRange: IntRange; accBits: number; roundBits: number; inputBits: number; fused: string[] }[];
+  tables: {
+    name: string;
+    accRange: IntRange;
+    accBits: number;
+    /** Bits rounded away: the most over channels, and the fewest (they differ with per-channel rounding). */
+    roundBits: number;
+    minRoundBits: number;
+    /** Channels whose rounding has a non-zero offset (aligned rounding). */
+    alignedChannels: number;
+    inputBits: number;
+    fused: string[];
+  }[];
 }
 
-export function roundingBits(opt: RoundingOption | undefined): { bits: number; method: 'exact' | 'approximate' } | undefined {
-  if (opt === undefined) return undefined;
-  const r = typeof opt === 'number' ? { bits: opt, method: 'exact' as const } : { bits: opt.bits, method: opt.method ?? 'exact' };
-  if (!Number.isInteger(r.bits) || r.bits < 1 || r.bits > 16) throw new CompileError('options', `roundingThresholdBits must be an integer in [1, 16], got ${r.bits}`);
-  return r;
-}
 
 export function compileGraph(graph: Graph, calib: Calibration, opts: CompileOptions = {}): CompiledCircuit {
   const maxBits = opts.maxTluBits ?? 16;
-  const rounding = roundingBits(opts.roundingThresholdBits);
+  const rounding = roundingSpec(opts.roundingThresholdBits);
   const lowered = lower(graph);
   const per = size(lowered.input.shape);
   if (calib.n < 1) throw new CompileError('calibration', 'the calibration set is empty');
@@ -75,6 +85,11 @@ export function compileGraph(graph: Graph, calib: Calibration, opts: CompileOpti
       if (v > r.max) r.max = v;
     }
   };
+  // Per-channel ranges (and histograms for aligned rounding) of every table input, when a refinement needs them.
+  const channelStats = new Map<string, ChannelStats>();
+  if (rounding && (rounding.perChannel || rounding.align)) {
+    for (const t of lowered.tlus) channelStats.set(t.op.name, new ChannelStats(t.op.channels, t.op.channelStride, rounding.align));
+  }
   const batch = opts.batchSize ?? 256;
   for (let s = 0; s < calib.n; s += batch) {
     const b = Math.min(batch, calib.n - s);
@@ -83,6 +98,7 @@ export function compileGraph(graph: Graph, calib: Calibration, opts: CompileOpti
       onValue: (name, data) => record(name, data),
       tlu: (op, xin, nb) => {
         const t = pendingByName.get(op.name)!;
+        channelStats.get(op.name)?.add(xin, nb);
         const outPer = xin.length / nb;
         const y = new Float64Array(xin.length);
         for (let i = 0; i < xin.length; i++) y[i] = evalTlu(t, xin[i]!, Math.floor((i % outPer) / op.channelStride) % op.channels);
@@ -94,8 +110,9 @@ export function compileGraph(graph: Graph, calib: Calibration, opts: CompileOpti
   for (const t of lowered.tlus) {
     const accRange = ranges.get(t.op.input)!;
     const accBits = bitsFor(accRange);
-    const k = rounding && accBits > rounding.bits ? accBits - rounding.bits : 0;
-    const idxRange = { min: roundedIndex(accRange.min, k), max: roundedIndex(accRange.max, k) };
+    const plan = planTableRounding(rounding, accRange, channelStats.get(t.op.name), (acc, ch) => evalTlu(t, acc, ch), t.op.channels);
+    const k = plan.k;
+    const idxRange = plan.indexRange;
     const inputBits = bitsFor(idxRange);
     if (inputBits > maxBits) {
       throw new CompileError(
@@ -109,13 +126,23 @@ export function compileGraph(graph: Graph, calib: Calibration, opts: CompileOpti
     const lo = signed ? -(width / 2) : 0;
     const table = new Int32Array(t.op.channels * width);
     for (let ch = 0; ch < t.op.channels; ch++) {
-      for (let j = 0; j < width; j++) table[ch * width + j] = evalTlu(t, (lo + j) * 2 ** k, ch);
+      // Entry j stands for the accumulators that round to j: centred on j·2^k_ch − o_ch.
+      const kc = plan.channelK[ch]!;
+      const o = plan.offsets[ch]!;
+      for (let j = 0; j < width; j++) table[ch * width + j] = evalTlu(t, (lo + j) * 2 ** kc - o, ch);
     }
     Object.assign(t.op, { roundBits: k, inputBits, inputSigned: signed, tables: table });
-    tables.push({ name: t.op.name, accRange, accBits, roundBits: k, inputBits, fused: t.source.fused });
+    if (plan.channelK.some((kc) => kc !== k)) t.op.channelRoundBits = plan.channelK;
+    const alignedChannels = plan.offsets.reduce((n, o) => n + (o !== 0 ? 1 : 0), 0);
+    if (alignedChannels > 0) t.op.roundOffsets = plan.offsets;
+    const minRoundBits = plan.channelK.reduce((a, b) => Math.min(a, b), k);
+    tables.push({ name: t.op.name, accRange, accBits, roundBits: k, minRoundBits, alignedChannels, inputBits, fused: t.source.fused });
   }
   draft.ranges = Object.fromEntries(ranges);
-  if (rounding) draft.metadata.rounding = `${rounding.bits} bits (${rounding.method})`;
+  if (rounding) {
+    const extra = [rounding.perChannel ? 'per channel' : '', rounding.align ? 'aligned' : ''].filter(Boolean).join(', ');
+    draft.metadata.rounding = `${rounding.bits} bits (${rounding.method}${extra ? `; ${extra}` : ''})`;
+  }
   validateCircuit(draft);
   return { circuit: draft, nodeValues: lowered.nodeValues, tables };
 }

@@ -1,5 +1,6 @@
 /** The FHE compiler's public API (no TensorFlow.js). */
 export { compileGraph, type CompileOptions, type Calibration, type CompiledCircuit } from './compile.js';
+export { type RoundingOption, roundingSpec } from './rounding.js';
 export { FheModel, type FheMode, type CircuitExecutor, type ForwardResult } from './fhe-model.js';
 export { circuitReport, formatReport, type CircuitReport } from './report.js';
 export { compareModes, formatCompare, type CompareResult } from './compare.js';

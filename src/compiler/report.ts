@@ -16,6 +16,10 @@ export interface NodeReport {
   /** For tables: input width after rounding, bits rounded away, and the univariate ops fused into it. */
   tluInputBits?: number;
   roundBits?: number;
+  /** Per-channel rounding: the fewest bits any channel rounds away (equal to roundBits otherwise). */
+  minRoundBits?: number;
+  /** Aligned rounding: channels with a non-zero offset. */
+  alignedChannels?: number;
   fused?: string[];
 }
 
@@ -61,6 +65,8 @@ export function circuitReport(compiled: CompiledCircuit, cost = new CostModel())
       const t = tables.get(op.name)!;
       row.tluInputBits = op.inputBits;
       row.roundBits = op.roundBits;
+      row.minRoundBits = t.minRoundBits;
+      row.alignedChannels = t.alignedChannels;
       row.fused = t.fused;
       byWidth[op.inputBits] = (byWidth[op.inputBits] ?? 0) + outN;
     }
@@ -93,7 +99,10 @@ export function formatReport(r: CircuitReport): string {
   const lines: string[] = [];
   lines.push('node                          kind       shape          range                bits  table');
   for (const n of r.nodes) {
-    const table = n.tluInputBits !== undefined ? `${n.tluInputBits}-bit input${n.roundBits ? ` (${n.roundBits} rounded away)` : ''}${n.fused?.length ? ` ← ${n.fused.join(' → ')}` : ''}` : '';
+    const rounded = !n.roundBits
+      ? ''
+      : ` (${n.minRoundBits !== undefined && n.minRoundBits !== n.roundBits ? `${n.minRoundBits}–${n.roundBits} per channel` : n.roundBits} rounded away${n.alignedChannels ? `, ${n.alignedChannels} channels aligned` : ''})`;
+    const table = n.tluInputBits !== undefined ? `${n.tluInputBits}-bit input${rounded}${n.fused?.length ? ` ← ${n.fused.join(' → ')}` : ''}` : '';
     lines.push(
       `${n.name.slice(0, 29).padEnd(30)}${n.kind.padEnd(11)}${`[${n.shape}]`.padEnd(15)}${`[${n.range[0]}, ${n.range[1]}]`.padEnd(21)}${String(n.bits).padEnd(6)}${table}`,
     );

@@ -3,7 +3,7 @@
  * batched. Values are Float64Arrays holding exact integers (|v| < 2^53), laid out [batch, ...shape].
  */
 import { roundHalfEven, stridesOf as strides } from '../onnx/interpret.js';
-import { type Circuit, type CircuitOp, CircuitError, size } from './circuit.js';
+import { type Circuit, type CircuitOp, CircuitError, type TluOp, size, tluIndex } from './circuit.js';
 import { type SimulateKernel, loadSimulateKernel } from './native.js';
 
 export { roundHalfEven };
@@ -12,7 +12,7 @@ export type IntBatch = Float64Array;
 
 export interface SimulateOptions {
   /** Replaces table lookups (the compiler evaluates the fused float function directly during calibration). */
-  tlu?: (op: Extract<CircuitOp, { kind: 'tlu' }>, x: IntBatch, batch: number) => IntBatch;
+  tlu?: (op: TluOp, x: IntBatch, batch: number) => IntBatch;
   /** Sees every value as computed (for ranges and comparisons). */
   onValue?: (name: string, data: IntBatch, batch: number) => void;
   /**
@@ -121,18 +121,19 @@ export function simulate(c: Circuit, xInt: IntBatch, batch: number, opts: Simula
   return { output: get(c.output.value), overflows };
 }
 
-function lookup(op: Extract<CircuitOp, { kind: 'tlu' }>, x: IntBatch, per: number): { y: IntBatch; overflow: number } {
+function lookup(op: TluOp, x: IntBatch, per: number): { y: IntBatch; overflow: number } {
   const width = 2 ** op.inputBits;
   const lo = op.inputSigned ? -(width / 2) : 0;
   const y = new Float64Array(x.length);
   let overflow = 0;
+  const perChannel = op.channelRoundBits !== undefined || op.roundOffsets !== undefined;
   for (let i = 0; i < x.length; i++) {
-    let idx = roundedIndex(x[i]!, op.roundBits) - lo;
+    const ch = Math.floor((i % per) / op.channelStride) % op.channels;
+    let idx = (perChannel ? tluIndex(op, x[i]!, ch) : roundedIndex(x[i]!, op.roundBits)) - lo;
     if (idx < 0 || idx >= width) {
       overflow++;
       idx = ((idx % width) + width) % width;
     }
-    const ch = Math.floor((i % per) / op.channelStride) % op.channels;
     y[i] = op.tables[ch * width + idx]!;
   }
   return { y, overflow };

@@ -18,7 +18,7 @@
  * *exactly* the simulator's floor((x + 2^(k−1)) / 2^k) (round half up) whenever the noise stays below half a unit —
  * the same margin, 2^(62−B), as for k = 0 (half a box of 2^B boxes). The noise check below uses that margin.
  */
-import { type Circuit, type CircuitOp, type IntRange, bitsFor, size } from '../compiler/circuit.js';
+import { type Circuit, type CircuitOp, type IntRange, bitsFor, size, tluIndex, tluRounding } from '../compiler/circuit.js';
 import { TfheNoiseError, TfheParameterError } from './errors.js';
 import type { Lut } from './lut.js';
 import { reduceWeight } from './lwe.js';
@@ -76,8 +76,13 @@ export type PlanStep =
       B: number;
       /** Output encoding. */
       E: number;
-      /** Torus constant added before the PBS (offset of signed tables + half a unit when rounding). */
-      shift: bigint;
+      /**
+       * Per channel: the ciphertext is multiplied by 2^scaleLog2[ch] (per-channel rounding keeps more low bits of a
+       * narrow channel) and then the torus constant shifts[ch] is added (offset of signed tables, half a unit when
+       * rounding, and the channel's rounding offset) before the PBS.
+       */
+      shifts: bigint[];
+      scaleLog2: Int32Array;
       /** One table per channel. */
       luts: Lut[];
       /** Table row per element. */
@@ -473,7 +478,7 @@ export function planCircuitWith(c: Circuit, params: TfheParams, opts: ExecutorPl
           continue;
         }
         pbsPerSample++;
-        worst = Math.max(worst, vars[j]! * f);
+        worst = Math.max(worst, vars[j]! * f * 4 ** (op.roundBits - tluRounding(op, ch).k));
         outVar[j] = pbsVar;
       }
       if (worst > budget) {
@@ -489,8 +494,17 @@ export function planCircuitWith(c: Circuit, params: TfheParams, opts: ExecutorPl
       noise.push({ op: op.name, producer: producer.get(op.input) ?? op.input, B, variance: worst, budget, log2PFail: budgets.log2PFail(B, worst) });
       const luts: Lut[] = [];
       for (let ch = 0; ch < op.channels; ch++) luts.push(buildScaledLut(N, boxes, eOut, op.tables.subarray(ch * boxes, (ch + 1) * boxes)));
-      const shift = (BigInt(-lo) << BigInt(63 - op.inputBits)) + (op.roundBits > 0 ? 1n << BigInt(62 - B) : 0n);
-      steps.push({ kind: 'tlu', op: op.name, input: op.input, output: op.output, B, E: eOut, shift, luts, channelOf });
+      // After scaling by 2^(roundBits − k_ch), a channel's accumulator x reads as x·2^(roundBits − k_ch) in B bits,
+      // and the rounding over roundBits bits gives round((x + o)/2^k_ch), the simulator's index.
+      const base = (BigInt(-lo) << BigInt(63 - op.inputBits)) + (op.roundBits > 0 ? 1n << BigInt(62 - B) : 0n);
+      const shifts: bigint[] = [];
+      const scaleLog2 = new Int32Array(op.channels);
+      for (let ch = 0; ch < op.channels; ch++) {
+        const { k, offset } = tluRounding(op, ch);
+        scaleLog2[ch] = op.roundBits - k;
+        shifts.push(base + (BigInt(offset * 2 ** scaleLog2[ch]!) << BigInt(63 - B)));
+      }
+      steps.push({ kind: 'tlu', op: op.name, input: op.input, output: op.output, B, E: eOut, shifts, scaleLog2, luts, channelOf });
     } else {
       const t = terms.get(op.name)!;
       const ins = opInputs(op);
@@ -541,8 +555,7 @@ export function planCircuitWith(c: Circuit, params: TfheParams, opts: ExecutorPl
 /** The simulator's lookup for a clear input (pruned neurons whose accumulator is a constant). */
 function clearLookup(op: Tlu, x: number, ch: number, lo: number): number {
   const width = 2 ** op.inputBits;
-  const k = op.roundBits;
-  let idx = (k > 0 ? Math.floor((x + 2 ** (k - 1)) / 2 ** k) : x) - lo;
+  let idx = tluIndex(op, x, ch) - lo;
   idx = ((idx % width) + width) % width;
   return op.tables[ch * width + idx]!;
 }

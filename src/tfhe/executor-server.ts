@@ -44,8 +44,18 @@ function trivialAt(dim: number, c: number, E: number): LweCiphertext {
 }
 
 /** ct + t (a clear torus constant, mod 2^64), with the variance field overridden. */
-function addTorus(ct: LweCiphertext, t: bigint, variance: number): LweCiphertext {
+/** 2^scaleLog2 · ct + t (mask and body, mod 2^64), with the given variance recorded. */
+function scaleAddTorus(ct: LweCiphertext, scaleLog2: number, t: bigint, variance: number): LweCiphertext {
   const data = ct.data.slice();
+  if (scaleLog2 > 0) {
+    if (scaleLog2 > 31) throw new TfheParameterError(`internal: per-channel scale 2^${scaleLog2} is out of range`);
+    // Words are little-endian (lo, hi) pairs of 64-bit torus elements: shift each pair left.
+    for (let w = 0; w < data.length; w += 2) {
+      const lo = data[w]!;
+      data[w + 1] = ((data[w + 1]! << scaleLog2) | (lo >>> (32 - scaleLog2))) >>> 0;
+      data[w] = (lo << scaleLog2) >>> 0;
+    }
+  }
   const i = data.length - 2;
   const body = BigInt.asUintN(64, ((BigInt(data[i + 1]!) << 32n) | BigInt(data[i]!)) + t);
   data[i] = Number(body & 0xffffffffn);
@@ -188,7 +198,9 @@ export class TfheCircuitServer {
             if (!Number.isNaN(c)) row[j] = trivialAt(dim, c, step.E);
             else {
               const ct = src[s]![j]!;
-              cts.push(addTorus(ct, step.shift, Math.min(ct.variance, cap)));
+              const ch = step.channelOf[j]!;
+              const sc = step.scaleLog2[ch]!;
+              cts.push(scaleAddTorus(ct, sc, step.shifts[ch]!, Math.min(ct.variance * 4 ** sc, cap)));
               luts.push(step.luts[step.channelOf[j]!]!);
               where.push([s, j]);
             }

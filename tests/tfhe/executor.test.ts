@@ -153,6 +153,45 @@ describe('encrypted execution equals simulate', () => {
     }, 60_000);
   }
 
+  it('per-channel rounding and aligned offsets (hand-built table): encrypted = simulate for every accumulator', async () => {
+    // acc = x (3-bit, 0…7) in a 4-bit encoding; channel 0 rounds 2 bits after adding 1, channel 1 rounds 1 bit after
+    // adding −1 (in TFHE: doubled first, then 2 bits rounded). Distinct table entries catch any wrong index.
+    const circuit: Circuit = {
+      format: CIRCUIT_FORMAT,
+      input: { name: 'x', shape: [4], scale: 1, bitWidth: 3, signed: false, narrow: false },
+      values: [
+        { name: 'x', shape: [4] },
+        { name: 'acc', shape: [4] },
+        { name: 'h', shape: [4] },
+      ],
+      ops: [
+        { kind: 'gemm', name: 'id', input: 'x', output: 'acc', weight: Int32Array.from({ length: 16 }, (_, i) => (i % 5 === 0 ? 1 : 0)), outFeatures: 4, inFeatures: 4 },
+        {
+          kind: 'tlu', name: 't', input: 'acc', output: 'h', roundBits: 2, channelRoundBits: Int32Array.of(2, 1), roundOffsets: Int32Array.of(1, -1),
+          inputBits: 2, inputSigned: false, channels: 2, channelStride: 1, tables: Int32Array.of(5, -2, 7, 1, 3, 0, -4, 6),
+        },
+      ],
+      output: { value: 'h', name: 'h', shape: [4], channels: 1, channelStride: 1, a: Float64Array.of(1), c: Float64Array.of(0) },
+      ranges: {},
+      metadata: { graph: 'per-channel-rounding' },
+    };
+    const n = 8;
+    const ints = Float64Array.from({ length: 4 * n }, (_, i) => [Math.floor(i / 4), 7 - Math.floor(i / 4), (3 * Math.floor(i / 4)) % 8, (5 * Math.floor(i / 4) + 1) % 8][i % 4]!);
+    const sim = simulate(circuit, ints, n);
+    expect(sim.overflows).toEqual({});
+    // by hand: channel 0 (even elements) index ⌊(x + 3)/4⌋, channel 1 (odd) ⌊x/2⌋
+    expect(Array.from(sim.output.subarray(0, 4))).toEqual([5, [3, 0, -4, 6][3], 5, [3, 0, -4, 6][0]]);
+    const client = TfheCircuitClient.forCircuit(circuit);
+    const server = await TfheCircuitServer.create(client.serverKey(), { params: client.paramsName });
+    try {
+      const down = await server.runEncrypted(circuit, client.encryptInputs(circuit, ints, n), n);
+      expect(Array.from(client.decryptOutputs(circuit, down, n))).toEqual(Array.from(sim.output));
+    } finally {
+      await server.close();
+      client.dispose();
+    }
+  }, 60_000);
+
   it('split API: client encrypts, server (own parser, no node-tfhe) evaluates, client decrypts', async () => {
     const model = FheModel.compile(smallNet({ relu: true }), { data: ALL, n: 16 });
     const c = model.circuit;
