@@ -10,6 +10,8 @@
  * accumulator width — 4 bits fits the 2_2 set, 6 bits needs 3_3 (planCircuit picks the set).
  */
 import { cpus, loadavg, totalmem } from 'node:os';
+import { Command } from 'commander';
+import { intOption } from '../src/cli/options.js';
 import { writeFileSync } from 'node:fs';
 import { initBackend } from '../src/backend/index.js';
 import { FheModel } from '../src/compiler/fhe-model.js';
@@ -23,20 +25,27 @@ import { accumulatorAware } from '../src/quant/a2q.js';
 import { TfheCircuitClient, TfheCircuitServer, planCircuit } from '../src/tfhe/executor.js';
 import { nativeKernelError } from '../src/tfhe/native.js';
 
-const args = process.argv.slice(2);
-const arg = (k: string, d: string) => {
-  const i = args.indexOf(k);
-  return i >= 0 ? args[i + 1]! : d;
-};
 const CONFIGS: Record<string, { hidden: number; target: number; seed: number }> = {
   'a2q4-h100': { hidden: 100, target: 4, seed: 0 },
   'a2q6-h30': { hidden: 30, target: 6, seed: 0 },
   'a2q6-h100': { hidden: 100, target: 6, seed: 0 },
 };
-const configs = arg('--configs', Object.keys(CONFIGS).join(',')).split(',');
-const samples = Number(arg('--samples', '4'));
-const epochs = Number(arg('--epochs', '7'));
-const write = args.includes('--write');
+const opts = new Command('bench/tfhe-circuit.ts')
+  .description('encrypted checkerboard inference: latency, keys, bytes; every encrypted output compared with simulate')
+  .option('--configs <list>', `comma-separated configurations (${Object.keys(CONFIGS).join(', ')})`, Object.keys(CONFIGS).join(','))
+  .option('--samples <n>', 'test samples encrypted per configuration', intOption('--samples', 1), 4)
+  .option('--epochs <n>', 'training epochs per configuration', intOption('--epochs', 1), 7)
+  .option('--write', 'also write bench/results/tfhe-circuit.md')
+  .parse()
+  .opts<{ configs: string; samples: number; epochs: number; write?: boolean }>();
+const configs = opts.configs.split(',');
+const unknownConfigs = configs.filter((c) => !(c in CONFIGS));
+if (unknownConfigs.length) {
+  console.error(`unknown configuration(s) ${unknownConfigs.join(', ')}; known: ${Object.keys(CONFIGS).join(', ')}`);
+  process.exit(2);
+}
+const { samples, epochs } = opts;
+const write = opts.write === true;
 const threadsAll = cpus().length;
 
 await initBackend();
@@ -137,7 +146,7 @@ for (const name of configs) {
 
 log('# Encrypted checkerboard inference (`fhe: \'execute\'`)');
 log('');
-log(`Command: \`npx tsx bench/tfhe-circuit.ts ${args.join(' ')}\`. Machine: ${machine}; load average at the end ${loadavg().map((v) => v.toFixed(1)).join(' / ')} (shared with other jobs).`);
+log(`Command: \`npx tsx bench/tfhe-circuit.ts ${process.argv.slice(2).join(' ')}\`. Machine: ${machine}; load average at the end ${loadavg().map((v) => v.toFixed(1)).join(' / ')} (shared with other jobs).`);
 log(`Backend: ${!nativeKernelError() ? 'native C kernel' : `TypeScript (${nativeKernelError()})`}. Data: generated checkerboard (seed 42); nets: 3-bit notebook QuantSimpleNet, accumulator-aware QAT (${epochs} epochs, batch 32, lr 5e-3), compiled with the training set as calibration.`);
 log(`Latency: one sample per call (encrypt and decrypt excluded, they take milliseconds), mean over ${samples} test samples; every encrypted output decrypted and compared with simulate.`);
 log('');

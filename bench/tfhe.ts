@@ -10,6 +10,8 @@
  * is worthless).
  */
 import { cpus, loadavg, totalmem } from 'node:os';
+import { Command } from 'commander';
+import { intOption } from '../src/cli/options.js';
 import { writeFileSync } from 'node:fs';
 import { TfheClient } from '../src/tfhe/client.js';
 import { NegacyclicFft } from '../src/tfhe/fft.js';
@@ -31,14 +33,21 @@ const SETS: Record<string, { name: string; bits: number; published?: number }> =
   '4_4': { name: 'V1_7_PARAM_MESSAGE_4_CARRY_4_KS_PBS_GAUSSIAN_2M128', bits: 8, published: 870 },
 };
 
-const args = process.argv.slice(2);
-const arg = (k: string, d: string) => {
-  const i = args.indexOf(k);
-  return i >= 0 ? args[i + 1]! : d;
-};
-const sets = arg('--sets', '2_2,3_3').split(',');
-const runs = Number(arg('--runs', '30'));
-const write = args.includes('--write');
+const opts = new Command('bench/tfhe.ts')
+  .description('KS-PBS latency per TFHE parameter set, micro benchmarks, key expansion; every result decrypted and checked')
+  .option('--sets <list>', `comma-separated sets (${Object.keys(SETS).join(', ')})`, '2_2,3_3')
+  .option('--runs <n>', 'KS-PBS repetitions per set', intOption('--runs', 1), 30)
+  .option('--write', 'also write bench/results/tfhe.md')
+  .parse()
+  .opts<{ sets: string; runs: number; write?: boolean }>();
+const sets = opts.sets.split(',');
+const unknownSets = sets.filter((s) => !(s in SETS));
+if (unknownSets.length) {
+  console.error(`unknown set(s) ${unknownSets.join(', ')}; known: ${Object.keys(SETS).join(', ')}`);
+  process.exit(2);
+}
+const runs = opts.runs;
+const write = opts.write === true;
 
 function stats(xs: number[]): { median: number; p10: number; p90: number } {
   const s = [...xs].sort((a, b) => a - b);
@@ -67,7 +76,7 @@ const log = (s: string) => {
 const machine = `${cpus()[0]?.model ?? 'unknown CPU'}, ${cpus().length} cores, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}`;
 log(`# TFHE runtime benchmark`);
 log('');
-log(`- command: \`npx tsx bench/tfhe.ts ${args.join(' ')}\``);
+log(`- command: \`npx tsx bench/tfhe.ts ${process.argv.slice(2).join(' ')}\``);
 log(`- machine: ${machine}`);
 log(`- native kernel: ${nativeKernelError() ?? 'see per-set backend column'}`);
 log(`- date: ${new Date().toISOString()}; load average at start ${loadavg().map((x) => x.toFixed(1)).join(' / ')} (shared 2-core VM: other jobs inflate medians; p10 is the less disturbed figure)`);

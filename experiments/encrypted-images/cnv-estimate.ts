@@ -7,7 +7,9 @@
  *
  *   npx tsx experiments/encrypted-images/cnv-estimate.ts [--variant full|small] [--calib 2]
  */
+import { Command, Option } from 'commander';
 import { initBackend } from '../../src/backend/index.js';
+import { intOption } from '../../src/cli/options.js';
 import { FheModel } from '../../src/compiler/fhe-model.js';
 import { moduleToGraph } from '../../src/export/to-graph.js';
 import { manualSeed } from '../../src/nn/init.js';
@@ -15,13 +17,14 @@ import { createCnv } from '../../src/models/cnv.js';
 import { planCircuit } from '../../src/tfhe/executor-plan.js';
 import { Rng } from '../../src/util/rng.js';
 
-const args = process.argv.slice(2);
-const arg = (k: string, d: string) => {
-  const i = args.indexOf(k);
-  return i >= 0 ? args[i + 1]! : d;
-};
-const variant = arg('--variant', 'full') as 'full' | 'small';
-const n = Number(arg('--calib', '2'));
+const opts = new Command('cnv-estimate.ts')
+  .description('PBS per image of the CNV circuit (random weights), and whether the TFHE executor can plan it')
+  .addOption(new Option('--variant <v>', 'CNV variant').choices(['full', 'small']).default('full'))
+  .option('--calib <n>', 'random calibration images', intOption('--calib', 1), 2)
+  .parse()
+  .opts<{ variant: 'full' | 'small'; calib: number }>();
+const variant = opts.variant;
+const n = opts.calib;
 await initBackend();
 manualSeed(0);
 const net = createCnv(variant);
