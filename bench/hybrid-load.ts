@@ -16,6 +16,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import * as tf from '@tensorflow/tfjs-core';
+import { Command, Option } from 'commander';
+import { intOption, numberOption } from '../src/cli/options.js';
 import { initBackend } from '../src/backend/index.js';
 import { manualSeed } from '../src/nn/init.js';
 import { Linear, ReLU, Sequential } from '../src/nn/layers.js';
@@ -34,16 +36,20 @@ class SeedNet extends Module {
   }
 }
 
-const arg = (name: string, def: number) => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? Number(process.argv[i + 1]) : def;
-};
-const CLIENTS = arg('clients', 16);
-const REQUESTS = arg('requests', 100);
-const BATCH = arg('batch', 1);
-const SECONDS = arg('seconds', 60);
-const bi = process.argv.indexOf('--backend');
-const BACKEND = bi >= 0 ? process.argv[bi + 1]! : 'simulate';
+const opts = new Command('bench/hybrid-load.ts')
+  .description('loopback load test of `fhenet serve`: concurrent clients with their own keys, every answer checked; requests/s, latency, bytes, memory')
+  .option('--clients <n>', 'concurrent clients, each with its own evaluation key', intOption('--clients', 1), 16)
+  .option('--requests <n>', 'requests per client (fewer if --seconds runs out)', intOption('--requests', 1), 100)
+  .option('--batch <n>', 'samples per request', intOption('--batch', 1), 1)
+  .option('--seconds <s>', 'time limit for the request phase', numberOption('--seconds'), 60)
+  .addOption(new Option('--backend <b>', 'simulate: the seed module, clear simulation; tfhe: the TFHE-sized variant with real keys and PBS').choices(['simulate', 'tfhe']).default('simulate'))
+  .parse()
+  .opts<{ clients: number; requests: number; batch: number; seconds: number; backend: 'simulate' | 'tfhe' }>();
+const CLIENTS = opts.clients;
+const REQUESTS = opts.requests;
+const BATCH = opts.batch;
+const SECONDS = opts.seconds;
+const BACKEND = opts.backend;
 const TFHE = BACKEND === 'tfhe';
 
 await initBackend();

@@ -25,6 +25,8 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
 import os from 'node:os';
+import { Command, Option } from 'commander';
+import { intOption } from '../src/cli/options.js';
 import { execFileSync } from 'node:child_process';
 import { writeFileSync, mkdirSync } from 'node:fs';
 // Importing the backend module registers tfjs's gradient functions (via the @tensorflow/tfjs union package).
@@ -41,20 +43,21 @@ import { crossEntropy } from '../src/train/loss.js';
 import { type OptimizerName, createOptimizer } from '../src/train/optim.js';
 
 const argv = process.argv.slice(2);
-const flag = (name: string) => argv.includes(name);
-const opt = (name: string, dflt: number) => {
-  const i = argv.indexOf(name);
-  return i >= 0 ? Number(argv[i + 1]) : dflt;
-};
-const QUICK = flag('--quick');
-const PROFILE = flag('--profile');
-const TORCH = flag('--torch');
+const opts = new Command('bench/train-throughput.ts')
+  .description('training throughput (samples/s) per tensor backend: CIFAR-shaped CNN, checkerboard QAT net, CNV 2W2A')
+  .option('--quick', 'fewer batch sizes and timed steps (a smoke run)')
+  .option('--profile', 'add a per-kernel profile of one step (CNV per variant, and the CNN)')
+  .option('--cpu-steps <n>', 'timed steps on the tfjs CPU backend for the CNN (default 3, 1 with --quick)', intOption('--cpu-steps', 1))
+  .addOption(new Option('--only <section>', 'run one section only').choices(['cnn', 'mlp', 'cnv']))
+  .option('--torch', 'also run bench/cnv-torch.py (PyTorch, /usr/bin/python3) after the CNV rows and report the ratios')
+  .parse()
+  .opts<{ quick?: boolean; profile?: boolean; cpuSteps?: number; only?: 'cnn' | 'mlp' | 'cnv'; torch?: boolean }>();
+const QUICK = opts.quick === true;
+const PROFILE = opts.profile === true;
+const TORCH = opts.torch === true;
 /** The native accelerator's state, as registered at the start of the run. */
 let nativeLine = '';
-const ONLY = (() => {
-  const i = argv.indexOf('--only');
-  return i >= 0 ? argv[i + 1] : undefined;
-})();
+const ONLY = opts.only;
 
 /** A training workload: `step()` runs one optimisation step and returns the loss. */
 interface Workload {
@@ -295,7 +298,7 @@ async function main(): Promise<void> {
   const cnnBatches = QUICK ? [32] : [32, 64];
   const wasmWarm = QUICK ? 2 : 3;
   const wasmSteps = QUICK ? 5 : 11;
-  const cpuSteps = opt('--cpu-steps', QUICK ? 1 : 3);
+  const cpuSteps = opts.cpuSteps ?? (QUICK ? 1 : 3);
   console.log(`machine: ${os.cpus()[0]?.model ?? '?'} × ${os.cpus().length}, Node ${process.version}, tfjs-core ${tf.version_core}`);
   console.log(`load average at start: ${os.loadavg().map((l) => l.toFixed(2)).join(', ')}`);
   registerWasmKernels();

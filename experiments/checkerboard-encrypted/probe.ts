@@ -1,7 +1,9 @@
 /**
  * Probe (not the deliverable): train small 3-bit notebook QuantSimpleNets, compile them, and print simulate accuracy,
  * widest table accumulator and PBS count.  npx tsx experiments/checkerboard-encrypted/probe.ts h=16 seeds=0-4 k=0
+ * Settings are key=value words (any order): h, seeds, k, epochs, bs, lr, P, P3, diag (`--help` describes them).
  */
+import { Command, InvalidArgumentError } from 'commander';
 import { initBackend } from '../../src/backend/index.js';
 import { FheModel } from '../../src/compiler/fhe-model.js';
 import { quantizeInput, simulate } from '../../src/compiler/simulate.js';
@@ -14,9 +16,37 @@ import { pruneKNonZero, removePruning } from '../../src/prune/index.js';
 import { planCircuit } from '../../src/tfhe/executor-plan.js';
 import { accumulatorAware, neuronBudget } from '../../src/quant/a2q.js';
 
-const kv = Object.fromEntries(process.argv.slice(2).map((a) => a.split('=') as [string, string]));
+/** The key=value settings: description, and a check of the value (undefined when it is fine, else what it must be). */
+const isInt = (v: string, min: number) => v !== '' && Number.isInteger(Number(v)) && Number(v) >= min;
+const SETTINGS: Record<string, { help: string; bad: (v: string) => string | undefined }> = {
+  h: { help: 'hidden widths, comma-separated (default 16)', bad: (v) => (v.split(',').every((x) => isInt(x, 1)) ? undefined : 'comma-separated integers ≥ 1') },
+  seeds: { help: 'seed range a-b, inclusive (default 0-3; a single seed a means a-a)', bad: (v) => (/^\d+(-\d+)?$/.test(v) ? undefined : 'a-b or a, with integers ≥ 0') },
+  k: { help: 'non-zero inputs per neuron of fc2/fc3 (strict pruning), comma-separated; 0 = no pruning (default 0)', bad: (v) => (v.split(',').every((x) => isInt(x, 0)) ? undefined : 'comma-separated integers ≥ 0') },
+  epochs: { help: 'training epochs (default 7)', bad: (v) => (isInt(v, 1) ? undefined : 'an integer ≥ 1') },
+  bs: { help: 'batch size (default 32)', bad: (v) => (isInt(v, 1) ? undefined : 'an integer ≥ 1') },
+  lr: { help: 'learning rate, AdamW with weight decay 0.01 (default 5e-3)', bad: (v) => (v !== '' && Number.isFinite(Number(v)) ? undefined : 'a number') },
+  P: { help: 'accumulator-aware target bits for fc1 and fc2; 0 = off (default 0)', bad: (v) => (isInt(v, 0) ? undefined : 'an integer ≥ 0') },
+  P3: { help: 'with P: constrain fc3 too (any value, e.g. P3=1, turns it on)', bad: (v) => (v !== '' ? undefined : 'a non-empty value') },
+  diag: { help: 'TFHE parameter sets to try planning each circuit with, comma-separated (prints why each fails)', bad: (v) => (v !== '' ? undefined : 'comma-separated parameter set names') },
+};
+const program = new Command('experiments/checkerboard-encrypted/probe.ts')
+  .description('probe: train small 3-bit notebook QuantSimpleNets, compile them, print simulate accuracy, table accumulators and PBS count')
+  .argument('[settings...]', 'key=value settings (see below)', (a: string, kv: Record<string, string> | undefined) => {
+    const i = a.indexOf('=');
+    const [key, value] = i < 0 ? [a, undefined] : [a.slice(0, i), a.slice(i + 1)];
+    const spec = SETTINGS[key];
+    if (!spec) throw new InvalidArgumentError(`unknown setting '${a}'; settings are key=value with key one of ${Object.keys(SETTINGS).join(', ')}`);
+    if (value === undefined) throw new InvalidArgumentError(`setting '${a}' needs a value: ${key}=...`);
+    const bad = spec.bad(value);
+    if (bad) throw new InvalidArgumentError(`${key} must be ${bad}, got '${value}'`);
+    return { ...kv, [key]: value };
+  })
+  .addHelpText('after', `\nSettings:\n${Object.entries(SETTINGS).map(([k, s]) => `  ${`${k}=`.padEnd(8)}${s.help}`).join('\n')}\n`)
+  .parse();
+// No settings: commander leaves an empty list here.
+const kv = (Array.isArray(program.processedArgs[0]) ? {} : program.processedArgs[0]) as Record<string, string>;
 const hs = (kv.h ?? '16').split(',').map(Number);
-const [s0, s1] = (kv.seeds ?? '0-3').split('-').map(Number) as [number, number];
+const [s0, s1 = s0] = (kv.seeds ?? '0-3').split('-').map(Number) as [number, number?];
 const ks = (kv.k ?? '0').split(',').map(Number);
 const epochs = Number(kv.epochs ?? 7);
 const bs = Number(kv.bs ?? 32);

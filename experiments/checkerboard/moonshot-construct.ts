@@ -41,6 +41,10 @@ export function constructedNet(hidden = 100) {
 }
 
 if (process.argv[1]?.endsWith('moonshot-construct.ts')) {
+  const { Command } = await import('commander');
+  new Command('experiments/checkerboard/moonshot-construct.ts')
+    .description('existence check: a hand-built 3-bit net at the data ceiling with ≤ 5-bit worst-case accumulators; prints its accuracy and accumulator bits (no options)')
+    .parse();
   await initBackend();
   const net = constructedNet();
   net.eval();

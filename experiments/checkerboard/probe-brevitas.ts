@@ -2,9 +2,11 @@
  * Diagnostic probe for the Brevitas-default QuantSimpleNet (not part of the experiment's results): which quantizer
  * keeps it on the initial loss plateau? Variants swap the weight quantizer (abs-max vs the notebook's constant
  * scale) and the activation quantizers (learned vs constant), h=100, 3 bits, no pruning, weights U(−1, 1).
- *   npx tsx experiments/checkerboard/probe-brevitas.ts <variant> <epochs> [seed]
+ *   npx tsx experiments/checkerboard/probe-brevitas.ts [variant] [epochs] [seed]      (defaults: brevitas 2 0)
  *   variant: brevitas | absmax-w | learned-a | learned-in | learned-relu | notebook
  */
+import { Argument, Command } from 'commander';
+import { intOption } from '../../src/cli/options.js';
 import { initBackend } from '../../src/backend/index.js';
 import { generateCheckerboard } from '../../datasets/checkerboard/index.js';
 import { manualSeed, uniform } from '../../src/nn/init.js';
@@ -13,9 +15,17 @@ import { QuantChain } from '../../src/quant/ptq.js';
 import type { QuantizerOptions } from '../../src/quant/quantizer.js';
 import { evaluate, fit } from '../../src/train/trainer.js';
 
+const VARIANTS = ['brevitas', 'absmax-w', 'learned-a', 'learned-in', 'learned-relu', 'notebook'];
+const program = new Command('experiments/checkerboard/probe-brevitas.ts')
+  .description('diagnostic: train the Brevitas-default QuantSimpleNet (h=100, 3 bits) with one quantizer swapped, one JSON line per epoch')
+  .addArgument(new Argument('[variant]', 'which quantizers are learned (brevitas: weights and activations; notebook: none)').choices(VARIANTS).default('brevitas'))
+  .addArgument(new Argument('[epochs]', 'training epochs').argParser(intOption('epochs', 1)).default(2))
+  .addArgument(new Argument('[seed]', 'seed').argParser(intOption('seed', 0)).default(0))
+  .parse();
+const [variant, epochs, seed] = program.processedArgs as [string, number, number];
+
 await initBackend();
-const [variant = 'brevitas', epochs = '2', seed = '0'] = process.argv.slice(2);
-manualSeed(Number(seed));
+manualSeed(seed);
 const bits = 3;
 const constQ: Partial<QuantizerOptions> = { bitWidth: bits, signed: true, narrow: true, scaling: 'const', maxVal: 1 };
 const learnedW = variant === 'brevitas' || variant === 'absmax-w';
@@ -35,5 +45,5 @@ const net = new QuantChain([
   ['fc3', fcs[2]!],
 ]);
 const d = generateCheckerboard({ seed: 42 });
-await fit(net, { train: d.train }, { epochs: Number(epochs), batchSize: 8, lr: 0.005, seed: Number(seed), progress: 'silent', onEpoch: (m) => console.log(JSON.stringify({ variant, epoch: m.epoch, loss: +m.trainLoss.toFixed(4), acc: +m.trainAccuracy.toFixed(4) })) });
+await fit(net, { train: d.train }, { epochs, batchSize: 8, lr: 0.005, seed, progress: 'silent', onEpoch: (m) => console.log(JSON.stringify({ variant, epoch: m.epoch, loss: +m.trainLoss.toFixed(4), acc: +m.trainAccuracy.toFixed(4) })) });
 console.log(JSON.stringify({ variant, test: evaluate(net, d.test).accuracy }));

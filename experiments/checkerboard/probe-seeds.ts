@@ -1,13 +1,39 @@
 /**
  * Recipe probe (not part of the experiment's results): one configuration over several seeds, one line per seed.
- *   npx tsx experiments/checkerboard/probe-seeds.ts '<RunConfig overrides as JSON>' 0,1,2
+ *   npx tsx experiments/checkerboard/probe-seeds.ts ['<RunConfig overrides as JSON>'] [seeds, e.g. 0,1,2]
+ * (defaults: '{}' and 0)
  */
+import { Argument, Command, InvalidArgumentError } from 'commander';
 import { initBackend } from '../../src/backend/index.js';
 import { type RunConfig, DEFAULT_DATA, DEFAULT_TRAIN } from '../../src/sweep/config.js';
 import { runConfig } from '../../src/sweep/run.js';
+
+type Overrides = Partial<RunConfig> & { train?: Partial<RunConfig['train']> };
+const program = new Command('experiments/checkerboard/probe-seeds.ts')
+  .description('recipe probe: run one checkerboard configuration over several seeds, one JSON line per seed')
+  .argument('[overrides]', 'RunConfig overrides as a JSON object (train: {...} is merged into the default recipe)', (v: string) => {
+    let o: unknown;
+    try {
+      o = JSON.parse(v);
+    } catch (e) {
+      throw new InvalidArgumentError(`overrides must be JSON: ${(e as Error).message}`);
+    }
+    if (typeof o !== 'object' || o === null || Array.isArray(o)) throw new InvalidArgumentError('overrides must be a JSON object');
+    return o as Overrides;
+  }, {} as Overrides)
+  .addArgument(
+    new Argument('[seeds]', 'comma-separated seeds')
+      .argParser((v: string) => {
+        const seeds = v.split(',').map(Number);
+        if (!seeds.every((s) => Number.isInteger(s) && s >= 0)) throw new InvalidArgumentError(`seeds must be comma-separated integers ≥ 0, got '${v}'`);
+        return seeds;
+      })
+      .default([0], '0'),
+  )
+  .parse();
+const [over, seeds] = program.processedArgs as [Overrides, number[]];
+
 await initBackend();
-const over = JSON.parse(process.argv[2] ?? '{}') as Partial<RunConfig> & { train?: Partial<RunConfig['train']> };
-const seeds = (process.argv[3] ?? '0').split(',').map(Number);
 for (const seed of seeds) {
   const c: RunConfig = { family: 'qat', hidden: 100, bits: 3, k: null, strict: false, targetBits: null, input: 'signed', data: DEFAULT_DATA, ...over, seed, train: { ...DEFAULT_TRAIN, ...over.train } };
   const r = await runConfig(c);

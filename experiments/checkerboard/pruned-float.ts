@@ -9,6 +9,7 @@
  *   npx tsx experiments/checkerboard/pruned-float.ts <configs.json> <log.jsonl>
  */
 import * as fs from 'node:fs';
+import { Command } from 'commander';
 import { initBackend } from '../../src/backend/index.js';
 import { analyzeAccumulators } from '../../src/analysis/accumulator.js';
 import { SimpleNet } from '../../src/models/checkerboard.js';
@@ -59,9 +60,20 @@ export function readLog(file: string): Map<string, RunRecord> {
 }
 
 if (process.argv[1]?.endsWith('pruned-float.ts')) {
-  const [configsFile, log] = process.argv.slice(2) as [string, string];
+  const program: Command = new Command('experiments/checkerboard/pruned-float.ts')
+    .description("the guide's pruned float nets, then 3-bit PTQ: run the configurations of a JSON file, appending RunRecord lines to a log")
+    .argument('<configs.json>', 'JSON file holding an array of ptq RunConfigs (each with k and bits)')
+    .argument('<log.jsonl>', 'resumable run log to append one RunRecord line per configuration to')
+    .parse();
+  const [configsFile, log] = program.args as [string, string];
+  let configs: RunConfig[];
+  try {
+    configs = JSON.parse(fs.readFileSync(configsFile, 'utf8')) as RunConfig[];
+  } catch (e) {
+    program.error(`error: <configs.json> '${configsFile}': ${(e as Error).message}`);
+  }
+  if (!Array.isArray(configs)) program.error(`error: <configs.json> '${configsFile}' must hold a JSON array of RunConfigs`);
   const info = await initBackend();
-  const configs = JSON.parse(fs.readFileSync(configsFile, 'utf8')) as RunConfig[];
   for (const c of configs) {
     const r = await runPrunedFloatPtq(c);
     fs.appendFileSync(log, `${JSON.stringify(recordFor(configHash(c), c, { ...r, backend: info.choice } as RunRecord['result']))}\n`);

@@ -86,13 +86,33 @@ export async function runPtqVariants(base: RunConfig, variants: string[]): Promi
   return out;
 }
 
-// Probe: npx tsx experiments/checkerboard/ptq-calib.ts <hidden> <seeds e.g. 0,1,2> [variants]
+// Probe: npx tsx experiments/checkerboard/ptq-calib.ts [hidden] [seeds e.g. 0,1,2] [variants]   (defaults: 10, 0, all)
 if (process.argv[1]?.endsWith('ptq-calib.ts')) {
+  const { Argument, Command, InvalidArgumentError } = await import('commander');
+  const { intOption } = await import('../../src/cli/options.js');
+  const program = new Command('experiments/checkerboard/ptq-calib.ts')
+    .description('probe: train float SimpleNets (25 epochs, Adam) and print each 3-bit PTQ variant, one JSON line per (seed, variant)')
+    .argument('[hidden]', 'hidden width', intOption('hidden', 1), 10)
+    .addArgument(
+      new Argument('[seeds]', 'comma-separated seeds')
+        .argParser((v: string) => {
+          const seeds = v.split(',').map(Number);
+          if (!seeds.every((s) => Number.isInteger(s) && s >= 0)) throw new InvalidArgumentError(`seeds must be comma-separated integers ≥ 0, got '${v}'`);
+          return seeds;
+        })
+        .default([0], '0'),
+    )
+    .argument('[variants]', `comma-separated PTQ variants (default: all: ${Object.keys(PTQ_VARIANTS).join(', ')})`, (v: string) => {
+      const vs = v.split(',');
+      const bad = vs.filter((x) => !(x in PTQ_VARIANTS));
+      if (bad.length) throw new InvalidArgumentError(`unknown variant(s) ${bad.join(', ')}; known: ${Object.keys(PTQ_VARIANTS).join(', ')}`);
+      return vs;
+    })
+    .parse();
+  const [hidden, seeds, variantsArg] = program.processedArgs as [number, number[], string[] | undefined];
+  const variants = variantsArg ?? Object.keys(PTQ_VARIANTS);
   const { initBackend } = await import('../../src/backend/index.js');
   await initBackend();
-  const hidden = Number(process.argv[2] ?? 10);
-  const seeds = (process.argv[3] ?? '0').split(',').map(Number);
-  const variants = (process.argv[4] ?? Object.keys(PTQ_VARIANTS).join(',')).split(',');
   for (const seed of seeds) {
     const base: RunConfig = { family: 'ptq', hidden, bits: 3, k: null, strict: false, targetBits: null, input: 'signed', seed, data: { source: 'generated', seed: 42 }, train: { epochs: 25, batchSize: 32, lr: 0.005, optimizer: 'adam', weightDecay: 0 } };
     const res = await runPtqVariants(base, variants);

@@ -2,7 +2,8 @@
  * Reproduces the checkerboard tables of the reference guide (shared/reference/concrete-ml.md §1) with fhenet and
  * writes experiments/checkerboard/RESULTS.md (plus results/: the resumable run log, CSV, JSON, markdown, SVG).
  *
- *   npx tsx experiments/checkerboard/run.ts [--seeds 10] [--peer-seeds 5] [--concurrency 2] [--out <dir>]
+ *   npx tsx experiments/checkerboard/run.ts [--seeds 10] [--peer-seeds 10] [--concurrency 2] [--out <dir>]
+ *                                            [--only ptq,range,sweep] [--report-only]
  *
  * Interrupted runs resume: finished runs are read back from results/runs.jsonl.
  */
@@ -11,6 +12,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { intOption } from '../../src/cli/options.js';
 import { describeBackend, initBackend } from '../../src/backend/index.js';
 import { generateCheckerboard, loadPeerCheckerboard, quantizedInputCeiling } from '../../datasets/checkerboard/index.js';
 import { type ConfigSummary, type RunConfig, type RunRecord, type Stat, RUNS_FILE, configHash, expandSweep, fmtStat, parseSweepSpec, readRunLog, recordFor, runSweep, summarize, toCsv, toMarkdown, toSvg } from '../../src/sweep/index.js';
@@ -22,15 +25,35 @@ import { analyzeAccumulators } from '../../src/analysis/accumulator.js';
 import { evaluate } from '../../src/train/trainer.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
-const arg = (name: string, dflt: number) => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 ? Number(process.argv[i + 1]) : dflt;
-};
-const seeds = arg('seeds', 10);
-const peerSeeds = arg('peer-seeds', 10);
-const concurrency = arg('concurrency', 2);
-const outIdx = process.argv.indexOf('--out');
-const outDir = outIdx > 0 ? process.argv[outIdx + 1]! : path.join(here, 'results');
+const GROUPS = ['ptq', 'range', 'sweep'];
+const opts = new Command('experiments/checkerboard/run.ts')
+  .description("reproduce the reference guide's checkerboard tables (resumable runs) and write experiments/checkerboard/RESULTS.md")
+  .option('--seeds <n>', 'seeds per configuration on generated data', intOption('--seeds', 1), 10)
+  .option('--peer-seeds <n>', 'seeds per configuration on the peer arrays', intOption('--peer-seeds', 1), 10)
+  .option('--concurrency <n>', 'child processes training in parallel (one thread each)', intOption('--concurrency', 1), 2)
+  .option('--out <dir>', 'results folder: resumable run logs, CSV, JSON, markdown, SVG (default: experiments/checkerboard/results)')
+  .option('--only <groups>', `train only these groups, comma-separated (${GROUPS.join(', ')}); the report still covers everything in the logs`, (v: string) => {
+    const gs = v.split(',');
+    const bad = gs.filter((g) => !GROUPS.includes(g));
+    if (bad.length) throw new InvalidArgumentError(`--only: unknown group(s) ${bad.join(', ')}; known: ${GROUPS.join(', ')}`);
+    return gs;
+  })
+  .option('--report-only', 'no training: regenerate the report from what the logs hold')
+  // Internal: the parent re-runs this file with its own flags plus `--child w/n` for each of its child processes.
+  .addOption(
+    new Option('--child <w/n>', 'internal: run the share of the seeds with seed ≡ w (mod n)').hideHelp().argParser((v: string) => {
+      const [w, n, ...rest] = v.split('/').map(Number);
+      if (rest.length || !Number.isInteger(w) || !Number.isInteger(n) || n! < 1 || w! < 0 || w! >= n!) throw new InvalidArgumentError(`--child must be w/n with 0 ≤ w < n, got '${v}'`);
+      return [w, n] as [number, number];
+    }),
+  )
+  .parse()
+  .opts<{ seeds: number; peerSeeds: number; concurrency: number; out?: string; only?: string[]; reportOnly?: boolean; child?: [number, number] }>();
+const seeds = opts.seeds;
+const peerSeeds = opts.peerSeeds;
+const concurrency = opts.concurrency;
+const outDir = opts.out ?? path.join(here, 'results');
+const reportOnly = opts.reportOnly === true;
 
 // Training recipes (AdamW, weight decay 0.01, cross-entropy, constant lr; the same recipe for every seed of a row).
 // The reference trains at batch 1, lr 1e-3, 7 epochs (66,500 steps). QAT: batch 8 at lr 5e-3 for 7 epochs (8,316
@@ -133,12 +156,10 @@ const specFor = (part?: [number, number]) =>
 // Parallelism: `concurrency` child processes, each running its share of the seeds in its own thread (the sweep's
 // inline mode) and appending to the same resumable logs. (The sweep's piscina worker threads lost runs at random in
 // this session — an error inside a worker, reported only at the end — while one-thread-per-process runs never failed.)
-const childIdx = process.argv.indexOf('--child');
 // --only ptq,range,sweep: train only those groups (the report still covers everything in the logs).
-const onlyIdx = process.argv.indexOf('--only');
-const only = onlyIdx > 0 ? process.argv[onlyIdx + 1]!.split(',') : undefined;
-if (childIdx > 0) {
-  const [w, n] = process.argv[childIdx + 1]!.split('/').map(Number) as [number, number];
+const only = opts.only;
+if (opts.child) {
+  const [w, n] = opts.child;
   await initBackend();
   let failed = false;
   const want = (g: string) => !only || only.includes(g);
@@ -178,7 +199,7 @@ const info = await initBackend();
 const t0 = Date.now();
 const before = readRunLog(path.join(outDir, RUNS_FILE)).size + readLog(calibLog).size + readLog(rangeLog).size;
 // --report-only: no training, the report from what the logs hold (rows with fewer runs say so in their run count).
-for (let attempt = 1; attempt <= 3 && !process.argv.includes('--report-only'); attempt++) {
+for (let attempt = 1; attempt <= 3 && !reportOnly; attempt++) {
   const codes = await Promise.all(
     Array.from({ length: concurrency }, (_, w) =>
       new Promise<number>((resolve) => {
@@ -383,7 +404,7 @@ Generated by \`experiments/checkerboard/run.ts\`; regenerate with
 
 - Machine: ${cpu.length} × ${cpu[0]?.model ?? 'unknown CPU'}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, ${os.platform()} ${os.release()}, Node ${process.version}; shared with other jobs while it ran.
 - Backend: ${describeBackend(info)}; ${concurrency} child processes (one thread each), each with its own backend.
-- Wall time of this invocation: ${process.argv.includes('--report-only') ? 'report only, regenerated from the logs (the training invocations are listed under "Runs and wall time" below)' : `${wall.toFixed(0)} s (${ranNow} runs now, the rest reused from the logs)`}; ${allRecords.length} records in all (each PTQ variant of a float net is one record; the ${PTQ_VARIANT_NAMES.length} variants of a net share its training), ${allRecords.filter((r) => !('ptqVariant' in r.config) || (r.config as CalibConfig).ptqVariant === 'reference').reduce((s, r) => s + r.result.seconds, 0).toFixed(0)} s of run time summed (one training per float net).
+- Wall time of this invocation: ${reportOnly ? 'report only, regenerated from the logs (the training invocations are listed under "Runs and wall time" below)' : `${wall.toFixed(0)} s (${ranNow} runs now, the rest reused from the logs)`}; ${allRecords.length} records in all (each PTQ variant of a float net is one record; the ${PTQ_VARIANT_NAMES.length} variants of a net share its training), ${allRecords.filter((r) => !('ptqVariant' in r.config) || (r.config as CalibConfig).ptqVariant === 'reference').reduce((s, r) => s + r.result.seconds, 0).toFixed(0)} s of run time summed (one training per float net).
 - Data: the reference definition (100 × 100 grid, XOR of rint(3x), rint(3y) cells, N(0, 0.01²) noise, 9,500 / 500 split); "generated" = fhenet's own draw with data seed 42 for every run, "peer" = the exact arrays of the Brevitas reference runs (shared/fixtures/brevitas/checkerboard.json). Seeds vary initialisation and shuffling.
 - Training: cross-entropy, constant learning rate, AdamW (weight decay 0.01) unless stated, the same recipe for every seed of a row. QAT rows (qat, a2q, qat-brevitas) unless their recipe column says batch 32: ${QAT.epochs} epochs, batch ${QAT.batchSize}, lr ${QAT.lr} (${(QAT.epochs * Math.ceil(9500 / QAT.batchSize)).toLocaleString('en')} steps). Float SimpleNet rows on generated data (before PTQ): Adam without weight decay, ${FLOAT_ADAM.epochs} epochs, batch ${FLOAT_ADAM.batchSize}, lr ${FLOAT_ADAM.lr} (${(FLOAT_ADAM.epochs * Math.ceil(9500 / FLOAT_ADAM.batchSize)).toLocaleString('en')} steps). The pruned float net k = 10 the same (Adam, ${FLOAT_ADAM.epochs} epochs). The peer-array PTQ row and the pruned float net k = 30: AdamW, ${FLOAT.epochs} epochs, batch ${FLOAT.batchSize}, lr ${FLOAT.lr} (${(FLOAT.epochs * Math.ceil(9500 / FLOAT.batchSize)).toLocaleString('en')} steps). The reference trains at batch 1, lr 1e-3, 7 epochs (66,500 steps).
 - Accumulator bits: the signed bit width of Σ w_int·x_int (bias excluded) over the training set, max over layers (docs/accumulators.md); "worst case" is the bound over every input the input quantizers can produce. Seeds: ${seeds} per configuration on generated data, ${peerSeeds} on the peer arrays, except where a table's runs column says otherwise. Every cell: mean (min–max).
