@@ -17,6 +17,7 @@ import { Command } from 'commander';
 import { describeBackend, initBackend } from '../../src/backend/index.js';
 import { decodeTensors, loadModule, saveModule } from '../../src/nn/checkpoint.js';
 import { savePackedModule } from '../../src/quant/packed-checkpoint.js';
+import { accumulatorAware } from '../../src/quant/a2q.js';
 import { manualSeed } from '../../src/nn/init.js';
 import { type Schedule } from '../../src/train/schedule.js';
 import { type EpochMetrics, evaluate, fit } from '../../src/train/trainer.js';
@@ -40,6 +41,7 @@ const program = new Command()
   .option('--eval-only', 'skip training; evaluate the checkpoint in --out')
   .option('--fhe-n <n>', 'test images simulated in FHE', (v) => parseInt(v, 10), 1000)
   .option('--calib-n <n>', 'training images (evenly spaced) used to calibrate the compiler', (v) => parseInt(v, 10), 500)
+  .option('--a2q-bits <n>', 'accumulator-aware training: project every QuantConv2d/QuantLinear after each step so that no input can need more than n accumulator bits (src/quant/a2q.ts)', (v) => parseInt(v, 10))
   .option('--no-refined-rounding', "FHE rows: only Concrete ML's rounding (skip fhenet's per-channel + aligned rows)")
   .option('--save-model <file>', 'write the trained weights (float32 state dict) here')
   .option('--save-packed <file>', 'write the trained weights as an integer-packed checkpoint (src/quant/packed-checkpoint.ts) here')
@@ -65,6 +67,7 @@ const o = program.opts<{
   saveModel?: string;
   savePacked?: string;
   refinedRounding?: boolean;
+  a2qBits?: number;
 }>();
 
 const info = await initBackend();
@@ -111,6 +114,12 @@ function historyFromCheckpoint(file: string): EpochMetrics[] {
   }
 }
 
+// Accumulator-aware training: the projection runs once now (on fresh or --init weights) and after every step, after
+// the weight clipping; a resumed run's checkpoint holds weights that already satisfy it.
+if (o.a2qBits !== undefined && (!Number.isInteger(o.a2qBits) || o.a2qBits < 2 || o.a2qBits > 24)) program.error(`--a2q-bits must be an integer in [2, 24], got ${o.a2qBits}`);
+const a2q = o.a2qBits !== undefined && !o.evalOnly ? accumulatorAware(model, { targetBits: o.a2qBits, sampleShape: data.train.sampleShape }) : undefined;
+if (a2q) log(`accumulator-aware projection: every layer's worst-case accumulator ≤ ${o.a2qBits} bits`);
+
 const tTrain = performance.now();
 if (o.evalOnly) {
   if (!fs.existsSync(ckpt)) throw new Error(`--eval-only: no checkpoint at ${ckpt}`);
@@ -130,7 +139,14 @@ if (o.evalOnly) {
     resume: true,
     progress: 'lines',
     transformBatch: augmentation(o.variant),
-    afterStep: afterStep(model),
+    afterStep: (() => {
+      const clip = afterStep(model);
+      if (!a2q) return clip;
+      return () => {
+        clip?.();
+        a2q.afterStep();
+      };
+    })(),
     onEpoch: (m) => {
       writeCurve(out, historyFromCheckpoint(ckpt), curveTitle);
       log(
