@@ -58,6 +58,11 @@ export interface RunConfig {
   seed: number;
   data: DataSpec;
   train: TrainSpec;
+  /**
+   * A name appended to the label, for rows that differ only in what the label does not show (e.g. the training
+   * recipe). Absent: the label and the run's hash are what they were before tags existed.
+   */
+  tag?: string;
 }
 
 export interface GridSpec {
@@ -71,6 +76,7 @@ export interface GridSpec {
   seeds: number[];
   data: DataSpec;
   train: TrainSpec;
+  tag?: string;
 }
 
 export interface SweepSpec {
@@ -158,7 +164,10 @@ export function parseSweepSpec(raw: unknown): SweepSpec {
   const grids = raw.grids.map((g, i): GridSpec => {
     const w = `grids[${i}]`;
     if (!isObject(g)) throw new ConfigError(`sweep spec: ${w} must be an object`);
-    checkKeys(w, g, ['family', 'hidden', 'bits', 'k', 'strict', 'targetBits', 'input', 'seeds', 'data', 'train']);
+    checkKeys(w, g, ['family', 'hidden', 'bits', 'k', 'strict', 'targetBits', 'input', 'seeds', 'data', 'train', 'tag']);
+    if (g.tag !== undefined && (typeof g.tag !== 'string' || !/^[\w .,=+-]{1,60}$/.test(g.tag))) {
+      throw new ConfigError(`sweep spec: ${w}.tag must be a short name (1–60 letters, digits, spaces or . , = + -), got ${JSON.stringify(g.tag)}`);
+    }
     if (!FAMILIES.includes(g.family as Family)) throw new ConfigError(`sweep spec: ${w}.family must be one of ${FAMILIES.join(', ')}, got ${JSON.stringify(g.family)}`);
     const family = g.family as Family;
     const quantized = family !== 'float';
@@ -190,6 +199,7 @@ export function parseSweepSpec(raw: unknown): SweepSpec {
       seeds,
       data: parseData(`${w}.data`, g.data, data),
       train: parseTrain(`${w}.train`, g.train, train),
+      ...(g.tag !== undefined ? { tag: g.tag as string } : {}),
     };
   });
   const concurrency = raw.concurrency === undefined ? 2 : int('concurrency', raw.concurrency, 1, 64);
@@ -209,7 +219,7 @@ export function expandSweep(spec: SweepSpec): RunConfig[] {
             for (const targetBits of g.targetBits)
               for (const input of g.input)
               for (const seed of g.seeds) {
-                const c: RunConfig = { family: g.family, hidden, bits, k, strict: k === null ? false : strict, targetBits, input, seed, data: g.data, train: g.train };
+                const c: RunConfig = { family: g.family, hidden, bits, k, strict: k === null ? false : strict, targetBits, input, seed, data: g.data, train: g.train, ...(g.tag ? { tag: g.tag } : {}) };
                 const h = configHash(c);
                 if (!seen.has(h)) {
                   seen.add(h);
@@ -245,5 +255,6 @@ export function configLabel(c: RunConfig): string {
   if (c.targetBits !== null) parts.push(`target ${c.targetBits}`);
   if (c.input === 'unsigned') parts.push('unsigned input');
   if (c.data.source === 'peer') parts.push('peer data');
+  if (c.tag) parts.push(`(${c.tag})`);
   return parts.join(' ');
 }

@@ -3,7 +3,7 @@ import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { configHash, expandSweep, parseSweepSpec, readRunLog, runSweep, toSvg } from '../../src/sweep/index.js';
+import { configHash, configLabel, expandSweep, parseSweepSpec, readRunLog, runSweep, toSvg } from '../../src/sweep/index.js';
 import { ConfigError } from '../../src/util/errors.js';
 
 const tiny = {
@@ -43,6 +43,17 @@ describe('sweep spec', () => {
     expect(() => parseSweepSpec({ ...tiny, grids: [{ family: 'cnn' }] })).toThrow(/family must be one of float, ptq, qat, qat-brevitas, a2q/);
     expect(() => parseSweepSpec({ ...tiny, grids: [{ family: 'qat', hidden: [0] }] })).toThrow(/hidden\[0\] must be an integer ≥ 1/);
     expect(() => parseSweepSpec({ ...tiny, grids: [] })).toThrow(/non-empty list/);
+  });
+
+  it('a tag tells apart rows that differ only in their recipe, and leaves untagged hashes as they were', () => {
+    const raw = { name: 'x', grids: [{ family: 'qat', hidden: [100], k: [30], seeds: 2 }] };
+    // Pinned: the hashes these runs had before tags existed (finished runs in older logs must still match).
+    expect(expandSweep(parseSweepSpec(raw)).map(configHash)).toEqual(['7fbd0401ab8c5429', '87b84866cfc1e414']);
+    const both = expandSweep(parseSweepSpec({ ...raw, grids: [raw.grids[0], { ...raw.grids[0], train: { batchSize: 1 }, tag: 'batch 1' }] }));
+    expect(both.length).toBe(4);
+    expect(new Set(both.map(configLabel))).toEqual(new Set(['qat h=100 3-bit k=30', 'qat h=100 3-bit k=30 (batch 1)']));
+    expect(() => parseSweepSpec({ ...raw, grids: [{ ...raw.grids[0], tag: '' }] })).toThrow(/tag must be a short name/);
+    expect(() => parseSweepSpec({ ...raw, grids: [{ ...raw.grids[0], tag: 3 }] })).toThrow(ConfigError);
   });
 
   it('draws an SVG even with no quantized runs', () => {
