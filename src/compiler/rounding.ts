@@ -227,6 +227,8 @@ export function planTableRounding(
     indexRange.min = Math.min(indexRange.min, rounded(r.min + offsets[ch]!, kc));
     indexRange.max = Math.max(indexRange.max, rounded(r.max + offsets[ch]!, kc));
   }
+  // The table spans at least plain rounding's domain: a narrower union of calibrated channel ranges would shrink the
+  // table and take away the headroom the per-channel k was chosen with.
   if (!(indexRange.min <= indexRange.max)) return { k, channelK, offsets, indexRange: plain };
-  return { k, channelK, offsets, indexRange };
+  return { k, channelK, offsets, indexRange: { min: Math.min(plain.min, indexRange.min), max: Math.max(plain.max, indexRange.max) } };
 }

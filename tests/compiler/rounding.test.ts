@@ -99,6 +99,16 @@ describe('per-channel rounding', () => {
     expect(plan.indexRange.min).toBeGreaterThanOrEqual(-32);
     expect(plan.indexRange.max).toBeLessThanOrEqual(31);
   });
+
+  it('keeps the table as wide as plain rounding even when every channel is narrower', () => {
+    // Both channels ±200: widened to ±300 (10 bits) each rounds 4 bits; their calibrated indices span only −12…13 (5 bits), but the
+    // table keeps plain rounding's ±32 so that the headroom survives.
+    const stats = new ChannelStats(2, 1, false);
+    stats.add(Float64Array.of(-200, 200, 200, -200), 2);
+    const plan = planTableRounding(roundingSpec({ bits: 6, perChannel: true })!, { min: -500, max: 500 }, stats, () => 0, 2);
+    expect(Array.from(plan.channelK)).toEqual([4, 4]);
+    expect(plan.indexRange).toEqual({ min: -31, max: 31 });
+  });
 });
 
 describe('compiling with the refinements', () => {
