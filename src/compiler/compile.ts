@@ -55,7 +55,6 @@ export interface CompiledCircuit {
   }[];
 }
 
-
 export function compileGraph(graph: Graph, calib: Calibration, opts: CompileOptions = {}): CompiledCircuit {
   const maxBits = opts.maxTluBits ?? 16;
   const rounding = roundingSpec(opts.roundingThresholdBits);
