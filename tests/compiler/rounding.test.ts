@@ -3,6 +3,8 @@
  * with the tables' steps. Same table widths as plain rounding; less table error.
  */
 import { describe, expect, it } from 'vitest';
+import { execFileSync } from 'node:child_process';
+import { sharedPath } from '../../src/util/shared.js';
 import { GraphBuilder } from '../../src/onnx/builder.js';
 import { floatTensor } from '../../src/onnx/graph.js';
 import { compileGraph } from '../../src/compiler/compile.js';
@@ -178,4 +180,20 @@ describe('compiling with the refinements', () => {
     expect(() => compileGraph(wideNet(), calib, { roundingThresholdBits: { bits: 0 } })).toThrow(CompileError);
     expect(() => roundingSpec({ bits: 4, method: 'fast' as never })).toThrow(/'exact' or 'approximate'/);
   });
+});
+
+describe('fhenet compile flags', () => {
+  const cli = (...args: string[]) => execFileSync(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'compile', sharedPath('fixtures/brevitas/cb3.qonnx.onnx'), ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+
+  it('--rounding-per-channel --rounding-align reach the compiler (the Brevitas checkerboard export)', () => {
+    const { report } = JSON.parse(cli('--rounding', '5', '--rounding-per-channel', '--rounding-align', '--json')) as { report: ReturnType<typeof circuitReport> };
+    expect(report.maxTluInputBits).toBeLessThanOrEqual(5);
+    const tables = report.nodes.filter((n) => n.tluInputBits !== undefined && n.roundBits);
+    expect(tables.some((n) => n.minRoundBits! < n.roundBits!)).toBe(true);
+    expect(tables.some((n) => n.alignedChannels! > 0)).toBe(true);
+  }, 60_000);
+
+  it('refuse the refinements without --rounding', () => {
+    expect(() => cli('--rounding-align')).toThrow(/refine --rounding <bits>/);
+  }, 60_000);
 });
