@@ -3,7 +3,8 @@
  *   npx tsx experiments/checkerboard/probe-seeds.ts ['<RunConfig overrides as JSON>'] [seeds, e.g. 0,1,2]
  * (defaults: '{}' and 0)
  */
-import { Argument, Command, InvalidArgumentError } from 'commander';
+import { Argument, Command } from 'commander';
+import { intListOption, jsonObjectOption } from '../../src/cli/options.js';
 import { initBackend } from '../../src/backend/index.js';
 import { type RunConfig, DEFAULT_DATA, DEFAULT_TRAIN } from '../../src/sweep/config.js';
 import { runConfig } from '../../src/sweep/run.js';
@@ -11,23 +12,10 @@ import { runConfig } from '../../src/sweep/run.js';
 type Overrides = Partial<RunConfig> & { train?: Partial<RunConfig['train']> };
 const program = new Command('experiments/checkerboard/probe-seeds.ts')
   .description('recipe probe: run one checkerboard configuration over several seeds, one JSON line per seed')
-  .argument('[overrides]', 'RunConfig overrides as a JSON object (train: {...} is merged into the default recipe)', (v: string) => {
-    let o: unknown;
-    try {
-      o = JSON.parse(v);
-    } catch (e) {
-      throw new InvalidArgumentError(`overrides must be JSON: ${(e as Error).message}`);
-    }
-    if (typeof o !== 'object' || o === null || Array.isArray(o)) throw new InvalidArgumentError('overrides must be a JSON object');
-    return o as Overrides;
-  }, {} as Overrides)
+  .argument('[overrides]', 'RunConfig overrides as a JSON object (train: {...} is merged into the default recipe)', jsonObjectOption<Overrides>('overrides'), {} as Overrides)
   .addArgument(
     new Argument('[seeds]', 'comma-separated seeds')
-      .argParser((v: string) => {
-        const seeds = v.split(',').map(Number);
-        if (!seeds.every((s) => Number.isInteger(s) && s >= 0)) throw new InvalidArgumentError(`seeds must be comma-separated integers ≥ 0, got '${v}'`);
-        return seeds;
-      })
+      .argParser(intListOption('seeds', 0))
       .default([0], '0'),
   )
   .parse();

@@ -2,7 +2,8 @@
  * Sizing probe: one run of a configuration, printed as JSON (not part of the experiment's results).
  *   npx tsx experiments/checkerboard/probe.ts ['<RunConfig overrides as JSON>']   (default '{}')
  */
-import { Command, InvalidArgumentError } from 'commander';
+import { Command } from 'commander';
+import { jsonObjectOption } from '../../src/cli/options.js';
 import { initBackend } from '../../src/backend/index.js';
 import { type RunConfig, DEFAULT_DATA, DEFAULT_TRAIN } from '../../src/sweep/config.js';
 import { runConfig } from '../../src/sweep/run.js';
@@ -10,16 +11,7 @@ import { runConfig } from '../../src/sweep/run.js';
 type Overrides = Partial<RunConfig> & { train?: Partial<RunConfig['train']> };
 const program = new Command('experiments/checkerboard/probe.ts')
   .description('sizing probe: one run of a checkerboard configuration, printed as JSON')
-  .argument('[overrides]', 'RunConfig overrides as a JSON object (train: {...} is merged into the default recipe)', (v: string) => {
-    let o: unknown;
-    try {
-      o = JSON.parse(v);
-    } catch (e) {
-      throw new InvalidArgumentError(`overrides must be JSON: ${(e as Error).message}`);
-    }
-    if (typeof o !== 'object' || o === null || Array.isArray(o)) throw new InvalidArgumentError('overrides must be a JSON object');
-    return o as Overrides;
-  }, {} as Overrides)
+  .argument('[overrides]', 'RunConfig overrides as a JSON object (train: {...} is merged into the default recipe)', jsonObjectOption<Overrides>('overrides'), {} as Overrides)
   .parse();
 const over = program.processedArgs[0] as Overrides;
 

@@ -89,17 +89,13 @@ export async function runPtqVariants(base: RunConfig, variants: string[]): Promi
 // Probe: npx tsx experiments/checkerboard/ptq-calib.ts [hidden] [seeds e.g. 0,1,2] [variants]   (defaults: 10, 0, all)
 if (process.argv[1]?.endsWith('ptq-calib.ts')) {
   const { Argument, Command, InvalidArgumentError } = await import('commander');
-  const { intOption } = await import('../../src/cli/options.js');
+  const { intListOption, intOption } = await import('../../src/cli/options.js');
   const program = new Command('experiments/checkerboard/ptq-calib.ts')
     .description('probe: train float SimpleNets (25 epochs, Adam) and print each 3-bit PTQ variant, one JSON line per (seed, variant)')
     .argument('[hidden]', 'hidden width', intOption('hidden', 1), 10)
     .addArgument(
       new Argument('[seeds]', 'comma-separated seeds')
-        .argParser((v: string) => {
-          const seeds = v.split(',').map(Number);
-          if (!seeds.every((s) => Number.isInteger(s) && s >= 0)) throw new InvalidArgumentError(`seeds must be comma-separated integers ≥ 0, got '${v}'`);
-          return seeds;
-        })
+        .argParser(intListOption('seeds', 0))
         .default([0], '0'),
     )
     .argument('[variants]', `comma-separated PTQ variants (default: all: ${Object.keys(PTQ_VARIANTS).join(', ')})`, (v: string) => {

@@ -19,3 +19,26 @@ export function numberOption(flag: string): (v: string) => number {
     return n;
   };
 }
+
+/** A comma-separated list of integers ≥ min (e.g. seeds '0,1,2'). */
+export function intListOption(name: string, min = -Infinity): (v: string) => number[] {
+  return (v) => {
+    const xs = v.split(',').map(Number);
+    if (!xs.every((x) => Number.isInteger(x) && x >= min)) throw new InvalidArgumentError(`${name} must be comma-separated integers ≥ ${min}, got '${v}'`);
+    return xs;
+  };
+}
+
+/** A JSON object (not an array or a scalar), e.g. config overrides. */
+export function jsonObjectOption<T extends object>(name: string): (v: string) => T {
+  return (v) => {
+    let o: unknown;
+    try {
+      o = JSON.parse(v);
+    } catch (e) {
+      throw new InvalidArgumentError(`${name} must be JSON: ${(e as Error).message}`);
+    }
+    if (typeof o !== 'object' || o === null || Array.isArray(o)) throw new InvalidArgumentError(`${name} must be a JSON object`);
+    return o as T;
+  };
+}
