@@ -13,11 +13,13 @@ export function serveCommand(): Command {
     .option('--port <n>', 'TCP port', intOption('--port', 0, 65535), 8000)
     .option('--host <addr>', 'address to listen on', '127.0.0.1')
     .option('--max-key-mb <n>', 'largest evaluation-key upload (MiB)', intOption('--max-key-mb', 1, 65536), 512)
+    .option('--max-stored-keys-mb <n>', 'byte budget of all stored evaluation keys (MiB); the least recently used make room', intOption('--max-stored-keys-mb', 1, 2 ** 30), 8192)
+    .option('--key-ttl-hours <n>', 'delete evaluation keys unused for this many hours (default: never)', intOption('--key-ttl-hours', 1, 1_000_000))
     .option('--max-ciphertext-mb <n>', 'largest ciphertext upload (MiB)', intOption('--max-ciphertext-mb', 1, 65536), 64)
     .option('--tfhe-threads <n>', 'PBS worker threads per loaded TFHE key', intOption('--tfhe-threads', 1, 256))
     .option('--tfhe-key-cache <n>', 'TFHE keys kept loaded in memory (≈ 270 MB each for the 2_2 set)', intOption('--tfhe-key-cache', 1, 1024))
     .option('--log-level <level>', 'pino log level (fatal, error, warn, info, debug)', 'info')
-    .action(async (o: { models: string; keys: string; port: number; host: string; maxKeyMb: number; maxCiphertextMb: number; tfheThreads?: number; tfheKeyCache?: number; logLevel: string }) => {
+    .action(async (o: { models: string; keys: string; port: number; host: string; maxKeyMb: number; maxStoredKeysMb: number; keyTtlHours?: number; maxCiphertextMb: number; tfheThreads?: number; tfheKeyCache?: number; logLevel: string }) => {
       const { serve } = await import('../hybrid/server.js');
       await serve({
         modelsDir: o.models,
@@ -25,6 +27,8 @@ export function serveCommand(): Command {
         port: o.port,
         host: o.host,
         maxKeyBytes: o.maxKeyMb * 2 ** 20,
+        maxStoredKeyBytes: o.maxStoredKeysMb * 2 ** 20,
+        ...(o.keyTtlHours !== undefined ? { keyTtlSeconds: o.keyTtlHours * 3600 } : {}),
         maxCiphertextBytes: o.maxCiphertextMb * 2 ** 20,
         ...(o.tfheThreads !== undefined ? { tfheThreads: o.tfheThreads } : {}),
         ...(o.tfheKeyCache !== undefined ? { tfheKeyCacheSize: o.tfheKeyCache } : {}),

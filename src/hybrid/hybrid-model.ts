@@ -34,7 +34,7 @@ import { ConfigError, StateDictError } from '../util/errors.js';
 import { FHEModelClient, FHEModelDev, FHEModelServer, shapeKey } from './deployment.js';
 import { RemoteClient } from './remote-client.js';
 import { type InputQuantMeta, buildSubnet } from './subnet.js';
-import { HybridError } from './errors.js';
+import { HybridError, RemoteCallError } from './errors.js';
 import { writeFileAtomic } from './fsutil.js';
 import { FHENET_VERSION, HYBRID_MANIFEST_FORMAT, checkVersion } from './version.js';
 
@@ -497,7 +497,25 @@ export class HybridFHEModel {
     const t0b = performance.now();
     const ct = client.quantizeEncryptSerialize(input, n);
     const t1 = performance.now();
-    const { bytes, stats } = await http.compute(uid, this.modelName, st.name, key, ct);
+    let res: Awaited<ReturnType<RemoteClient['compute']>>;
+    try {
+      res = await http.compute(uid, this.modelName, st.name, key, ct);
+    } catch (e) {
+      // The server deletes keys to stay within its storage budget or after a time to live: upload the same
+      // evaluation keys again (no new key generation) under a new uid and retry once.
+      if (!(e instanceof RemoteCallError && e.code === 'unknown_uid')) throw e;
+      const again = (async () => {
+        const evalKey = client.getSerializedEvaluationKeys();
+        const k1 = performance.now();
+        const fresh = await http.addKey(this.modelName, st.name, key, evalKey);
+        this.keyReports.push({ module: st.name, shape: key, bytes: evalKey.length, keygenMs: 0, uploadMs: performance.now() - k1 });
+        return { client, uid: fresh };
+      })();
+      if (st.sessions.get(key) === ses) st.sessions.set(key, again);
+      again.catch(() => st.sessions.delete(key));
+      res = await http.compute((await again).uid, this.modelName, st.name, key, ct);
+    }
+    const { bytes, stats } = res;
     const t2 = performance.now();
     const out = client.deserializeDecryptDequantize(bytes, n).output;
     const t3 = performance.now();

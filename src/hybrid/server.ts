@@ -11,7 +11,12 @@
  *   POST /compute?uid=U&model_name=M&module_name=X&input_shape=S  body: ciphertexts → result ciphertexts (octet-stream)
  *   GET  /health → { status }     GET /metrics → Prometheus text
  * Errors are JSON { statusCode, error, code, message }: 400 bad input, 404 unknown model/module/shape/uid,
- * 413 body over the limit, 415 wrong content type; 5xx only for server faults.
+ * 413 body over the limit, 415 wrong content type, 507 key store full (every stored key in use); other 5xx only for
+ * server faults.
+ *
+ * Stored keys live under a byte budget (`maxStoredKeyBytes`): an upload that does not fit deletes the least recently
+ * used keys that no computation is using, and keys unused for `keyTtlSeconds` are deleted. A client whose key was
+ * deleted gets 404 `unknown_uid` and uploads it again (HybridFHEModel does so by itself).
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -22,6 +27,7 @@ import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastif
 import { FhenetError } from '../util/errors.js';
 import { CLIENT_FILE, FHEModelServer, SERVER_FILE, parseShapeKey } from './deployment.js';
 import { HybridError } from './errors.js';
+import { KeyStoreFull, KeyStoreIndex } from './key-store.js';
 import { writeFileAtomicAsync } from './fsutil.js';
 import { configureTfheServer } from './tfhe-backend.js';
 
@@ -32,6 +38,10 @@ export interface ServeOptions {
   keysDir: string;
   /** Largest evaluation-key upload, bytes (default 512 MiB: TFHE server keys are large). */
   maxKeyBytes?: number;
+  /** Byte budget of all stored evaluation keys together (default 8 GiB); least recently used keys make room. */
+  maxStoredKeyBytes?: number;
+  /** Delete keys not used for this long (seconds; default: never, only the byte budget deletes keys). */
+  keyTtlSeconds?: number;
   /** Largest ciphertext upload, bytes (default 64 MiB). */
   maxCiphertextBytes?: number;
   /** Loaded evaluation keys kept in memory (least recently used evicted; reloaded from disk). Default 64. */
@@ -96,6 +106,27 @@ export function loadModels(modelsDir: string): Map<string, ModuleEntry> {
   return out;
 }
 
+/**
+ * Rebuilds the key-store index from `<uid>.json` + `<uid>.key` pairs, least recently used first (meta mtime);
+ * a meta without its key (a crash between the two writes) is removed.
+ */
+function scanStoredKeys(keysDir: string, store: KeyStoreIndex): void {
+  const found: { uid: string; bytes: number; lastUsed: number }[] = [];
+  for (const f of fs.readdirSync(keysDir)) {
+    const m = /^(.+)\.json$/.exec(f);
+    if (!m || !UID_RE.test(m[1]!)) continue;
+    const metaPath = path.join(keysDir, f);
+    const keyPath = path.join(keysDir, `${m[1]}.key`);
+    if (!fs.existsSync(keyPath)) {
+      fs.rmSync(metaPath, { force: true });
+      continue;
+    }
+    found.push({ uid: m[1]!, bytes: fs.statSync(keyPath).size, lastUsed: fs.statSync(metaPath).mtimeMs });
+  }
+  found.sort((a, b) => a.lastUsed - b.lastUsed);
+  for (const k of found) store.add(k.uid, k.bytes, k.lastUsed);
+}
+
 class Metrics {
   readonly counters = new Map<string, number>();
   readonly computeMs: number[] = [];
@@ -118,6 +149,9 @@ export async function buildServer(opts: ServeOptions): Promise<FastifyInstance> 
   const uploadDir = path.join(opts.keysDir, '.upload');
   fs.mkdirSync(uploadDir, { recursive: true });
   for (const f of fs.readdirSync(uploadDir)) fs.rmSync(path.join(uploadDir, f), { force: true }); // partial uploads of a previous run
+  const store = new KeyStoreIndex(opts.maxStoredKeyBytes ?? 8 * 2 ** 30);
+  if (opts.keyTtlSeconds !== undefined && !(opts.keyTtlSeconds > 0)) throw new FhenetError(`keyTtlSeconds must be > 0, got ${opts.keyTtlSeconds}`);
+  scanStoredKeys(opts.keysDir, store);
   const heavy = (k: CachedKey) => k.entry.server.info.backend !== 'simulate';
   const release = (k: CachedKey) => {
     if (k.evicted && k.inflight === 0) {
@@ -140,9 +174,32 @@ export async function buildServer(opts: ServeOptions): Promise<FastifyInstance> 
   };
   const metrics = new Metrics();
   let computeInFlight = 0;
+  const pinned = (uid: string) => loading.has(uid) || (keyCache.get(uid)?.inflight ?? 0) > 0;
+  /** Deletes keys the store index has already dropped: files first (meta, then key), then any loaded copy. */
+  const dropKeys = (uids: string[], reason: 'quota' | 'ttl') => {
+    for (const uid of uids) {
+      const files = keyFiles(uid);
+      void fs.promises
+        .rm(files.meta, { force: true })
+        .then(() => fs.promises.rm(files.key, { force: true }))
+        .catch((err: unknown) => app.log.error({ err, uid }, 'deleting a key failed'));
+      if (keyCache.has(uid)) evict(uid);
+      metrics.inc('fhenet_keys_deleted_total', { reason });
+      app.log.info({ uid, reason }, 'evaluation key deleted');
+    }
+  };
+  const ttlMs = opts.keyTtlSeconds !== undefined ? opts.keyTtlSeconds * 1000 : undefined;
+  const sweep = ttlMs !== undefined ? setInterval(() => dropKeys(store.expire(Date.now(), ttlMs, pinned), 'ttl'), Math.min(60_000, Math.max(50, ttlMs / 4))) : undefined;
+  sweep?.unref();
+  if (store.storedBytes > store.capacityBytes) {
+    // The budget was lowered since the keys were stored: the least recently used go first.
+    const victims = store.reserve(0, () => false);
+    setImmediate(() => dropKeys(victims, 'quota'));
+  }
 
   const app = Fastify({ logger: opts.logger ?? { level: 'info' }, bodyLimit: maxCt, return503OnClosing: true });
   app.addHook('onClose', async () => {
+    if (sweep) clearInterval(sweep);
     for (const uid of [...keyCache.keys()]) evict(uid);
   });
 
@@ -159,10 +216,11 @@ export async function buildServer(opts: ServeOptions): Promise<FastifyInstance> 
       status = err.statusCode;
       code = err.code ?? 'bad_request';
     }
-    if (status >= 500) req.log.error({ err }, 'request failed');
+    if (status >= 500 && !(err instanceof HybridError)) req.log.error({ err }, 'request failed');
     else req.log.warn({ code, msg: err.message }, 'request rejected');
     metrics.inc('fhenet_errors_total', { code });
-    void reply.status(status).send({ statusCode: status, error: status >= 500 ? 'Internal Server Error' : 'Bad Request', code, message: status >= 500 ? 'internal error' : err.message });
+    const deliberate = err instanceof HybridError; // a 507 says why; an unexpected fault says nothing of the server
+    void reply.status(status).send({ statusCode: status, error: status >= 500 ? 'Server Error' : 'Bad Request', code, message: status >= 500 && !deliberate ? 'internal error' : err.message });
   });
   app.setNotFoundHandler((req, reply) => {
     void reply.status(404).send({ statusCode: 404, error: 'Not Found', code: 'no_route', message: `no route ${req.method} ${req.url.split('?')[0]}` });
@@ -198,6 +256,12 @@ export async function buildServer(opts: ServeOptions): Promise<FastifyInstance> 
   };
 
   const keyFiles = (uid: string) => ({ key: path.join(opts.keysDir, `${uid}.key`), meta: path.join(opts.keysDir, `${uid}.json`) });
+  /** Marks a key used: LRU order in memory, the meta file's mtime on disk (the order survives a restart). */
+  const touchKey = (uid: string) => {
+    const now = Date.now();
+    store.touch(uid, now);
+    void fs.promises.utimes(keyFiles(uid).meta, now / 1000, now / 1000).catch(() => undefined);
+  };
 
   /** The cached key of `uid`, pinned (inflight + 1): the caller must `release` it. */
   async function keyFor(uid: string): Promise<CachedKey> {
@@ -207,9 +271,11 @@ export async function buildServer(opts: ServeOptions): Promise<FastifyInstance> 
       keyCache.delete(uid);
       keyCache.set(uid, hit);
       hit.inflight++;
+      touchKey(uid);
       return hit;
     }
     let p = loading.get(uid);
+    if (!p && !store.has(uid)) throw new HybridError(`unknown uid ${uid} (never uploaded, or deleted to make room or after its time to live: upload evaluation keys with /add_key)`, 404, 'unknown_uid');
     if (!p) {
       p = (async () => {
         const files = keyFiles(uid);
@@ -221,7 +287,13 @@ export async function buildServer(opts: ServeOptions): Promise<FastifyInstance> 
         }
         const entry = models.get(`${meta.model}/${meta.module}/${meta.shape}`);
         if (!entry) throw new HybridError(`uid ${uid} belongs to ${meta.model}/${meta.module}/${meta.shape}, which this server no longer serves`, 404, 'unknown_module');
-        const handle = await entry.server.loadKeyAsync(new Uint8Array(await fs.promises.readFile(files.key)));
+        let keyBytes: Uint8Array;
+        try {
+          keyBytes = new Uint8Array(await fs.promises.readFile(files.key));
+        } catch {
+          throw new HybridError(`unknown uid ${uid} (its key was deleted: upload evaluation keys with /add_key)`, 404, 'unknown_uid');
+        }
+        const handle = await entry.server.loadKeyAsync(keyBytes);
         const loaded: CachedKey = { meta, handle, entry, inflight: 0, evicted: false };
         remember(uid, loaded);
         metrics.inc('fhenet_key_loads_total', {});
@@ -233,6 +305,7 @@ export async function buildServer(opts: ServeOptions): Promise<FastifyInstance> 
     const k = await p;
     if (k.inflight < 0 || !keyCache.has(uid)) return keyFor(uid); // evicted and disposed meanwhile: load again
     k.inflight++;
+    touchKey(uid);
     return k;
   }
 
@@ -244,6 +317,8 @@ export async function buildServer(opts: ServeOptions): Promise<FastifyInstance> 
       '# TYPE fhenet_http_requests_total counter',
       ...[...metrics.counters].map(([k, v]) => `${k} ${v}`),
       `fhenet_keys_cached ${keyCache.size}`,
+      `fhenet_keys_stored ${store.size}`,
+      `fhenet_key_store_bytes ${store.storedBytes}`,
       `fhenet_compute_in_flight ${computeInFlight}`,
       `process_resident_memory_bytes ${mem.rss}`,
       `nodejs_heap_used_bytes ${mem.heapUsed}`,
@@ -286,14 +361,32 @@ export async function buildServer(opts: ServeOptions): Promise<FastifyInstance> 
       if (!stream || typeof (stream as { pipe?: unknown }).pipe !== 'function') throw new HybridError('evaluation key must be sent as application/octet-stream', 415, 'bad_content_type');
       const declared = Number(req.headers['content-length']);
       if (Number.isFinite(declared) && declared > maxKey) throw new HybridError(`evaluation key is ${declared} bytes, over the ${maxKey}-byte limit (--max-key-mb)`, 413, 'too_large');
+      if (Number.isFinite(declared) && declared > store.capacityBytes) throw new HybridError(`evaluation key is ${declared} bytes, more than the whole key store holds (${store.capacityBytes} bytes, --max-stored-keys-mb)`, 413, 'too_large');
       const uid = randomUUID();
       const tmp = path.join(uploadDir, `${uid}.part`);
       let received = 0;
+      let reserved = 0;
+      // Room is reserved as the bytes arrive, so concurrent uploads cannot together overrun the budget.
+      const reserve = (n: number) => {
+        try {
+          dropKeys(store.reserve(n, pinned), 'quota');
+          reserved += n;
+        } catch (e) {
+          if (!(e instanceof KeyStoreFull)) throw e;
+          metrics.inc('fhenet_key_store_full_total', {});
+          throw new HybridError(`no room for the evaluation key: ${e.message}; retry later, or raise --max-stored-keys-mb`, 507, 'key_store_full');
+        }
+      };
       const counter = new Transform({
         transform(chunk: Buffer, _enc, cb) {
           received += chunk.length;
-          if (received > maxKey) cb(new HybridError(`evaluation key is over the ${maxKey}-byte limit (--max-key-mb)`, 413, 'too_large'));
-          else cb(null, chunk);
+          if (received > maxKey) return cb(new HybridError(`evaluation key is over the ${maxKey}-byte limit (--max-key-mb)`, 413, 'too_large'));
+          try {
+            reserve(chunk.length);
+          } catch (e) {
+            return cb(e as Error);
+          }
+          cb(null, chunk);
         },
       });
       let handle: unknown;
@@ -305,6 +398,7 @@ export async function buildServer(opts: ServeOptions): Promise<FastifyInstance> 
         bytes = key.length;
         handle = await entry.server.loadKeyAsync(key); // validates before anything is stored
       } catch (e) {
+        store.unreserve(reserved);
         await fs.promises.rm(tmp, { force: true });
         if (e instanceof HybridError || e instanceof FhenetError) throw e;
         if ((e as { code?: string }).code === 'ERR_STREAM_PREMATURE_CLOSE' || (e as { code?: string }).code === 'ECONNRESET') {
@@ -319,11 +413,14 @@ export async function buildServer(opts: ServeOptions): Promise<FastifyInstance> 
         await fs.promises.rename(tmp, files.key);
         await writeFileAtomicAsync(files.meta, JSON.stringify(meta));
       } catch (e) {
+        store.unreserve(reserved);
         await fs.promises.rm(tmp, { force: true });
         await fs.promises.rm(files.key, { force: true });
         await entry.server.disposeKey(handle);
         throw e;
       }
+      store.unreserve(reserved);
+      store.add(uid, bytes, Date.now());
       remember(uid, { meta, handle, entry, inflight: 0, evicted: false });
       metrics.inc('fhenet_keys_added_total', {});
       metrics.inc('fhenet_bytes_in_total', { route: '/add_key' }, bytes);
