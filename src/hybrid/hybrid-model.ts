@@ -504,15 +504,21 @@ export class HybridFHEModel {
       // The server deletes keys to stay within its storage budget or after a time to live: upload the same
       // evaluation keys again (no new key generation) under a new uid and retry once.
       if (!(e instanceof RemoteCallError && e.code === 'unknown_uid')) throw e;
-      const again = (async () => {
-        const evalKey = client.getSerializedEvaluationKeys();
-        const k1 = performance.now();
-        const fresh = await http.addKey(this.modelName, st.name, key, evalKey);
-        this.keyReports.push({ module: st.name, shape: key, bytes: evalKey.length, keygenMs: 0, uploadMs: performance.now() - k1 });
-        return { client, uid: fresh };
-      })();
-      if (st.sessions.get(key) === ses) st.sessions.set(key, again);
-      again.catch(() => st.sessions.delete(key));
+      // Concurrent forwards that hit the same deleted uid share one upload.
+      const current = st.sessions.get(key);
+      const shared = current && current !== ses ? await current.catch(() => undefined) : undefined;
+      let again = shared?.client === client ? current : undefined;
+      if (!again) {
+        again = (async () => {
+          const evalKey = client.getSerializedEvaluationKeys();
+          const k1 = performance.now();
+          const fresh = await http.addKey(this.modelName, st.name, key, evalKey);
+          this.keyReports.push({ module: st.name, shape: key, bytes: evalKey.length, keygenMs: 0, uploadMs: performance.now() - k1 });
+          return { client, uid: fresh };
+        })();
+        st.sessions.set(key, again);
+        again.catch(() => st.sessions.delete(key));
+      }
       res = await http.compute((await again).uid, this.modelName, st.name, key, ct);
     }
     const { bytes, stats } = res;

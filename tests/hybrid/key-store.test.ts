@@ -51,7 +51,10 @@ async function status(p: Promise<unknown>): Promise<{ status: number; code: stri
 
 const compute = (http: RemoteClient, k: { client: FHEModelClient; uid: string }) => http.compute(k.uid, 'seed', 'seq.0', '10', k.client.quantizeEncryptSerialize(X, 2));
 const storedUids = (dir: string) => fs.readdirSync(dir).filter((f) => f.endsWith('.key')).map((f) => f.slice(0, -4)).sort();
-const settle = () => new Promise((r) => setTimeout(r, 50)); // deletions are asynchronous
+/** Deletions are asynchronous: poll until `cond` holds (or 5 s pass, then let the assertion that follows fail). */
+async function until(cond: () => boolean): Promise<void> {
+  for (let t = 0; t < 100 && !cond(); t++) await new Promise((r) => setTimeout(r, 50));
+}
 
 describe('KeyStoreIndex', () => {
   it('chooses the least recently used unpinned keys, and refuses when only pinned keys could make room', () => {
@@ -82,7 +85,7 @@ describe('model server key store', () => {
       const b = await register(http);
       expect(await status(compute(http, a))).toBe('ok'); // a used after b: b is the least recently used
       const c = await register(http);
-      await settle();
+      await until(() => storedUids(keysDir).length === 2);
       expect(await status(compute(http, b))).toEqual({ status: 404, code: 'unknown_uid' });
       expect(await status(compute(http, a))).toBe('ok');
       expect(await status(compute(http, c))).toBe('ok');
@@ -99,7 +102,7 @@ describe('model server key store', () => {
     // A smaller budget after a restart: the least recently used key (a was used before c) goes at start.
     const s2 = await startServer({ modelsDir, keysDir, maxStoredKeyBytes: Math.floor(1.5 * keyBytes) });
     try {
-      await settle();
+      await until(() => storedUids(keysDir).length === 1);
       expect(storedUids(keysDir)).toHaveLength(1);
     } finally {
       await s2.app.close();
@@ -108,13 +111,14 @@ describe('model server key store', () => {
 
   it('deletes keys unused for their time to live', async () => {
     const keysDir = path.join(root, 'keys-ttl');
-    const s = await startServer({ modelsDir, keysDir, keyTtlSeconds: 0.3 });
+    const s = await startServer({ modelsDir, keysDir, keyTtlSeconds: 1.5 });
     try {
       const http = new RemoteClient(s.url);
       const a = await register(http);
       expect(await status(compute(http, a))).toBe('ok');
-      await new Promise((r) => setTimeout(r, 700));
+      await new Promise((r) => setTimeout(r, 3500));
       expect(await status(compute(http, a))).toEqual({ status: 404, code: 'unknown_uid' });
+      await until(() => storedUids(keysDir).length === 0);
       expect(storedUids(keysDir)).toEqual([]);
     } finally {
       await s.app.close();
@@ -132,7 +136,7 @@ describe('model server key store', () => {
       const first = Array.from(y1.dataSync());
       const uid1 = await one.uidOf('seq.0', '10');
       (await two.forward(x)).dispose(); // two's key pushes one's out of the one-key store
-      await settle();
+      await until(() => !storedUids(keysDir).includes(uid1!));
       expect(storedUids(keysDir)).not.toContain(uid1);
       const y2 = await one.forward(x); // 404 unknown_uid → the same keys uploaded again → retried
       expect(Array.from(y2.dataSync())).toEqual(first);
