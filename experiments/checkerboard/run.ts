@@ -3,7 +3,7 @@
  * writes experiments/checkerboard/RESULTS.md (plus results/: the resumable run log, CSV, JSON, markdown, SVG).
  *
  *   npx tsx experiments/checkerboard/run.ts [--seeds 10] [--peer-seeds 10] [--concurrency 2] [--out <dir>]
- *                                            [--only ptq,range,sweep] [--report-only]
+ *                                            [--only ptq,range,penalty,sweep] [--report-only]
  *
  * Interrupted runs resume: finished runs are read back from results/runs.jsonl.
  */
@@ -21,11 +21,12 @@ import { readLog } from './pruned-float.js';
 import { type CalibConfig, PTQ_VARIANTS, calibLabel, calibRecord, runPtqVariants } from './ptq-calib.js';
 import { constructedNet } from './moonshot-construct.js';
 import { type RangeConfig, rangeLabel, rangeRecord, runRangeConfig } from './a2q-ranges.js';
+import { type PenaltyConfig, type PenaltyResult, penaltyLabel, penaltyRecord, runPenaltyConfig } from './domain-penalty.js';
 import { analyzeAccumulators } from '../../src/analysis/accumulator.js';
 import { evaluate } from '../../src/train/trainer.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
-const GROUPS = ['ptq', 'range', 'sweep'];
+const GROUPS = ['ptq', 'range', 'penalty', 'sweep'];
 const opts = new Command('experiments/checkerboard/run.ts')
   .description("reproduce the reference guide's checkerboard tables (resumable runs) and write experiments/checkerboard/RESULTS.md")
   .option('--seeds <n>', 'seeds per configuration on generated data', intOption('--seeds', 1), 10)
@@ -150,6 +151,24 @@ const rangeConfigs: RangeConfig[] = [
   ...Array.from({ length: seeds }, (_, s): RangeConfig => ({ ...rangeBase(s), targetSchedule: [8, 7, 6, 5], initScale: 0.25 })),
 ];
 const rangeLog = path.join(outDir, 'a2q-ranges.jsonl');
+// The moonshot by an accumulator penalty on the 16 quantized inputs the data can produce (domain-penalty.ts): the
+// notebook's QAT recipe, then fine-tune epochs at lr 1e-3 with the penalty (hinge 0.5 below the 5-bit limit), keeping
+// the best-training-accuracy state within 5 bits. First recipe: λ = 3, 6 fine-tune epochs, chosen on seeds 0–3 of the
+// generated data with the native kernels on (4 / 4 at the ceiling). Run here on the WASM kernels, seeds 1 and 2 kept
+// 92.2 / 93.0 %; a gentler, longer fine-tune (λ = 1, 12 epochs), tried on those two seeds only (both reached the
+// ceiling), is the second recipe, run on every seed and on the peer arrays.
+const penaltyBase = (seed: number, data: RunConfig['data'] = { source: 'generated', seed: 42 }, weight = 1, finetuneEpochs = 12, targetBits = 5): PenaltyConfig => ({
+  family: 'qat', hidden: 100, bits: 3, k: null, strict: false, targetBits: null, input: 'signed', seed, data,
+  train: { ...QAT, optimizer: 'adamw' },
+  penalty: { targetBits, weight, margin: 0.5, domain: [0, 3], finetuneEpochs, finetuneLr: 1e-3 },
+});
+const PEER = { source: 'peer', seed: 42 } as const;
+const penaltyConfigs: PenaltyConfig[] = [
+  ...Array.from({ length: seeds }, (_, s) => penaltyBase(s, undefined, 3, 6)),
+  ...Array.from({ length: seeds }, (_, s) => penaltyBase(s)),
+  ...Array.from({ length: peerSeeds }, (_, s) => penaltyBase(s, PEER)),
+];
+const penaltyLog = path.join(outDir, 'domain-penalty.jsonl');
 const title = 'checkerboard: test accuracy vs accumulator bits (3-bit nets)';
 /** The spec, or the part of it with seed ≡ w (mod n). */
 const specFor = (part?: [number, number]) =>
@@ -191,6 +210,16 @@ if (opts.child) {
       fs.appendFileSync(path.join(outDir, 'failures.log'), `${new Date().toISOString()} child ${w}/${n} a2q-ranges seed ${c.seed}: ${(e as Error).stack}\n`);
     }
   }
+  for (const c of penaltyConfigs.filter((c) => want('penalty') && c.seed % n === w && !readLog(penaltyLog).has(configHash(c)))) {
+    try {
+      const r = await runPenaltyConfig(c);
+      fs.appendFileSync(penaltyLog, `${JSON.stringify(penaltyRecord(c, { ...r, backend: (await initBackend()).choice }))}\n`);
+      process.stdout.write(`${penaltyLabel(c)} seed ${c.seed}: ${(100 * r.testAccuracy).toFixed(1)}% (before the penalty ${(100 * r.before.testAccuracy).toFixed(1)}% at ${r.before.domainBits} bits), ${r.domainBits.map((l) => `${l.layer} ${l.bits}`).join(', ')} bits on the domain, kept epoch ${r.keptEpoch}\n`);
+    } catch (e) {
+      failed = true;
+      fs.appendFileSync(path.join(outDir, 'failures.log'), `${new Date().toISOString()} child ${w}/${n} domain-penalty seed ${c.seed}: ${(e as Error).stack}\n`);
+    }
+  }
   try {
     if (want('sweep')) await runSweep(specFor([w, n]), { outDir, inline: true, progress: 'lines', title });
   } catch (e) {
@@ -202,7 +231,7 @@ if (opts.child) {
 
 const info = await initBackend();
 const t0 = Date.now();
-const before = readRunLog(path.join(outDir, RUNS_FILE)).size + readLog(calibLog).size + readLog(rangeLog).size;
+const before = readRunLog(path.join(outDir, RUNS_FILE)).size + readLog(calibLog).size + readLog(rangeLog).size + readLog(penaltyLog).size;
 // --report-only: no training, the report from what the logs hold (rows with fewer runs say so in their run count).
 for (let attempt = 1; attempt <= 3 && !reportOnly; attempt++) {
   const codes = await Promise.all(
@@ -219,12 +248,14 @@ for (let attempt = 1; attempt <= 3 && !reportOnly; attempt++) {
 const fullSpec = specFor();
 const runLog = readRunLog(path.join(outDir, RUNS_FILE));
 const res = { records: expandSweep(fullSpec).map((c) => runLog.get(configHash(c))).filter((r): r is RunRecord => r !== undefined) };
-const ranNow = runLog.size + readLog(calibLog).size + readLog(rangeLog).size - before;
+const ranNow = runLog.size + readLog(calibLog).size + readLog(rangeLog).size + readLog(penaltyLog).size - before;
 const calibDone = readLog(calibLog);
 const rangeDone = readLog(rangeLog);
+const penaltyDone = readLog(penaltyLog);
 const extraRecords = [
   ...ptqBases.flatMap((b) => calibConfigs(b)).map((c) => calibDone.get(configHash(c))),
   ...rangeConfigs.map((c) => rangeDone.get(configHash(c))),
+  ...penaltyConfigs.map((c) => penaltyDone.get(configHash(c))),
 ].filter((r): r is RunRecord => r !== undefined);
 const wall = (Date.now() - t0) / 1000;
 
@@ -368,6 +399,16 @@ for (const [h, name, sched] of [
   const label = `a2q h=${h} 3-bit target 5 fc1 range 0…3${sched}`;
   qatRow(`accumulator-aware QAT h=${h}, target 5 bits, notebook (signed) input, fc1 budget on the 0…3 input range${name} (moonshot; ${guaranteed(label)})`, label, 'moonshot: the ceiling at ≤ 5 bits', 100 * ceil.genTest, 5);
 }
+// The accumulator penalty on the input domain (domain-penalty.ts): the bits over the 16 enumerated inputs are exact.
+const domainBits = (label: string) => {
+  const b = recs(label).map((r) => Math.max(...(r.result as PenaltyResult).domainBits.map((l) => l.bits)));
+  const kept = recs(label).map((r) => (r.result as PenaltyResult).keptEpoch);
+  return b.length ? `≤ ${Math.max(...b)} bits for every input on 0…3, exact (all 16 enumerated)${kept.some((e) => e === 0) ? `; ${kept.filter((e) => e === 0).length} run(s) never met it` : ''}` : 'n/a';
+};
+for (const [w, ft, tb] of [[3, 6, 5], [1, 12, 5]] as const) {
+  const label = penaltyLabel(penaltyBase(0, undefined, w, ft, tb));
+  qatRow(`3-bit QAT h=100, notebook quantizers, then ${ft} epochs with an accumulator penalty (λ = ${w}) on the 16 quantized inputs, target ${tb} bits (${tb === 5 ? 'moonshot' : 'beyond the moonshot'}; ${domainBits(label)})`, label, `moonshot: the ceiling at ≤ 5 bits`, 100 * ceil.genTest, 5);
+}
 qatRow('QuantSimpleNet with Brevitas default quantizers + pruning h=100, k=30 (newer guide)', 'qat-brevitas h=100 3-bit k=30', '95.4 % at 7 bits', 95.4, 7);
 // The moonshot's existence check: a hand-built 3-bit net (moonshot-construct.ts), evaluated here on both data sets.
 const built = constructedNet();
@@ -390,6 +431,7 @@ for (const [name, label] of [
   ['accumulator-aware QAT h=100, target 6', 'a2q h=100 3-bit target 6 peer data'],
   ['accumulator-aware QAT h=100, target 5, unsigned input', 'a2q h=100 3-bit target 5 unsigned input peer data'],
   ...moonshotPeer,
+  ['3-bit QAT h=100 + 12 epochs of accumulator penalty (λ = 1) on the 16 quantized inputs, target 5 (moonshot)', penaltyLabel(penaltyBase(0, PEER))],
 ] as const) {
   const s = get(label);
   const ceilCol = label.startsWith('ptq') ? '—' : s ? atCeiling(label) : 'n/a';

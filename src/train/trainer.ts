@@ -38,6 +38,11 @@ export interface FitOptions {
   /** Called after each optimizer step (e.g. to re-apply constraints). */
   afterStep?: () => void;
   /**
+   * A term added to the cross-entropy inside the gradient tape at every step (e.g. `accumulatorPenalty(...).loss`);
+   * the reported training loss includes it.
+   */
+  regularizer?: () => tf.Scalar;
+  /**
    * Per-batch transform of the gathered training batch (data augmentation), applied in place before the step. It
    * draws from the trainer's own `rng`, whose state the checkpoints carry, so a resumed run augments identically.
    */
@@ -163,7 +168,8 @@ export async function fit(model: Module, data: { train: Dataset; test?: Dataset 
       const { value, grads } = tf.variableGrads(() => {
         const logits = valueOf(model.call(x));
         predOk = tf.keep(tf.sum(tf.cast(tf.equal(tf.argMax(logits, 1), y), 'int32')));
-        return crossEntropy(logits, y);
+        const ce = crossEntropy(logits, y);
+        return opts.regularizer ? tf.add(ce, opts.regularizer()) : ce;
       }, vars);
       optimizer.step(grads);
       opts.afterStep?.();
