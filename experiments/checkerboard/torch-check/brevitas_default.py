@@ -18,7 +18,9 @@ Pruning: torch.nn.utils.prune.l1_unstructured with amount (in - k) * out on ever
 Training: the reference's AdamW, lr 1e-3, batch 1, 7 epochs, cross-entropy, shuffled (torch.manual_seed(seed)).
 Data: the peer arrays (shared/fixtures/brevitas/checkerboard.json), the exact data of the reference runs.
 
-Run:  /usr/bin/python3 experiments/checkerboard/torch-check/brevitas_default.py --seeds 0 1 2 [--batch 1] [--k 30]
+Run (Debian's python3-torch; 10 seeds ≈ 25 min on one core):
+  /usr/bin/python3 experiments/checkerboard/torch-check/brevitas_default.py --seeds 0 1 2 3 4 5 6 7 8 9 > default-k30-batch1.jsonl
+  /usr/bin/python3 experiments/checkerboard/torch-check/brevitas_default.py --quantizers notebook --seeds 0 1 2 3 4 5 6 7 8 9 > notebook-k30-batch1.jsonl
 Writes one JSON line per seed (accuracy, the learned input scale over training) to stdout.
 """
 import argparse
