@@ -8,14 +8,12 @@
  * (results/a2q-ranges.jsonl). run.ts runs these in its child processes.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { analyzeAccumulators } from '../../src/analysis/accumulator.js';
-import { quantizedInputCeiling } from '../../datasets/checkerboard/index.js';
 import { QuantSimpleNet } from '../../src/models/checkerboard.js';
 import { manualSeed } from '../../src/nn/init.js';
 import { accumulatorAware } from '../../src/quant/a2q.js';
 import { type RunConfig, type RunRecord, type RunResult, configHash, configLabel } from '../../src/sweep/index.js';
-import { accumulatorFields, loadData } from '../../src/sweep/run.js';
-import { evaluate, fit } from '../../src/train/trainer.js';
+import { loadData, quantizedNetResult } from '../../src/sweep/run.js';
+import { fit } from '../../src/train/trainer.js';
 
 /** An a2q RunConfig plus fc1's input range and an optional per-epoch target schedule (its last entry = targetBits). */
 export type RangeConfig = RunConfig & { fc1Range: [number, number]; targetSchedule?: number[]; lrSchedule?: { kind: 'step'; stepSize: number; gamma: number }; initScale?: number };
@@ -53,16 +51,8 @@ export async function runRangeConfig(c: RangeConfig): Promise<RunResult> {
     },
   });
   if (cons.targetBits !== c.targetBits) cons.retarget(c.targetBits); // schedules longer than the run
-  const report = analyzeAccumulators(net, data.train);
-  const result: RunResult = {
-    testAccuracy: evaluate(net, data.test).accuracy,
-    trainAccuracy: evaluate(net, data.train).accuracy,
-    floatAccuracy: null,
-    // worstCaseBits: the analysis's worst case is over the input quantizer's full signed range; the guarantee is over fc1's 0…3.
-    ...accumulatorFields(report),
-    ceiling: quantizedInputCeiling(data.test, 1 / (2 ** (c.bits - 1) - 1)),
-    seconds: (Date.now() - t0) / 1000,
-  };
+  // worstCaseBits: the analysis's worst case is over the input quantizer's full signed range; the guarantee is over fc1's 0…3.
+  const result = quantizedNetResult(net, data, c.bits, t0);
   // The bound the constraint guarantees (fc1 on its 0…3 range, the others on their ReLU ranges), per layer.
   (result as RunResult & { guaranteedBits?: number }).guaranteedBits = Math.max(...cons.worstCaseBits().map((l) => l.bits));
   net.dispose();

@@ -10,13 +10,11 @@
  * (results/domain-penalty.jsonl). run.ts runs these in its child processes.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { analyzeAccumulators } from '../../src/analysis/accumulator.js';
-import { quantizedInputCeiling } from '../../datasets/checkerboard/index.js';
 import { QuantSimpleNet } from '../../src/models/checkerboard.js';
 import { manualSeed } from '../../src/nn/init.js';
 import { accumulatorPenalty, quantizerGrid } from '../../src/quant/accumulator-penalty.js';
 import { type RunConfig, type RunRecord, type RunResult, configHash } from '../../src/sweep/index.js';
-import { accumulatorFields, loadData } from '../../src/sweep/run.js';
+import { loadData, quantizedNetResult } from '../../src/sweep/run.js';
 import { evaluate, fit } from '../../src/train/trainer.js';
 
 export interface PenaltySpec {
@@ -92,14 +90,8 @@ export async function runPenaltyConfig(c: PenaltyConfig): Promise<PenaltyResult>
   }
   const domainBits = pen.bits();
   pen.dispose();
-  const report = analyzeAccumulators(net, data.train);
   const result: PenaltyResult = {
-    testAccuracy: evaluate(net, data.test).accuracy,
-    trainAccuracy: evaluate(net, data.train).accuracy,
-    floatAccuracy: null,
-    ...accumulatorFields(report),
-    ceiling: quantizedInputCeiling(data.test, 1 / (2 ** (c.bits - 1) - 1)),
-    seconds: (Date.now() - t0) / 1000,
+    ...quantizedNetResult(net, data, c.bits, t0),
     domainBits,
     keptEpoch: best?.epoch ?? 0,
     before,

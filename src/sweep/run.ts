@@ -47,6 +47,21 @@ export function accumulatorFields(report: AccumulatorReport): Pick<RunResult, 'a
   };
 }
 
+/**
+ * The result of a trained notebook-scale quantized checkerboard net (constant 1/(2^(b−1)−1) input grid): accuracies,
+ * accumulators on the training set, the data's ceiling on that grid. `t0`: when the run started (ms).
+ */
+export function quantizedNetResult(net: Module, data: Split, bits: number, t0: number): RunResult {
+  return {
+    testAccuracy: evaluate(net, data.test).accuracy,
+    trainAccuracy: evaluate(net, data.train).accuracy,
+    floatAccuracy: null,
+    ...accumulatorFields(analyzeAccumulators(net, data.train)),
+    ceiling: quantizedInputCeiling(data.test, 1 / (2 ** (bits - 1) - 1)),
+    seconds: (Date.now() - t0) / 1000,
+  };
+}
+
 const cache = new Map<string, Split>();
 
 export function loadData(d: DataSpec): Split {
