@@ -24,6 +24,7 @@ import { fit } from '../src/train/trainer.js';
 import { accumulatorAware } from '../src/quant/a2q.js';
 import { TfheCircuitClient, TfheCircuitServer, planCircuit } from '../src/tfhe/executor.js';
 import { nativeKernelError } from '../src/tfhe/native.js';
+import { ReportLog } from '../src/util/report-log.js';
 
 const CONFIGS: Record<string, { hidden: number; target: number; seed: number }> = {
   'a2q4-h100': { hidden: 100, target: 4, seed: 0 },
@@ -51,11 +52,8 @@ const threadsAll = cpus().length;
 await initBackend();
 const data = generateCheckerboard({ seed: 42 });
 const machine = `${cpus()[0]?.model ?? 'unknown CPU'}, ${cpus().length} cores, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}`;
-const lines: string[] = [];
-const log = (s: string) => {
-  console.log(s);
-  lines.push(s);
-};
+const report = new ReportLog();
+const log = report.log;
 
 interface Row {
   config: string;
@@ -160,4 +158,4 @@ for (const r of rows) {
 }
 log('');
 log('Profile (1 thread): ' + rows.map((r) => `${r.config}: ${r.profile}`).join('; ') + '.');
-if (write) writeFileSync(new URL('./results/tfhe-circuit.md', import.meta.url), lines.join('\n') + '\n');
+if (write) writeFileSync(new URL('./results/tfhe-circuit.md', import.meta.url), report.text());

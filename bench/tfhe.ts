@@ -20,6 +20,7 @@ import { expandBootstrapKey } from '../src/tfhe/pbs.js';
 import { nativeKernelError } from '../src/tfhe/native.js';
 import { ServerKey } from '../src/tfhe/server-key.js';
 import { PbsPool } from '../src/tfhe/pool.js';
+import { ReportLog } from '../src/util/report-log.js';
 
 const SETS: Record<string, { name: string; bits: number; published?: number }> = {
   '1_1': { name: 'V1_7_PARAM_MESSAGE_1_CARRY_1_KS_PBS_GAUSSIAN_2M128', bits: 2, published: 5.72 },
@@ -67,11 +68,8 @@ function timeIt(reps: number, f: () => void, warm = 2): number[] {
 }
 
 const fmt = (x: number) => (x >= 100 ? x.toFixed(0) : x >= 10 ? x.toFixed(1) : x.toFixed(2));
-const lines: string[] = [];
-const log = (s: string) => {
-  console.log(s);
-  lines.push(s);
-};
+const report = new ReportLog();
+const log = report.log;
 
 const machine = `${cpus()[0]?.model ?? 'unknown CPU'}, ${cpus().length} cores, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}`;
 log(`# TFHE runtime benchmark`);
@@ -232,4 +230,4 @@ log('|---|---|---|---|');
 for (const r of noiseRows) log(r);
 log('');
 log(`load average at end: ${loadavg().map((x) => x.toFixed(1)).join(' / ')}`);
-if (write) writeFileSync(new URL('./results/tfhe.md', import.meta.url), lines.join('\n') + '\n');
+if (write) writeFileSync(new URL('./results/tfhe.md', import.meta.url), report.text());

@@ -22,6 +22,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Command } from 'commander';
+import { intListOption, intOption, numberOption } from '../../src/cli/options.js';
+import { ReportLog } from '../../src/util/report-log.js';
 import { cpus, loadavg, totalmem } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { describeBackend, initBackend } from '../../src/backend/index.js';
@@ -41,42 +43,32 @@ import type { Circuit } from '../../src/compiler/circuit.js';
 const here = path.dirname(fileURLToPath(import.meta.url));
 const args = process.argv.slice(2);
 const o = new Command()
-  .option('--ckpt <value>', 'checkpoint to load (or write with --retrain)', path.join(here, 'model-h24.safetensors'))
-  .option('--hidden <value>', 'hidden width', '24')
-  .option('--seed <value>', 'seed', '3')
-  .option('--target <value>', 'accumulator target bits', '5')
-  .option('--epochs <value>', 'epochs', '7')
-  .option('--batch <value>', 'batch size', '8')
-  .option('--lr <value>', 'learning rate', '0.005')
-  .option('--samples <value>', 'images/samples run encrypted', '20')
-  .option('--threads <value>', 'KS-PBS thread counts to run, comma-separated', '1,2')
-  .option('--save <value>', 'write the (re)trained weights here (default: the checkpoint path when it does not exist yet)')
+  .option('--ckpt <file>', 'checkpoint to load (or write with --retrain)', path.join(here, 'model-h24.safetensors'))
+  .option('--hidden <n>', 'hidden width', intOption('--hidden', 1), 24)
+  .option('--seed <n>', 'seed', intOption('--seed', 0), 3)
+  .option('--target <bits>', 'accumulator target bits', intOption('--target', 2, 24), 5)
+  .option('--epochs <n>', 'epochs', intOption('--epochs', 1), 7)
+  .option('--batch <n>', 'batch size', intOption('--batch', 1), 8)
+  .option('--lr <x>', 'learning rate', numberOption('--lr'), 0.005)
+  .option('--samples <n>', 'samples run encrypted', intOption('--samples', 0), 20)
+  .option('--threads <list>', 'KS-PBS thread counts to run, comma-separated', intListOption('--threads', 1), [1, 2])
+  .option('--save <file>', 'write the (re)trained weights here (default: the checkpoint path when it does not exist yet)')
   .option('--retrain', 'train instead of loading the checkpoint')
   .option('--write', 'write the RESULTS markdown file')
   .parse()
-  .opts<Record<string, string>>();
+  .opts<{ ckpt: string; hidden: number; seed: number; target: number; epochs: number; batch: number; lr: number; samples: number; threads: number[]; save?: string; retrain?: boolean; write?: boolean }>();
 // model-h24.safetensors: this default net (h = 24, seed 3). model.safetensors: the first net (h = 32, seed 0), which
 // notebooks load: run it with --hidden 32 --seed 0 --ckpt experiments/checkerboard-encrypted/model.safetensors.
-const CKPT = path.resolve(o.ckpt!);
-const cfg = {
-  hidden: Number(o.hidden!),
-  seed: Number(o.seed!),
-  targetBits: Number(o.target!),
-  epochs: Number(o.epochs!),
-  batchSize: Number(o.batch!),
-  lr: Number(o.lr!),
-};
-const samples = Number(o.samples!);
-const threadList = o.threads!.split(',').map(Number);
+const CKPT = path.resolve(o.ckpt);
+const cfg = { hidden: o.hidden, seed: o.seed, targetBits: o.target, epochs: o.epochs, batchSize: o.batch, lr: o.lr };
+const samples = o.samples;
+const threadList = o.threads;
 const retrain = Boolean(o.retrain) || !fs.existsSync(CKPT);
 const ckptOut = o.save ?? (retrain && !fs.existsSync(CKPT) ? CKPT : ''); // --save PATH writes the (re)trained weights
 const write = Boolean(o.write);
 
-const lines: string[] = [];
-const log = (s = '') => {
-  console.log(s);
-  lines.push(s);
-};
+const report = new ReportLog();
+const log = report.log;
 const t00 = performance.now();
 const backendInfo = await initBackend();
 const data = generateCheckerboard({ seed: 42 });
@@ -217,6 +209,6 @@ log();
 log(`Load average at the end: ${loadavg().map((v) => v.toFixed(1)).join(' / ')}; wall time of the script ${((performance.now() - t00) / 1000).toFixed(0)} s.`);
 const allAgree = rows.every((r) => r.agree === samples);
 log(allAgree ? `All ${rows.length * samples} encrypted runs equal simulate.` : 'MISMATCH between encrypted outputs and simulate.');
-if (write) fs.writeFileSync(path.join(here, 'RESULTS-run.md'), `${lines.join('\n')}\n`);
+if (write) fs.writeFileSync(path.join(here, 'RESULTS-run.md'), report.text());
 net.dispose();
 if (!allAgree) process.exitCode = 1;

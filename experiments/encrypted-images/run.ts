@@ -19,6 +19,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Command } from 'commander';
+import { intListOption, intOption } from '../../src/cli/options.js';
+import { ReportLog } from '../../src/util/report-log.js';
 import { cpus, loadavg, totalmem } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { describeBackend, initBackend } from '../../src/backend/index.js';
@@ -32,30 +34,27 @@ import { type NetConfig, buildNet, compileNet, loadImages, loadNet, nhwcToNchw, 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const args = process.argv.slice(2);
 const o = new Command()
-  .option('--ckpt <value>', 'checkpoint to load (or write with --retrain)', path.join(here, 'model.safetensors'))
-  .option('--samples <value>', 'images/samples run encrypted', '10')
-  .option('--threads <value>', 'KS-PBS thread counts to run, comma-separated', '1,2')
-  .option('--sim <value>', 'test images simulated', '10000')
-  .option('--calib <value>', 'calibration images', '10000')
-  .option('--save <value>', 'write the (re)trained weights here', '')
+  .option('--ckpt <file>', 'checkpoint to load (or write with --retrain)', path.join(here, 'model.safetensors'))
+  .option('--samples <n>', 'images run encrypted', intOption('--samples', 0), 10)
+  .option('--threads <list>', 'KS-PBS thread counts to run, comma-separated', intListOption('--threads', 1), [1, 2])
+  .option('--sim <n>', 'test images simulated', intOption('--sim', 1), 10000)
+  .option('--calib <n>', 'calibration images', intOption('--calib', 1), 10000)
+  .option('--save <file>', 'write the (re)trained weights here', '')
   .option('--retrain', 'train instead of loading the checkpoint')
   .option('--write', 'write the RESULTS markdown file')
   .parse()
-  .opts<Record<string, string>>();
-const CKPT = path.resolve(o.ckpt!);
-const samples = Number(o.samples!);
-const threadList = o.threads!.split(',').map(Number);
-const simN = Number(o.sim!);
-const calibN = Number(o.calib!);
+  .opts<{ ckpt: string; samples: number; threads: number[]; sim: number; calib: number; save: string; retrain?: boolean; write?: boolean }>();
+const CKPT = path.resolve(o.ckpt);
+const samples = o.samples;
+const threadList = o.threads;
+const simN = o.sim;
+const calibN = o.calib;
 const retrain = Boolean(o.retrain);
-const saveTo = o.save!;
+const saveTo = o.save;
 const write = Boolean(o.write);
 
-const lines: string[] = [];
-const log = (s = '') => {
-  console.log(s);
-  lines.push(s);
-};
+const report = new ReportLog();
+const log = report.log;
 const t00 = performance.now();
 const load0 = loadavg();
 const backendInfo = await initBackend();
@@ -213,7 +212,7 @@ for (const threads of samples > 0 ? threadList : []) {
     if (same === 10) row.agreeImages++;
     const pred = argmaxRows(r.output, 10)[0];
     console.log(`  ${threads} thread(s) image ${s} (label ${labels[s]}, predicted ${pred}): ${row.wall.at(-1)!.toFixed(1)} s wall, ${row.cpu.at(-1)!.toFixed(1)} s CPU, ${st.pbs} PBS; outputs ${Array.from(r.outputInts!).join(',')} ${same === 10 ? '= simulate' : `≠ simulate ${Array.from(want.subarray(10 * s, 10 * s + 10)).join(',')}`}; load ${loadavg()[0]!.toFixed(1)}`);
-    if (write) fs.writeFileSync(resultsFile, `${[...lines, ...tables(), `(partial: written after image ${s + 1}/${samples} of the ${threads}-thread run)`].join('\n')}\n`);
+    if (write) fs.writeFileSync(resultsFile, report.text([...tables(), `(partial: written after image ${s + 1}/${samples} of the ${threads}-thread run)`]));
   }
   await exec.close();
 }
@@ -221,6 +220,6 @@ for (const l of tables()) log(l);
 log(`Load average at the end: ${loadavg().map((v) => v.toFixed(1)).join(' / ')}; wall time of the script ${((performance.now() - t00) / 1000).toFixed(0)} s.`);
 const allAgree = rows.every((r) => r.agreeImages === samples);
 if (rows.length) log(allAgree ? `All ${rows.length * samples} encrypted runs equal simulate (every logit).` : 'MISMATCH between encrypted outputs and simulate.');
-if (write) fs.writeFileSync(resultsFile, `${lines.join('\n')}\n`);
+if (write) fs.writeFileSync(resultsFile, report.text());
 net.dispose();
 if (!allAgree) process.exitCode = 1;
