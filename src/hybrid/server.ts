@@ -220,7 +220,7 @@ export async function buildServer(opts: ServeOptions): Promise<FastifyInstance> 
     else req.log.warn({ code, msg: err.message }, 'request rejected');
     metrics.inc('fhenet_errors_total', { code });
     const deliberate = err instanceof HybridError; // a 507 says why; an unexpected fault says nothing of the server
-    void reply.status(status).send({ statusCode: status, error: status >= 500 ? 'Server Error' : 'Bad Request', code, message: status >= 500 && !deliberate ? 'internal error' : err.message });
+    void reply.status(status).send({ statusCode: status, error: status === 507 ? 'Insufficient Storage' : status >= 500 ? 'Internal Server Error' : 'Bad Request', code, message: status >= 500 && !deliberate ? 'internal error' : err.message });
   });
   app.setNotFoundHandler((req, reply) => {
     void reply.status(404).send({ statusCode: 404, error: 'Not Found', code: 'no_route', message: `no route ${req.method} ${req.url.split('?')[0]}` });
