@@ -11,7 +11,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { QuantSimpleNet } from '../../src/models/checkerboard.js';
 import { manualSeed } from '../../src/nn/init.js';
 import { accumulatorAware } from '../../src/quant/a2q.js';
-import { type RunConfig, type RunRecord, type RunResult, configHash, configLabel } from '../../src/sweep/index.js';
+import { type RunConfig, type RunRecord, type RunResult, configHash, configLabel, recordFor } from '../../src/sweep/index.js';
 import { loadData, quantizedNetResult } from '../../src/sweep/run.js';
 import { fit } from '../../src/train/trainer.js';
 
@@ -21,13 +21,7 @@ export type RangeConfig = RunConfig & { fc1Range: [number, number]; targetSchedu
 export const rangeLabel = (c: RangeConfig) =>
   `${configLabel(c)} fc1 range ${c.fc1Range[0]}…${c.fc1Range[1]}${c.targetSchedule ? ` schedule ${c.targetSchedule.join('→')}` : ''}${c.train.epochs !== 7 ? ` ${c.train.epochs} ep.` : ''}${c.lrSchedule ? ` lr ×${c.lrSchedule.gamma} from epoch ${c.lrSchedule.stepSize + 1}` : ''}${c.initScale ? ` init ×${c.initScale}` : ''}`;
 
-export const rangeRecord = (c: RangeConfig, result: RunRecord['result']): RunRecord => ({
-  hash: configHash(c),
-  label: rangeLabel(c),
-  config: c,
-  result,
-  finishedAt: new Date().toISOString(),
-});
+export const rangeRecord = (c: RangeConfig, result: RunRecord['result']): RunRecord => recordFor(configHash(c), c, result, rangeLabel(c));
 
 export async function runRangeConfig(c: RangeConfig): Promise<RunResult> {
   if (c.family !== 'a2q' || c.targetBits === null || c.bits === null || c.input !== 'signed' || c.k !== null) throw new Error('a2q-ranges: an unpruned a2q config, signed input');

@@ -13,7 +13,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { QuantSimpleNet } from '../../src/models/checkerboard.js';
 import { manualSeed } from '../../src/nn/init.js';
 import { accumulatorPenalty, quantizerGrid } from '../../src/quant/accumulator-penalty.js';
-import { type RunConfig, type RunRecord, type RunResult, configHash } from '../../src/sweep/index.js';
+import { type RunConfig, type RunRecord, type RunResult, configHash, recordFor } from '../../src/sweep/index.js';
 import { loadData, quantizedNetResult } from '../../src/sweep/run.js';
 import { evaluate, fit } from '../../src/train/trainer.js';
 
@@ -42,13 +42,7 @@ export type PenaltyResult = RunResult & {
 export const penaltyLabel = (c: PenaltyConfig) =>
   `qat h=${c.hidden} ${c.bits}-bit + accumulator penalty on the ${c.penalty.domain[0]}…${c.penalty.domain[1]} input domain, target ${c.penalty.targetBits}, λ ${c.penalty.weight}, ${c.penalty.finetuneEpochs} fine-tune ep.${c.data.source === 'peer' ? ' peer data' : ''}`;
 
-export const penaltyRecord = (c: PenaltyConfig, result: RunRecord['result']): RunRecord => ({
-  hash: configHash(c),
-  label: penaltyLabel(c),
-  config: c,
-  result,
-  finishedAt: new Date().toISOString(),
-});
+export const penaltyRecord = (c: PenaltyConfig, result: RunRecord['result']): RunRecord => recordFor(configHash(c), c, result, penaltyLabel(c));
 
 export async function runPenaltyConfig(c: PenaltyConfig): Promise<PenaltyResult> {
   if (c.family !== 'qat' || c.bits === null || c.input !== 'signed' || c.k !== null) throw new Error('domain-penalty: an unpruned qat config with the signed input');

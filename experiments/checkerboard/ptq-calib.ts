@@ -13,7 +13,7 @@ import { SimpleNet } from '../../src/models/checkerboard.js';
 import { pruneKNonZero, removePruning } from '../../src/prune/index.js';
 import { manualSeed } from '../../src/nn/init.js';
 import { type PtqOptions, quantizeOutputs, quantizePostTrainingWithReport } from '../../src/quant/ptq.js';
-import { type RunConfig, type RunRecord, type RunResult, configHash, configLabel } from '../../src/sweep/index.js';
+import { type RunConfig, type RunRecord, type RunResult, configHash, configLabel, recordFor } from '../../src/sweep/index.js';
 import { accumulatorFields, loadData } from '../../src/sweep/run.js';
 import { argmaxRows, evaluate, fit, predict } from '../../src/train/trainer.js';
 
@@ -32,7 +32,7 @@ export const PTQ_VARIANTS: Record<string, { opts: Omit<PtqOptions, 'bits'>; outp
 
 export type CalibConfig = RunConfig & { ptqVariant: string };
 export const calibLabel = (c: CalibConfig) => `${configLabel(c)} ptq ${c.ptqVariant}`;
-export const calibRecord = (c: CalibConfig, result: RunRecord['result']): RunRecord => ({ hash: configHash(c), label: calibLabel(c), config: c, result, finishedAt: new Date().toISOString() });
+export const calibRecord = (c: CalibConfig, result: RunRecord['result']): RunRecord => recordFor(configHash(c), c, result, calibLabel(c));
 
 /** Trains the float net of `base` once and quantizes it with every variant; one result per variant. */
 export async function runPtqVariants(base: RunConfig, variants: string[]): Promise<Map<string, RunResult>> {

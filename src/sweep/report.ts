@@ -177,6 +177,6 @@ export function toSvg(records: RunRecord[], title = 'test accuracy vs accumulato
   return `${out.join('\n')}\n`;
 }
 
-export function recordFor(hash: string, config: RunConfig, result: RunRecord['result']): RunRecord {
-  return { hash, label: configLabel(config), config, result, finishedAt: new Date().toISOString() };
+export function recordFor(hash: string, config: RunConfig, result: RunRecord['result'], label = configLabel(config)): RunRecord {
+  return { hash, label, config, result, finishedAt: new Date().toISOString() };
 }
