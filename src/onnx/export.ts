@@ -147,7 +147,7 @@ function storageFor(
   hi: number,
   isWeight: boolean,
   int4: boolean,
-): { dtype: DType; clip: boolean } {
+): { dtype: DType; clip: boolean; floatClip: boolean } {
   const candidates: DType[] = [];
   if (int4 && bits <= 4) candidates.push(signed ? 'int4' : 'uint4');
   if (bits <= 8) candidates.push(signed ? 'int8' : 'uint8');
@@ -156,9 +156,12 @@ function storageFor(
   for (const dtype of candidates) {
     const [a, b] = INT_RANGE[dtype]!;
     const clip = a !== lo || b !== hi;
-    // int4/int16 values cannot go through Clip in onnxruntime; weights are clamped when written instead.
-    if (clip && !isWeight && (dtype === 'int4' || dtype === 'uint4' || dtype === 'int16' || dtype === 'uint16')) continue;
-    return { dtype, clip: clip && !(isWeight && (dtype === 'int4' || dtype === 'uint4')) };
+    // onnxruntime's Clip takes no int4/int16 values. Weights are clamped when written instead; an int4 activation
+    // falls back to int8 storage; an int16 activation is clipped in float before QuantizeLinear, which gives the same
+    // integers because rounding is monotone and the bounds are integers.
+    if (clip && !isWeight && (dtype === 'int4' || dtype === 'uint4')) continue;
+    if (clip && !isWeight && (dtype === 'int16' || dtype === 'uint16')) return { dtype, clip: false, floatClip: true };
+    return { dtype, clip: clip && !(isWeight && (dtype === 'int4' || dtype === 'uint4')), floatClip: false };
   }
   throw new OnnxFormatError('export', `a ${bits}-bit ${signed ? 'signed' : 'unsigned'} ${isWeight ? 'weight' : 'activation'} quantizer has no QCDQ form`, {
     node: node.name,
@@ -169,6 +172,7 @@ function storageFor(
  * Rewrites every Quant node into standard ONNX (a new graph; the input is not modified):
  *   weight:     W (float initializer) → Quant  ⇒  Wint (integer initializer) → [Clip] → DequantizeLinear
  *   activation: X → Quant                      ⇒  X → QuantizeLinear → [Clip] → DequantizeLinear
+ *   9–16-bit activation narrower than int16:  ⇒  X → Clip (float bounds) → QuantizeLinear → DequantizeLinear
  * Per-channel scales become 1-D with `axis`. Clip appears when the range is narrower than the storage type.
  */
 export function toQcdqGraph(graph: Graph, opts: QcdqExportOptions = {}): Graph {
@@ -211,7 +215,7 @@ export function toQcdqGraph(graph: Graph, opts: QcdqExportOptions = {}): Graph {
     const [lo, hi] = quantBounds(bits, signed, narrow);
     const W = g.initializers.get(x);
     const isWeight = W !== undefined;
-    const { dtype, clip } = storageFor(n, bits, signed, lo, hi, isWeight, opts.int4 ?? false);
+    const { dtype, clip, floatClip } = storageFor(n, bits, signed, lo, hi, isWeight, opts.int4 ?? false);
     if (dtype === 'int4' || dtype === 'uint4' || dtype === 'int16' || dtype === 'uint16') needOpset21 = true;
 
     // Scale: scalar or one non-1 axis (per channel).
@@ -257,12 +261,29 @@ export function toQcdqGraph(graph: Graph, opts: QcdqExportOptions = {}): Graph {
       g.initializers.set(wName, { dtype, dims: [...W.dims], data: ints });
       intValue = wName;
     } else {
+      let qIn = x;
+      if (floatClip) {
+        // Float bounds (lo − zp)·s and (hi − zp)·s: x/s then lands within an ulp of the integer bound, so
+        // QuantizeLinear rounds it onto that bound (|bound| ≤ 65535 leaves a margin of about 0.004).
+        if (axis !== undefined) throw new OnnxFormatError('export', `a per-channel ${bits}-bit activation quantizer narrower than ${dtype} has no QCDQ form`, where);
+        const s = Number(scaleT.data[0]!);
+        const bound = (v: number): TensorData => ({ dtype: 'float32', dims: [], data: Float32Array.of((v - zs[0]!) * s) });
+        qIn = `${base}/Clip_output_0`;
+        nodes.push({
+          name: `${base}/Clip`,
+          opType: 'Clip',
+          domain: '',
+          inputs: [x, constant(bound(lo), `${base}/clip_min`), constant(bound(hi), `${base}/clip_max`)],
+          outputs: [qIn],
+          attributes: {},
+        });
+      }
       intValue = `${base}/QuantizeLinear_output_0`;
       nodes.push({
         name: `${base}/QuantizeLinear`,
         opType: 'QuantizeLinear',
         domain: '',
-        inputs: [x, sConst, zConst],
+        inputs: [qIn, sConst, zConst],
         outputs: [intValue],
         attributes: { ...axisAttr },
       });

@@ -397,6 +397,7 @@ function sameValues(a: TensorData, b: TensorData): boolean {
 /**
  * Rewrites QCDQ patterns into QONNX Quant nodes (domain onnx.brevitas), in place:
  *   activation: X → QuantizeLinear(s, zp) → [Clip(lo, hi)] → DequantizeLinear(s, zp)  ⇒  Quant(X, s, zp, b)
+ *   activation: X → Clip((lo − zp)·s, (hi − zp)·s) → QuantizeLinear → DequantizeLinear  ⇒  the same (int16 storage)
  *   weight:     Wint → [Clip(lo, hi)] → DequantizeLinear(s, zp)  ⇒  Quant(W = (Wint − zp)·s, s, zp, b)
  * (b, signed, narrow) come from the integer range [lo, hi] (the Clip bounds, else the integer type's range).
  * Returns the number of patterns rewritten. Anything without an exact Quant equivalent is left unchanged.
@@ -455,6 +456,28 @@ export function qcdqToQonnx(graph: Graph): number {
       if (cl) lo = Math.max(lo, Number(cl.data[0]!));
       if (ch) hi = Math.min(hi, Number(ch.data[0]!));
     }
+    // fhenet's QCDQ form of a 9–16-bit activation narrower than its storage type: X → Clip (float bounds
+    // (lo − zp)·s, (hi − zp)·s) → QuantizeLinear. The bounds must be exactly those for the rewrite to be exact.
+    let floatClip: Node | undefined;
+    const fc = qNode ? index.producer(qNode.inputs[0]!) : undefined;
+    if (fc && fc.opType === 'Clip' && fc.domain === '' && scale.data.length === 1 && single(qNode!.inputs[0]!, qNode!)) {
+      const s = Number(scale.data[0]!);
+      const z = zp ? Number(zp.data[0]!) : 0;
+      const onGrid = (name: string | undefined): number | undefined => {
+        const t = name ? graph.initializers.get(name) : undefined;
+        if (!t || t.data.length !== 1 || !isFloatDType(t.dtype)) return undefined;
+        const v = Number(t.data[0]!);
+        const k = Math.round(v / s) + z;
+        return Math.fround((k - z) * s) === v ? k : undefined;
+      };
+      const flo = onGrid(fc.inputs[1]);
+      const fhi = onGrid(fc.inputs[2]);
+      if (flo !== undefined && fhi !== undefined) {
+        floatClip = fc;
+        lo = Math.max(lo, flo);
+        hi = Math.min(hi, fhi);
+      }
+    }
     const q = quantizerForRange(lo, hi);
     if (!q) continue;
     // Scale and zero point in Quant form: per-axis 1-D parameters are reshaped to broadcast along their axis.
@@ -495,7 +518,7 @@ export function qcdqToQonnx(graph: Graph): number {
       graph.initializers.set(wName, { dtype: 'float32', dims: [...weight.dims], data: wf });
       inputs.push(wName);
     } else {
-      inputs.push(qNode!.inputs[0]!);
+      inputs.push((floatClip ?? qNode!).inputs[0]!);
     }
     inputs.push(
       constant(fScale, `${base}/scale`),
@@ -512,6 +535,7 @@ export function qcdqToQonnx(graph: Graph): number {
     };
     replace.set(dq, quantNode);
     if (clipNode) remove.add(clipNode);
+    if (floatClip) remove.add(floatClip);
     if (qNode) remove.add(qNode);
     count++;
   }

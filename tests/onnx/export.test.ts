@@ -15,7 +15,7 @@ import {
   type Graph,
 } from '../../src/onnx/index.js';
 import { FIXTURES, fixtureBytes, fixtureIO, maxAbsDiff, rng, runOrt, runSingle, findPythonOnnx } from './helpers.js';
-import { checkerboardMlp, cnnWithBatchNorm, mlpInt32Bias } from './models.js';
+import { checkerboardMlp, cnnWithBatchNorm, mlpInt32Bias, mlpWideActivations } from './models.js';
 
 const TOL = 1e-5;
 const opSequence = (g: Graph) => g.nodes.map((n) => `${n.domain ? n.domain + '::' : ''}${n.opType}`);
@@ -119,10 +119,12 @@ describe('QCDQ export', () => {
 });
 
 describe('fhenet-built networks (GraphBuilder)', () => {
-  for (const [label, make] of [
-    ['checkerboard MLP', checkerboardMlp],
-    ['CNN with BatchNorm and per-channel weights', cnnWithBatchNorm],
-    ['MLP with per-channel weights and an int32 bias quantizer', mlpInt32Bias],
+  // The QCDQ opset without and with int4 storage: 21 wherever a quantizer is stored as int4 or int16.
+  for (const [label, make, opsets] of [
+    ['checkerboard MLP', checkerboardMlp, [13, 21]],
+    ['CNN with BatchNorm and per-channel weights', cnnWithBatchNorm, [13, 21]],
+    ['MLP with per-channel weights and an int32 bias quantizer', mlpInt32Bias, [13, 13]],
+    ['MLP with 10–16-bit activations narrower than int16', mlpWideActivations, [21, 21]],
   ] as const) {
     it(`${label}: QONNX round trip and QCDQ in onnxruntime within ${TOL}`, async () => {
       const graph = make();
@@ -135,26 +137,44 @@ describe('fhenet-built networks (GraphBuilder)', () => {
       for (const int4 of [false, true]) {
         const qcdq = exportQcdq(graph, { int4 });
         const raw = decodeModel(qcdq).graph;
-        // int4 storage (opset 21) only where a quantizer has ≤ 4 bits; the int32-bias MLP has none.
-        expect(raw.opsetImports[0]!.version).toBe(int4 && !label.startsWith('MLP') ? 21 : 13);
+        expect(raw.opsetImports[0]!.version).toBe(opsets[int4 ? 1 : 0]);
         const ort = [...(await runOrt(qcdq, { x })).values()][0]!;
         const d = maxAbsDiff(ort.data, ref.data);
         console.log(`[onnx] ${label}: QCDQ${int4 ? ' (int4)' : ''} in onnxruntime vs interpreter ${d.toExponential(2)}`);
         expect(d).toBeLessThan(TOL);
         expect(maxAbsDiff(runSingle(importModel(qcdq), x.dims, x.data).data, ref.data)).toBeLessThan(TOL);
-        if (!int4) {
+        // Debian's onnx 1.12 checker stops at IR 8 / opset 17, before int4 and int16 storage (opset 21).
+        if (raw.opsetImports[0]!.version === 13) {
           const file = join(tmp, `${label.replace(/\W+/g, '_')}.qcdq.onnx`);
           writeFileSync(file, qcdq);
           checkerFiles.push(file);
         }
       }
-      if (label.startsWith('MLP')) {
+      if (make === mlpWideActivations) {
+        // Each activation: Clip (float bounds on its grid) → QuantizeLinear (int16/uint16) → DequantizeLinear; no
+        // Clip on integers; and the import folds the pattern back into the same Quant nodes.
+        const raw = decodeModel(exportQcdq(graph)).graph;
+        const qls = raw.nodes.filter((n) => n.opType === 'QuantizeLinear');
+        expect(qls.map((n) => raw.initializers.get(n.inputs[2]!)!.dtype)).toEqual(['int16', 'uint16', 'int16']);
+        const clips = raw.nodes.filter((n) => n.opType === 'Clip' && !raw.initializers.has(n.inputs[0]!));
+        expect(clips.map((c) => [c.inputs[1]!, c.inputs[2]!].map((v) => Number(raw.initializers.get(v)!.data[0])))).toEqual([
+          [-2048 / 4096, 2047 / 4096],
+          [-3 / 2048, 1020 / 2048],
+          [-32767 / 65536, 32767 / 65536],
+        ]);
+        expect(qls.map((q) => q.inputs[0])).toEqual(clips.map((c) => c.outputs[0]));
+        const back = importModel(exportQcdq(graph));
+        expect(opSequence(back)).toEqual(opSequence(graph));
+        const quants = (g: Graph) => g.nodes.filter(isQuantNode).map((n) => [n.attributes.signed, n.attributes.narrow, Number(g.initializers.get(n.inputs[3]!)!.data[0])]);
+        expect(quants(back)).toEqual(quants(graph));
+      }
+      if (make === mlpInt32Bias) {
         const raw = decodeModel(exportQcdq(graph)).graph;
         const biasDq = raw.nodes.find((n) => n.opType === 'DequantizeLinear' && raw.initializers.get(n.inputs[0]!)?.dtype === 'int32')!;
         expect(biasDq.attributes.axis).toEqual({ type: 'int', value: 0 });
         expect(raw.nodes.find((n) => n.opType === 'Gemm')!.inputs[2]).toBe(biasDq.outputs[0]);
       }
-      if (label.startsWith('CNN')) {
+      if (make === cnnWithBatchNorm) {
         const raw = decodeModel(exportQcdq(graph)).graph;
         // conv.weight (int8) → Clip(−7, 7) → DequantizeLinear(scale [4], axis 0).
         const clip = raw.nodes.find((n) => n.opType === 'Clip' && raw.initializers.get(n.inputs[0]!)?.dims.length === 4)!;

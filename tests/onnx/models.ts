@@ -87,3 +87,22 @@ export function mlpInt32Bias(seed = 3): Graph {
   b.output(x);
   return b.build();
 }
+
+/**
+ * MLP whose activation quantizers are 9–16 bits and narrower than int16/uint16 (12-bit signed input, 10-bit
+ * unsigned ReLU with a zero point, 16-bit narrow output): their QCDQ form clips in float before QuantizeLinear.
+ * The scales are small enough that random inputs in [−1, 1] hit every bound.
+ */
+export function mlpWideActivations(seed = 4): Graph {
+  const r = rng(seed);
+  const b = new GraphBuilder('mlp_wide_activations');
+  let x = b.quant(b.input('x', ['batch', 6]), { scale: 1 / 4096, bitWidth: 12, signed: true, narrow: false });
+  const w1 = b.quant(b.addInitializer('fc1.weight', floatTensor([8, 6], randn(r, 48, 0.5))), { scale: 0.01, bitWidth: 8, signed: true, narrow: true });
+  x = b.gemm(x, w1, b.addInitializer('fc1.bias', floatTensor([8], randn(r, 8, 0.1))));
+  x = b.quant(b.relu(x), { scale: 1 / 2048, zeroPoint: 3, bitWidth: 10, signed: false, narrow: false });
+  const w2 = b.quant(b.addInitializer('fc2.weight', floatTensor([3, 8], randn(r, 24, 0.5))), { scale: 0.01, bitWidth: 8, signed: true, narrow: true });
+  x = b.gemm(x, w2, b.addInitializer('fc2.bias', floatTensor([3], randn(r, 3, 0.1))));
+  x = b.quant(x, { scale: 1 / 65536, bitWidth: 16, signed: true, narrow: true });
+  b.output(x);
+  return b.build();
+}
