@@ -44,6 +44,8 @@ const MODES: readonly HybridMode[] = ['disable', 'simulate', 'execute', 'remote'
 export interface HybridOptions {
   /** Base URL of an `fhenet serve` instance (remote mode). */
   serverUrl?: string;
+  /** Bearer token for a server started with `--token-file` (sent on every request; never stored in artefacts). */
+  serverToken?: string;
   /** Model name on the server (default 'model'). */
   modelName?: string;
 }
@@ -165,6 +167,7 @@ export class HybridFHEModel {
   readonly moduleNames: readonly string[];
   readonly modelName: string;
   serverUrl: string | undefined;
+  private readonly serverToken: string | undefined;
   private mode: HybridMode = 'float';
   private readonly states = new Map<string, RemoteState>();
   private replay: { results: { input: Float32Array; output: tf.Tensor | undefined; data: Float32Array; shape: number[] }[]; cursor: number } | undefined;
@@ -187,6 +190,7 @@ export class HybridFHEModel {
     this.modelName = opts.modelName ?? 'model';
     if (!/^[A-Za-z0-9_.-]{1,200}$/.test(this.modelName)) throw new ConfigError(`HybridFHEModel: model name '${this.modelName}' must match [A-Za-z0-9_.-]`);
     this.serverUrl = opts.serverUrl;
+    this.serverToken = opts.serverToken;
     model.eval();
     for (const name of names) {
       const original = model.getModule(name); // throws listing the valid names
@@ -347,7 +351,7 @@ export class HybridFHEModel {
       modules: Record<string, { key: string; moduleShape: number[]; graphShape: number[]; outShape: number[] }[]>;
     };
     checkVersion(mpath, manifest.format, HYBRID_MANIFEST_FORMAT, manifest.fhenetVersion);
-    const h = new HybridFHEModel(model, Object.keys(manifest.modules), { modelName: opts.modelName ?? manifest.modelName, serverUrl: opts.serverUrl });
+    const h = new HybridFHEModel(model, Object.keys(manifest.modules), { ...opts, modelName: opts.modelName ?? manifest.modelName });
     h.backend = manifest.backend;
     for (const [name, shapes] of Object.entries(manifest.modules)) {
       const st = h.state(name);
@@ -536,7 +540,7 @@ export class HybridFHEModel {
 
   private remote(): RemoteClient {
     if (!this.serverUrl) throw new HybridError("mode 'remote' needs a serverUrl (new HybridFHEModel(model, names, { serverUrl }))");
-    if (!this.http || this.http.baseUrl !== this.serverUrl.replace(/\/+$/, '')) this.http = new RemoteClient(this.serverUrl);
+    if (!this.http || this.http.baseUrl !== this.serverUrl.replace(/\/+$/, '')) this.http = new RemoteClient(this.serverUrl, { token: this.serverToken });
     return this.http;
   }
 

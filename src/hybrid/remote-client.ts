@@ -16,18 +16,25 @@ export class RemoteClient {
   /** Every call, oldest first (bounded to the last 10,000). */
   readonly calls: CallStats[] = [];
 
-  constructor(baseUrl: string) {
+  private readonly authorization: string | undefined;
+
+  /** `token`: the bearer token of a server started with `--token-file`. */
+  constructor(baseUrl: string, opts: { token?: string } = {}) {
     this.baseUrl = baseUrl.replace(/\/+$/, '');
+    this.authorization = opts.token === undefined ? undefined : `Bearer ${opts.token}`;
   }
 
   private async call(method: 'GET' | 'POST', route: string, query: Record<string, string>, body?: Uint8Array): Promise<{ bytes: Uint8Array; stats: CallStats }> {
     const url = `${this.baseUrl}${route}?${new URLSearchParams(query).toString()}`;
     const t0 = performance.now();
+    const headers: Record<string, string> = {};
+    if (body) headers['content-type'] = 'application/octet-stream';
+    if (this.authorization) headers.authorization = this.authorization;
     let res: Response;
     try {
       res = await fetch(url, {
         method,
-        headers: body ? { 'content-type': 'application/octet-stream' } : undefined,
+        headers,
         body: body ? Buffer.from(body.buffer, body.byteOffset, body.byteLength) : undefined,
       });
     } catch (e) {

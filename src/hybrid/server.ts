@@ -10,7 +10,9 @@
  *   POST /add_key?model_name=M&module_name=X&input_shape=S    body: evaluation keys (application/octet-stream) → { uid }
  *   POST /compute?uid=U&model_name=M&module_name=X&input_shape=S  body: ciphertexts → result ciphertexts (octet-stream)
  *   GET  /health → { status }     GET /metrics → Prometheus text
- * Errors are JSON { statusCode, error, code, message }: 400 bad input, 404 unknown model/module/shape/uid,
+ * With `apiTokens` (`--token-file`) every route but /health needs `Authorization: Bearer <token>` (else 401), and a
+ * uid answers only to the token that uploaded its key (to any other: 404 unknown_uid, as if it did not exist).
+ * Errors are JSON { statusCode, error, code, message }: 400 bad input, 401 no or wrong token, 404 unknown model/module/shape/uid,
  * 413 body over the limit, 415 wrong content type, 507 key store full (every stored key in use); other 5xx only for
  * server faults.
  *
@@ -21,6 +23,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { randomUUID } from 'node:crypto';
+import { STATUS_CODES } from 'node:http';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
@@ -30,6 +33,7 @@ import { HybridError } from './errors.js';
 import { KeyStoreFull, KeyStoreIndex } from './key-store.js';
 import { writeFileAtomicAsync } from './fsutil.js';
 import { configureTfheServer } from './tfhe-backend.js';
+import { BearerAuth } from './auth.js';
 
 export interface ServeOptions {
   /** Folder of models: `<modelsDir>/<model>/<module>/<shape>/{server.fhe, client.json}`. */
@@ -53,6 +57,8 @@ export interface ServeOptions {
   tfheKeyCacheSize?: number;
   /** KS-PBS worker threads per loaded tfhe key (default 2, minimum 2: the PBS never run on the event loop). */
   tfheThreads?: number;
+  /** Bearer tokens accepted (`--token-file`); default none: the server is open to anyone who can reach it. */
+  apiTokens?: readonly string[];
   /** fastify/pino logger option (default { level: 'info' }); false to silence. */
   logger?: FastifyServerOptions['logger'];
 }
@@ -79,6 +85,8 @@ interface KeyMeta {
   circuitId: string;
   bytes: number;
   created: string;
+  /** Hash prefix of the token that uploaded the key (servers with tokens only). */
+  owner?: string;
 }
 
 const UID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
@@ -138,6 +146,8 @@ class Metrics {
 
 export async function buildServer(opts: ServeOptions): Promise<FastifyInstance> {
   const models = loadModels(opts.modelsDir);
+  const auth = opts.apiTokens ? new BearerAuth(opts.apiTokens) : undefined;
+  const owners = new WeakMap<object, string>();
   fs.mkdirSync(opts.keysDir, { recursive: true });
   const maxKey = opts.maxKeyBytes ?? 512 * 2 ** 20;
   const maxCt = opts.maxCiphertextBytes ?? 64 * 2 ** 20;
@@ -220,11 +230,19 @@ export async function buildServer(opts: ServeOptions): Promise<FastifyInstance> 
     else req.log.warn({ code, msg: err.message }, 'request rejected');
     metrics.inc('fhenet_errors_total', { code });
     const deliberate = err instanceof HybridError; // a 507 says why; an unexpected fault says nothing of the server
-    void reply.status(status).send({ statusCode: status, error: status === 507 ? 'Insufficient Storage' : status >= 500 ? 'Internal Server Error' : 'Bad Request', code, message: status >= 500 && !deliberate ? 'internal error' : err.message });
+    if (status === 401) void reply.header('www-authenticate', 'Bearer realm="fhenet"');
+    void reply.status(status).send({ statusCode: status, error: STATUS_CODES[status] ?? 'Error', code, message: status >= 500 && !deliberate ? 'internal error' : err.message });
   });
   app.setNotFoundHandler((req, reply) => {
     void reply.status(404).send({ statusCode: 404, error: 'Not Found', code: 'no_route', message: `no route ${req.method} ${req.url.split('?')[0]}` });
   });
+  // Before the body is read: an unauthenticated upload is refused without receiving its bytes.
+  if (auth) {
+    app.addHook('onRequest', async (req) => {
+      if (req.url === '/health' || req.url.startsWith('/health?')) return;
+      owners.set(req, auth.ownerOf(req.headers.authorization));
+    });
+  }
   app.addHook('onResponse', async (req, reply) => {
     metrics.inc('fhenet_http_requests_total', { route: req.routeOptions.url ?? 'none', status: reply.statusCode });
   });
@@ -406,7 +424,8 @@ export async function buildServer(opts: ServeOptions): Promise<FastifyInstance> 
         }
         throw e;
       }
-      const meta: KeyMeta = { uid, model, module, shape, circuitId: entry.server.circuitId, bytes, created: new Date().toISOString() };
+      const owner = owners.get(req);
+      const meta: KeyMeta = { uid, model, module, shape, circuitId: entry.server.circuitId, bytes, created: new Date().toISOString(), ...(owner ? { owner } : {}) };
       const files = keyFiles(uid);
       try {
         // Key first (a rename within keysDir), then the metadata file: a uid exists only once both are complete.
@@ -440,6 +459,8 @@ export async function buildServer(opts: ServeOptions): Promise<FastifyInstance> 
       computeInFlight++;
       let out: Uint8Array;
       try {
+        // Another token's key answers as if it did not exist (a uid is not a credential of its own).
+        if (key.meta.owner !== owners.get(req)) throw new HybridError(`unknown uid ${uid} (upload evaluation keys with /add_key first)`, 404, 'unknown_uid');
         if (key.meta.model !== model || key.meta.module !== module || key.meta.shape !== shape) {
           throw new HybridError(`uid ${uid} was registered for ${key.meta.model}/${key.meta.module}/${key.meta.shape}, not ${model}/${module}/${shape}`, 400, 'uid_mismatch');
         }
