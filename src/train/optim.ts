@@ -56,7 +56,12 @@ export abstract class Optimizer {
     for (const [key, t] of tensors) {
       const existing = this.slots.get(key);
       if (existing) existing.assign(t);
-      else this.slots.set(key, tf.keep(tf.variable(t.clone(), false)));
+      else {
+        // The variable takes its own reference to the clone's data; the clone itself is not needed afterwards.
+        const copy = t.clone();
+        this.slots.set(key, tf.keep(tf.variable(copy, false)));
+        copy.dispose();
+      }
     }
   }
 

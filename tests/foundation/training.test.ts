@@ -99,7 +99,9 @@ describe('training', () => {
     await fit(first, data, { ...opts, epochs: 2, checkpointDir: dir });
     manualSeed(99); // a different init, overwritten by the checkpoint
     const resumed = new QuantSimpleNet({ hidden: 12, bits: 3, scales: 'brevitas' });
+    const tensors = tf.memory().numTensors;
     const r = await fit(resumed, data, { ...opts, epochs: 3, checkpointDir: dir, resume: true });
+    expect(tf.memory().numTensors).toBe(tensors); // the restored optimizer state is released with the optimizer
     expect(r.history.map((m) => m.epoch)).toEqual([0, 1, 2]);
     for (const [name, t] of full.stateDict()) {
       expect(Array.from(resumed.stateDict().get(name)!.dataSync()), name).toEqual(Array.from(t.dataSync()));
