@@ -227,7 +227,7 @@ export async function buildServer(opts: ServeOptions): Promise<FastifyInstance> 
       code = err.code ?? 'bad_request';
     }
     if (status >= 500 && !(err instanceof HybridError)) req.log.error({ err }, 'request failed');
-    else req.log.warn({ code, msg: err.message }, 'request rejected');
+    else req.log.warn({ code, reason: err.message }, 'request rejected');
     metrics.inc('fhenet_errors_total', { code });
     const deliberate = err instanceof HybridError; // a 507 says why; an unexpected fault says nothing of the server
     if (status === 401) void reply.header('www-authenticate', 'Bearer realm="fhenet"');
