@@ -6,7 +6,8 @@
  *   npx tsx experiments/cifar/fhe-rows.ts experiments/cifar/cnv.packed.safetensors --rows '[6, {"bits": 6, "perChannel": true, "align": true}]'
  *
  * A row is "none", a number (Concrete ML's rounding to that many bits) or { bits, perChannel?, align? } (fhenet's
- * refined rounding, src/compiler/rounding.ts).
+ * refined rounding, src/compiler/rounding.ts), or { bits, method: "approximate" } (approximate rounding; with --plan, the
+ * TFHE parameter set fhenet's executor would run it on).
  */
 import * as fs from 'node:fs';
 import { Command, InvalidArgumentError } from 'commander';
@@ -24,7 +25,7 @@ function parseRows(v: string): FheRounding[] {
     throw new InvalidArgumentError(`--rows must be a JSON array, got '${v}'`);
   }
   const ok = (r: unknown) => r === 'none' || (typeof r === 'number' && Number.isInteger(r)) || (typeof r === 'object' && r !== null && Number.isInteger((r as { bits?: unknown }).bits));
-  if (!Array.isArray(rows) || rows.length === 0 || !rows.every(ok)) throw new InvalidArgumentError(`--rows: a non-empty array of "none", integers or { bits, perChannel?, align? }`);
+  if (!Array.isArray(rows) || rows.length === 0 || !rows.every(ok)) throw new InvalidArgumentError(`--rows: a non-empty array of "none", integers or { bits, method?, perChannel?, align? }`);
   return rows as FheRounding[];
 }
 
@@ -56,7 +57,8 @@ const fhe = await fheEvaluate(model, spread(data.train, opts.calibN), data.test,
 for (const r of fhe.rows) {
   console.log(
     `rounding ${r.label}: ${(100 * r.accuracy).toFixed(2)}% on ${fhe.n} (QAT on the same ${(100 * fhe.qatAccuracy).toFixed(2)}%, agreement ${(100 * r.agreement).toFixed(2)}%); ` +
-      `max bit width ${r.maxBitWidth}, max TLU input ${r.maxTluInputBits}; compile ${r.compileSeconds.toFixed(1)} s, simulate ${r.simulateSeconds.toFixed(1)} s`,
+      `max bit width ${r.maxBitWidth}, max TLU input ${r.maxTluInputBits}; compile ${r.compileSeconds.toFixed(1)} s, simulate ${r.simulateSeconds.toFixed(1)} s; ` +
+      (r.tfhe ? `TFHE: ${r.tfhe.set}, ${r.tfhe.pbsPerSample} PBS per image` : `TFHE: no set fits (${(r.tfheRefusal ?? '').slice(0, 300)})`),
   );
 }
 console.log(`wall ${((performance.now() - t0) / 1000).toFixed(0)} s`);

@@ -7,6 +7,7 @@ import * as path from 'node:path';
 import { type CifarNormalization, augmentBatch, loadCifar10, toDataset, zeroPixelValue } from '../../datasets/cifar10/index.js';
 import { loadFashionMnist } from '../../datasets/fashion-mnist/index.js';
 import { FheModel } from '../../src/compiler/fhe-model.js';
+import { planCircuit } from '../../src/tfhe/executor-plan.js';
 import { moduleToGraph } from '../../src/export/to-graph.js';
 import type { Module } from '../../src/nn/module.js';
 import { CNV, FashionCnn, createCnv } from '../../src/models/cnv.js';
@@ -134,11 +135,11 @@ export function nhwcToNchw(x: Float32Array, n: number, shape: readonly number[])
 }
 
 /** A rounding row: none, Concrete ML's rounding to n bits, or fhenet's refined rounding (per channel + aligned). */
-export type FheRounding = 'none' | number | { bits: number; perChannel?: boolean; align?: boolean };
+export type FheRounding = 'none' | number | { bits: number; method?: 'exact' | 'approximate'; perChannel?: boolean; align?: boolean };
 
 export function roundingLabel(r: FheRounding): string {
   if (r === 'none' || typeof r === 'number') return String(r);
-  return `${r.bits} (${[r.perChannel ? 'per channel' : '', r.align ? 'aligned' : ''].filter(Boolean).join(' + ') || 'plain'})`;
+  return `${r.bits} (${[r.method === 'approximate' ? 'approximate' : '', r.perChannel ? 'per channel' : '', r.align ? 'aligned' : ''].filter(Boolean).join(' + ') || 'plain'})`;
 }
 
 export interface FheRow {
@@ -151,6 +152,10 @@ export interface FheRow {
   maxTluInputBits: number;
   compileSeconds: number;
   simulateSeconds: number;
+  /** The parameter set fhenet's TFHE executor would run the circuit on, and its PBS per image (null: no set fits). */
+  tfhe: { set: string; pbsPerSample: number } | null;
+  /** Why no set fits (the largest set's refusal), when none does. */
+  tfheRefusal?: string;
 }
 
 export interface FheEvaluation {
@@ -181,6 +186,14 @@ export async function fheEvaluate(model: Module, calib: Dataset, test: Dataset, 
     const rep = fhe.report();
     const out = await fhe.forward(testX, n, { fhe: 'simulate' });
     const t2 = performance.now();
+    let tfhe: FheRow['tfhe'] = null;
+    let tfheRefusal: string | undefined;
+    try {
+      const plan = planCircuit(fhe.circuit);
+      tfhe = { set: plan.params.name, pbsPerSample: plan.pbsPerSample };
+    } catch (e) {
+      tfheRefusal = (e as Error).message;
+    }
     const pred = argmaxRows(out.output, sub.numClasses);
     let ok = 0;
     let agree = 0;
@@ -197,6 +210,8 @@ export async function fheEvaluate(model: Module, calib: Dataset, test: Dataset, 
       maxTluInputBits: rep.maxTluInputBits,
       compileSeconds: (t1 - t0) / 1000,
       simulateSeconds: (t2 - t1) / 1000,
+      tfhe,
+      ...(tfheRefusal !== undefined ? { tfheRefusal } : {}),
     });
   }
   return { n, qatAccuracy: qat.accuracy, rows };

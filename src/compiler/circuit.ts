@@ -79,6 +79,13 @@ export type CircuitOp =
       channelRoundBits?: Int32Array;
       /** Per-channel clear offsets added to the accumulator before rounding (boundaries placed on the table's steps). */
       roundOffsets?: Int32Array;
+      /**
+       * Concrete's approximate rounding (roundBits ≥ 1): under TFHE an accumulator near a rounding boundary may read
+       * the neighbouring table entry (index ± 1); in exchange the lookup needs the noise margin of an `inputBits`-bit
+       * table instead of the whole accumulator's. The table keeps a spare entry past each end of its calibrated
+       * range for those off-by-one reads. The clear simulator rounds exactly.
+       */
+      approximate?: boolean;
       inputBits: number;
       inputSigned: boolean;
       /** Per-sample element → table row: element index / channelStride % channels. */
@@ -221,6 +228,7 @@ export function validateCircuit(c: Circuit): void {
       if (op.inputBits < 1 || op.inputBits > 24) throw new CircuitError(`op '${op.name}': table input width ${op.inputBits} bits is out of range`);
       if (op.tables.length !== op.channels * 2 ** op.inputBits) throw new CircuitError(`op '${op.name}': table size ${op.tables.length} ≠ ${op.channels} × 2^${op.inputBits}`);
       if (!Number.isInteger(op.roundBits) || op.roundBits < 0 || op.roundBits > 30) throw new CircuitError(`op '${op.name}': roundBits ${op.roundBits} is out of range`);
+      if (op.approximate !== undefined && typeof op.approximate !== 'boolean') throw new CircuitError(`op '${op.name}': approximate must be a boolean`);
       if (op.channelRoundBits) {
         if (op.channelRoundBits.length !== op.channels) throw new CircuitError(`op '${op.name}': ${op.channelRoundBits.length} channelRoundBits for ${op.channels} channels`);
         if (op.channelRoundBits.some((k) => k < 0 || k > op.roundBits)) throw new CircuitError(`op '${op.name}': a channel rounds away more than roundBits (${op.roundBits}) or fewer than 0 bits`);

@@ -134,6 +134,7 @@ export function compileGraph(graph: Graph, calib: Calibration, opts: CompileOpti
     if (plan.channelK.some((kc) => kc !== k)) t.op.channelRoundBits = plan.channelK;
     const alignedChannels = plan.offsets.reduce((n, o) => n + (o !== 0 ? 1 : 0), 0);
     if (alignedChannels > 0) t.op.roundOffsets = plan.offsets;
+    if (k > 0 && rounding?.method === 'approximate') t.op.approximate = true;
     const minRoundBits = plan.channelK.reduce((a, b) => Math.min(a, b), k);
     tables.push({ name: t.op.name, accRange, accBits, roundBits: k, minRoundBits, alignedChannels, inputBits, fused: t.source.fused });
   }

@@ -2,6 +2,10 @@
  * The compile report: per circuit value its kind, shape, calibrated integer range and bit width; totals as the
  * reference reports them (maximum bit width = "accumulator size"), table lookups by input width with the TFHE
  * parameter set each needs, linear work, and an encrypted-latency estimate from the cost model.
+ *
+ * The precision a lookup needs is its table width, except for an exactly rounded table: fhenet's TFHE executor
+ * rounds it exactly by keeping the noise margin of the whole accumulator (docs/tfhe.md), so it costs like a table
+ * of the accumulator's width. Approximately rounded tables (`method: 'approximate'`) cost their own width.
  */
 import { type Circuit, bitsFor, size } from './circuit.js';
 import type { CompiledCircuit } from './compile.js';
@@ -34,6 +38,7 @@ export interface CircuitReport {
   tluCount: number;
   /** Multiply-accumulates with clear weights per sample (non-zero weights only), and additions. */
   linearOps: { macs: number; adds: number };
+  /** Lookups grouped by the precision fhenet's TFHE executor needs for them (see above), with the set and cost. */
   parameterSets: { bits: number; set: string; pbs: number; msPerPbs?: number; source: string }[];
   /** Single-thread estimate; undefined when a width has no cost figure. */
   estimatedMsPerSample?: number;
@@ -53,6 +58,7 @@ export function circuitReport(compiled: CompiledCircuit, cost = new CostModel())
   let macs = 0;
   let adds = 0;
   const byWidth: Record<number, number> = {};
+  const byPrecision: Record<number, number> = {};
   for (const op of c.ops) {
     const r = rangeOf(op.output);
     const row: NodeReport = { name: op.name, kind: op.kind, shape: shapes.get(op.output)!, range: r, bits: bitsFor({ min: r[0], max: r[1] }) };
@@ -69,10 +75,12 @@ export function circuitReport(compiled: CompiledCircuit, cost = new CostModel())
       row.alignedChannels = t.alignedChannels;
       row.fused = t.fused;
       byWidth[op.inputBits] = (byWidth[op.inputBits] ?? 0) + outN;
+      const precision = op.roundBits > 0 && !op.approximate ? op.inputBits + op.roundBits : op.inputBits;
+      byPrecision[precision] = (byPrecision[precision] ?? 0) + outN;
     }
     nodes.push(row);
   }
-  const parameterSets = Object.entries(byWidth).map(([w, pbs]) => {
+  const parameterSets = Object.entries(byPrecision).map(([w, pbs]) => {
     const p = cost.forWidth(Number(w));
     return { bits: Number(w), set: p.set, pbs, msPerPbs: p.msPerPbs, source: p.source };
   });
@@ -113,7 +121,7 @@ export function formatReport(r: CircuitReport): string {
   lines.push(`table lookups per sample:         ${r.tluCount} (${Object.entries(r.tluCountByWidth).map(([w, n]) => `${n} × ${w}-bit`).join(', ')})`);
   lines.push(`linear work per sample:           ${r.linearOps.macs} multiply-accumulates, ${r.linearOps.adds} additions`);
   for (const p of r.parameterSets) {
-    lines.push(`  ${p.bits}-bit tables → ${p.set}: ${p.pbs} PBS × ${p.msPerPbs ?? '?'} ms (${p.source})`);
+    lines.push(`  ${p.bits}-bit lookups → ${p.set}: ${p.pbs} PBS × ${p.msPerPbs ?? '?'} ms (${p.source})`);
   }
   lines.push(`estimated latency:                ${r.estimatedMsPerSample !== undefined ? `${(r.estimatedMsPerSample / 1000).toFixed(2)} s per sample, one thread` : 'unknown (a width has no cost figure)'}`);
   return lines.join('\n');

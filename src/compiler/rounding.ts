@@ -20,7 +20,12 @@ import { CompileError } from './errors.js';
 export interface RoundingSpec {
   /** Table input width after rounding. */
   bits: number;
-  /** Kept for Concrete ML's option name; fhenet's rounding is exact (round to nearest) either way. */
+  /**
+   * Concrete ML's option. The clear circuit rounds to nearest either way. 'approximate' tables get one spare entry
+   * past each end of their rounded range (rounding one more bit away when that would widen the table) and are
+   * marked so that the TFHE executor gives them the noise margin of their own width, not of the accumulator's,
+   * accepting index ± 1 near rounding boundaries (docs/tfhe.md).
+   */
   method: 'exact' | 'approximate';
   /** Choose the bits rounded away per channel from each channel's range. */
   perChannel: boolean;
@@ -41,6 +46,7 @@ export function roundingSpec(opt: RoundingOption | undefined): RoundingSpec | un
   if (method !== 'exact' && method !== 'approximate') throw new CompileError('options', `roundingThresholdBits.method must be 'exact' or 'approximate', got '${String(method)}'`);
   const perChannel = 'perChannel' in r ? Boolean(r.perChannel) : false;
   const align = 'align' in r ? Boolean(r.align) : false;
+  if (method === 'approximate' && (perChannel || align)) throw new CompileError('options', "roundingThresholdBits: method 'approximate' cannot be combined with perChannel or align (not implemented)");
   return { bits: r.bits, method, perChannel, align };
 }
 
@@ -199,6 +205,14 @@ export function planTableRounding(
   const channelK = new Int32Array(channels).fill(k);
   const offsets = new Int32Array(channels);
   const plain = { min: rounded(accRange.min, k), max: rounded(accRange.max, k) };
+  if (k > 0 && spec?.method === 'approximate') {
+    // Overflow protection: an encrypted index may come out one step off, so the table holds one more entry past
+    // each end of the calibrated range, within `bits` (one more bit is rounded away while it does not fit).
+    const widened = (kk: number) => ({ min: rounded(accRange.min, kk) - 1, max: rounded(accRange.max, kk) + 1 });
+    let ka = k;
+    while (bitsFor(widened(ka)) > spec.bits) ka++;
+    return { k: ka, channelK: new Int32Array(channels).fill(ka), offsets, indexRange: widened(ka) };
+  }
   if (k === 0 || !stats || !spec || (!spec.perChannel && !spec.align)) return { k, channelK, offsets, indexRange: plain };
   // Every channel's rounded indices must stay in the domain of plain rounding's table (`bits` wide, or one more when
   // rounding up at the top of the range carries, as with Concrete's overflow protection), so that neither

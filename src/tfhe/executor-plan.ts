@@ -17,6 +17,13 @@
  * unit (2^(62−B)) is added too: every integer y then sits half a unit inside its box, ties included, so the lookup is
  * *exactly* the simulator's floor((x + 2^(k−1)) / 2^k) (round half up) whenever the noise stays below half a unit —
  * the same margin, 2^(62−B), as for k = 0 (half a box of 2^B boxes). The noise check below uses that margin.
+ *
+ * Approximate rounding (a tlu marked `approximate`): the same layout, checked against half a box, 2^(62−w), instead:
+ * an accumulator up to half a box from its box centre plus noise under half a box lands at most one box away, so
+ * the index is the simulator's or off by one (near a boundary), never more; the compiler gave such tables a spare
+ * entry past each end of their range, so an off-by-one read never wraps. Every value feeding only approximate
+ * tables inherits the relaxed margin (the `margin` pass below), which is what lets a wide accumulator run on a set
+ * sized for its rounded width.
  */
 import { type Circuit, type CircuitOp, type IntRange, bitsFor, size, tluIndex, tluRounding } from '../compiler/circuit.js';
 import { TfheNoiseError, TfheParameterError } from './errors.js';
@@ -65,6 +72,8 @@ export type PlanStep =
       output: string;
       /** Encoding of inputs and output. */
       E: number;
+      /** log2 of the error the output must stay under (62 − E unless only approximate tables read it). */
+      margin: number;
       terms: LinearTerms;
     }
   | {
@@ -74,6 +83,8 @@ export type PlanStep =
       output: string;
       /** Accumulator bits B = inputBits + roundBits (the input's encoding). */
       B: number;
+      /** Approximate rounding: the index may be off by one near a rounding boundary (noise margin of inputBits). */
+      approximate: boolean;
       /** Output encoding. */
       E: number;
       /**
@@ -94,6 +105,8 @@ export interface TluNoise {
   /** The op that computed the table's input. */
   producer: string;
   B: number;
+  /** Approximate rounding: the budget is half a box of the rounded table, and log2PFail is P(index off by > 1). */
+  approximate: boolean;
   /** Largest estimated input variance over the elements, and the allowed one. */
   variance: number;
   budget: number;
@@ -332,19 +345,28 @@ export class RegionBudgets {
     return v;
   }
 
-  /** Largest PBS input variance for a B-bit accumulator (before keyswitch and modulus switch). */
-  maxPbsInput(B: number): number {
-    return Math.max(0, this.maxDecrypt(B) - this.base.keyswitchVariance - this.base.modulusSwitchVariance);
+  /** Largest variance whose error stays below 2^m (at p_error). */
+  maxForMargin(m: number): number {
+    return this.maxDecrypt(62 - m);
   }
 
-  /** log2 P(fail) of a lookup whose input has variance `v` (Gaussian tail). */
-  log2PFail(B: number, v: number): number {
+  /**
+   * Largest PBS input variance (before keyswitch and modulus switch) for a lookup whose error must stay under 2^m:
+   * m = 62 − B for an exact B-bit accumulator, 62 − w for an approximately rounded w-bit table.
+   */
+  maxPbsInput(m: number): number {
+    return Math.max(0, this.maxForMargin(m) - this.base.keyswitchVariance - this.base.modulusSwitchVariance);
+  }
+
+  /** log2 P(fail) of a lookup with margin 2^m whose input has variance `v` (Gaussian tail). */
+  log2PFail(m: number, v: number): number {
     const sigma = Math.sqrt(v + this.base.keyswitchVariance + this.base.modulusSwitchVariance);
-    return log2TailProbability(2 ** (62 - B), sigma);
+    return log2TailProbability(2 ** m, sigma);
   }
 
-  linearContext(E: number): { plaintextModulus: number; budget: NoiseBudget } {
-    return { plaintextModulus: 2 ** E, budget: { ...this.base, maxDecryptVariance: this.maxDecrypt(E) } };
+  /** Context of a linear op producing a value encoded with E bits whose error must stay under 2^m (default exact). */
+  linearContext(E: number, m = 62 - E): { plaintextModulus: number; budget: NoiseBudget } {
+    return { plaintextModulus: 2 ** E, budget: { ...this.base, maxDecryptVariance: this.maxForMargin(m) } };
   }
 }
 
@@ -382,6 +404,28 @@ export function planCircuitWith(c: Circuit, params: TfheParams, opts: ExecutorPl
   }
   for (const [v, e] of E) {
     if (e > 52) throw new TfheParameterError(`value '${v}' needs a ${e}-bit encoding; at most 52 bits are supported`);
+  }
+
+  // Backward pass: the error each value must stay under, log2, at its own encoding. A consumer reading v at
+  // encoding e < E_v multiplies it by 2^(E_v − e), so its margin 2^m is 2^(m − (E_v − e)) for v. For exact tables
+  // and outputs this is 2^(62 − E_v) everywhere (half a unit); approximate tables relax it for what feeds them.
+  const margin = new Map<string, number>();
+  const needMargin = (v: string, m: number, readAt: number) => {
+    const own = m - (E.get(v)! - readAt);
+    margin.set(v, Math.min(margin.get(v) ?? Infinity, own));
+  };
+  needMargin(c.output.value, 62 - outputE, outputE);
+  for (let i = c.ops.length - 1; i >= 0; i--) {
+    const op = c.ops[i]!;
+    const eOut = E.get(op.output);
+    if (eOut === undefined) continue;
+    if (op.kind === 'tlu') {
+      const B = op.inputBits + op.roundBits;
+      needMargin(op.input, isApproximate(op) ? 62 - op.inputBits : 62 - B, B);
+    } else {
+      const m = margin.get(op.output) ?? 62 - eOut; // ?? : a value nothing reads keeps the exact margin
+      for (const v of opInputs(op)) needMargin(v, m, eOut);
+    }
   }
 
   // Backward pass, per element: an element is live when the output depends on it through a non-zero weight
@@ -449,7 +493,9 @@ export function planCircuitWith(c: Circuit, params: TfheParams, opts: ExecutorPl
       }
       const { vars, f } = varAt(op.input, B);
       const inConst = constants.get(op.input)!;
-      const budget = budgets.maxPbsInput(B);
+      const approximate = isApproximate(op);
+      const tableMargin = approximate ? 62 - op.inputBits : 62 - B;
+      const budget = budgets.maxPbsInput(tableMargin);
       let worst = 0;
       const lo = op.inputSigned ? -(boxes / 2) : 0;
       const channelOf = new Int32Array(nOut);
@@ -485,13 +531,13 @@ export function planCircuitWith(c: Circuit, params: TfheParams, opts: ExecutorPl
         const norm = Math.sqrt(worst / pbsVar);
         const allowed = Math.sqrt(budget / pbsVar);
         throw new TfheNoiseError(
-          `op '${op.name}' (table on the output of '${producer.get(op.input) ?? op.input}', ${B}-bit accumulator): input noise σ = 2^${(Math.log2(worst) / 2).toFixed(2)} ` +
+          `op '${op.name}' (table on the output of '${producer.get(op.input) ?? op.input}', ${B}-bit accumulator${approximate ? `, approximately rounded to ${op.inputBits} bits` : ''}): input noise σ = 2^${(Math.log2(worst) / 2).toFixed(2)} ` +
             `exceeds the budget σ ≤ 2^${(Math.log2(Math.max(budget, 1)) / 2).toFixed(2)} of '${params.name}' at p_error 2^${log2PError} — ` +
             `the dot product has an effective weight 2-norm of ${norm.toFixed(1)} (in units of bootstrapped inputs), ${allowed.toFixed(1)} allowed; ` +
             `fix: fewer non-zero weights per neuron (pruning) or smaller weights, fewer accumulator bits (roundingThresholdBits, accumulator-aware training), or a larger parameter set`,
         );
       }
-      noise.push({ op: op.name, producer: producer.get(op.input) ?? op.input, B, variance: worst, budget, log2PFail: budgets.log2PFail(B, worst) });
+      noise.push({ op: op.name, producer: producer.get(op.input) ?? op.input, B, approximate, variance: worst, budget, log2PFail: budgets.log2PFail(tableMargin, worst) });
       const luts: Lut[] = [];
       for (let ch = 0; ch < op.channels; ch++) luts.push(buildScaledLut(N, boxes, eOut, op.tables.subarray(ch * boxes, (ch + 1) * boxes)));
       // After scaling by 2^(roundBits − k_ch), a channel's accumulator x reads as x·2^(roundBits − k_ch) in B bits,
@@ -504,7 +550,7 @@ export function planCircuitWith(c: Circuit, params: TfheParams, opts: ExecutorPl
         scaleLog2[ch] = op.roundBits - k;
         shifts.push(base + (BigInt(offset * 2 ** scaleLog2[ch]!) << BigInt(63 - B)));
       }
-      steps.push({ kind: 'tlu', op: op.name, input: op.input, output: op.output, B, E: eOut, shifts, scaleLog2, luts, channelOf });
+      steps.push({ kind: 'tlu', op: op.name, input: op.input, output: op.output, B, approximate, E: eOut, shifts, scaleLog2, luts, channelOf });
     } else {
       const t = terms.get(op.name)!;
       const ins = opInputs(op);
@@ -532,13 +578,14 @@ export function planCircuitWith(c: Circuit, params: TfheParams, opts: ExecutorPl
         if (allConst) outConst[j] = cst;
         worst = Math.max(worst, v);
       }
-      if (worst > budgets.maxDecrypt(eOut)) {
+      const m = margin.get(op.output) ?? 62 - eOut;
+      if (worst > budgets.maxForMargin(m)) {
         throw new TfheNoiseError(
-          `op '${op.name}': noise σ = 2^${(Math.log2(worst) / 2).toFixed(2)} exceeds the decoding budget of its ${eOut}-bit encoding at p_error 2^${log2PError}; ` +
+          `op '${op.name}': noise σ = 2^${(Math.log2(worst) / 2).toFixed(2)} exceeds the budget of its ${eOut}-bit encoding (error < 2^${m} for its consumers) at p_error 2^${log2PError}; ` +
             `fix: fewer or smaller weights, or a larger parameter set`,
         );
       }
-      steps.push({ kind: 'linear', op: op.name, inputs: ins, output: op.output, E: eOut, terms: t });
+      steps.push({ kind: 'linear', op: op.name, inputs: ins, output: op.output, E: eOut, margin: m, terms: t });
     }
     variance.set(op.output, outVar);
     constants.set(op.output, outConst);
@@ -551,6 +598,8 @@ export function planCircuitWith(c: Circuit, params: TfheParams, opts: ExecutorPl
   }
   return { params, log2PError, E, inputE, outputE, steps, constants, pbsPerSample, noise, outputRange };
 }
+
+const isApproximate = (op: Tlu) => op.approximate === true && op.roundBits > 0;
 
 /** The simulator's lookup for a clear input (pruned neurons whose accumulator is a constant). */
 function clearLookup(op: Tlu, x: number, ch: number, lo: number): number {

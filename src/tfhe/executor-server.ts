@@ -154,7 +154,7 @@ export class TfheCircuitServer {
       const nOut = consts.length;
       if (step.kind === 'linear') {
         t0 = performance.now();
-        const ctx = this.budgets.linearContext(step.E);
+        const ctx = this.budgets.linearContext(step.E, step.margin);
         const ins = step.inputs.map((v) => get(v, step.E));
         const n0 = ins[0]![0]!.length;
         const { offsets, src, w } = step.terms;
