@@ -4,6 +4,9 @@
  * are marked for the TFHE executor; the clear simulation rounds exactly, as with 'exact'.
  */
 import { describe, expect, it } from 'vitest';
+import { execFileSync } from 'node:child_process';
+import { sharedPath } from '../../src/util/shared.js';
+import type { circuitReport } from '../../src/compiler/report.js';
 import { GraphBuilder } from '../../src/onnx/builder.js';
 import { floatTensor } from '../../src/onnx/graph.js';
 import { compileGraph } from '../../src/compiler/compile.js';
@@ -67,4 +70,20 @@ describe('approximate rounding in the compiler', () => {
     expect(() => roundingSpec({ bits: 4, method: 'approximate', perChannel: true })).toThrow(CompileError);
     expect(() => roundingSpec({ bits: 4, method: 'approximate', align: true })).toThrow(/cannot be combined/);
   });
+});
+
+describe('fhenet compile --rounding-approximate', () => {
+  const cli = (...args: string[]) => execFileSync(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'compile', sharedPath('fixtures/brevitas/cb3.qonnx.onnx'), ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  type Report = ReturnType<typeof circuitReport>;
+
+  it('reaches the compiler; the report costs approximate lookups at their table width, exact ones at their accumulator width', () => {
+    const exact = (JSON.parse(cli('--rounding', '4', '--json')) as { report: Report }).report;
+    const approx = (JSON.parse(cli('--rounding', '4', '--rounding-approximate', '--json')) as { report: Report }).report;
+    expect(approx.maxTluInputBits).toBeLessThanOrEqual(4);
+    expect(Math.max(...approx.parameterSets.map((p) => p.bits))).toBeLessThanOrEqual(4);
+    // the checkerboard's accumulators are wider than 4 bits: exactly rounded, they cost their full width
+    expect(Math.max(...exact.parameterSets.map((p) => p.bits))).toBeGreaterThan(4);
+    expect(approx.tluCount).toBe(exact.tluCount);
+    expect(() => cli('--rounding-approximate')).toThrow(/refine --rounding <bits>/);
+  }, 60_000);
 });
