@@ -22,7 +22,8 @@ export interface RoundingSpec {
   bits: number;
   /**
    * Concrete ML's option. The clear circuit rounds to nearest either way. 'approximate' tables get one spare entry
-   * past each end of their rounded range (rounding one more bit away when that would widen the table) and are
+   * past each end of their rounded range (rounding one more bit away when that would widen the table; with the
+   * refinements, past each channel's) and are
    * marked so that the TFHE executor gives them the noise margin of their own width, not of the accumulator's,
    * accepting index ± 1 near rounding boundaries (docs/tfhe.md).
    */
@@ -46,7 +47,6 @@ export function roundingSpec(opt: RoundingOption | undefined): RoundingSpec | un
   if (method !== 'exact' && method !== 'approximate') throw new CompileError('options', `roundingThresholdBits.method must be 'exact' or 'approximate', got '${String(method)}'`);
   const perChannel = 'perChannel' in r ? Boolean(r.perChannel) : false;
   const align = 'align' in r ? Boolean(r.align) : false;
-  if (method === 'approximate' && (perChannel || align)) throw new CompileError('options', "roundingThresholdBits: method 'approximate' cannot be combined with perChannel or align (not implemented)");
   return { bits: r.bits, method, perChannel, align };
 }
 
@@ -201,25 +201,24 @@ export function planTableRounding(
   channels: number,
 ): TableRounding {
   const accBits = bitsFor(accRange);
-  const k = spec && accBits > spec.bits ? accBits - spec.bits : 0;
+  let k = spec && accBits > spec.bits ? accBits - spec.bits : 0;
+  // Approximate rounding: an encrypted index may come out one step off, so every rounded index the calibration data
+  // reach keeps a spare table entry beyond it on both sides (overflow protection), within `bits`: one more bit is
+  // rounded away while the spares do not fit.
+  const spare = k > 0 && spec?.method === 'approximate' ? 1 : 0;
+  const roundedRange = (kk: number) => ({ min: rounded(accRange.min, kk) - spare, max: rounded(accRange.max, kk) + spare });
+  while (spare && bitsFor(roundedRange(k)) > spec!.bits) k++;
   const channelK = new Int32Array(channels).fill(k);
   const offsets = new Int32Array(channels);
-  const plain = { min: rounded(accRange.min, k), max: rounded(accRange.max, k) };
-  if (k > 0 && spec?.method === 'approximate') {
-    // Overflow protection: an encrypted index may come out one step off, so the table holds one more entry past
-    // each end of the calibrated range, within `bits` (one more bit is rounded away while it does not fit).
-    const widened = (kk: number) => ({ min: rounded(accRange.min, kk) - 1, max: rounded(accRange.max, kk) + 1 });
-    let ka = k;
-    while (bitsFor(widened(ka)) > spec.bits) ka++;
-    return { k: ka, channelK: new Int32Array(channels).fill(ka), offsets, indexRange: widened(ka) };
-  }
+  const plain = roundedRange(k);
   if (k === 0 || !stats || !spec || (!spec.perChannel && !spec.align)) return { k, channelK, offsets, indexRange: plain };
-  // Every channel's rounded indices must stay in the domain of plain rounding's table (`bits` wide, or one more when
-  // rounding up at the top of the range carries, as with Concrete's overflow protection), so that neither
-  // refinement widens the table.
-  const signed = accRange.min < 0;
+  // Every channel's rounded indices (and their spares) must stay in the domain of plain rounding's table (`bits`
+  // wide, or one more when rounding up at the top of the range carries, as with Concrete's overflow protection), so
+  // that neither refinement widens the table.
+  const signed = accRange.min < 0 || plain.min < 0; // the second: a spare entry below an index of 0
   const domainBits = bitsFor(plain);
-  const domain = signed ? { min: -(2 ** (domainBits - 1)), max: 2 ** (domainBits - 1) - 1 } : { min: 0, max: 2 ** domainBits - 1 };
+  const full = signed ? { min: -(2 ** (domainBits - 1)), max: 2 ** (domainBits - 1) - 1 } : { min: 0, max: 2 ** domainBits - 1 };
+  const domain = { min: full.min + spare, max: full.max - spare };
   const indexRange = { min: Infinity, max: -Infinity };
   for (let ch = 0; ch < channels; ch++) {
     const r = stats.range(ch);
@@ -238,8 +237,8 @@ export function planTableRounding(
     const hist = spec.align ? stats.histogram(ch) : undefined;
     const fits = (o: number) => rounded(r.min + o, kc) >= domain.min && rounded(r.max + o, kc) <= domain.max;
     if (hist && kc > 0) offsets[ch] = alignedOffset(kc, hist, (acc) => f(acc, ch), fits);
-    indexRange.min = Math.min(indexRange.min, rounded(r.min + offsets[ch]!, kc));
-    indexRange.max = Math.max(indexRange.max, rounded(r.max + offsets[ch]!, kc));
+    indexRange.min = Math.min(indexRange.min, rounded(r.min + offsets[ch]!, kc) - spare);
+    indexRange.max = Math.max(indexRange.max, rounded(r.max + offsets[ch]!, kc) + spare);
   }
   // The table spans at least plain rounding's domain: a narrower union of calibrated channel ranges would shrink the
   // table and take away the headroom the per-channel k was chosen with.

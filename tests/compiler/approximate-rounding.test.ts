@@ -11,7 +11,7 @@ import { GraphBuilder } from '../../src/onnx/builder.js';
 import { floatTensor } from '../../src/onnx/graph.js';
 import { compileGraph } from '../../src/compiler/compile.js';
 import { planTableRounding, roundingSpec } from '../../src/compiler/rounding.js';
-import { type TluOp, deserializeCircuit, serializeCircuit } from '../../src/compiler/circuit.js';
+import { type TluOp, deserializeCircuit, serializeCircuit, tluIndex } from '../../src/compiler/circuit.js';
 import { quantizeInput, simulate } from '../../src/compiler/simulate.js';
 import { CompileError } from '../../src/compiler/errors.js';
 
@@ -66,9 +66,29 @@ describe('approximate rounding in the compiler', () => {
     expect(Array.from(simulate(exact.circuit, quantizeInput(exact.circuit, calib.data), calib.n).output)).toEqual(Array.from(a));
   });
 
-  it('refuses approximate together with the per-channel refinements', () => {
-    expect(() => roundingSpec({ bits: 4, method: 'approximate', perChannel: true })).toThrow(CompileError);
-    expect(() => roundingSpec({ bits: 4, method: 'approximate', align: true })).toThrow(/cannot be combined/);
+  it('with the refinements: every channel keeps its spares inside the table, which stays within bits', () => {
+    for (const refine of [{ perChannel: true }, { align: true }, { perChannel: true, align: true }]) {
+      const c = compileGraph(net(), calib, { roundingThresholdBits: { bits: 4, method: 'approximate', ...refine } });
+      const t = c.circuit.ops.find((o): o is TluOp => o.kind === 'tlu' && o.roundBits > 0)!;
+      expect(t.approximate).toBe(true);
+      expect(t.inputBits).toBeLessThanOrEqual(4);
+      const lo = t.inputSigned ? -(2 ** (t.inputBits - 1)) : 0;
+      // every calibration accumulator of every channel rounds strictly inside the domain
+      const x = quantizeInput(c.circuit, calib.data);
+      simulate(c.circuit, x, calib.n, {
+        onValue: (v, d) => {
+          if (v !== t.input) return;
+          const per = d.length / calib.n;
+          for (let i = 0; i < d.length; i++) {
+            const ch = Math.floor((i % per) / t.channelStride) % t.channels;
+            const idx = tluIndex(t, d[i]!, ch);
+            expect(idx).toBeGreaterThan(lo);
+            expect(idx).toBeLessThan(lo + 2 ** t.inputBits - 1);
+          }
+        },
+      });
+    }
+    expect(() => roundingSpec({ bits: 4, method: 'approximately' as 'approximate' })).toThrow(CompileError);
   });
 });
 
