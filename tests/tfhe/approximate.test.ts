@@ -4,10 +4,11 @@
  * boundary, never more; accumulators at a box centre read exactly the simulator's entry.
  */
 import { describe, expect, it } from 'vitest';
-import { type Circuit, CIRCUIT_FORMAT, deserializeCircuit, serializeCircuit } from '../../src/compiler/circuit.js';
+import { type Circuit, deserializeCircuit, serializeCircuit } from '../../src/compiler/circuit.js';
 import { simulate } from '../../src/compiler/simulate.js';
 import { TfheCircuitClient, TfheCircuitServer, planCircuit } from '../../src/tfhe/executor.js';
 import { TfheNoiseError } from '../../src/tfhe/errors.js';
+import { bitSumCircuit } from './helpers.js';
 
 const SET_2_2 = 'PARAM_MESSAGE_2_CARRY_2_KS_PBS_TUNIFORM_2M128';
 const n = 64;
@@ -17,27 +18,8 @@ const n = 64;
  * (index ⌊(acc + 8) / 16⌋ ∈ [4, 8] of a 4-bit table whose entry i is i, so the output is the index itself).
  */
 function wideSum(approximate: boolean): Circuit {
-  return {
-    format: CIRCUIT_FORMAT,
-    input: { name: 'x', shape: [n], scale: 1, bitWidth: 1, signed: false, narrow: false },
-    values: [
-      { name: 'x', shape: [n] },
-      { name: 'h', shape: [n] },
-      { name: 'acc', shape: [1] },
-      { name: 'y', shape: [1] },
-    ],
-    ops: [
-      { kind: 'tlu', name: 't0', input: 'x', output: 'h', roundBits: 0, inputBits: 1, inputSigned: false, channels: 1, channelStride: 1, tables: Int32Array.of(1, 2) },
-      { kind: 'gemm', name: 'sum', input: 'h', output: 'acc', weight: new Int32Array(n).fill(1), outFeatures: 1, inFeatures: n },
-      {
-        kind: 'tlu', name: 't1', input: 'acc', output: 'y', roundBits: 4, inputBits: 4, inputSigned: false, channels: 1, channelStride: 1,
-        tables: Int32Array.from({ length: 16 }, (_, i) => i), ...(approximate ? { approximate: true } : {}),
-      },
-    ],
-    output: { value: 'y', name: 'y', shape: [1], channels: 1, channelStride: 1, a: Float64Array.of(1), c: Float64Array.of(0) },
-    ranges: {},
-    metadata: { graph: 'wide-sum' },
-  };
+  const tables = Int32Array.from({ length: 16 }, (_, i) => i);
+  return bitSumCircuit(n, 1, Int32Array.of(1, 2), { roundBits: 4, inputBits: 4, tables, ...(approximate ? { approximate: true } : {}) }, 'wide-sum');
 }
 
 describe('approximate rounding on TFHE ciphertexts', () => {

@@ -19,6 +19,7 @@ import { pruneKNonZero, removePruning } from '../../src/prune/index.js';
 import { accumulatorAware } from '../../src/quant/a2q.js';
 import { EXECUTOR_SETS, TfheCircuitClient, TfheCircuitExecutor, TfheCircuitServer, buildScaledLut, planCircuit, refusedSets } from '../../src/tfhe/executor.js';
 import { TfheNoiseError } from '../../src/tfhe/errors.js';
+import { bitSumCircuit } from './helpers.js';
 
 const LONG = process.env.FHENET_LONG_TESTS === '1';
 const SET_2_2 = 'PARAM_MESSAGE_2_CARRY_2_KS_PBS_TUNIFORM_2M128';
@@ -71,25 +72,7 @@ describe('plan', () => {
 
   it('refuses a dot product beyond the noise budget, naming the op, its weight norm and the fix', () => {
     // one 4-bit table fed by a dot product of 64 bootstrapped values with weight 7 each (‖w‖₂ = 56)
-    const n = 64;
-    const circuit: Circuit = {
-      format: CIRCUIT_FORMAT,
-      input: { name: 'x', shape: [n], scale: 1, bitWidth: 1, signed: false, narrow: false },
-      values: [
-        { name: 'x', shape: [n] },
-        { name: 'h', shape: [n] },
-        { name: 'acc', shape: [1] },
-        { name: 'y', shape: [1] },
-      ],
-      ops: [
-        { kind: 'tlu', name: 't0', input: 'x', output: 'h', roundBits: 0, inputBits: 1, inputSigned: false, channels: 1, channelStride: 1, tables: Int32Array.of(0, 1) },
-        { kind: 'gemm', name: 'dense', input: 'h', output: 'acc', weight: new Int32Array(n).fill(7), outFeatures: 1, inFeatures: n },
-        { kind: 'tlu', name: 't1', input: 'acc', output: 'y', roundBits: 0, inputBits: 4, inputSigned: false, channels: 1, channelStride: 1, tables: Int32Array.from({ length: 16 }, (_, i) => i % 4) },
-      ],
-      output: { value: 'y', name: 'y', shape: [1], channels: 1, channelStride: 1, a: Float64Array.of(1), c: Float64Array.of(0) },
-      ranges: {},
-      metadata: { graph: 'wide' },
-    };
+    const circuit = bitSumCircuit(64, 7, Int32Array.of(0, 1), { roundBits: 0, inputBits: 4, tables: Int32Array.from({ length: 16 }, (_, i) => i % 4) }, 'wide');
     expect(() => planCircuit(circuit, { params: SET_2_2 })).toThrow(TfheNoiseError);
     expect(() => planCircuit(circuit, { params: SET_2_2 })).toThrow(/op 't1'.*'dense'.*weight 2-norm of 56\.0.*fewer non-zero weights/);
     // the automatic choice moves to a set with a larger budget: 5_0's one-level PBS is as noisy as 2_2's; 2_3's

@@ -1,6 +1,7 @@
 /** Shared fixtures for the TFHE tests: one client + server key per test file (keygen ≈ 3 s). */
 import { TfheClient } from '../../src/tfhe/client.js';
 import { ServerKey } from '../../src/tfhe/server-key.js';
+import { type Circuit, type TluOp, CIRCUIT_FORMAT } from '../../src/compiler/circuit.js';
 
 export interface Fixture {
   client: TfheClient;
@@ -27,5 +28,31 @@ export function rng(seed: number): () => number {
     t = Math.imul(t ^ (t >>> 15), t | 1);
     t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/**
+ * A hand-built circuit: n one-bit inputs → table t0 (one row, `t0` = [f(0), f(1)]) → one dot product with `weight`
+ * everywhere → table t1 (`t1`: its rounding, width, entries and flags) → output. The accumulator's noise grows with
+ * ‖w‖₂ = |weight|·√n over bootstrapped inputs, which is what the noise-budget tests dial.
+ */
+export function bitSumCircuit(n: number, weight: number, t0: Int32Array, t1: Pick<TluOp, 'roundBits' | 'inputBits' | 'tables'> & Partial<TluOp>, graph = 'bit-sum'): Circuit {
+  return {
+    format: CIRCUIT_FORMAT,
+    input: { name: 'x', shape: [n], scale: 1, bitWidth: 1, signed: false, narrow: false },
+    values: [
+      { name: 'x', shape: [n] },
+      { name: 'h', shape: [n] },
+      { name: 'acc', shape: [1] },
+      { name: 'y', shape: [1] },
+    ],
+    ops: [
+      { kind: 'tlu', name: 't0', input: 'x', output: 'h', roundBits: 0, inputBits: 1, inputSigned: false, channels: 1, channelStride: 1, tables: t0 },
+      { kind: 'gemm', name: 'dense', input: 'h', output: 'acc', weight: new Int32Array(n).fill(weight), outFeatures: 1, inFeatures: n },
+      { kind: 'tlu', name: 't1', input: 'acc', output: 'y', inputSigned: false, channels: 1, channelStride: 1, ...t1 },
+    ],
+    output: { value: 'y', name: 'y', shape: [1], channels: 1, channelStride: 1, a: Float64Array.of(1), c: Float64Array.of(0) },
+    ranges: {},
+    metadata: { graph },
   };
 }
