@@ -34,11 +34,10 @@ import '../src/backend/index.js';
 import { registerWasmKernels, unregisterWasmKernels } from '../src/backend/wasm-kernels/index.js';
 import { describeNative, nativeStatus, registerNativeKernels, unregisterNativeKernels } from '../src/backend/native/index.js';
 import { QuantSimpleNet } from '../src/models/checkerboard.js';
-import { CNV_CHANNELS, type CnvVariant, FastBatchNorm1d, FastBatchNorm2d, createCnv } from '../src/models/cnv.js';
+import { type CnvVariant, FloatCnv, createCnv } from '../src/models/cnv.js';
 import { manualSeed } from '../src/nn/init.js';
-import { Module } from '../src/nn/module.js';
-import { type Activation, valueOf } from '../src/nn/quant-tensor.js';
-import { AvgPool2d, Conv2d, Flatten, Linear, ReLU, Sequential } from '../src/nn/layers.js';
+import type { Module } from '../src/nn/module.js';
+import { valueOf } from '../src/nn/quant-tensor.js';
 import { crossEntropy } from '../src/train/loss.js';
 import { type OptimizerName, createOptimizer } from '../src/train/optim.js';
 
@@ -167,27 +166,6 @@ function checkerboardMlp(batch: number): Workload {
   const model = new QuantSimpleNet({ bits: 3, scales: 'notebook' });
   const x = tf.tensor2d(Array.from(noise(batch * 2, 7), (v) => (v + 1) / 2), [batch, 2]);
   return fhenetStep(model, x, labels(batch, 2, 8), 1e-3, 'adamw');
-}
-
-/** CNV's float twin (same convs, BatchNorm and pools; ReLU instead of quantizers), for comparison with PyTorch. */
-class FloatCnv extends Module {
-  readonly body: Sequential;
-  constructor() {
-    super();
-    const layers: Module[] = [];
-    let cin = 3;
-    CNV_CHANNELS.forEach((c, i) => {
-      layers.push(new Conv2d(cin, c, 3, { bias: false }), new FastBatchNorm2d(c, { eps: 1e-4 }), new ReLU());
-      if (i === 1 || i === 3) layers.push(new AvgPool2d(2));
-      cin = c;
-    });
-    layers.push(new Flatten(), new Linear(256, 512, { bias: false }), new FastBatchNorm1d(512, { eps: 1e-4 }), new ReLU());
-    layers.push(new Linear(512, 512, { bias: false }), new FastBatchNorm1d(512, { eps: 1e-4 }), new ReLU(), new Linear(512, 10, { bias: false }));
-    this.body = this.addModule('body', new Sequential(...layers));
-  }
-  forward(x: Activation): Activation {
-    return this.body.call(x);
-  }
 }
 
 function floatCnvStep(batch: number): Workload {

@@ -5,6 +5,9 @@
  *   npx tsx experiments/cifar/train.ts --variant small --epochs 5 [--limit N] [--out runs/cifar-small]
  *   npx tsx experiments/cifar/train.ts --variant fashion --epochs 4
  *   npx tsx experiments/cifar/train.ts --variant small --epochs 5 --eval-only      (FHE rows from the last checkpoint)
+ *   npx tsx experiments/cifar/train.ts --variant float --epochs 30 --schedule cosine --save-model runs/teacher.safetensors
+ *   npx tsx experiments/cifar/train.ts --variant full --teacher runs/teacher.safetensors --distill-alpha 0.5 …
+ *                                        (knowledge distillation of the QAT CNV from its float twin, fit({ distill }))
  *
  * Every epoch writes <out>/last.safetensors (model + optimizer + RNG + epoch + history), <out>/curve.csv and
  * <out>/curve.svg; re-running the same command continues after the last finished epoch. At the end the model is
@@ -22,6 +25,7 @@ import { manualSeed } from '../../src/nn/init.js';
 import { type Schedule } from '../../src/train/schedule.js';
 import { type EpochMetrics, evaluate, fit } from '../../src/train/trainer.js';
 import * as tf from '@tensorflow/tfjs-core';
+import { FloatCnv } from '../../src/models/cnv.js';
 import { VARIANTS, type Variant, afterStep, augmentation, buildModel, defaults, fheEvaluate, loadData, spread, writeCurve } from './lib.js';
 
 const program = new Command()
@@ -44,6 +48,9 @@ const program = new Command()
   .option('--a2q-bits <n>', 'accumulator-aware training: project every QuantConv2d/QuantLinear after each step so that no input can need more than n accumulator bits (src/quant/a2q.ts)', (v) => parseInt(v, 10))
   .option('--no-refined-rounding', "FHE rows: only Concrete ML's rounding (skip fhenet's per-channel + aligned rows)")
   .option('--save-model <file>', 'write the trained weights (float32 state dict) here')
+  .option('--teacher <file>', 'knowledge distillation from a trained float CNV (a --variant float --save-model file): loss = (1 − α)·CE + α·T²·KL (src/train/loss.ts)')
+  .option('--distill-alpha <x>', 'with --teacher: weight α of the distillation term', parseFloat, 0.5)
+  .option('--distill-temperature <x>', 'with --teacher: temperature T', parseFloat, 4)
   .option('--save-packed <file>', 'write the trained weights as an integer-packed checkpoint (src/quant/packed-checkpoint.ts) here')
   .parse();
 
@@ -68,7 +75,14 @@ const o = program.opts<{
   savePacked?: string;
   refinedRounding?: boolean;
   a2qBits?: number;
+  teacher?: string;
+  distillAlpha: number;
+  distillTemperature: number;
 }>();
+if (!VARIANTS.includes(o.variant)) program.error(`--variant must be one of ${VARIANTS.join(', ')}, got '${o.variant}'`);
+if (o.variant === 'float' && (o.savePacked || o.a2qBits !== undefined || o.teacher)) program.error('--variant float trains the float teacher: no --save-packed, --a2q-bits or --teacher');
+if (o.teacher !== undefined && (o.variant === 'fashion' || !fs.existsSync(o.teacher))) program.error(`--teacher: a float CNV checkpoint for a CIFAR variant (${o.teacher} ${fs.existsSync(o.teacher) ? 'exists' : 'does not exist'})`);
+if (!(o.distillAlpha >= 0 && o.distillAlpha <= 1) || !(o.distillTemperature > 0)) program.error('--distill-alpha must be in [0, 1] and --distill-temperature positive');
 
 const info = await initBackend();
 const out = o.out ?? path.join('runs', `cifar-${o.variant}`);
@@ -98,7 +112,13 @@ if (o.init && !o.evalOnly) {
   }
 }
 
-const curveTitle = `${o.variant === 'fashion' ? 'Fashion-MNIST CNN' : `CNV ${o.variant}`} — QAT accuracy`;
+const curveTitle = `${o.variant === 'fashion' ? 'Fashion-MNIST CNN' : `CNV ${o.variant}`} — ${o.variant === 'float' ? 'float' : 'QAT'} accuracy${o.teacher ? ' (distilled)' : ''}`;
+let teacher: FloatCnv | undefined;
+if (o.teacher && !o.evalOnly) {
+  teacher = new FloatCnv();
+  loadModule(o.teacher, teacher, { strict: true });
+  log(`distillation from ${o.teacher} (${(100 * evaluate(teacher, data.test).accuracy).toFixed(2)}% on the test set): α ${o.distillAlpha}, T ${o.distillTemperature}`);
+}
 /** The epoch history stored in a training checkpoint's metadata (read from the safetensors header only). */
 function historyFromCheckpoint(file: string): EpochMetrics[] {
   const fd = fs.openSync(file, 'r');
@@ -139,6 +159,7 @@ if (o.evalOnly) {
     resume: true,
     progress: 'lines',
     transformBatch: augmentation(o.variant),
+    ...(teacher ? { distill: { teacher, alpha: o.distillAlpha, temperature: o.distillTemperature } } : {}),
     afterStep: (() => {
       const clip = afterStep(model);
       if (!a2q) return clip;
@@ -163,7 +184,7 @@ if (o.evalOnly) {
 const trainSecondsThisRun = (performance.now() - tTrain) / 1000;
 
 const qat = evaluate(model, data.test);
-log(`QAT test accuracy: ${(100 * qat.accuracy).toFixed(2)}% on ${data.test.y.length} images`);
+log(`${o.variant === 'float' ? 'float' : 'QAT'} test accuracy: ${(100 * qat.accuracy).toFixed(2)}% on ${data.test.y.length} images`);
 if (o.saveModel) {
   saveModule(o.saveModel, model, { variant: o.variant, format: 'fhenet-cnv/1' });
   log(`saved weights to ${o.saveModel} (${fs.statSync(o.saveModel).size} bytes)`);
@@ -176,10 +197,11 @@ if (o.savePacked) {
 // Concrete ML's rounding (the reference's rows), then fhenet's refinement at the same widths (src/compiler/rounding.ts).
 const refined = (bits: number) => ({ bits, perChannel: true, align: true });
 const roundings = o.refinedRounding === false ? ['none' as const, 8, 7, 6] : ['none' as const, 8, 7, 6, refined(8), refined(7), refined(6)];
-const fhe = await fheEvaluate(model, spread(data.train, o.calibN), data.test, { n: o.fheN, roundings });
-for (const r of fhe.rows) {
+// The float teacher has no quantizers: nothing to compile.
+const fhe = o.variant === 'float' ? undefined : await fheEvaluate(model, spread(data.train, o.calibN), data.test, { n: o.fheN, roundings });
+for (const r of fhe?.rows ?? []) {
   log(
-    `simulate rounding ${r.label}: ${(100 * r.accuracy).toFixed(2)}% on ${fhe.n} (QAT on the same ${(100 * fhe.qatAccuracy).toFixed(2)}%, agreement ${(100 * r.agreement).toFixed(2)}%); ` +
+    `simulate rounding ${r.label}: ${(100 * r.accuracy).toFixed(2)}% on ${fhe!.n} (QAT on the same ${(100 * fhe!.qatAccuracy).toFixed(2)}%, agreement ${(100 * r.agreement).toFixed(2)}%); ` +
       `max bit width ${r.maxBitWidth}, max TLU input ${r.maxTluInputBits}; compile ${r.compileSeconds.toFixed(1)} s, simulate ${r.simulateSeconds.toFixed(1)} s`,
   );
 }

@@ -27,7 +27,7 @@
  * 8-bit output quantizer: the FHE circuit must end on a quantized value, and Concrete ML compiles the reference
  * with 8-bit outputs. Both are part of the exported graph.
  */
-import { AvgPool2d, BatchNorm, BatchNorm1d, BatchNorm2d, Flatten, Sequential } from '../nn/layers.js';
+import { AvgPool2d, BatchNorm, BatchNorm1d, BatchNorm2d, Conv2d, Flatten, Linear, ReLU, Sequential } from '../nn/layers.js';
 import { Module } from '../nn/module.js';
 import { type Activation, valueOf } from '../nn/quant-tensor.js';
 import { QuantConv2d, QuantIdentity, QuantLinear } from '../quant/layers.js';
@@ -219,6 +219,31 @@ export class CNV extends Module {
 function assignAndFree(v: tf.Variable, t: tf.Tensor): void {
   v.assign(t);
   t.dispose();
+}
+
+/**
+ * CNV's float twin: the same convolutions, BatchNorm and pools with ReLU instead of the quantizers and no input
+ * quantizer. A distillation teacher for the QAT CNV (`fit({ distill })`) and the float row of the training benchmark.
+ */
+export class FloatCnv extends Module {
+  readonly body: Sequential;
+  constructor() {
+    super();
+    const layers: Module[] = [];
+    let cin = 3;
+    CNV_CHANNELS.forEach((c, i) => {
+      layers.push(new Conv2d(cin, c, 3, { bias: false }), new FastBatchNorm2d(c, { eps: 1e-4 }), new ReLU());
+      if (i === 1 || i === 3) layers.push(new AvgPool2d(2));
+      cin = c;
+    });
+    layers.push(new Flatten(), new Linear(256, 512, { bias: false }), new FastBatchNorm1d(512, { eps: 1e-4 }), new ReLU());
+    layers.push(new Linear(512, 512, { bias: false }), new FastBatchNorm1d(512, { eps: 1e-4 }), new ReLU(), new Linear(512, 10, { bias: false }));
+    this.body = this.addModule('body', new Sequential(...layers));
+  }
+
+  forward(x: Activation): Activation {
+    return this.body.call(x);
+  }
 }
 
 export type CnvVariant = 'full' | 'small';

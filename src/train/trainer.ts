@@ -6,14 +6,14 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
-import type { Module } from '../nn/module.js';
+import { Module } from '../nn/module.js';
 import { valueOf } from '../nn/quant-tensor.js';
 import { decodeTensors, encodeTensors, writeFileAtomic } from '../nn/checkpoint.js';
 import { ConfigError, FhenetError } from '../util/errors.js';
 import { createProgress } from '../util/progress.js';
 import { Rng } from '../util/rng.js';
 import { type Dataset, checkDataset, gather, sampleSize, size } from './dataset.js';
-import { crossEntropy } from './loss.js';
+import { crossEntropy, distillationLoss } from './loss.js';
 import { type OptimizerName, createOptimizer } from './optim.js';
 import { type Schedule, learningRate } from './schedule.js';
 
@@ -42,6 +42,12 @@ export interface FitOptions {
    * the reported training loss includes it.
    */
   regularizer?: () => tf.Scalar;
+  /**
+   * Knowledge distillation: the loss becomes (1 − alpha)·CE + alpha·distillationLoss(student, teacher, temperature)
+   * (src/train/loss.ts), the teacher run in eval mode on the same (augmented) batch and never updated. Defaults:
+   * temperature 4, alpha 0.5. The reported training loss is this mixture.
+   */
+  distill?: { teacher: Module; temperature?: number; alpha?: number };
   /**
    * Per-batch transform of the gathered training batch (data augmentation), applied in place before the step. It
    * draws from the trainer's own `rng`, whose state the checkpoints carry, so a resumed run augments identically.
@@ -130,12 +136,26 @@ function checkOptions(o: FitOptions): void {
 
 const CKPT = 'last.safetensors';
 
+/** Validated distillation settings with defaults; the teacher is put in eval mode (BatchNorm running statistics). */
+function distillSettings(model: Module, d: FitOptions['distill']): { teacher: Module; temperature: number; alpha: number } | undefined {
+  if (!d) return undefined;
+  const temperature = d.temperature ?? 4;
+  const alpha = d.alpha ?? 0.5;
+  if (!(d.teacher instanceof Module)) throw new ConfigError('fit: distill.teacher must be a Module');
+  if (d.teacher === model) throw new ConfigError('fit: distill.teacher must be another model than the one trained');
+  if (!(temperature > 0)) throw new ConfigError(`fit: distill.temperature must be positive, got ${temperature}`);
+  if (!(alpha >= 0 && alpha <= 1)) throw new ConfigError(`fit: distill.alpha must be in [0, 1], got ${alpha}`);
+  d.teacher.eval();
+  return { teacher: d.teacher, temperature, alpha };
+}
+
 export async function fit(model: Module, data: { train: Dataset; test?: Dataset }, opts: FitOptions): Promise<FitResult> {
   checkOptions(opts);
   checkDataset(data.train, 'training set');
   if (data.test) checkDataset(data.test, 'test set');
   const named = model.namedParameters().filter(([, v]) => v.trainable);
   const vars = named.map(([, v]) => v);
+  const distill = distillSettings(model, opts.distill);
   const optimizer = createOptimizer(opts.optimizer ?? 'adamw', named, opts);
   let rng = new Rng(opts.seed ?? 0);
   const history: EpochMetrics[] = [];
@@ -165,12 +185,15 @@ export async function fit(model: Module, data: { train: Dataset; test?: Dataset 
       const transform = opts.transformBatch;
       const { x, y } = toBatch(data.train, idx, transform && ((b) => transform(b, data.train.sampleShape, rng)));
       let predOk: tf.Tensor | undefined;
+      const teacherLogits = distill ? tf.tidy(() => valueOf(distill.teacher.call(x))) : undefined;
       const { value, grads } = tf.variableGrads(() => {
         const logits = valueOf(model.call(x));
         predOk = tf.keep(tf.sum(tf.cast(tf.equal(tf.argMax(logits, 1), y), 'int32')));
-        const ce = crossEntropy(logits, y);
-        return opts.regularizer ? tf.add(ce, opts.regularizer()) : ce;
+        let loss = crossEntropy(logits, y);
+        if (distill) loss = tf.add(tf.mul(loss, 1 - distill.alpha), tf.mul(distillationLoss(logits, teacherLogits!, distill.temperature), distill.alpha)) as tf.Scalar;
+        return opts.regularizer ? tf.add(loss, opts.regularizer()) : loss;
       }, vars);
+      teacherLogits?.dispose();
       optimizer.step(grads);
       opts.afterStep?.();
       lossSum += value.dataSync()[0]! * idx.length;

@@ -47,4 +47,20 @@ describe.skipIf(!available)('CIFAR-10 smoke run', () => {
     expect(exact.accuracy).toBeGreaterThanOrEqual(0);
     model.dispose();
   }, 120_000);
+
+  it('trains the float teacher one epoch, then CNV-small one epoch distilled from it', async () => {
+    const data = await loadCifar10();
+    const train = toDataset(data.train, { limit: 300 });
+    const opts = { epochs: 1, batchSize: 50, optimizer: 'adam' as const, seed: 0, progress: 'silent' as const, transformBatch: augmentation('float') };
+    manualSeed(0);
+    const teacher = buildModel('float');
+    const t = await fit(teacher, { train }, { ...opts, lr: 1e-3 });
+    expect(Number.isFinite(t.history[0]!.trainLoss)).toBe(true);
+    const student = buildModel('small');
+    const s = await fit(student, { train }, { ...opts, lr: 0.02, afterStep: afterStep(student), distill: { teacher, alpha: 0.7, temperature: 4 } });
+    expect(Number.isFinite(s.history[0]!.trainLoss)).toBe(true);
+    expect(teacher.training).toBe(false); // the teacher ran with its BatchNorm running statistics
+    teacher.dispose();
+    student.dispose();
+  }, 120_000);
 });
