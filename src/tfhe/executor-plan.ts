@@ -421,7 +421,7 @@ export function planCircuitWith(c: Circuit, params: TfheParams, opts: ExecutorPl
     if (eOut === undefined) continue;
     if (op.kind === 'tlu') {
       const B = op.inputBits + op.roundBits;
-      needMargin(op.input, isApproximate(op) ? 62 - op.inputBits : 62 - B, B);
+      needMargin(op.input, tableMargin(op), B);
     } else {
       const m = margin.get(op.output) ?? 62 - eOut; // ?? : a value nothing reads keeps the exact margin
       for (const v of opInputs(op)) needMargin(v, m, eOut);
@@ -494,8 +494,8 @@ export function planCircuitWith(c: Circuit, params: TfheParams, opts: ExecutorPl
       const { vars, f } = varAt(op.input, B);
       const inConst = constants.get(op.input)!;
       const approximate = isApproximate(op);
-      const tableMargin = approximate ? 62 - op.inputBits : 62 - B;
-      const budget = budgets.maxPbsInput(tableMargin);
+      const lookupMargin = tableMargin(op);
+      const budget = budgets.maxPbsInput(lookupMargin);
       let worst = 0;
       const lo = op.inputSigned ? -(boxes / 2) : 0;
       const channelOf = new Int32Array(nOut);
@@ -537,7 +537,7 @@ export function planCircuitWith(c: Circuit, params: TfheParams, opts: ExecutorPl
             `fix: fewer non-zero weights per neuron (pruning) or smaller weights, fewer accumulator bits (roundingThresholdBits, accumulator-aware training), or a larger parameter set`,
         );
       }
-      noise.push({ op: op.name, producer: producer.get(op.input) ?? op.input, B, approximate, variance: worst, budget, log2PFail: budgets.log2PFail(tableMargin, worst) });
+      noise.push({ op: op.name, producer: producer.get(op.input) ?? op.input, B, approximate, variance: worst, budget, log2PFail: budgets.log2PFail(lookupMargin, worst) });
       const luts: Lut[] = [];
       for (let ch = 0; ch < op.channels; ch++) luts.push(buildScaledLut(N, boxes, eOut, op.tables.subarray(ch * boxes, (ch + 1) * boxes)));
       // After scaling by 2^(roundBits − k_ch), a channel's accumulator x reads as x·2^(roundBits − k_ch) in B bits,
@@ -600,6 +600,9 @@ export function planCircuitWith(c: Circuit, params: TfheParams, opts: ExecutorPl
 }
 
 const isApproximate = (op: Tlu) => op.approximate === true && op.roundBits > 0;
+
+/** log2 of the error a lookup's input must stay under: half an accumulator unit, or half a box when approximate. */
+const tableMargin = (op: Tlu) => (isApproximate(op) ? 62 - op.inputBits : 62 - (op.inputBits + op.roundBits));
 
 /** The simulator's lookup for a clear input (pruned neurons whose accumulator is a constant). */
 function clearLookup(op: Tlu, x: number, ch: number, lo: number): number {
