@@ -2,6 +2,7 @@
  * Training throughput (samples/s) per tensor backend.
  *
  *   npx tsx bench/train-throughput.ts [--quick] [--profile] [--cpu-steps N] [--only cnn|mlp|cnv] [--torch]
+ *                                     [--webgpu] [--variants LIST] [--out FILE]
  *
  * (b) CIFAR-shaped CNN: 3×32×32 input, conv3×3(16)-ReLU, conv3×3(32)-ReLU, maxpool 2, conv3×3(64)-ReLU, avgpool 2,
  *     conv3×3(64)-ReLU, maxpool 2, dense 1024→10; softmax cross-entropy; Adam (lr 1e-3). Backends:
@@ -11,6 +12,8 @@
  *       wasm+tfjs-dx    WASM with tfjs's own Conv2DBackpropInput (fhenet's filter kernel only: tfjs has none)
  *       wasm (tfjs)     WASM with tfjs's kernels only — cannot train a CNN (no Conv2DBackpropFilter); reported as such
  *       cpu             tfjs CPU backend (plain JS; very slow for convolutions — few steps)
+ *       webgpu          tfjs's WebGPU backend on Dawn (`--webgpu`; optional packages, src/backend/webgpu.ts): a GPU
+ *                       when Dawn finds one, else Mesa's software OpenGL (llvmpipe) — the adapter is printed
  * (a) checkerboard QAT net at batch 1 and 32: fhenet's QuantSimpleNet (3-bit) with fhenet's AdamW.
  * (c) CNV 2W2A (src/models/cnv.ts; the reference CIFAR-10 net) and its CPU-budget variant at batch 100 (the
  *     reference batch), fhenet layers + fhenet Adam, on WASM with fhenet's kernels; `--profile` adds a per-kernel
@@ -19,7 +22,9 @@
  *     the PyTorch / fhenet ratios.
  *
  * Each figure is the median over timed steps after warm-up steps; a step is forward + backward + Adam update, ended
- * by reading the loss (so asynchronous work is included).
+ * by reading the loss asynchronously (so queued GPU or worker work is included; WebGPU in Node has no synchronous
+ * read). `--variants` keeps only the listed backend variants (e.g. `webgpu`); `--out` writes the Markdown elsewhere
+ * than bench/results/train-throughput.md (for partial runs).
  */
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
@@ -29,10 +34,12 @@ import { Command, Option } from 'commander';
 import { intOption } from '../src/cli/options.js';
 import { execFileSync } from 'node:child_process';
 import { writeFileSync, mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
 // Importing the backend module registers tfjs's gradient functions (via the @tensorflow/tfjs union package).
 import '../src/backend/index.js';
 import { registerWasmKernels, unregisterWasmKernels } from '../src/backend/wasm-kernels/index.js';
 import { describeNative, nativeStatus, registerNativeKernels, unregisterNativeKernels } from '../src/backend/native/index.js';
+import { loadWebGpu } from '../src/backend/webgpu.js';
 import { QuantSimpleNet } from '../src/models/checkerboard.js';
 import { type CnvVariant, FloatCnv, createCnv } from '../src/models/cnv.js';
 import { manualSeed } from '../src/nn/init.js';
@@ -49,8 +56,11 @@ const opts = new Command('bench/train-throughput.ts')
   .option('--cpu-steps <n>', 'timed steps on the tfjs CPU backend for the CNN (default 3, 1 with --quick)', intOption('--cpu-steps', 1))
   .addOption(new Option('--only <section>', 'run one section only').choices(['cnn', 'mlp', 'cnv']))
   .option('--torch', 'also run bench/cnv-torch.py (PyTorch, /usr/bin/python3) after the CNV rows and report the ratios')
+  .option('--webgpu', "add rows on tfjs's WebGPU backend (Dawn; a GPU, or Mesa's llvmpipe without one)")
+  .option('--variants <list>', 'only these backend variants, comma-separated (wasm+fhenet, wasm+native, wasm+tfjs-dx, wasm (tfjs), cpu, webgpu)')
+  .option('--out <file>', 'Markdown results file', 'bench/results/train-throughput.md')
   .parse()
-  .opts<{ quick?: boolean; profile?: boolean; cpuSteps?: number; only?: 'cnn' | 'mlp' | 'cnv'; torch?: boolean }>();
+  .opts<{ quick?: boolean; profile?: boolean; cpuSteps?: number; only?: 'cnn' | 'mlp' | 'cnv'; torch?: boolean; webgpu?: boolean; variants?: string; out: string }>();
 const QUICK = opts.quick === true;
 const PROFILE = opts.profile === true;
 const TORCH = opts.torch === true;
@@ -58,9 +68,9 @@ const TORCH = opts.torch === true;
 let nativeLine = '';
 const ONLY = opts.only;
 
-/** A training workload: `step()` runs one optimisation step and returns the loss. */
+/** A training workload: `step()` runs one optimisation step and resolves to the loss. */
 interface Workload {
-  step(): number;
+  step(): Promise<number>;
   dispose(): void;
 }
 
@@ -117,9 +127,9 @@ function cifarCnn(batch: number): Workload {
       return tf.losses.softmaxCrossEntropy(y, logits) as tf.Scalar;
     });
   return {
-    step() {
+    async step() {
       const l = opt.minimize(loss, true, vars)!;
-      const v = l.dataSync()[0]!;
+      const v = (await l.data())[0]!;
       l.dispose();
       return v;
     },
@@ -141,11 +151,11 @@ function fhenetStep(model: Module, x: tf.Tensor, y: tf.Tensor1D, lr: number, opt
   const vars = named.map(([, v]) => v);
   const opt = createOptimizer(optimizer, named, { lr });
   return {
-    step() {
+    async step() {
       const { value, grads } = tf.variableGrads(() => crossEntropy(valueOf(model.call(x)), y), vars);
       opt.step(grads);
       after?.();
-      const v = value.dataSync()[0]!;
+      const v = (await value.data())[0]!;
       tf.dispose([value, ...Object.values(grads)]);
       return v;
     },
@@ -186,9 +196,21 @@ function cnvStep(variant: CnvVariant): (batch: number) => Workload {
   };
 }
 
-type Variant = 'wasm+fhenet' | 'wasm+native' | 'wasm+tfjs-dx' | 'wasm (tfjs)' | 'cpu';
+type Variant = 'wasm+fhenet' | 'wasm+native' | 'wasm+tfjs-dx' | 'wasm (tfjs)' | 'cpu' | 'webgpu';
+const VARIANTS: readonly Variant[] = ['wasm+fhenet', 'wasm+native', 'wasm+tfjs-dx', 'wasm (tfjs)', 'cpu', 'webgpu'];
+const KEEP = opts.variants === undefined ? undefined : new Set(opts.variants.split(',').map((v) => v.trim()));
+for (const v of KEEP ?? []) if (!VARIANTS.includes(v as Variant)) throw new Error(`--variants: unknown variant '${v}' (choose from ${VARIANTS.join(', ')})`);
+const WEBGPU = opts.webgpu === true || KEEP?.has('webgpu') === true;
+/** The WebGPU adapter, once loaded. */
+let webgpuLine = '';
 
 async function useVariant(v: Variant): Promise<void> {
+  if (v === 'webgpu') {
+    const info = await loadWebGpu();
+    webgpuLine = `${info.adapter}${info.compatibility ? ' (compatibility feature level)' : ''}${info.flags.length ? `, Dawn flags ${info.flags.join(',')}` : ''}`;
+    if (!(await tf.setBackend('webgpu'))) throw new Error('the WebGPU backend failed to initialise');
+    return;
+  }
   // Native kernels sit on top of fhenet's WASM kernels: remove them first, register them last.
   unregisterNativeKernels();
   unregisterWasmKernels();
@@ -219,7 +241,8 @@ interface Row {
   note?: string;
 }
 
-async function measure(workload: string, variant: Variant, batch: number, make: (b: number) => Workload, warmup: number, steps: number): Promise<Row> {
+async function measure(workload: string, variant: Variant, batch: number, make: (b: number) => Workload, warmup: number, steps: number): Promise<Row | undefined> {
+  if (KEEP && !KEEP.has(variant)) return undefined;
   try {
     await useVariant(variant);
   } catch (err) {
@@ -229,11 +252,11 @@ async function measure(workload: string, variant: Variant, batch: number, make: 
   }
   const w = make(batch);
   try {
-    for (let i = 0; i < warmup; i++) w.step();
+    for (let i = 0; i < warmup; i++) await w.step();
     const times: number[] = [];
     for (let i = 0; i < steps; i++) {
       const t0 = performance.now();
-      w.step();
+      await w.step();
       times.push(performance.now() - t0);
     }
     const stepMs = median(times);
@@ -255,10 +278,10 @@ async function profileCnn(variant: Variant, batch: number, make: (b: number) => 
   const w = make(batch);
   const byKernel = new Map<string, number>();
   try {
-    w.step();
-    w.step();
-    const info = await tf.profile(() => {
-      w.step();
+    await w.step();
+    await w.step();
+    const info = await tf.profile(async () => {
+      await w.step();
     });
     for (const k of info.kernels) {
       const ms = typeof k.kernelTimeMs === 'number' ? k.kernelTimeMs : 0;
@@ -271,7 +294,7 @@ async function profileCnn(variant: Variant, batch: number, make: (b: number) => 
 }
 
 async function main(): Promise<void> {
-  const rows: Row[] = [];
+  const rows: (Row | undefined)[] = []; // undefined: a variant left out by --variants
   let torch: string | undefined;
   const cnnBatches = QUICK ? [32] : [32, 64];
   const wasmWarm = QUICK ? 2 : 3;
@@ -291,6 +314,7 @@ async function main(): Promise<void> {
       rows.push(await measure('cnn', 'wasm (tfjs)', batch, cifarCnn, 0, 1));
     }
     rows.push(await measure('cnn', 'cpu', 32, cifarCnn, 1, cpuSteps));
+    if (WEBGPU) for (const batch of cnnBatches) rows.push(await measure('cnn', 'webgpu', batch, cifarCnn, wasmWarm, QUICK ? 3 : 5));
   }
   if (ONLY === undefined || ONLY === 'cnv') {
     for (const v of ['wasm+fhenet', 'wasm+native'] as Variant[]) {
@@ -299,11 +323,17 @@ async function main(): Promise<void> {
       rows.push(await measure('cnv-small', v, 100, cnvStep('small'), 2, QUICK ? 3 : 8));
       rows.push(await measure('cnv-float', v, 100, floatCnvStep, native ? 2 : 1, QUICK ? 2 : native ? 7 : 4));
     }
+    if (WEBGPU) {
+      rows.push(await measure('cnv', 'webgpu', 100, cnvStep('full'), 1, QUICK ? 2 : 4));
+      rows.push(await measure('cnv-small', 'webgpu', 100, cnvStep('small'), 1, QUICK ? 2 : 4));
+      rows.push(await measure('cnv-float', 'webgpu', 100, floatCnvStep, 1, QUICK ? 2 : 4));
+    }
     if (TORCH) torch = runTorch();
   }
   if (ONLY === undefined || ONLY === 'mlp') {
     for (const batch of [1, 32]) {
       for (const v of ['wasm+fhenet', 'cpu'] as Variant[]) rows.push(await measure('mlp', v, batch, checkerboardMlp, 20, QUICK ? 50 : 200));
+      if (WEBGPU) rows.push(await measure('mlp', 'webgpu', batch, checkerboardMlp, 5, QUICK ? 10 : 30));
     }
   }
 
@@ -311,6 +341,7 @@ async function main(): Promise<void> {
   if (PROFILE && (ONLY === undefined || ONLY === 'cnv')) {
     for (const v of ['wasm+fhenet', 'wasm+native'] as Variant[]) {
       if (v === 'wasm+native' && !nativeStatus().available) continue;
+      if (KEEP && !KEEP.has(v)) continue;
       const kernels = await profileCnn(v, 100, cnvStep('full'));
       profiles.push({ variant: v, what: 'CNV 2W2A step at batch 100', kernels });
       const total = [...kernels.values()].reduce((a, b) => a + b, 0);
@@ -320,6 +351,7 @@ async function main(): Promise<void> {
   }
   if (PROFILE && (ONLY === undefined || ONLY === 'cnn')) {
     for (const v of ['wasm+fhenet', 'wasm+tfjs-dx'] as Variant[]) {
+      if (KEEP && !KEEP.has(v)) continue;
       const kernels = await profileCnn(v, 32);
       profiles.push({ variant: v, what: 'CNN step at batch 32', kernels });
       const total = [...kernels.values()].reduce((a, b) => a + b, 0);
@@ -330,7 +362,7 @@ async function main(): Promise<void> {
     }
   }
 
-  writeResults(rows, profiles, torch);
+  writeResults(rows.filter((r): r is Row => r !== undefined), profiles, torch);
 }
 
 /** bench/cnv-torch.py in a child process (its Markdown table), or a note saying why it did not run. */
@@ -379,6 +411,7 @@ function writeResults(rows: Row[], profiles: { variant: Variant; what: string; k
     '',
     `Native accelerator (the wasm+native rows): ${nativeLine}.`,
     '',
+    ...(webgpuLine ? [`WebGPU adapter (the webgpu rows): ${webgpuLine}.`, ''] : []),
     '## (b) CIFAR-shaped CNN',
     '',
     '3×32×32 → conv3×3(16)-ReLU → conv3×3(32)-ReLU → maxpool2 → conv3×3(64)-ReLU → avgpool2 → conv3×3(64)-ReLU → maxpool2 → dense(1024→10); softmax cross-entropy; Adam. A step = forward + backward + update.',
@@ -416,9 +449,9 @@ function writeResults(rows: Row[], profiles: { variant: Variant; what: string; k
     for (const [name, ms] of [...p.kernels].sort((a, b) => b[1] - a[1]).slice(0, 15)) lines.push(`| ${name} | ${ms.toFixed(2)} |`);
     lines.push('');
   }
-  mkdirSync('bench/results', { recursive: true });
-  writeFileSync('bench/results/train-throughput.md', lines.join('\n'));
-  console.log('\nwrote bench/results/train-throughput.md');
+  mkdirSync(dirname(opts.out), { recursive: true });
+  writeFileSync(opts.out, lines.join('\n'));
+  console.log(`\nwrote ${opts.out}`);
 }
 
 await main();

@@ -8,8 +8,10 @@
  *      builds (system C compiler + OpenBLAS, `src/backend/native`) — native multi-threaded Conv2D, its two
  *      gradients and BatchMatMul on the WASM heap (`FHENET_NATIVE_KERNELS=0` disables them)
  *   4. `cpu` (plain JavaScript; slow for convolutions, always available)
- * The first that loads wins. `FHENET_BACKEND` (node-gpu | node | wasm | cpu) forces one, and failing to load a
- * forced backend is an error rather than a silent fallback.
+ * The first that loads wins. `FHENET_BACKEND` (node-gpu | node | wasm | cpu | webgpu) forces one, and failing to
+ * load a forced backend is an error rather than a silent fallback. `webgpu` (TensorFlow.js's WebGPU backend on Dawn,
+ * optional packages; ./webgpu.ts) is never chosen automatically: it is experimental in tfjs, and only the asynchronous
+ * read paths work on it in Node (see docs/backend.md).
  */
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
@@ -18,9 +20,12 @@ import '@tensorflow/tfjs-backend-wasm';
 import '@tensorflow/tfjs';
 import { registerWasmKernels } from './wasm-kernels/index.js';
 import { describeNative, nativeStatus, registerNativeKernels, type NativeStatus } from './native/index.js';
+import { loadWebGpu, type WebGpuInfo } from './webgpu.js';
 
-export type BackendChoice = 'node-gpu' | 'node' | 'wasm' | 'cpu';
+export type BackendChoice = 'node-gpu' | 'node' | 'wasm' | 'cpu' | 'webgpu';
+/** The automatic order; `webgpu` is only used when asked for. */
 export const BACKEND_ORDER: readonly BackendChoice[] = ['node-gpu', 'node', 'wasm', 'cpu'];
+const ALL_CHOICES: readonly BackendChoice[] = [...BACKEND_ORDER, 'webgpu'];
 
 export interface BackendInfo {
   /** Which of fhenet's choices is active. */
@@ -31,6 +36,8 @@ export interface BackendInfo {
   skipped: { choice: BackendChoice; reason: string }[];
   /** For `wasm`: the native accelerator's state (which kernels are native, or why none are). */
   native?: NativeStatus;
+  /** For `webgpu`: the adapter Dawn found. */
+  webgpu?: WebGpuInfo;
 }
 
 let active: BackendInfo | undefined;
@@ -53,6 +60,11 @@ async function tryLoad(choice: BackendChoice): Promise<string> {
       if (!(await tf.setBackend('wasm'))) throw new Error('the WASM backend failed to initialise');
       return 'wasm';
     }
+    case 'webgpu': {
+      await loadWebGpu();
+      if (!(await tf.setBackend('webgpu'))) throw new Error('the WebGPU backend failed to initialise');
+      return 'webgpu';
+    }
     case 'cpu': {
       if (!(await tf.setBackend('cpu'))) throw new Error('the CPU backend failed to initialise');
       // The CPU backend greets Node users with a banner recommending tfjs-node on first use; fhenet reports the
@@ -67,8 +79,8 @@ function parseChoice(value: string): BackendChoice {
   const v = value.trim().toLowerCase();
   const alias: Record<string, BackendChoice> = { gpu: 'node-gpu', tensorflow: 'node', 'tfjs-node': 'node' };
   const choice = (alias[v] ?? v) as BackendChoice;
-  if (!BACKEND_ORDER.includes(choice)) {
-    throw new Error(`FHENET_BACKEND=${value} is not a backend; choose one of ${BACKEND_ORDER.join(', ')}`);
+  if (!ALL_CHOICES.includes(choice)) {
+    throw new Error(`FHENET_BACKEND=${value} is not a backend; choose one of ${ALL_CHOICES.join(', ')}`);
   }
   return choice;
 }
@@ -89,6 +101,7 @@ export function initBackend(force?: BackendChoice | string): Promise<BackendInfo
         const tfBackend = await tryLoad(choice);
         active = { choice, tfBackend, skipped };
         if (choice === 'wasm') active.native = nativeStatus();
+        if (choice === 'webgpu') active.webgpu = await loadWebGpu();
         return active;
       } catch (err) {
         const reason = err instanceof Error ? err.message.split('\n')[0]! : String(err);
@@ -105,10 +118,12 @@ export function initBackend(force?: BackendChoice | string): Promise<BackendInfo
 export function describeBackend(info: BackendInfo): string {
   const skipped = info.skipped.map((s) => s.choice).join(', ');
   const native = info.native ? `; ${describeNative(info.native)}` : '';
-  return `backend ${info.choice} (tfjs '${info.tfBackend}')${native}${skipped ? `; unavailable: ${skipped}` : ''}`;
+  const gpu = info.webgpu ? `; adapter ${info.webgpu.adapter}${info.webgpu.compatibility ? ' (compatibility level)' : ''}` : '';
+  return `backend ${info.choice} (tfjs '${info.tfBackend}')${native}${gpu}${skipped ? `; unavailable: ${skipped}` : ''}`;
 }
 
 export { tf };
+export { loadWebGpu, webGpuFlags, type WebGpuInfo } from './webgpu.js';
 export {
   describeNative,
   nativeStatus,

@@ -79,15 +79,37 @@ function toBatch(d: Dataset, idx: ArrayLike<number>, transform?: (b: { x: Float3
 
 /** Logits for every sample of `d`, in eval mode, batched. */
 export function predict(model: Module, d: Dataset, batchSize = 256): Float32Array {
-  checkDataset(d);
-  const n = size(d);
   const chunks: Float32Array[] = [];
-  for (let s = 0; s < n; s += batchSize) {
-    const idx = Array.from({ length: Math.min(batchSize, n - s) }, (_, i) => s + i);
-    const out = tf.tidy(() => valueOf(model.call(toBatch(d, idx).x)));
+  for (const out of predictBatches(model, d, batchSize)) {
     chunks.push(out.dataSync() as Float32Array);
     out.dispose();
   }
+  return concat(chunks);
+}
+
+/**
+ * `predict` with asynchronous reads: the form that works on every backend, including WebGPU in Node (which cannot
+ * read a GPU buffer synchronously) — fit uses it.
+ */
+export async function predictAsync(model: Module, d: Dataset, batchSize = 256): Promise<Float32Array> {
+  const chunks: Float32Array[] = [];
+  for (const out of predictBatches(model, d, batchSize)) {
+    chunks.push((await out.data()) as Float32Array);
+    out.dispose();
+  }
+  return concat(chunks);
+}
+
+function* predictBatches(model: Module, d: Dataset, batchSize: number): Generator<tf.Tensor> {
+  checkDataset(d);
+  const n = size(d);
+  for (let s = 0; s < n; s += batchSize) {
+    const idx = Array.from({ length: Math.min(batchSize, n - s) }, (_, i) => s + i);
+    yield tf.tidy(() => valueOf(model.call(toBatch(d, idx).x)));
+  }
+}
+
+function concat(chunks: Float32Array[]): Float32Array {
   const all = new Float32Array(chunks.reduce((a, c) => a + c.length, 0));
   let o = 0;
   for (const c of chunks) {
@@ -109,18 +131,45 @@ export function argmaxRows(logits: Float32Array, classes: number): Int32Array {
 }
 
 export function evaluate(model: Module, d: Dataset, batchSize = 256): { accuracy: number; loss: number } {
+  return inEvalMode(model, () => scoreLogits(predict(model, d, batchSize), d));
+}
+
+/** `evaluate` with asynchronous reads (every backend, WebGPU included). */
+export async function evaluateAsync(model: Module, d: Dataset, batchSize = 256): Promise<{ accuracy: number; loss: number }> {
   const wasTraining = model.training;
   model.eval();
   try {
-    const logits = predict(model, d, batchSize);
-    const pred = argmaxRows(logits, d.numClasses);
-    let ok = 0;
-    for (let i = 0; i < pred.length; i++) if (pred[i] === d.y[i]) ok++;
-    const loss = tf.tidy(() => crossEntropy(tf.tensor2d(logits, [size(d), d.numClasses]), tf.tensor1d(d.y, 'int32')).dataSync()[0]!);
-    return { accuracy: ok / pred.length, loss };
+    return scoreLogits(await predictAsync(model, d, batchSize), d);
   } finally {
     model.train(wasTraining);
   }
+}
+
+function inEvalMode<T>(model: Module, f: () => T): T {
+  const wasTraining = model.training;
+  model.eval();
+  try {
+    return f();
+  } finally {
+    model.train(wasTraining);
+  }
+}
+
+/** Accuracy and mean cross-entropy of host-side logits (numerically stable log-softmax, in float64). */
+function scoreLogits(logits: Float32Array, d: Dataset): { accuracy: number; loss: number } {
+  const k = d.numClasses;
+  const pred = argmaxRows(logits, k);
+  let ok = 0;
+  let loss = 0;
+  for (let i = 0; i < pred.length; i++) {
+    if (pred[i] === d.y[i]) ok++;
+    let max = -Infinity;
+    for (let c = 0; c < k; c++) max = Math.max(max, logits[i * k + c]!);
+    let sum = 0;
+    for (let c = 0; c < k; c++) sum += Math.exp(logits[i * k + c]! - max);
+    loss += max + Math.log(sum) - logits[i * k + d.y[i]!]!;
+  }
+  return { accuracy: ok / pred.length, loss: loss / pred.length };
 }
 
 function checkOptions(o: FitOptions): void {
@@ -196,21 +245,23 @@ export async function fit(model: Module, data: { train: Dataset; test?: Dataset 
       teacherLogits?.dispose();
       optimizer.step(grads);
       opts.afterStep?.();
-      lossSum += value.dataSync()[0]! * idx.length;
-      correct += predOk!.dataSync()[0]!;
+      // Asynchronous reads: WebGPU in Node has no synchronous download (and on WASM/CPU this costs nothing extra).
+      const [lossValue, okCount] = await Promise.all([value.data(), predOk!.data()]);
+      lossSum += lossValue[0]! * idx.length;
+      correct += okCount[0]!;
       tf.dispose([value, x, y, predOk!, ...Object.values(grads)]);
       progress.update(epoch * stepsPerEpoch + s + 1, `epoch ${epoch + 1}/${opts.epochs}`);
     }
     if (!Number.isFinite(lossSum)) throw new FhenetError(`training diverged at epoch ${epoch + 1} (loss ${lossSum}); lower the learning rate`);
     const m: EpochMetrics = { epoch, lr: optimizer.lr, trainLoss: lossSum / n, trainAccuracy: correct / n, seconds: 0 };
     if (data.test) {
-      const r = evaluate(model, data.test);
+      const r = await evaluateAsync(model, data.test);
       m.testAccuracy = r.accuracy;
       m.testLoss = r.loss;
     }
     m.seconds = (Date.now() - te) / 1000;
     history.push(m);
-    if (ckptFile) saveTrainingState(ckptFile, model, optimizer, { epoch, rng: rng.state(), history });
+    if (ckptFile) await saveTrainingState(ckptFile, model, optimizer, { epoch, rng: rng.state(), history });
     opts.onEpoch?.(m);
     if (opts.earlyStopPatience && data.test && shouldStop(history, opts.earlyStopPatience)) {
       stoppedEarly = true;
@@ -234,11 +285,14 @@ interface TrainingState {
   history: EpochMetrics[];
 }
 
-function saveTrainingState(file: string, model: Module, optimizer: ReturnType<typeof createOptimizer>, s: TrainingState): void {
+async function saveTrainingState(file: string, model: Module, optimizer: ReturnType<typeof createOptimizer>, s: TrainingState): Promise<void> {
   const tensors = new Map<string, tf.Tensor>();
   for (const [k, t] of model.stateDict()) tensors.set(`model.${k}`, t);
   const o = optimizer.state();
   for (const [k, t] of o.tensors) tensors.set(`optim.${k}`, t);
+  // Download every tensor asynchronously first: backends cache the host copy, so the encoder's synchronous reads
+  // are then answered from it (WebGPU in Node cannot read synchronously at all).
+  await Promise.all([...tensors.values()].map((t) => t.data()));
   writeFileAtomic(
     file,
     encodeTensors(tensors, {
