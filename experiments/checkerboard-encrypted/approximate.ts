@@ -8,7 +8,8 @@
  * The net: the notebook's 3-bit QuantSimpleNet (constant scales), trained with experiments/checkerboard's batch-8
  * QAT recipe (7 epochs, AdamW, lr 5e-3). For each rounding width: accuracy of the clear circuit (simulate rounds
  * exactly), the set the executor picks with exact and with approximate rounding, and PBS per sample. Then one width
- * runs encrypted on test samples (one batched call), compared output by output with simulate.
+ * runs encrypted on test samples (one batched call), compared output by output with simulate, and the noisy
+ * simulation's prediction of that agreement (`--noise-draws`; `--no-encrypt` gives the prediction alone).
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -27,6 +28,7 @@ import { QuantSimpleNet } from '../../src/models/checkerboard.js';
 import { generateCheckerboard, quantizedInputCeiling } from '../../datasets/checkerboard/index.js';
 import { fit } from '../../src/train/trainer.js';
 import { TfheCircuitExecutor, planCircuit } from '../../src/tfhe/executor.js';
+import { simulateWithNoise } from '../../src/tfhe/noisy-simulate.js';
 import { nativeKernelError } from '../../src/tfhe/native.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -38,9 +40,11 @@ const o = new Command('approximate.ts')
   .option('--run-bits <n>', 'the width run encrypted (default: the narrowest of --bits that keeps the unrounded accuracy within 1 point)', intOption('--run-bits', 2))
   .option('--samples <n>', 'test samples run encrypted', intOption('--samples', 0), 40)
   .option('--threads <n>', 'KS-PBS threads', intOption('--threads', 1), 2)
+  .option('--noise-draws <n>', 'noisy simulations (src/tfhe/noisy-simulate.ts) of the same samples, predicting the encrypted agreement', intOption('--noise-draws', 0), 400)
+  .option('--no-encrypt', 'skip the encrypted run (the noisy-simulation prediction only)')
   .option('--write', 'write RESULTS-approximate.md')
   .parse()
-  .opts<{ hidden: number; seed: number; bits: number[]; runBits?: number; samples: number; threads: number; write?: boolean }>();
+  .opts<{ hidden: number; seed: number; bits: number[]; runBits?: number; samples: number; threads: number; noiseDraws: number; encrypt: boolean; write?: boolean }>();
 
 const report = new ReportLog();
 const log = report.log;
@@ -104,42 +108,65 @@ if (runBits !== undefined && o.samples > 0) {
   const n = Math.min(o.samples, data.test.y.length);
   const x = data.test.x.subarray(0, 2 * n);
   const want = simulate(model.circuit, quantizeInput(model.circuit, x), n).output;
-  const exec = new TfheCircuitExecutor({ threads: o.threads });
-  model.executor = exec;
-  const t1 = performance.now();
-  const r = await model.forward(x, n, { fhe: 'execute' });
-  const wall = (performance.now() - t1) / 1000;
-  const st = exec.lastStats!;
-  await exec.close();
-  const got = r.outputInts!;
-  let equal = 0;
-  let sameClass = 0;
-  let okEnc = 0;
-  let okSim = 0;
-  let maxDiff = 0;
-  for (let s = 0; s < n; s++) {
-    const [a, b] = [got[2 * s]!, got[2 * s + 1]!];
-    const [c, d] = [want[2 * s]!, want[2 * s + 1]!];
-    if (a === c && b === d) equal++;
-    maxDiff = Math.max(maxDiff, Math.abs(a - c), Math.abs(b - d));
-    const pe = b > a ? 1 : 0;
-    const ps = d > c ? 1 : 0;
-    if (pe === ps) sameClass++;
-    if (pe === data.test.y[s]) okEnc++;
-    if (ps === data.test.y[s]) okSim++;
-  }
-  mismatch = sameClass < n;
-  log(`## Encrypted: ${runBits}-bit approximate rounding, ${n} test samples in one call`);
+  /** Agreement of outputs `got` with simulate's, over the n samples. */
+  const compare = (got: ArrayLike<number>) => {
+    let equal = 0;
+    let sameClass = 0;
+    let okGot = 0;
+    let okSim = 0;
+    let maxDiff = 0;
+    for (let s = 0; s < n; s++) {
+      const [a, b] = [got[2 * s]!, got[2 * s + 1]!];
+      const [c, d] = [want[2 * s]!, want[2 * s + 1]!];
+      if (a === c && b === d) equal++;
+      maxDiff = Math.max(maxDiff, Math.abs(a - c), Math.abs(b - d));
+      const pe = b > a ? 1 : 0;
+      const ps = d > c ? 1 : 0;
+      if (pe === ps) sameClass++;
+      if (pe === data.test.y[s]) okGot++;
+      if (ps === data.test.y[s]) okSim++;
+    }
+    return { equal, sameClass, okGot, okSim, maxDiff };
+  };
+  log(`## ${runBits}-bit approximate rounding, ${n} test samples`);
   log();
   log(`Set **${plan.params.name}** (${short(plan.params.name)}), ${plan.pbsPerSample} PBS per sample; ${o.threads} KS-PBS thread(s).`);
   log(`Per table: ${plan.noise.map((t) => `${t.op} ${t.B}-bit accumulator${t.approximate ? ' (approximate)' : ''}: σ 2^${(Math.log2(t.variance) / 2).toFixed(1)} of 2^${(Math.log2(t.budget) / 2).toFixed(1)} allowed, P(off by more than one step) 2^${t.log2PFail.toFixed(0)}`).join('; ')}.`);
   log();
-  log('| samples | outputs equal to simulate | same class as simulate | accuracy encrypted / simulate | largest output difference | wall s/sample (incl. key gen once) | PBS s/sample | key gen |');
-  log('|---|---|---|---|---|---|---|---|');
-  log(`| ${n} | ${equal}/${n} | ${sameClass}/${n} | ${(100 * okEnc / n).toFixed(1)} % / ${(100 * okSim / n).toFixed(1)} % | ${maxDiff} | ${(wall / n).toFixed(2)} | ${(st.pbsSeconds / n).toFixed(2)} | ${st.keygenSeconds.toFixed(1)} s |`);
-  log();
-  log('An output that differs from simulate is expected with approximate rounding: a hidden unit whose accumulator lies near a rounding boundary reads the neighbouring table entry (one quantization step of its activation), and the output layer sums those steps with its weights.');
-  log();
+  if (o.encrypt) {
+    const exec = new TfheCircuitExecutor({ threads: o.threads });
+    model.executor = exec;
+    const t1 = performance.now();
+    const r = await model.forward(x, n, { fhe: 'execute' });
+    const wall = (performance.now() - t1) / 1000;
+    const st = exec.lastStats!;
+    await exec.close();
+    const m = compare(r.outputInts!);
+    mismatch = m.sameClass < n;
+    log('Encrypted, in one call:');
+    log();
+    log('| samples | outputs equal to simulate | same class as simulate | accuracy encrypted / simulate | largest output difference | wall s/sample (incl. key gen once) | PBS s/sample | key gen |');
+    log('|---|---|---|---|---|---|---|---|');
+    log(`| ${n} | ${m.equal}/${n} | ${m.sameClass}/${n} | ${(100 * m.okGot / n).toFixed(1)} % / ${(100 * m.okSim / n).toFixed(1)} % | ${m.maxDiff} | ${(wall / n).toFixed(2)} | ${(st.pbsSeconds / n).toFixed(2)} | ${st.keygenSeconds.toFixed(1)} s |`);
+    log();
+    log('An output that differs from simulate is expected with approximate rounding: a hidden unit whose accumulator lies near a rounding boundary reads the neighbouring table entry (one quantization step of its activation), and the output layer sums those steps with its weights.');
+    log();
+  }
+  if (o.noiseDraws > 0) {
+    const xInt = quantizeInput(model.circuit, x);
+    const draws = Array.from({ length: o.noiseDraws }, (_, seed) => compare(simulateWithNoise(model.circuit, plan, xInt, n, { seed }).output));
+    const q = (f: (m: ReturnType<typeof compare>) => number) => {
+      const v = draws.map(f).sort((a, b) => a - b);
+      const mean = v.reduce((a, b) => a + b, 0) / v.length;
+      return `${mean.toFixed(1)} (5–95 %: ${v[Math.floor(0.05 * (v.length - 1))]}–${v[Math.ceil(0.95 * (v.length - 1))]})`;
+    };
+    log(`Noisy simulation (src/tfhe/noisy-simulate.ts: each bootstrapped lookup reads accumulator + N(0, σ²) with the plan's per-element σ), ${o.noiseDraws} draws of the same ${n} samples — the prediction for an encrypted run:`);
+    log();
+    log('| outputs equal to simulate | same class as simulate | accuracy | largest output difference |');
+    log('|---|---|---|---|');
+    log(`| ${q((m) => m.equal)} of ${n} | ${q((m) => m.sameClass)} of ${n} | ${q((m) => m.okGot)} of ${n} correct | ${q((m) => m.maxDiff)} |`);
+    log();
+  }
 }
 log(`Wall time of the script ${((performance.now() - t00) / 1000).toFixed(0)} s; load average at the end ${loadavg().map((v) => v.toFixed(1)).join(' / ')}.`);
 if (o.write) fs.writeFileSync(path.join(here, 'RESULTS-approximate.md'), report.text());

@@ -6,8 +6,9 @@
  *   npx tsx experiments/cifar/fhe-rows.ts experiments/cifar/cnv.packed.safetensors --rows '[6, {"bits": 6, "perChannel": true, "align": true}]'
  *
  * A row is "none", a number (Concrete ML's rounding to that many bits) or { bits, perChannel?, align? } (fhenet's
- * refined rounding, src/compiler/rounding.ts), or { bits, method: "approximate" } (approximate rounding; with --plan, the
- * TFHE parameter set fhenet's executor would run it on).
+ * refined rounding, src/compiler/rounding.ts), or { bits, method: "approximate" } (approximate rounding). Every row reports
+ * the TFHE parameter set fhenet's executor would run it on; `--noise` adds the noisy simulation on that plan (each
+ * bootstrapped lookup reads its accumulator plus the plan's Gaussian error): the accuracy an encrypted run predicts.
  */
 import * as fs from 'node:fs';
 import { Command, InvalidArgumentError } from 'commander';
@@ -35,10 +36,11 @@ const o = new Command('fhe-rows.ts')
   .option('--rows <json>', 'roundings to evaluate', parseRows, ['none', 8, 7, 6] as FheRounding[])
   .option('--fhe-n <n>', 'test images simulated (evenly spaced)', intOption('--fhe-n', 1, 10000), 10000)
   .option('--calib-n <n>', 'training images (evenly spaced) used to calibrate the compiler', intOption('--calib-n', 1, 50000), 300)
+  .option('--noise', "also run the noisy simulation (src/tfhe/noisy-simulate.ts) on each row's TFHE plan: the predicted encrypted accuracy")
   .option('--json <file>', 'also write the rows as JSON')
   .parse();
 const [checkpoint] = o.args as [string];
-const opts = o.opts<{ rows: FheRounding[]; fheN: number; calibN: number; json?: string }>();
+const opts = o.opts<{ rows: FheRounding[]; fheN: number; calibN: number; noise?: boolean; json?: string }>();
 if (!fs.existsSync(checkpoint)) o.error(`checkpoint ${checkpoint} does not exist`);
 
 const info = await initBackend();
@@ -53,12 +55,15 @@ try {
   loadModule(checkpoint, model, { strict: true });
 }
 const t0 = performance.now();
-const fhe = await fheEvaluate(model, spread(data.train, opts.calibN), data.test, { n: opts.fheN, roundings: opts.rows });
+const fhe = await fheEvaluate(model, spread(data.train, opts.calibN), data.test, { n: opts.fheN, roundings: opts.rows, noise: opts.noise === true });
 for (const r of fhe.rows) {
   console.log(
     `rounding ${r.label}: ${(100 * r.accuracy).toFixed(2)}% on ${fhe.n} (QAT on the same ${(100 * fhe.qatAccuracy).toFixed(2)}%, agreement ${(100 * r.agreement).toFixed(2)}%); ` +
       `max bit width ${r.maxBitWidth}, max TLU input ${r.maxTluInputBits}; compile ${r.compileSeconds.toFixed(1)} s, simulate ${r.simulateSeconds.toFixed(1)} s; ` +
-      (r.tfhe ? `TFHE: ${r.tfhe.set}, ${r.tfhe.pbsPerSample} PBS per image` : `TFHE: no set fits (${(r.tfheRefusal ?? '').slice(0, 300)})`),
+      (r.tfhe ? `TFHE: ${r.tfhe.set}, ${r.tfhe.pbsPerSample} PBS per image` : `TFHE: no set fits (${(r.tfheRefusal ?? '').slice(0, 300)})`) +
+      (r.noisy
+        ? `; noisy simulation ${(100 * r.noisy.accuracy).toFixed(2)}% (agreement with simulate ${(100 * r.noisy.agreementWithSimulate).toFixed(2)}%, ${r.noisy.flipsPerImage.toFixed(1)} lookups off by one per image, ${r.noisy.seconds.toFixed(0)} s)`
+        : ''),
   );
 }
 console.log(`wall ${((performance.now() - t0) / 1000).toFixed(0)} s`);

@@ -7,14 +7,16 @@ import * as path from 'node:path';
 import { type CifarNormalization, augmentBatch, loadCifar10, toDataset, zeroPixelValue } from '../../datasets/cifar10/index.js';
 import { loadFashionMnist } from '../../datasets/fashion-mnist/index.js';
 import { FheModel } from '../../src/compiler/fhe-model.js';
-import { planCircuit } from '../../src/tfhe/executor-plan.js';
+import { type CircuitPlan, planCircuit } from '../../src/tfhe/executor-plan.js';
+import { simulateWithNoise } from '../../src/tfhe/noisy-simulate.js';
+import { dequantizeOutput, quantizeInput } from '../../src/compiler/simulate.js';
+import { Rng } from '../../src/util/rng.js';
 import { moduleToGraph } from '../../src/export/to-graph.js';
 import type { Module } from '../../src/nn/module.js';
 import { CNV, FashionCnn, FloatCnv, createCnv } from '../../src/models/cnv.js';
 import { type Dataset, sampleSize, size } from '../../src/train/dataset.js';
 import type { EpochMetrics, FitOptions } from '../../src/train/trainer.js';
 import { argmaxRows, evaluate } from '../../src/train/trainer.js';
-import type { Rng } from '../../src/util/rng.js';
 import { ConfigError } from '../../src/util/errors.js';
 
 /** `float`: CNV's float twin (src/models/cnv.ts, FloatCnv), trained as a distillation teacher for the QAT CNV. */
@@ -162,6 +164,11 @@ export interface FheRow {
   tfhe: { set: string; pbsPerSample: number } | null;
   /** Why no set fits (the largest set's refusal), when none does. */
   tfheRefusal?: string;
+  /**
+   * With `noise`: the noisy simulation on the executor's plan (src/tfhe/noisy-simulate.ts) — the predicted
+   * encrypted accuracy, its agreement with the exact simulation, and lookups off by one per image.
+   */
+  noisy?: { accuracy: number; agreementWithSimulate: number; flipsPerImage: number; seconds: number };
 }
 
 export interface FheEvaluation {
@@ -174,7 +181,7 @@ export interface FheEvaluation {
  * Compiles the trained model (calibrated on `calib`) once per rounding width and runs the integer circuit in
  * simulation on `n` test images spread evenly through the test set; compares with the QAT model's predictions on the same images.
  */
-export async function fheEvaluate(model: Module, calib: Dataset, test: Dataset, opts: { n: number; roundings: FheRounding[] }): Promise<FheEvaluation> {
+export async function fheEvaluate(model: Module, calib: Dataset, test: Dataset, opts: { n: number; roundings: FheRounding[]; noise?: boolean; noiseSeed?: number }): Promise<FheEvaluation> {
   model.eval();
   const sub = spread(test, opts.n);
   const n = size(sub);
@@ -194,13 +201,15 @@ export async function fheEvaluate(model: Module, calib: Dataset, test: Dataset, 
     const t2 = performance.now();
     let tfhe: FheRow['tfhe'] = null;
     let tfheRefusal: string | undefined;
+    let plan: CircuitPlan | undefined;
     try {
-      const plan = planCircuit(fhe.circuit);
+      plan = planCircuit(fhe.circuit);
       tfhe = { set: plan.params.name, pbsPerSample: plan.pbsPerSample };
     } catch (e) {
       tfheRefusal = (e as Error).message;
     }
     const pred = argmaxRows(out.output, sub.numClasses);
+    const noisy = opts.noise && plan ? noisyRow(fhe.circuit, plan, testX, sub, pred, opts.noiseSeed ?? 0) : undefined;
     let ok = 0;
     let agree = 0;
     for (let i = 0; i < n; i++) {
@@ -218,9 +227,33 @@ export async function fheEvaluate(model: Module, calib: Dataset, test: Dataset, 
       simulateSeconds: (t2 - t1) / 1000,
       tfhe,
       ...(tfheRefusal !== undefined ? { tfheRefusal } : {}),
+      ...(noisy ? { noisy } : {}),
     });
   }
   return { n, qatAccuracy: qat.accuracy, rows };
+}
+
+/** The noisy simulation of `x` (NCHW) in chunks: accuracy, agreement with the exact simulation's predictions. */
+function noisyRow(circuit: FheModel['circuit'], plan: CircuitPlan, x: Float32Array, d: Dataset, exactPred: Int32Array, seed: number): NonNullable<FheRow['noisy']> {
+  const t0 = performance.now();
+  const n = size(d);
+  const per = x.length / n;
+  const rng = new Rng(seed);
+  let ok = 0;
+  let agree = 0;
+  let flips = 0;
+  const chunk = 250;
+  for (let s = 0; s < n; s += chunk) {
+    const b = Math.min(chunk, n - s);
+    const r = simulateWithNoise(circuit, plan, quantizeInput(circuit, x.subarray(s * per, (s + b) * per)), b, { rng });
+    const pred = argmaxRows(dequantizeOutput(circuit, r.output), d.numClasses);
+    for (let i = 0; i < b; i++) {
+      if (pred[i] === d.y[s + i]) ok++;
+      if (pred[i] === exactPred[s + i]) agree++;
+    }
+    flips += Object.values(r.flips).reduce((a, v) => a + v, 0);
+  }
+  return { accuracy: ok / n, agreementWithSimulate: agree / n, flipsPerImage: flips / n, seconds: (performance.now() - t0) / 1000 };
 }
 
 export function sampleCount(d: Dataset): number {

@@ -98,6 +98,12 @@ export type PlanStep =
       luts: Lut[];
       /** Table row per element. */
       channelOf: Int32Array;
+      /**
+       * Per element: the standard deviation of the error at the PBS input (after the channel scaling, keyswitch and
+       * modulus switch), in units of the B-bit accumulator; 0 for elements evaluated in clear. simulateWithNoise
+       * (./noisy-simulate.ts) draws the lookup errors from it.
+       */
+      sigma: Float64Array;
     };
 
 export interface TluNoise {
@@ -507,6 +513,9 @@ export function planCircuitWith(c: Circuit, params: TfheParams, opts: ExecutorPl
         if (row.every((v) => v === row[0])) rowConst[ch] = row[0]!;
       }
       const outLive = live.get(op.output)!;
+      const sigma = new Float64Array(nOut);
+      const unit = 2 ** (63 - B);
+      const afterPbsInput = budgets.base.keyswitchVariance + budgets.base.modulusSwitchVariance;
       for (let j = 0; j < nOut; j++) {
         const ch = Math.floor(j / op.channelStride) % op.channels;
         channelOf[j] = ch;
@@ -524,7 +533,9 @@ export function planCircuitWith(c: Circuit, params: TfheParams, opts: ExecutorPl
           continue;
         }
         pbsPerSample++;
-        worst = Math.max(worst, vars[j]! * f * 4 ** (op.roundBits - tluRounding(op, ch).k));
+        const scaled = vars[j]! * f * 4 ** (op.roundBits - tluRounding(op, ch).k);
+        worst = Math.max(worst, scaled);
+        sigma[j] = Math.sqrt(scaled + afterPbsInput) / unit;
         outVar[j] = pbsVar;
       }
       if (worst > budget) {
@@ -550,7 +561,7 @@ export function planCircuitWith(c: Circuit, params: TfheParams, opts: ExecutorPl
         scaleLog2[ch] = op.roundBits - k;
         shifts.push(base + (BigInt(offset * 2 ** scaleLog2[ch]!) << BigInt(63 - B)));
       }
-      steps.push({ kind: 'tlu', op: op.name, input: op.input, output: op.output, B, approximate, E: eOut, shifts, scaleLog2, luts, channelOf });
+      steps.push({ kind: 'tlu', op: op.name, input: op.input, output: op.output, B, approximate, E: eOut, shifts, scaleLog2, luts, channelOf, sigma });
     } else {
       const t = terms.get(op.name)!;
       const ins = opInputs(op);

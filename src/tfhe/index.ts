@@ -30,3 +30,4 @@ export {
 export { nativeKernelError } from './native.js';
 export { TfheCircuitServer } from './executor-server.js';
 export { planCircuit } from './executor-plan.js';
+export { simulateWithNoise, noisyIndex, type NoisySimulateResult } from './noisy-simulate.js';

@@ -54,7 +54,9 @@ describe('approximate rounding on TFHE ciphertexts', () => {
       const down = await server.runEncrypted(circuit, client.encryptInputs(circuit, ints, ones.length), ones.length);
       const got = Array.from(client.decryptOutputs(circuit, down, ones.length));
       expect(got.slice(0, centres.length)).toEqual(Array.from(sim.subarray(0, centres.length)));
-      got.forEach((v, s) => expect(Math.abs(v - sim[s]!), `sample with ${ones[s]} ones`).toBeLessThanOrEqual(1));
+      // A tie rounds up in simulate and sits half a unit above its box boundary in TFHE (the plan's half-unit
+      // shift), so noise can only take it down one entry — what the noisy simulation (noisy-simulate.ts) draws.
+      got.forEach((v, s) => expect([0, -1], `sample with ${ones[s]} ones`).toContain(v - sim[s]!));
     } finally {
       await server.close();
       client.dispose();
