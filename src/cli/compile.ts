@@ -9,6 +9,70 @@ import { intOption } from './options.js';
 import { hasQuantizers, quantizeFloatGraph } from '../compiler/ptq.js';
 import { CompileError } from '../compiler/errors.js';
 import { loadData, loadGraph } from './load.js';
+import { type CircuitPlan, planCircuit } from '../tfhe/executor-plan.js';
+import { simulateWithNoise } from '../tfhe/noisy-simulate.js';
+import { dequantizeOutput, quantizeInput } from '../compiler/simulate.js';
+import type { Circuit } from '../compiler/circuit.js';
+
+/** What fhenet's TFHE executor would do with the circuit: its parameter set and PBS count, or why none fits. */
+interface TfheSummary {
+  set?: string;
+  pbsPerSample?: number;
+  tables?: { op: string; accumulatorBits: number; approximate: boolean; log2Sigma: number; log2Budget: number; log2PFail: number }[];
+  refused?: string;
+  /** With --eval: accuracy of the noisy simulation on the plan (one draw, seed 0), lookups off by one per sample. */
+  noisy?: { accuracy: number; simulateAccuracy: number; flipsPerSample: number };
+}
+
+function tfheSummary(circuit: Circuit): { summary: TfheSummary; plan?: CircuitPlan } {
+  try {
+    const plan = planCircuit(circuit);
+    const tables = plan.noise.map((t) => ({
+      op: t.op,
+      accumulatorBits: t.B,
+      approximate: t.approximate,
+      log2Sigma: Math.log2(t.variance) / 2,
+      log2Budget: Math.log2(t.budget) / 2,
+      log2PFail: t.log2PFail,
+    }));
+    return { summary: { set: plan.params.name, pbsPerSample: plan.pbsPerSample, tables }, plan };
+  } catch (e) {
+    return { summary: { refused: (e as Error).message } };
+  }
+}
+
+function noisyAccuracy(circuit: Circuit, plan: CircuitPlan, x: Float32Array, labels: ArrayLike<number>): { accuracy: number; flipsPerSample: number } {
+  const n = labels.length;
+  const r = simulateWithNoise(circuit, plan, quantizeInput(circuit, x), n, { seed: 0 });
+  const out = dequantizeOutput(circuit, r.output);
+  const classes = out.length / n;
+  let ok = 0;
+  for (let i = 0; i < n; i++) {
+    let best = 0;
+    for (let c = 1; c < classes; c++) if (out[i * classes + c]! > out[i * classes + best]!) best = c;
+    if (best === Number(labels[i])) ok++;
+  }
+  const flips = Object.values(r.flips).reduce((a, v) => a + v, 0);
+  return { accuracy: ok / n, flipsPerSample: flips / n };
+}
+
+function formatTfhe(t: TfheSummary): string {
+  if (!t.set) return `TFHE (fhenet's executor): no parameter set fits — ${t.refused}`;
+  const lines = [`TFHE (fhenet's executor): ${t.set}, ${t.pbsPerSample} PBS per sample`];
+  for (const x of t.tables!) {
+    lines.push(
+      `  ${x.op}: ${x.accumulatorBits}-bit accumulator${x.approximate ? ' (approximate)' : ''}, σ 2^${x.log2Sigma.toFixed(1)} of 2^${x.log2Budget.toFixed(1)} allowed, ` +
+        `P(${x.approximate ? 'off by more than one step' : 'wrong lookup'}) 2^${x.log2PFail.toFixed(0)}`,
+    );
+  }
+  if (t.noisy) {
+    lines.push(
+      `  simulate with TFHE noise (one draw): accuracy ${(100 * t.noisy.accuracy).toFixed(2)} % (exact simulate ${(100 * t.noisy.simulateAccuracy).toFixed(2)} %), ` +
+        `${t.noisy.flipsPerSample.toFixed(2)} lookups off by one per sample`,
+    );
+  }
+  return lines.join('\n');
+}
 
 export function compileCommand(): Command {
   return new Command('compile')
@@ -39,18 +103,20 @@ export function compileCommand(): Command {
       }
       const model = FheModel.compile(graph, { data: calib.x, n: calib.n }, { roundingThresholdBits: rounding });
       const report = model.report();
+      const { summary: tfhe, plan } = tfheSummary(model.circuit);
       let compare;
       if (o.eval) {
         const d = loadData(o.eval, 'test');
         if (!d.y) throw new Error(`--eval data '${o.eval}' has no labels`);
         compare = await compareModes(model, d.x, d.y);
+        if (plan) tfhe.noisy = { ...noisyAccuracy(model.circuit, plan, d.x, d.y), simulateAccuracy: compare.accuracy.simulate };
       }
       if (o.output) fs.writeFileSync(o.output, serializeCircuit(model.circuit));
       if (o.json) {
-        process.stdout.write(`${JSON.stringify({ report, compare }, null, 2)}\n`);
+        process.stdout.write(`${JSON.stringify({ report, tfhe, compare }, null, 2)}\n`);
         return;
       }
-      process.stdout.write(`${formatReport(report)}\n`);
+      process.stdout.write(`${formatReport(report)}\n\n${formatTfhe(tfhe)}\n`);
       if (compare) process.stdout.write(`\n${formatCompare(compare)}\n`);
       if (o.output) process.stdout.write(`\nwrote ${o.output}\n`);
     });

@@ -97,8 +97,20 @@ describe('fhenet compile --rounding-approximate', () => {
   type Report = ReturnType<typeof circuitReport>;
 
   it('reaches the compiler; the report costs approximate lookups at their table width, exact ones at their accumulator width', () => {
-    const exact = (JSON.parse(cli('--rounding', '4', '--json')) as { report: Report }).report;
-    const approx = (JSON.parse(cli('--rounding', '4', '--rounding-approximate', '--json')) as { report: Report }).report;
+    type Tfhe = { set?: string; pbsPerSample?: number; refused?: string; tables?: { approximate: boolean }[]; noisy?: { accuracy: number; simulateAccuracy: number; flipsPerSample: number } };
+    const exactOut = JSON.parse(cli('--rounding', '4', '--json')) as { report: Report; tfhe: Tfhe };
+    const approxOut = JSON.parse(cli('--rounding', '4', '--rounding-approximate', '--eval', 'checkerboard', '--json')) as { report: Report; tfhe: Tfhe };
+    const [exact, approx] = [exactOut.report, approxOut.report];
+    // the executor's own verdict: exactly rounded 8-bit accumulators fit no set; approximately rounded they do,
+    // and the noisy simulation on that plan predicts the encrypted accuracy
+    expect(exactOut.tfhe.set).toBeUndefined();
+    expect(exactOut.tfhe.refused).toMatch(/accumulator/);
+    expect(approxOut.tfhe.set).toMatch(/MESSAGE_2_CARRY_[23]/);
+    expect(approxOut.tfhe.pbsPerSample).toBeGreaterThan(0);
+    expect(approxOut.tfhe.tables!.every((t) => t.approximate)).toBe(true);
+    const noisy = approxOut.tfhe.noisy!;
+    expect(noisy.flipsPerSample).toBeGreaterThan(0);
+    expect(Math.abs(noisy.accuracy - noisy.simulateAccuracy)).toBeLessThan(0.05);
     expect(approx.maxTluInputBits).toBeLessThanOrEqual(4);
     expect(Math.max(...approx.parameterSets.map((p) => p.bits))).toBeLessThanOrEqual(4);
     // the checkerboard's accumulators are wider than 4 bits: exactly rounded, they cost their full width
