@@ -18,11 +18,10 @@ export function serveCommand(): Command {
     .option('--max-ciphertext-mb <n>', 'largest ciphertext upload (MiB)', intOption('--max-ciphertext-mb', 1, 65536), 64)
     .option('--tfhe-threads <n>', 'PBS worker threads per loaded TFHE key', intOption('--tfhe-threads', 1, 256))
     .option('--tfhe-key-cache <n>', 'TFHE keys kept loaded in memory (≈ 270 MB each for the 2_2 set)', intOption('--tfhe-key-cache', 1, 1024))
-    .option('--token-file <file>', 'require a bearer token from this file (one per line, ≥ 16 characters; # comments) on every route but /health; keys answer only to the token that uploaded them')
+    .option('--token-file <file>', 'require a bearer token from this file (one per line, ≥ 16 characters; # comments) on every route but /health; keys answer only to the token that uploaded them; re-read on SIGHUP')
     .option('--log-level <level>', 'pino log level (fatal, error, warn, info, debug)', 'info')
     .action(async (o: { models: string; keys: string; port: number; host: string; maxKeyMb: number; maxStoredKeysMb: number; keyTtlHours?: number; maxCiphertextMb: number; tfheThreads?: number; tfheKeyCache?: number; tokenFile?: string; logLevel: string }) => {
       const { serve } = await import('../hybrid/server.js');
-      const { readTokenFile } = await import('../hybrid/auth.js');
       await serve({
         modelsDir: o.models,
         keysDir: o.keys,
@@ -34,7 +33,7 @@ export function serveCommand(): Command {
         maxCiphertextBytes: o.maxCiphertextMb * 2 ** 20,
         ...(o.tfheThreads !== undefined ? { tfheThreads: o.tfheThreads } : {}),
         ...(o.tfheKeyCache !== undefined ? { tfheKeyCacheSize: o.tfheKeyCache } : {}),
-        ...(o.tokenFile !== undefined ? { apiTokens: readTokenFile(o.tokenFile) } : {}),
+        ...(o.tokenFile !== undefined ? { tokenFile: o.tokenFile } : {}),
         logger: { level: o.logLevel },
       });
     });

@@ -2,7 +2,8 @@
  * Bearer-token access control for the model server (`fhenet serve --token-file`). Optional: without tokens the
  * server is open, as the reference's is. With tokens every route except /health needs `Authorization: Bearer <t>`,
  * and an evaluation key can only be used by a holder of the token that uploaded it (its `owner`), so one tenant
- * cannot spend another's uploaded keys even if it learns a uid.
+ * cannot spend another's uploaded keys even if it learns a uid. A token file is re-read on SIGHUP (rotation without
+ * a restart; a file that does not parse leaves the current tokens in force).
  */
 import * as fs from 'node:fs';
 import { createHash, timingSafeEqual } from 'node:crypto';
@@ -32,13 +33,31 @@ export function readTokenFile(file: string): string[] {
 }
 
 export class BearerAuth {
-  private readonly digests: Buffer[];
+  private digests: Buffer[];
 
   constructor(tokens: readonly string[]) {
+    this.digests = BearerAuth.digestsOf(tokens);
+  }
+
+  private static digestsOf(tokens: readonly string[]): Buffer[] {
+    if (!tokens.length) throw new FhenetError('no token given');
     tokens.forEach((t, i) => {
       if (!TOKEN_RE.test(t)) throw new FhenetError(`token ${i + 1} must be 16 to 4096 visible ASCII characters without spaces`);
     });
-    this.digests = tokens.map(digest);
+    return tokens.map(digest);
+  }
+
+  /** How many tokens are accepted. */
+  get size(): number {
+    return this.digests.length;
+  }
+
+  /**
+   * Rotation: accept exactly `tokens` from now on (all validated first; on error the old ones stay). Keys uploaded
+   * under a retired token stay bound to it, so no holder of a new token can use them.
+   */
+  replace(tokens: readonly string[]): void {
+    this.digests = BearerAuth.digestsOf(tokens);
   }
 
   /**

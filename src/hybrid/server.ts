@@ -33,7 +33,14 @@ import { HybridError } from './errors.js';
 import { KeyStoreFull, KeyStoreIndex } from './key-store.js';
 import { writeFileAtomicAsync } from './fsutil.js';
 import { configureTfheServer } from './tfhe-backend.js';
-import { BearerAuth } from './auth.js';
+import { BearerAuth, readTokenFile } from './auth.js';
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** Re-reads the token file (servers built with `tokenFile`); returns the token count, throws keeping the old set. */
+    reloadTokens?: () => number;
+  }
+}
 
 export interface ServeOptions {
   /** Folder of models: `<modelsDir>/<model>/<module>/<shape>/{server.fhe, client.json}`. */
@@ -57,8 +64,13 @@ export interface ServeOptions {
   tfheKeyCacheSize?: number;
   /** KS-PBS worker threads per loaded tfhe key (default 2, minimum 2: the PBS never run on the event loop). */
   tfheThreads?: number;
-  /** Bearer tokens accepted (`--token-file`); default none: the server is open to anyone who can reach it. */
+  /** Bearer tokens accepted; default none: the server is open to anyone who can reach it. */
   apiTokens?: readonly string[];
+  /**
+   * A token file (`--token-file`: one per line, `#` comments) instead of `apiTokens`; `app.reloadTokens()` re-reads
+   * it, and `serve` does so on SIGHUP.
+   */
+  tokenFile?: string;
   /** fastify/pino logger option (default { level: 'info' }); false to silence. */
   logger?: FastifyServerOptions['logger'];
 }
@@ -146,7 +158,9 @@ class Metrics {
 
 export async function buildServer(opts: ServeOptions): Promise<FastifyInstance> {
   const models = loadModels(opts.modelsDir);
-  const auth = opts.apiTokens ? new BearerAuth(opts.apiTokens) : undefined;
+  if (opts.apiTokens && opts.tokenFile !== undefined) throw new FhenetError('buildServer: give apiTokens or tokenFile, not both');
+  const tokens = opts.tokenFile !== undefined ? readTokenFile(opts.tokenFile) : opts.apiTokens;
+  const auth = tokens ? new BearerAuth(tokens) : undefined;
   const owners = new WeakMap<object, string>();
   fs.mkdirSync(opts.keysDir, { recursive: true });
   const maxKey = opts.maxKeyBytes ?? 512 * 2 ** 20;
@@ -480,6 +494,13 @@ export async function buildServer(opts: ServeOptions): Promise<FastifyInstance> 
     });
   });
 
+  if (auth && opts.tokenFile !== undefined) {
+    const file = opts.tokenFile;
+    app.decorate('reloadTokens', () => {
+      auth.replace(readTokenFile(file));
+      return auth.size;
+    });
+  }
   return app;
 }
 
@@ -496,5 +517,15 @@ export async function serve(opts: ServeOptions & { port: number; host?: string }
   };
   process.once('SIGINT', () => stop('SIGINT'));
   process.once('SIGTERM', () => stop('SIGTERM'));
+  if (app.reloadTokens) {
+    const reload = app.reloadTokens;
+    process.on('SIGHUP', () => {
+      try {
+        app.log.info({ tokens: reload() }, 'token file reloaded');
+      } catch (e) {
+        app.log.error({ reason: (e as Error).message }, 'token file not reloaded; the previous tokens stay in force');
+      }
+    });
+  }
   return app;
 }

@@ -6,6 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { spawn } from 'node:child_process';
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../../src/backend/index.js';
 import { manualSeed } from '../../src/nn/init.js';
@@ -116,4 +117,63 @@ describe('token configuration', () => {
     expect(() => auth.ownerOf(`Basic ${ALICE}`)).toThrow(/invalid bearer token/);
     expect(() => auth.ownerOf(undefined)).toThrow(/needs a bearer token/);
   });
+});
+
+describe('token rotation', () => {
+  const CAROL = 'carol-00112233445566778899';
+  const status = async (url: string, token: string) =>
+    (await fetch(`${url}/list_models`, { headers: { authorization: `Bearer ${token}` } })).status;
+
+  it('reloadTokens re-reads the token file: retired tokens get 401, new ones work, a bad file changes nothing', async () => {
+    const file = path.join(root, 'rotate.txt');
+    fs.writeFileSync(file, `${ALICE}\n`);
+    const s = await startServer({ modelsDir, keysDir: path.join(root, 'keys-rotate'), tokenFile: file });
+    try {
+      expect(await status(s.url, ALICE)).toBe(200);
+      expect(await status(s.url, CAROL)).toBe(401);
+      fs.writeFileSync(file, `# rotated\n${CAROL}\n`);
+      expect(s.app.reloadTokens!()).toBe(1);
+      expect(await status(s.url, ALICE)).toBe(401);
+      expect(await status(s.url, CAROL)).toBe(200);
+      fs.writeFileSync(file, 'short\n');
+      expect(() => s.app.reloadTokens!()).toThrow(/16 to 4096/);
+      expect(await status(s.url, CAROL)).toBe(200);
+    } finally {
+      await s.app.close();
+    }
+    await expect(startServer({ modelsDir, keysDir: path.join(root, 'keys-both'), tokenFile: file, apiTokens: [ALICE] })).rejects.toThrow(/not both/);
+  });
+
+  it('fhenet serve --token-file reloads the file on SIGHUP', async () => {
+    const file = path.join(root, 'rotate-cli.txt');
+    fs.writeFileSync(file, `${ALICE}\n`);
+    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'serve', '--models', modelsDir, '--keys', path.join(root, 'keys-cli'), '--port', '0', '--token-file', file], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let log = '';
+    child.stdout.on('data', (b: Buffer) => (log += b.toString()));
+    child.stderr.on('data', (b: Buffer) => (log += b.toString()));
+    const waitFor = async (re: RegExp) => {
+      for (let i = 0; i < 300 && !re.test(log); i++) await new Promise((r) => setTimeout(r, 100));
+      const m = re.exec(log);
+      if (!m) throw new Error(`no ${re} in the server log:\n${log}`);
+      return m;
+    };
+    try {
+      const url = (await waitFor(/listening at (http:\/\/127\.0\.0\.1:\d+)/))[1]!;
+      expect(await status(url, ALICE)).toBe(200);
+      fs.writeFileSync(file, `${CAROL}\n`);
+      child.kill('SIGHUP');
+      await waitFor(/token file reloaded/);
+      expect(await status(url, ALICE)).toBe(401);
+      expect(await status(url, CAROL)).toBe(200);
+      fs.writeFileSync(file, '# nothing\n');
+      child.kill('SIGHUP');
+      await waitFor(/token file not reloaded/);
+      expect(await status(url, CAROL)).toBe(200);
+    } finally {
+      child.kill('SIGTERM');
+      await new Promise((r) => child.once('exit', r));
+    }
+  }, 60_000);
 });
