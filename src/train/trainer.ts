@@ -131,28 +131,29 @@ export function argmaxRows(logits: Float32Array, classes: number): Int32Array {
 }
 
 export function evaluate(model: Module, d: Dataset, batchSize = 256): { accuracy: number; loss: number } {
-  return inEvalMode(model, () => scoreLogits(predict(model, d, batchSize), d));
+  const restore = evalMode(model);
+  try {
+    return scoreLogits(predict(model, d, batchSize), d);
+  } finally {
+    restore();
+  }
 }
 
 /** `evaluate` with asynchronous reads (every backend, WebGPU included). */
 export async function evaluateAsync(model: Module, d: Dataset, batchSize = 256): Promise<{ accuracy: number; loss: number }> {
-  const wasTraining = model.training;
-  model.eval();
+  const restore = evalMode(model);
   try {
     return scoreLogits(await predictAsync(model, d, batchSize), d);
   } finally {
-    model.train(wasTraining);
+    restore();
   }
 }
 
-function inEvalMode<T>(model: Module, f: () => T): T {
+/** Puts the model in eval mode; the returned function restores the mode it had. */
+function evalMode(model: Module): () => void {
   const wasTraining = model.training;
   model.eval();
-  try {
-    return f();
-  } finally {
-    model.train(wasTraining);
-  }
+  return () => model.train(wasTraining);
 }
 
 /** Accuracy and mean cross-entropy of host-side logits (numerically stable log-softmax, in float64). */
