@@ -3,7 +3,7 @@ import * as fs from 'node:fs';
 import { Command } from 'commander';
 import { FheModel } from '../compiler/fhe-model.js';
 import { formatReport } from '../compiler/report.js';
-import { compareModes, formatCompare } from '../compiler/compare.js';
+import { accuracy, compareModes, formatCompare } from '../compiler/compare.js';
 import { serializeCircuit } from '../compiler/circuit.js';
 import { intOption } from './options.js';
 import { hasQuantizers, quantizeFloatGraph } from '../compiler/ptq.js';
@@ -45,15 +45,9 @@ function noisyAccuracy(circuit: Circuit, plan: CircuitPlan, x: Float32Array, lab
   const n = labels.length;
   const r = simulateWithNoise(circuit, plan, quantizeInput(circuit, x), n, { seed: 0 });
   const out = dequantizeOutput(circuit, r.output);
-  const classes = out.length / n;
-  let ok = 0;
-  for (let i = 0; i < n; i++) {
-    let best = 0;
-    for (let c = 1; c < classes; c++) if (out[i * classes + c]! > out[i * classes + best]!) best = c;
-    if (best === Number(labels[i])) ok++;
-  }
+  const ok = accuracy(out, labels, out.length / n);
   const flips = Object.values(r.flips).reduce((a, v) => a + v, 0);
-  return { accuracy: ok / n, flipsPerSample: flips / n };
+  return { accuracy: ok, flipsPerSample: flips / n };
 }
 
 function formatTfhe(t: TfheSummary): string {

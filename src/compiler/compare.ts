@@ -23,7 +23,8 @@ function bypass(graph: Graph, which: (n: Node) => boolean): Graph {
   };
 }
 
-function accuracy(logits: ArrayLike<number>, labels: ArrayLike<number>, classes: number): number {
+/** Fraction of rows whose largest logit is the label's. */
+export function accuracy(logits: ArrayLike<number>, labels: ArrayLike<number>, classes: number): number {
   let ok = 0;
   for (let i = 0; i < labels.length; i++) {
     let best = 0;
