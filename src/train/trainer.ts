@@ -246,7 +246,7 @@ export async function fit(model: Module, data: { train: Dataset; test?: Dataset 
       teacherLogits?.dispose();
       optimizer.step(grads);
       opts.afterStep?.();
-      // Asynchronous reads: WebGPU in Node has no synchronous download (and on WASM/CPU this costs nothing extra).
+      // Asynchronous reads: WebGPU in Node has no synchronous download (on WASM and CPU, data() is the same read).
       const [lossValue, okCount] = await Promise.all([value.data(), predOk!.data()]);
       lossSum += lossValue[0]! * idx.length;
       correct += okCount[0]!;
