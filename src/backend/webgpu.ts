@@ -61,7 +61,7 @@ export async function loadWebGpu(): Promise<WebGpuInfo> {
   // Without explicit flags: Dawn's default (Vulkan on Linux), then OpenGL — on a machine without a GPU that is
   // Mesa's llvmpipe, slow but a real WebGPU implementation (what fhenet's CI tests on).
   const attempts = explicit.length > 0 ? [explicit] : [[], ['backend=opengl']];
-  let found: { adapter: AdapterLike; request: GpuLike['requestAdapter']; compatibility: () => boolean; flags: string[] } | undefined;
+  let found: { adapter: AdapterLike; request: GpuLike['requestAdapter']; compatibility: boolean; flags: string[] } | undefined;
   for (const flags of attempts) {
     // Headless EGL: without a display Mesa's EGL must be told to run surfaceless.
     if (flags.some((f) => /^backend=opengl(es)?$/.test(f)) && !process.env.EGL_PLATFORM) process.env.EGL_PLATFORM = 'surfaceless';
@@ -77,14 +77,14 @@ export async function loadWebGpu(): Promise<WebGpuInfo> {
     };
     const adapter = await request();
     if (adapter) {
-      found = { adapter, request, compatibility: () => compatibility, flags };
+      found = { adapter, request, compatibility, flags };
       break;
     }
   }
   if (!found) {
     throw new Error(
       `Dawn found no GPU adapter (tried ${attempts.map((f) => (f.length ? f.join(',') : 'defaults')).join('; ')}): Vulkan needs ` +
-        "libvulkan1 and a GPU driver; OpenGL needs Mesa's EGL (libegl1, libegl-mesa0, libgl1-mesa-dri); set FHENET_WEBGPU_FLAGS to choose",
+        "libvulkan1 and a GPU driver; OpenGL needs Mesa's EGL (Debian: libegl-dev for the unversioned libEGL.so Dawn opens, libegl-mesa0, libgl1-mesa-dri); set FHENET_WEBGPU_FLAGS to choose",
     );
   }
   const { adapter, request, flags } = found;
@@ -97,6 +97,6 @@ export async function loadWebGpu(): Promise<WebGpuInfo> {
   } catch (err) {
     throw new Error(`the optional package '@tensorflow/tfjs-backend-webgpu' is not installed or failed to load: ${(err as Error).message.split('\n')[0]}`);
   }
-  loaded = { adapter: describeAdapter(adapter), compatibility: found.compatibility(), flags };
+  loaded = { adapter: describeAdapter(adapter), compatibility: found.compatibility, flags };
   return loaded;
 }
