@@ -143,11 +143,11 @@ export function nhwcToNchw(x: Float32Array, n: number, shape: readonly number[])
 }
 
 /** A rounding row: none, Concrete ML's rounding to n bits, or fhenet's refined rounding (per channel + aligned). */
-export type FheRounding = 'none' | number | { bits: number; method?: 'exact' | 'approximate'; perChannel?: boolean; align?: boolean };
+export type FheRounding = 'none' | number | { bits: number; method?: 'exact' | 'approximate'; perChannel?: boolean; align?: boolean; headroom?: number };
 
 export function roundingLabel(r: FheRounding): string {
   if (r === 'none' || typeof r === 'number') return String(r);
-  return `${r.bits} (${[r.method === 'approximate' ? 'approximate' : '', r.perChannel ? 'per channel' : '', r.align ? 'aligned' : ''].filter(Boolean).join(' + ') || 'plain'})`;
+  return `${r.bits} (${[r.method === 'approximate' ? 'approximate' : '', r.perChannel ? 'per channel' : '', r.align ? 'aligned' : '', r.headroom !== undefined ? `headroom ${r.headroom}` : ''].filter(Boolean).join(' + ') || 'plain'})`;
 }
 
 export interface FheRow {

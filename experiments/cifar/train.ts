@@ -8,6 +8,8 @@
  *   npx tsx experiments/cifar/train.ts --variant float --epochs 30 --schedule cosine --save-model runs/teacher.safetensors
  *   npx tsx experiments/cifar/train.ts --variant full --teacher runs/teacher.safetensors --distill-alpha 0.5 …
  *                                        (knowledge distillation of the QAT CNV from its float twin, fit({ distill }))
+ *   npx tsx experiments/cifar/train.ts --variant full --init cnv.safetensors --rounding-aware '{"bits":6,"perChannel":true,"align":true}' …
+ *                                        (rounding-aware fine-tuning: the circuit's accumulator rounding in the forward pass)
  *
  * Every epoch writes <out>/last.safetensors (model + optimizer + RNG + epoch + history), <out>/curve.csv and
  * <out>/curve.svg; re-running the same command continues after the last finished epoch. At the end the model is
@@ -16,7 +18,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { Command } from 'commander';
+import { Command, InvalidArgumentError } from 'commander';
 import { describeBackend, initBackend } from '../../src/backend/index.js';
 import { decodeTensors, loadModule, saveModule } from '../../src/nn/checkpoint.js';
 import { savePackedModule } from '../../src/quant/packed-checkpoint.js';
@@ -26,7 +28,28 @@ import { type Schedule } from '../../src/train/schedule.js';
 import { type EpochMetrics, evaluate, fit } from '../../src/train/trainer.js';
 import * as tf from '@tensorflow/tfjs-core';
 import { FloatCnv } from '../../src/models/cnv.js';
-import { VARIANTS, type Variant, afterStep, augmentation, buildModel, defaults, fheEvaluate, loadData, spread, writeCurve } from './lib.js';
+import { VARIANTS, type Variant, afterStep, augmentation, buildModel, defaults, fheEvaluate, loadData, nhwcToNchw, spread, writeCurve } from './lib.js';
+import { type RoundingOption, roundingSpec } from '../../src/compiler/rounding.js';
+import { FheModel } from '../../src/compiler/fhe-model.js';
+import { moduleToGraph } from '../../src/export/to-graph.js';
+import { attachAccumulatorRounding, detachAccumulatorRounding } from '../../src/quant/accumulator-rounding.js';
+import { size } from '../../src/train/dataset.js';
+
+/** A roundingThresholdBits value: a number or a JSON object, checked by the compiler's own option parser. */
+function parseRounding(v: string): RoundingOption {
+  let r: unknown;
+  try {
+    r = JSON.parse(v);
+  } catch (e) {
+    throw new InvalidArgumentError(`--rounding-aware must be a number or JSON: ${(e as Error).message}`);
+  }
+  try {
+    roundingSpec(r as RoundingOption);
+  } catch (e) {
+    throw new InvalidArgumentError(`--rounding-aware: ${(e as Error).message}`);
+  }
+  return r as RoundingOption;
+}
 
 const program = new Command()
   .option('--variant <v>', `model: ${VARIANTS.join(', ')}`, 'small')
@@ -51,6 +74,7 @@ const program = new Command()
   .option('--teacher <file>', 'knowledge distillation from a trained float CNV (a --variant float --save-model file): loss = (1 − α)·CE + α·T²·KL (src/train/loss.ts)')
   .option('--distill-alpha <x>', 'with --teacher: weight α of the distillation term', parseFloat, 0.5)
   .option('--distill-temperature <x>', 'with --teacher: temperature T', parseFloat, 4)
+  .option('--rounding-aware <json>', 'rounding-aware fine-tuning: simulate this accumulator rounding (a roundingThresholdBits value, e.g. \'{"bits":6,"perChannel":true,"align":true}\') in the training forward pass, recompiled from the model on --calib-n training images before every epoch (src/quant/accumulator-rounding.ts)', parseRounding)
   .option('--save-packed <file>', 'write the trained weights as an integer-packed checkpoint (src/quant/packed-checkpoint.ts) here')
   .parse();
 
@@ -78,6 +102,7 @@ const o = program.opts<{
   teacher?: string;
   distillAlpha: number;
   distillTemperature: number;
+  roundingAware?: RoundingOption;
 }>();
 if (!VARIANTS.includes(o.variant)) program.error(`--variant must be one of ${VARIANTS.join(', ')}, got '${o.variant}'`);
 if (o.variant === 'float' && (o.savePacked || o.a2qBits !== undefined || o.teacher)) program.error('--variant float trains the float teacher: no --save-packed, --a2q-bits or --teacher');
@@ -140,6 +165,22 @@ if (o.a2qBits !== undefined && (!Number.isInteger(o.a2qBits) || o.a2qBits < 2 ||
 const a2q = o.a2qBits !== undefined && !o.evalOnly ? accumulatorAware(model, { targetBits: o.a2qBits, sampleShape: data.train.sampleShape }) : undefined;
 if (a2q) log(`accumulator-aware projection: every layer's worst-case accumulator ≤ ${o.a2qBits} bits`);
 
+// Rounding-aware fine-tuning: the circuit's accumulator rounding, compiled from the current weights, simulated in the
+// training forward pass; recompiled before every epoch so that ranges, per-channel k and offsets follow the weights.
+if (o.roundingAware !== undefined && (o.variant === 'float' || o.evalOnly)) program.error('--rounding-aware fine-tunes a QAT variant: not with --variant float or --eval-only');
+const roundingCalib = o.roundingAware !== undefined ? spread(data.train, o.calibN) : undefined;
+function refreshRounding(): void {
+  if (!roundingCalib) return;
+  const t0 = performance.now();
+  const wasTraining = model.training;
+  model.eval();
+  const n = size(roundingCalib);
+  const fhe = FheModel.compile(moduleToGraph(model, data.train.sampleShape), { data: nhwcToNchw(roundingCalib.x, n, roundingCalib.sampleShape), n }, { roundingThresholdBits: o.roundingAware });
+  const set = attachAccumulatorRounding(model, fhe.circuit);
+  model.train(wasTraining);
+  log(`rounding-aware: ${set.length} layers round their accumulators as the circuit does (${JSON.stringify(o.roundingAware)}, calibrated on ${n} images, ${((performance.now() - t0) / 1000).toFixed(1)} s)`);
+}
+
 const tTrain = performance.now();
 if (o.evalOnly) {
   if (!fs.existsSync(ckpt)) throw new Error(`--eval-only: no checkpoint at ${ckpt}`);
@@ -148,6 +189,7 @@ if (o.evalOnly) {
   model.loadStateDict(state);
   tf.dispose([...tensors.values()]);
 } else {
+  refreshRounding();
   const res = await fit(model, data, {
     epochs: o.epochs,
     batchSize: o.batch ?? d.batchSize,
@@ -175,8 +217,10 @@ if (o.evalOnly) {
           `test acc ${m.testAccuracy === undefined ? '—' : (100 * m.testAccuracy).toFixed(2)}% (${m.seconds.toFixed(0)} s, ` +
           `${((data.train.y.length / m.seconds) | 0)} img/s incl. eval; tensors ${tf.memory().numTensors})`,
       );
+      refreshRounding();
     },
   });
+  detachAccumulatorRounding(model);
   writeCurve(out, res.history, curveTitle);
   const trainSeconds = res.history.reduce((a, m) => a + m.seconds, 0);
   log(`training: ${res.history.length} epochs in checkpoint history, ${trainSeconds.toFixed(0)} s of epoch time in total (this invocation ${res.seconds.toFixed(0)} s)`);

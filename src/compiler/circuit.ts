@@ -237,8 +237,11 @@ export function validateCircuit(c: Circuit): void {
         if (op.roundOffsets.length !== op.channels) throw new CircuitError(`op '${op.name}': ${op.roundOffsets.length} roundOffsets for ${op.channels} channels`);
         for (let ch = 0; ch < op.channels; ch++) {
           const { k, offset } = tluRounding(op, ch);
-          // An offset of a whole step or more is a shifted table, not a rounding choice.
-          if (Math.abs(offset) > (k > 0 ? 2 ** (k - 1) : 0)) throw new CircuitError(`op '${op.name}': channel ${ch} offset ${offset} exceeds half a rounding step (k = ${k})`);
+          // Whole steps of an offset move the channel's range within the table; past the table's whole span no
+          // accumulator the encoding can hold would land in it.
+          if (!Number.isInteger(offset) || Math.abs(offset) >= 2 ** (op.inputBits + k)) {
+            throw new CircuitError(`op '${op.name}': channel ${ch} offset ${offset} moves past the table's span (2^${op.inputBits + k} accumulator steps at k = ${k})`);
+          }
         }
       }
     }

@@ -5,7 +5,8 @@
  * - per channel: the rounding is chosen from each channel's own calibrated range. A channel whose accumulators span
  *   fewer bits than the layer's widest channel rounds away fewer of them (k_ch ≤ k). Same table width, same PBS
  *   count; in TFHE the channel's ciphertext is multiplied by 2^(k − k_ch) before the bootstrap, which multiplies its
- *   noise by the same factor (the executor's plan checks it).
+ *   noise by the same factor (the executor's plan checks it). The channel's range is moved (by whole rounding steps,
+ *   through its offset) to the middle of the table's domain, so that only its span counts, not where it lies.
  * - aligned: a per-channel clear offset o is added before rounding, chosen so that the rounding steps fall where the
  *   table's output changes. A table after a 2-bit activation is a staircase with three steps; rounding with k bits
  *   moves each step to the nearest multiple of 2^k, misclassifying the accumulators in between. The offset (free in
@@ -32,22 +33,40 @@ export interface RoundingSpec {
   perChannel: boolean;
   /** Per-channel offsets aligning rounding steps with the table's steps (needs calibration histograms). */
   align: boolean;
+  /**
+   * Per-channel rounding: each channel's calibrated range is widened by this fraction of its span at both ends
+   * before its k is chosen (default PER_CHANNEL_HEADROOM): less rounds away fewer bits, but test values past the
+   * widened range wrap around the table.
+   */
+  headroom: number;
 }
 
-export type RoundingOption = number | { bits: number; method?: 'exact' | 'approximate'; perChannel?: boolean; align?: boolean };
+export type RoundingOption = number | { bits: number; method?: 'exact' | 'approximate'; perChannel?: boolean; align?: boolean; headroom?: number };
+
+const ROUNDING_KEYS = ['bits', 'method', 'perChannel', 'align', 'headroom'];
+
+/**
+ * Per-channel rounding widens each channel's calibrated range by this fraction of its span (both ends) before choosing
+ * its rounding. Measured on the CNV (experiments/cifar/RESULTS.md): without it, 2,000 test images had 215 table
+ * inputs wrap past their channel's domain; with 0.25, none.
+ */
+const PER_CHANNEL_HEADROOM = 0.25;
 
 export function roundingSpec(opt: RoundingOption | undefined): RoundingSpec | undefined {
   if (opt === undefined) return undefined;
   const r = typeof opt === 'number' ? { bits: opt } : opt;
-  if (typeof r !== 'object' || r === null) throw new CompileError('options', `roundingThresholdBits must be a number or { bits, method?, perChannel?, align? }`);
-  const unknown = Object.keys(r).filter((k) => !['bits', 'method', 'perChannel', 'align'].includes(k));
-  if (unknown.length) throw new CompileError('options', `roundingThresholdBits: unknown key(s) ${unknown.join(', ')} (known: bits, method, perChannel, align)`);
+  if (typeof r !== 'object' || r === null) throw new CompileError('options', `roundingThresholdBits must be a number or { bits, method?, perChannel?, align?, headroom? }`);
+  const unknown = Object.keys(r).filter((k) => !ROUNDING_KEYS.includes(k));
+  if (unknown.length) throw new CompileError('options', `roundingThresholdBits: unknown key(s) ${unknown.join(', ')} (known: ${ROUNDING_KEYS.join(', ')})`);
   if (!Number.isInteger(r.bits) || r.bits < 1 || r.bits > 16) throw new CompileError('options', `roundingThresholdBits must be an integer in [1, 16], got ${r.bits}`);
   const method = 'method' in r && r.method !== undefined ? r.method : 'exact';
   if (method !== 'exact' && method !== 'approximate') throw new CompileError('options', `roundingThresholdBits.method must be 'exact' or 'approximate', got '${String(method)}'`);
   const perChannel = 'perChannel' in r ? Boolean(r.perChannel) : false;
   const align = 'align' in r ? Boolean(r.align) : false;
-  return { bits: r.bits, method, perChannel, align };
+  const headroom = 'headroom' in r && r.headroom !== undefined ? r.headroom : PER_CHANNEL_HEADROOM;
+  if (typeof headroom !== 'number' || !(headroom >= 0 && headroom <= 4)) throw new CompileError('options', `roundingThresholdBits.headroom must be a number in [0, 4], got ${String(headroom)}`);
+  if ('headroom' in r && r.headroom !== undefined && !perChannel) throw new CompileError('options', 'roundingThresholdBits.headroom applies to per-channel rounding: set perChannel: true');
+  return { bits: r.bits, method, perChannel, align, headroom };
 }
 
 /** Bins allowed in one table's histograms (all channels together); wider tables are not aligned. */
@@ -129,12 +148,6 @@ function rounded(v: number, k: number): number {
   return k > 0 ? Math.floor((v + 2 ** (k - 1)) / 2 ** k) : v;
 }
 
-/**
- * Per-channel rounding widens each channel's calibrated range by this fraction of its span (both ends) before choosing
- * its rounding. Measured on the CNV (experiments/cifar/RESULTS.md): without it, 2,000 test images had 215 table
- * inputs wrap past their channel's domain; with 0.25, none.
- */
-const PER_CHANNEL_HEADROOM = 0.25;
 
 /** Candidate offsets tried per channel × histogram bins above which offsets are tried on a coarser stride. */
 const MAX_ALIGN_WORK = 1 << 22;
@@ -224,19 +237,28 @@ export function planTableRounding(
     const r = stats.range(ch);
     if (!(r.min <= r.max)) continue; // no calibration value in this channel
     let kc = k;
+    let shift = 0;
     if (spec.perChannel) {
       // The calibration set's extremes are not the test set's: a value past the domain wraps around (in TFHE as in
-      // simulate), so a channel's range is widened by PER_CHANNEL_HEADROOM of its span before its k is chosen.
-      const h = PER_CHANNEL_HEADROOM * (r.max - r.min);
-      const wide = { min: Math.floor(r.min < 0 ? r.min - h : r.min), max: Math.ceil(r.max + h) };
-      kc = Math.min(k, Math.max(0, bitsFor(signed ? { min: Math.min(wide.min, -1), max: wide.max } : wide) - domainBits));
-      // Rounding up at the top of a range can still land one past the domain: then round one more bit away.
-      while (kc < k && !(rounded(wide.min, kc) >= domain.min && rounded(wide.max, kc) <= domain.max)) kc++;
+      // simulate), so a channel's range is widened by `headroom` of its span at both ends; its k is the
+      // fewest bits that fit the widened span into the domain, and its range is moved (a whole number of steps) to
+      // the domain's middle so that the headroom is on both sides. Without the move, a channel's range would have to
+      // fit where it lies: a non-negative channel in a signed domain would use only half the table.
+      const h = spec.headroom * (r.max - r.min);
+      const wide = { min: Math.floor(r.min - h), max: Math.ceil(r.max + h) };
+      const span = (kk: number) => rounded(wide.max, kk) - rounded(wide.min, kk);
+      kc = 0;
+      while (kc < k && span(kc) > domain.max - domain.min) kc++;
+      const steps = Math.trunc((domain.min + domain.max - rounded(wide.min, kc) - rounded(wide.max, kc)) / 2);
+      shift = steps * 2 ** kc;
+      // The observed range must fit after the move (it may not when even k cannot hold the widened span).
+      if (!(rounded(r.min + shift, kc) >= domain.min && rounded(r.max + shift, kc) <= domain.max)) shift = 0;
     }
     channelK[ch] = kc;
     const hist = spec.align ? stats.histogram(ch) : undefined;
-    const fits = (o: number) => rounded(r.min + o, kc) >= domain.min && rounded(r.max + o, kc) <= domain.max;
-    if (hist && kc > 0) offsets[ch] = alignedOffset(kc, hist, (acc) => f(acc, ch), fits);
+    const fits = (o: number) => rounded(r.min + shift + o, kc) >= domain.min && rounded(r.max + shift + o, kc) <= domain.max;
+    // A move by whole steps leaves the rounding grid where it was: the alignment is found as if unmoved.
+    offsets[ch] = shift + (hist && kc > 0 ? alignedOffset(kc, hist, (acc) => f(acc, ch), fits) : 0);
     indexRange.min = Math.min(indexRange.min, rounded(r.min + offsets[ch]!, kc) - spare);
     indexRange.max = Math.max(indexRange.max, rounded(r.max + offsets[ch]!, kc) + spare);
   }

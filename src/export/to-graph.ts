@@ -56,6 +56,16 @@ function isKnown(m: Module): boolean {
 
 /** Traces `model` on `sampleShape` (one sample, no batch axis; NHWC for images) and returns its QONNX graph. */
 export function moduleToGraph(model: Module, sampleShape: number[], opts: ToGraphOptions = {}): Graph {
+  // The graph holds plain arrays only: every tensor the trace creates is released when it is built.
+  tf.engine().startScope();
+  try {
+    return buildGraph(model, sampleShape, opts);
+  } finally {
+    tf.engine().endScope();
+  }
+}
+
+function buildGraph(model: Module, sampleShape: number[], opts: ToGraphOptions): Graph {
   const calls = traceCalls(model, sampleShape);
   const b = new GraphBuilder(opts.graphName ?? model.constructor.name, { quantDomain: opts.quantDomain });
   const inputName = opts.inputName ?? 'x';

@@ -17,6 +17,7 @@ import { ConfigError } from '../util/errors.js';
 import { checkBitWidth } from './int-range.js';
 import { INT8_ACT, INT8_WEIGHT, IntQuantizer, type QuantizerOptions, UINT8_ACT } from './quantizer.js';
 import { roundSte } from './ste.js';
+import { type AccumulatorRounding, roundAccumulator } from './accumulator-rounding.js';
 
 export type QuantOverride = Partial<QuantizerOptions>;
 
@@ -89,6 +90,14 @@ class WeightQuantParts {
     return this.outputQuant ? this.outputQuant.call(y) : y;
   }
 
+  /** The accumulator as the circuit's rounded table index sees it (rounding-aware fine-tuning), or y unchanged. */
+  roundAccumulator(who: string, y: tf.Tensor, x: Activation, weightScale: tf.Tensor, r: AccumulatorRounding | undefined, training: boolean): tf.Tensor {
+    if (!r || !(training || r.inEval)) return y;
+    if (!isQuantTensor(x)) throw new ConfigError(`${who}: accumulator rounding needs a quantized input (add a QuantIdentity or inputQuant before it)`);
+    if (weightScale.size !== 1 || x.scale.size !== 1) throw new ConfigError(`${who}: accumulator rounding needs per-tensor input and weight scales`);
+    return roundAccumulator(y, tf.mul(tf.reshape(x.scale, []), tf.reshape(weightScale, [])), r);
+  }
+
   bias(who: string, bias: tf.Tensor | undefined, x: Activation, weightScale: tf.Tensor): tf.Tensor | undefined {
     if (!bias || this.biasBitWidth === undefined) return bias;
     if (!isQuantTensor(x)) {
@@ -112,6 +121,8 @@ export interface WeightQuantAccessors {
   readonly inputQuant: IntQuantizer | undefined;
   readonly outputQuant: IntQuantizer | undefined;
   readonly biasBitWidth: number | undefined;
+  /** Simulated accumulator rounding (src/quant/accumulator-rounding.ts); off when undefined. */
+  accumulatorRounding: AccumulatorRounding | undefined;
   quantWeight(): QuantTensor;
 }
 
@@ -123,6 +134,7 @@ export interface WeightQuantAccessors {
 function withWeightQuant<B extends WeightedLayerClass>(Base: B): B & (abstract new (...args: any[]) => WeightQuantAccessors) {
   abstract class WeightQuantized extends Base implements WeightQuantAccessors {
     q!: WeightQuantParts;
+    accumulatorRounding: AccumulatorRounding | undefined = undefined;
 
     get weightQuant(): IntQuantizer {
       return this.q.weightQuant;
@@ -161,7 +173,8 @@ export class QuantLinear extends withWeightQuant(Linear) {
     const v = valueOf(xin);
     expectShape(this.label(), v, 2, { index: -1, size: this.inFeatures, what: 'input features' });
     const w = this.quantWeight();
-    return this.q.output(linear(v, w.value, this.q.bias(this.label(), this.bias, xin, w.scale)));
+    const y = linear(v, w.value, this.q.bias(this.label(), this.bias, xin, w.scale));
+    return this.q.output(this.q.roundAccumulator(this.label(), y, xin, w.scale, this.accumulatorRounding, this.training));
   }
 }
 
@@ -177,6 +190,7 @@ export class QuantConv2d extends withWeightQuant(Conv2d) {
     const v = valueOf(xin);
     expectShape(this.label(), v, 4, { index: 3, size: this.inChannels, what: 'input channels (NHWC)' });
     const w = this.quantWeight();
-    return this.q.output(conv2d(v, w.value, this.q.bias(this.label(), this.bias, xin, w.scale), this.stride, this.padding));
+    const y = conv2d(v, w.value, this.q.bias(this.label(), this.bias, xin, w.scale), this.stride, this.padding);
+    return this.q.output(this.q.roundAccumulator(this.label(), y, xin, w.scale, this.accumulatorRounding, this.training));
   }
 }

@@ -102,6 +102,24 @@ describe('per-channel rounding', () => {
     expect(plan.indexRange.max).toBeLessThanOrEqual(31);
   });
 
+  it('moves a channel\'s range to the middle of the table, so a channel far from 0 is not rounded for its distance', () => {
+    const stats = new ChannelStats(2, 1, false);
+    // channel 1 spans [100, 300]: widened by 50 at each end, 300 wide → 3 bits rounded (38 of the 64 entries);
+    // left where it lies, its top (350 → index 44) would not fit the signed domain below 4 bits.
+    stats.add(Float64Array.of(-500, 100, 500, 300), 2);
+    const plan = planTableRounding(roundingSpec({ bits: 6, perChannel: true })!, { min: -500, max: 500 }, stats, () => 0, 2);
+    expect(Array.from(plan.channelK)).toEqual([4, 3]);
+    // a whole number of steps (multiples of 8) that centres [50, 350]: indices of 100 and 300 symmetric about −½
+    const o = plan.offsets[1]!;
+    expect(Math.abs(o % 8)).toBe(0);
+    expect(o).toBeLessThan(-100);
+    const idx = (v: number) => Math.floor((v + o + 4) / 8);
+    expect(idx(100) + idx(300)).toBeGreaterThanOrEqual(-2);
+    expect(idx(100) + idx(300)).toBeLessThanOrEqual(1);
+    expect(idx(50)).toBeGreaterThanOrEqual(-32);
+    expect(idx(350)).toBeLessThanOrEqual(31);
+  });
+
   it('keeps the table as wide as plain rounding even when every channel is narrower', () => {
     // Both channels ±200: widened to ±300 (10 bits) each rounds 4 bits; their calibrated indices span only −12…13 (5 bits), but the
     // table keeps plain rounding's ±32 so that the headroom survives.
@@ -170,7 +188,7 @@ describe('compiling with the refinements', () => {
     expect(Array.from(simulate(back, xs, test.n).output)).toEqual(Array.from(simulate(both.circuit, xs, test.n).output));
     const tlu = back.ops.find((o) => o.kind === 'tlu') as TluOp;
     const bad = (patch: Partial<TluOp>) => () => validateCircuit({ ...back, ops: back.ops.map((o) => (o === tlu ? { ...tlu, ...patch } : o)) });
-    expect(bad({ roundOffsets: new Int32Array(tlu.channels).fill(2 ** tlu.roundBits) })).toThrow(CircuitError);
+    expect(bad({ roundOffsets: new Int32Array(tlu.channels).fill(2 ** (tlu.inputBits + tlu.roundBits)) })).toThrow(/past the table's span/);
     expect(bad({ channelRoundBits: new Int32Array(tlu.channels).fill(tlu.roundBits + 1) })).toThrow(/more than roundBits/);
     expect(bad({ channelRoundBits: new Int32Array(1) })).toThrow(/channelRoundBits for/);
   });
@@ -179,6 +197,19 @@ describe('compiling with the refinements', () => {
     expect(() => compileGraph(wideNet(), calib, { roundingThresholdBits: { bits: 3, perchannel: true } as never })).toThrow(/unknown key\(s\) perchannel/);
     expect(() => compileGraph(wideNet(), calib, { roundingThresholdBits: { bits: 0 } })).toThrow(CompileError);
     expect(() => roundingSpec({ bits: 4, method: 'fast' as never })).toThrow(/'exact' or 'approximate'/);
+    expect(() => roundingSpec({ bits: 4, perChannel: true, headroom: -0.1 })).toThrow(/headroom must be a number in \[0, 4\]/);
+    expect(() => roundingSpec({ bits: 4, headroom: 0.1 })).toThrow(/set perChannel: true/);
+    expect(roundingSpec({ bits: 4, perChannel: true })!.headroom).toBe(0.25);
+  });
+
+  it('headroom trades bits rounded away against values that wrap', () => {
+    // ±60 with no headroom: 121 wide → 1 bit rounded (61 entries of the 64); with the default quarter: ±90 → 2 bits.
+    const stats = new ChannelStats(2, 1, false);
+    stats.add(Float64Array.of(-500, 60, 500, -60), 2);
+    const plan = (headroom?: number) => planTableRounding(roundingSpec({ bits: 6, perChannel: true, headroom })!, { min: -500, max: 500 }, stats, () => 0, 2);
+    expect(plan(0).channelK[1]).toBe(1);
+    expect(plan().channelK[1]).toBe(2);
+    expect(plan(3).channelK[1]).toBe(4); // ±420: as coarse as the layer
   });
 });
 

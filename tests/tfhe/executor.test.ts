@@ -136,9 +136,15 @@ describe('encrypted execution equals simulate', () => {
     }, 60_000);
   }
 
-  it('per-channel rounding and aligned offsets (hand-built table): encrypted = simulate for every accumulator', async () => {
-    // acc = x (3-bit, 0…7) in a 4-bit encoding; channel 0 rounds 2 bits after adding 1, channel 1 rounds 1 bit after
-    // adding −1 (in TFHE: doubled first, then 2 bits rounded). Distinct table entries catch any wrong index.
+  // acc = x (3-bit, 0…7) in a 4-bit encoding. Unshifted: channel 0 rounds 2 bits after adding 1, channel 1 rounds 1 bit
+  // after adding −1 (in TFHE: doubled first, then 2 bits rounded). Shifted: offsets of whole steps more move both
+  // channels' indices into a signed table (−2…1), as per-channel rounding's centring does. Distinct table entries
+  // catch any wrong index.
+  const roundingCases = [
+    { label: 'aligned offsets', offsets: Int32Array.of(1, -1), signed: false, byHand: (x: number, ch: number) => (ch === 0 ? Math.floor((x + 3) / 4) : Math.floor(x / 2)) },
+    { label: 'offsets that move the range into a signed table', offsets: Int32Array.of(-7, -5), signed: true, byHand: (x: number, ch: number) => (ch === 0 ? Math.floor((x - 5) / 4) : Math.floor((x - 4) / 2)) + 2 },
+  ];
+  for (const rc of roundingCases) it(`per-channel rounding and ${rc.label} (hand-built table): encrypted = simulate for every accumulator`, async () => {
     const circuit: Circuit = {
       format: CIRCUIT_FORMAT,
       input: { name: 'x', shape: [4], scale: 1, bitWidth: 3, signed: false, narrow: false },
@@ -150,8 +156,8 @@ describe('encrypted execution equals simulate', () => {
       ops: [
         { kind: 'gemm', name: 'id', input: 'x', output: 'acc', weight: Int32Array.from({ length: 16 }, (_, i) => (i % 5 === 0 ? 1 : 0)), outFeatures: 4, inFeatures: 4 },
         {
-          kind: 'tlu', name: 't', input: 'acc', output: 'h', roundBits: 2, channelRoundBits: Int32Array.of(2, 1), roundOffsets: Int32Array.of(1, -1),
-          inputBits: 2, inputSigned: false, channels: 2, channelStride: 1, tables: Int32Array.of(5, -2, 7, 1, 3, 0, -4, 6),
+          kind: 'tlu', name: 't', input: 'acc', output: 'h', roundBits: 2, channelRoundBits: Int32Array.of(2, 1), roundOffsets: rc.offsets,
+          inputBits: 2, inputSigned: rc.signed, channels: 2, channelStride: 1, tables: Int32Array.of(5, -2, 7, 1, 3, 0, -4, 6),
         },
       ],
       output: { value: 'h', name: 'h', shape: [4], channels: 1, channelStride: 1, a: Float64Array.of(1), c: Float64Array.of(0) },
@@ -162,8 +168,9 @@ describe('encrypted execution equals simulate', () => {
     const ints = Float64Array.from({ length: 4 * n }, (_, i) => [Math.floor(i / 4), 7 - Math.floor(i / 4), (3 * Math.floor(i / 4)) % 8, (5 * Math.floor(i / 4) + 1) % 8][i % 4]!);
     const sim = simulate(circuit, ints, n);
     expect(sim.overflows).toEqual({});
-    // by hand: channel 0 (even elements) index ⌊(x + 3)/4⌋, channel 1 (odd) ⌊x/2⌋
-    expect(Array.from(sim.output.subarray(0, 4))).toEqual([5, [3, 0, -4, 6][3], 5, [3, 0, -4, 6][0]]);
+    // by hand: channel 0 (even elements) reads table row 0, channel 1 (odd) row 1, at the entry rc.byHand gives
+    const tables = [Int32Array.of(5, -2, 7, 1), Int32Array.of(3, 0, -4, 6)];
+    for (let i = 0; i < ints.length; i++) expect(sim.output[i]).toBe(tables[i % 2]![rc.byHand(ints[i]!, i % 2)]);
     const client = TfheCircuitClient.forCircuit(circuit);
     const server = await TfheCircuitServer.create(client.serverKey(), { params: client.paramsName });
     try {
