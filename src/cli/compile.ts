@@ -5,7 +5,7 @@ import { FheModel } from '../compiler/fhe-model.js';
 import { formatReport } from '../compiler/report.js';
 import { accuracy, compareModes, formatCompare } from '../compiler/compare.js';
 import { serializeCircuit } from '../compiler/circuit.js';
-import { intOption } from './options.js';
+import { intOption, numberOption } from './options.js';
 import { hasQuantizers, quantizeFloatGraph } from '../compiler/ptq.js';
 import { CompileError } from '../compiler/errors.js';
 import { loadData, loadGraph } from './load.js';
@@ -77,16 +77,17 @@ export function compileCommand(): Command {
     .option('--rounding <bits>', 'round table inputs to this many bits (rounding_threshold_bits)', intOption('--rounding', 1, 16))
     .option('--rounding-per-channel', 'with --rounding: each channel rounds away only the bits its own range needs (fhenet; src/compiler/rounding.ts)')
     .option('--rounding-align', 'with --rounding: per-channel offsets put the rounding steps on the tables\' steps, fitted on the calibration data (fhenet)')
+    .option('--rounding-headroom <fraction>', 'with --rounding-per-channel: how far past its calibrated range each channel\'s table reaches, as a fraction of the range (default 0.25)', numberOption('--rounding-headroom'))
     .option('--rounding-approximate', "with --rounding: Concrete's approximate rounding — TFHE lookups sized for the rounded width, an index may be one step off near a boundary")
     .option('--n-bits <bits>', 'post-training quantization of a float model to this many bits', intOption('--n-bits', 2, 16))
     .option('-o, --output <file>', 'write the circuit (.fhec)')
     .option('--json', 'print the report as JSON')
-    .action(async (modelFile: string, o: { calib: string; eval?: string; rounding?: number; roundingPerChannel?: boolean; roundingAlign?: boolean; roundingApproximate?: boolean; nBits?: number; output?: string; json?: boolean }) => {
-      if ((o.roundingPerChannel || o.roundingAlign || o.roundingApproximate) && o.rounding === undefined) {
-        throw new CompileError('options', '--rounding-per-channel, --rounding-align and --rounding-approximate refine --rounding <bits>', 'add --rounding <bits>');
+    .action(async (modelFile: string, o: { calib: string; eval?: string; rounding?: number; roundingPerChannel?: boolean; roundingAlign?: boolean; roundingApproximate?: boolean; roundingHeadroom?: number; nBits?: number; output?: string; json?: boolean }) => {
+      if ((o.roundingPerChannel || o.roundingAlign || o.roundingApproximate || o.roundingHeadroom !== undefined) && o.rounding === undefined) {
+        throw new CompileError('options', '--rounding-per-channel, --rounding-align, --rounding-headroom and --rounding-approximate refine --rounding <bits>', 'add --rounding <bits>');
       }
       const rounding =
-        o.rounding === undefined ? undefined : { bits: o.rounding, perChannel: o.roundingPerChannel, align: o.roundingAlign, ...(o.roundingApproximate ? { method: 'approximate' as const } : {}) };
+        o.rounding === undefined ? undefined : { bits: o.rounding, perChannel: o.roundingPerChannel, align: o.roundingAlign, ...(o.roundingHeadroom !== undefined ? { headroom: o.roundingHeadroom } : {}), ...(o.roundingApproximate ? { method: 'approximate' as const } : {}) };
       let graph = await loadGraph(modelFile);
       const calib = loadData(o.calib, 'train');
       if (!hasQuantizers(graph)) {

@@ -6,7 +6,8 @@
  * A QuantConv2d / QuantLinear with `accumulatorRounding` set replaces its integer accumulator a = y / (s_in·s_w) by
  * the value its table entry stands for, 2^k·round((a + o)/2^k) − o, per output channel (k and o as the circuit's
  * `channelRoundBits` / `roundOffsets`); the backward pass is the identity (straight-through, like Brevitas's round).
- * It acts in training mode only unless `inEval` is set, so the model's ordinary evaluation stays the QAT row.
+ * It acts in training mode only unless `inEval` is set, so the model's ordinary evaluation stays the QAT row. Values
+ * past a table's domain, which the circuit wraps around, are not wrapped here (training should not learn from them).
  *
  * The rounding comes from a compiled circuit of the model itself (`attachAccumulatorRounding`): the table input of
  * each rounded lookup is the output of the conv/gemm op named after the layer. Recompile as the weights move (the

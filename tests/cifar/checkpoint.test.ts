@@ -4,7 +4,9 @@
  * (RESULTS.md: 84.18 % on all 10,000).
  */
 import { beforeAll, describe, expect, it } from 'vitest';
+import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { initBackend } from '../../src/backend/index.js';
 import { loadCifar10, toDataset } from '../../datasets/cifar10/index.js';
@@ -37,4 +39,19 @@ describe('committed CNV checkpoint', () => {
     const { accuracy } = evaluate(model, test);
     expect(accuracy).toBeGreaterThan(0.7);
   });
+
+  it.skipIf(!available)('choose-headroom.ts: held-out training images, disjoint from calibration; more headroom, fewer wraps', () => {
+    const out = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'headroom-')), 'rows.json');
+    execFileSync(process.execPath, ['--import', 'tsx', 'experiments/cifar/choose-headroom.ts', CKPT, '--headrooms', '0,1', '--calib-n', '20', '--val-n', '40', '--json', out], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, FHENET_NATIVE_THREADS: '1' },
+    });
+    const r = JSON.parse(fs.readFileSync(out, 'utf8')) as { validation: number; rows: { headroom: number; agreement: number; accuracy: number; wraps: number }[] };
+    expect(r.validation).toBeGreaterThan(30); // 40 asked, minus those that are calibration images (2 here)
+    expect(r.validation).toBeLessThanOrEqual(40);
+    expect(r.rows.map((x) => x.headroom)).toEqual([0, 1]);
+    for (const x of r.rows) expect(x.agreement).toBeGreaterThan(0.3);
+    // 20 calibration images leave many test values past a channel's range: with no headroom some wrap
+    expect(r.rows[0]!.wraps).toBeGreaterThan(r.rows[1]!.wraps);
+  }, 180_000);
 });

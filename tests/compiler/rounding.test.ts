@@ -8,7 +8,7 @@ import { sharedPath } from '../../src/util/shared.js';
 import { GraphBuilder } from '../../src/onnx/builder.js';
 import { floatTensor } from '../../src/onnx/graph.js';
 import { compileGraph } from '../../src/compiler/compile.js';
-import { ChannelStats, alignedOffset, planTableRounding, roundingSpec } from '../../src/compiler/rounding.js';
+import { ChannelStats, PER_CHANNEL_HEADROOM, alignedOffset, planTableRounding, roundingSpec } from '../../src/compiler/rounding.js';
 import { type TluOp, CircuitError, deserializeCircuit, serializeCircuit, tluIndex, validateCircuit } from '../../src/compiler/circuit.js';
 import { quantizeInput, simulate } from '../../src/compiler/simulate.js';
 import { circuitReport, formatReport } from '../../src/compiler/report.js';
@@ -92,11 +92,11 @@ describe('per-channel rounding', () => {
     const stats = new ChannelStats(2, 1, false);
     // channel 0 spans the layer's 10 bits; channel 1 only ±60 (7 bits)
     stats.add(Float64Array.of(-500, 60, 500, -60, 0, 10), 3);
-    const spec = roundingSpec({ bits: 6, perChannel: true })!;
+    const spec = roundingSpec({ bits: 6, perChannel: true, headroom: 0.25 })!;
     const plan = planTableRounding(spec, { min: -500, max: 500 }, stats, () => 0, 2);
     expect(plan.k).toBe(4);
     expect(plan.channelK[0]).toBe(4);
-    // ±60 widened by a quarter of its span (30) → ±90: 8 bits signed → 2 bits rounded away
+    // ±60 widened by a quarter of its span (30) → ±90, 181 wide: 2 bits rounded away (46 of the 64 entries)
     expect(plan.channelK[1]).toBe(2);
     expect(plan.indexRange.min).toBeGreaterThanOrEqual(-32);
     expect(plan.indexRange.max).toBeLessThanOrEqual(31);
@@ -107,7 +107,7 @@ describe('per-channel rounding', () => {
     // channel 1 spans [100, 300]: widened by 50 at each end, 300 wide → 3 bits rounded (38 of the 64 entries);
     // left where it lies, its top (350 → index 44) would not fit the signed domain below 4 bits.
     stats.add(Float64Array.of(-500, 100, 500, 300), 2);
-    const plan = planTableRounding(roundingSpec({ bits: 6, perChannel: true })!, { min: -500, max: 500 }, stats, () => 0, 2);
+    const plan = planTableRounding(roundingSpec({ bits: 6, perChannel: true, headroom: 0.25 })!, { min: -500, max: 500 }, stats, () => 0, 2);
     expect(Array.from(plan.channelK)).toEqual([4, 3]);
     // a whole number of steps (multiples of 8) that centres [50, 350]: indices of 100 and 300 symmetric about −½
     const o = plan.offsets[1]!;
@@ -125,7 +125,7 @@ describe('per-channel rounding', () => {
     // table keeps plain rounding's ±32 so that the headroom survives.
     const stats = new ChannelStats(2, 1, false);
     stats.add(Float64Array.of(-200, 200, 200, -200), 2);
-    const plan = planTableRounding(roundingSpec({ bits: 6, perChannel: true })!, { min: -500, max: 500 }, stats, () => 0, 2);
+    const plan = planTableRounding(roundingSpec({ bits: 6, perChannel: true, headroom: 0.25 })!, { min: -500, max: 500 }, stats, () => 0, 2);
     expect(Array.from(plan.channelK)).toEqual([4, 4]);
     expect(plan.indexRange).toEqual({ min: -31, max: 31 });
   });
@@ -199,16 +199,16 @@ describe('compiling with the refinements', () => {
     expect(() => roundingSpec({ bits: 4, method: 'fast' as never })).toThrow(/'exact' or 'approximate'/);
     expect(() => roundingSpec({ bits: 4, perChannel: true, headroom: -0.1 })).toThrow(/headroom must be a number in \[0, 4\]/);
     expect(() => roundingSpec({ bits: 4, headroom: 0.1 })).toThrow(/set perChannel: true/);
-    expect(roundingSpec({ bits: 4, perChannel: true })!.headroom).toBe(0.25);
+    expect(roundingSpec({ bits: 4, perChannel: true })!.headroom).toBe(PER_CHANNEL_HEADROOM);
   });
 
   it('headroom trades bits rounded away against values that wrap', () => {
-    // ±60 with no headroom: 121 wide → 1 bit rounded (61 entries of the 64); with the default quarter: ±90 → 2 bits.
+    // ±60 with no headroom: 121 wide → 1 bit rounded (61 entries of the 64); with a quarter: ±90 → 2 bits.
     const stats = new ChannelStats(2, 1, false);
     stats.add(Float64Array.of(-500, 60, 500, -60), 2);
     const plan = (headroom?: number) => planTableRounding(roundingSpec({ bits: 6, perChannel: true, headroom })!, { min: -500, max: 500 }, stats, () => 0, 2);
     expect(plan(0).channelK[1]).toBe(1);
-    expect(plan().channelK[1]).toBe(2);
+    expect(plan(0.25).channelK[1]).toBe(2);
     expect(plan(3).channelK[1]).toBe(4); // ±420: as coarse as the layer
   });
 });
@@ -222,6 +222,13 @@ describe('fhenet compile flags', () => {
     const tables = report.nodes.filter((n) => n.tluInputBits !== undefined && n.roundBits);
     expect(tables.some((n) => n.minRoundBits! < n.roundBits!)).toBe(true);
     expect(tables.some((n) => n.alignedChannels! > 0)).toBe(true);
+  }, 60_000);
+
+  it('--rounding-headroom reaches the compiler: more headroom, more bits rounded away', () => {
+    const minRounded = (h: string) =>
+      (JSON.parse(cli('--rounding', '5', '--rounding-per-channel', '--rounding-headroom', h, '--json')) as { report: ReturnType<typeof circuitReport> }).report.nodes.reduce((a, n) => a + (n.minRoundBits ?? 0), 0);
+    expect(minRounded('0')).toBeLessThan(minRounded('4'));
+    expect(() => cli('--rounding', '5', '--rounding-headroom', '0.1')).toThrow(/set perChannel: true/);
   }, 60_000);
 
   it('refuse the refinements without --rounding', () => {

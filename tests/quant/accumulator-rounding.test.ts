@@ -55,7 +55,7 @@ describe('accumulator rounding in the training graph', () => {
     const graph = moduleToGraph(m, [32, 32, 3]);
     const calib = images(64, 2);
     const test = images(24, 3);
-    const fhe = FheModel.compile(graph, { data: calib.nchw, n: calib.n }, { roundingThresholdBits: { bits: 4, perChannel: true, align: true } });
+    const fhe = FheModel.compile(graph, { data: calib.nchw, n: calib.n }, { roundingThresholdBits: { bits: 4, perChannel: true, align: true, headroom: 0.5 } });
     const circuit = (await fhe.forward(test.nchw, test.n, { fhe: 'simulate' })).output;
     const plain = logits(m, test.nhwc, test.n);
     const set = attachAccumulatorRounding(m, fhe.circuit, { inEval: true });
@@ -64,7 +64,8 @@ describe('accumulator rounding in the training graph', () => {
     const rounded = logits(m, test.nhwc, test.n);
     const step = (fhe.circuit.output.a as Float64Array).reduce((a, b) => Math.max(a, Math.abs(b)), 0);
     const near = (a: Float32Array) => a.reduce((k, v, i) => k + (Math.abs(v - circuit[i]!) <= step / 2 + 1e-4 ? 1 : 0), 0) / a.length;
-    // Float BatchNorm against integer tables: a value exactly on a threshold may land either side, nothing more.
+    // Float BatchNorm against integer tables: a value exactly on a threshold may land either side; and the training
+    // graph does not wrap values past a table's domain (the generous headroom keeps these few).
     expect(near(rounded)).toBeGreaterThan(0.95);
     expect(near(plain)).toBeLessThan(near(rounded) - 0.2);
     // Attached without inEval: evaluation is the plain model; detached: the plain model again.
