@@ -6,7 +6,8 @@
  *
  * The compiler is calibrated on the same evenly spaced training images as fhe-rows.ts (--calib-n); the validation
  * images are other training images, evenly spaced and disjoint from those. For each headroom: accuracy, agreement
- * with the unrounded circuit (the rounding's fidelity, the figure to choose by) and the table inputs that wrapped.
+ * with the unrounded circuit (the rounding's fidelity, the figure to choose by; ties go to the larger headroom) and
+ * the table inputs that wrapped.
  */
 import * as fs from 'node:fs';
 import { Command, InvalidArgumentError } from 'commander';
@@ -75,6 +76,7 @@ for (const headroom of opts.headrooms) {
   rows.push({ headroom, accuracy: ok / n, agreement: agree / n, wraps });
   console.log(`headroom ${headroom}: ${(100 * ok / n).toFixed(2)} % on ${n} held-out training images, agreement with the unrounded circuit ${(100 * agree / n).toFixed(2)} %, ${wraps} table inputs wrapped`);
 }
-const best = rows.reduce((a, b) => (b.agreement > a.agreement ? b : a));
+// Ties go to the larger headroom: the same fidelity with fewer values wrapping around the tables.
+const best = rows.reduce((a, b) => (b.agreement > a.agreement || (b.agreement === a.agreement && b.headroom > a.headroom) ? b : a));
 console.log(`best agreement: headroom ${best.headroom}; wall ${((performance.now() - t0) / 1000).toFixed(0)} s`);
 if (opts.json) fs.writeFileSync(opts.json, JSON.stringify({ checkpoint, argv: process.argv.slice(2), bits: opts.bits, calibN: opts.calibN, validation: n, rows }, null, 2));
