@@ -150,7 +150,6 @@ function rounded(v: number, k: number): number {
   return k > 0 ? Math.floor((v + 2 ** (k - 1)) / 2 ** k) : v;
 }
 
-
 /** Candidate offsets tried per channel × histogram bins above which offsets are tried on a coarser stride. */
 const MAX_ALIGN_WORK = 1 << 22;
 
