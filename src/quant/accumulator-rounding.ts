@@ -17,6 +17,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { Circuit, TluOp } from '../compiler/circuit.js';
 import type { Module } from '../nn/module.js';
 import { ConfigError } from '../util/errors.js';
+import { straightThrough } from './ste.js';
 
 export interface AccumulatorRounding {
   /** Bits rounded away, per output channel. */
@@ -27,8 +28,6 @@ export interface AccumulatorRounding {
   inEval?: boolean;
 }
 
-type CustomGradFn = Parameters<typeof tf.customGrad>[0];
-
 /**
  * y (channels on the last axis) at accumulator scale `scale` (s_in·s_w, a scalar tensor), rounded as the circuit's
  * table index rounds it; identity gradient.
@@ -36,18 +35,14 @@ type CustomGradFn = Parameters<typeof tf.customGrad>[0];
 export function roundAccumulator(y: tf.Tensor, scale: tf.Tensor, r: AccumulatorRounding): tf.Tensor {
   const c = y.shape[y.rank - 1]!;
   if (r.k.length !== c || r.offsets.length !== c) throw new ConfigError(`accumulator rounding for ${r.k.length} channels applied to ${c} channels`);
-  const f = tf.customGrad(((x: tf.Tensor) => {
-    const value = tf.tidy(() => {
-      const step = tf.tensor1d(Float32Array.from(r.k, (k) => 2 ** k));
-      const o = tf.tensor1d(Float32Array.from(r.offsets));
-      // The accumulator is an integer up to float error; floor(v + 1/2) is the circuit's round-half-up.
-      const acc = tf.round(tf.div(x, scale));
-      const index = tf.floor(tf.add(tf.div(tf.add(acc, o), step), 0.5));
-      return tf.mul(tf.sub(tf.mul(index, step), o), scale);
-    });
-    return { value, gradFunc: (dy: tf.Tensor) => dy };
-  }) as unknown as CustomGradFn);
-  return f(y) as tf.Tensor;
+  return straightThrough((x) => {
+    const step = tf.tensor1d(Float32Array.from(r.k, (k) => 2 ** k));
+    const o = tf.tensor1d(Float32Array.from(r.offsets));
+    // The accumulator is an integer up to float error; floor(v + 1/2) is the circuit's round-half-up.
+    const acc = tf.round(tf.div(x, scale));
+    const index = tf.floor(tf.add(tf.div(tf.add(acc, o), step), 0.5));
+    return tf.mul(tf.sub(tf.mul(index, step), o), scale);
+  })(y);
 }
 
 /** A layer that can simulate accumulator rounding (QuantConv2d, QuantLinear). */

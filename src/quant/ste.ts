@@ -11,7 +11,7 @@ import * as tf from '@tensorflow/tfjs-core';
 type CustomGradFn = Parameters<typeof tf.customGrad>[0];
 
 /** Wraps an elementwise op so its backward pass is the identity. */
-function straightThrough(op: (x: tf.Tensor) => tf.Tensor): (x: tf.Tensor) => tf.Tensor {
+export function straightThrough(op: (x: tf.Tensor) => tf.Tensor): (x: tf.Tensor) => tf.Tensor {
   const f = tf.customGrad(((x: tf.Tensor) => ({ value: op(x), gradFunc: (dy: tf.Tensor) => dy })) as unknown as CustomGradFn);
   return (x) => f(x) as tf.Tensor;
 }
