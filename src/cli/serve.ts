@@ -1,5 +1,5 @@
 /**
- * `fhenet serve --models DIR --keys DIR --port N`: the hybrid model server (src/hybrid/server.ts). Imports no
+ * `fhenet serve --models DIR --keys DIR --port N`: the hybrid model server (src/hybrid/server/app.ts). Imports no
  * TensorFlow.js: the server only loads circuits and runs the crypto backend.
  */
 import { Command } from 'commander';
@@ -21,7 +21,7 @@ export function serveCommand(): Command {
     .option('--token-file <file>', 'require a bearer token from this file (one per line, ≥ 16 characters; # comments) on every route but /health; keys answer only to the token that uploaded them; re-read on SIGHUP')
     .option('--log-level <level>', 'pino log level (fatal, error, warn, info, debug)', 'info')
     .action(async (o: { models: string; keys: string; port: number; host: string; maxKeyMb: number; maxStoredKeysMb: number; keyTtlHours?: number; maxCiphertextMb: number; tfheThreads?: number; tfheKeyCache?: number; tokenFile?: string; logLevel: string }) => {
-      const { serve } = await import('../hybrid/server.js');
+      const { serve } = await import('../hybrid/server/app.js');
       await serve({
         modelsDir: o.models,
         keysDir: o.keys,

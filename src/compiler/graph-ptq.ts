@@ -5,7 +5,7 @@
  * - the data input of every operation that consumes encrypted values linearly or as an index map (Gemm, MatMul,
  *   Conv, AveragePool, Flatten, Reshape, Transpose, Pad, and Add of two encrypted values) unless it already comes from
  *   a Quant node: per-tensor, min/max calibrated. Concrete ML's op-input quantizer is asymmetric,
- *   s = (max − min)/(2^b − 1) with zero point z = round(−min·(2^b − 1)/(max − min)) (see src/quant/ptq.ts for the
+ *   s = (max − min)/(2^b − 1) with zero point z = round(−min·(2^b − 1)/(max − min)) (see src/ptq/module-ptq.ts for the
  *   sources). Where z = 0 — after a ReLU, and for inputs in [≈ 0, 1] with a little noise — that is an unsigned
  *   zero-point-0 quantizer of scale (max − min)/(2^b − 1), which is what is inserted; the circuit has no zero points,
  *   so where z ≠ 0 the quantizer is signed, symmetric, scale = max|v| / 2^(b−1) (fhenet's approximation).

@@ -13,7 +13,7 @@ import { HybridFHEModel } from '../../src/hybrid/hybrid-model.js';
 import { FHEModelClient } from '../../src/hybrid/deployment.js';
 import { RemoteClient } from '../../src/hybrid/remote-client.js';
 import { RemoteCallError } from '../../src/hybrid/errors.js';
-import { KeyStoreFull, KeyStoreIndex } from '../../src/hybrid/key-store.js';
+import { KeyStoreFull, KeyStoreIndex } from '../../src/hybrid/server/key-store.js';
 import { SeedNet, startServer, tmpDir } from './helpers.js';
 
 const root = tmpDir('keystore');

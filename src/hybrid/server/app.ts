@@ -27,12 +27,12 @@ import { STATUS_CODES } from 'node:http';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
-import { FhenetError } from '../util/errors.js';
-import { CLIENT_FILE, FHEModelServer, SERVER_FILE, parseShapeKey } from './deployment.js';
-import { HybridError } from './errors.js';
+import { FhenetError } from '../../util/errors.js';
+import { CLIENT_FILE, FHEModelServer, SERVER_FILE, parseShapeKey } from '../deployment.js';
+import { HybridError } from '../errors.js';
 import { KeyStoreFull, KeyStoreIndex } from './key-store.js';
-import { writeFileAtomicAsync } from './fsutil.js';
-import { configureTfheServer } from './tfhe-backend.js';
+import { writeFileAtomicAsync } from '../fsutil.js';
+import { configureTfheServer } from '../tfhe-backend.js';
 import { BearerAuth, readTokenFile } from './auth.js';
 
 declare module 'fastify' {
