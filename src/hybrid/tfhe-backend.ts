@@ -31,7 +31,7 @@ import { TfheError } from '../tfhe/errors.js';
 import { planCircuit } from '../runtime/executor-plan.js';
 import type { TfheCircuitServer } from '../runtime/executor-server.js';
 import type { TfheClient } from '../tfhe/client.js';
-import type { ClientBackend, ClientKeys, ServerBackend } from './backend.js';
+import type { ClientBackend, ClientKeys, ServerBackend } from './crypto-backend.js';
 import { HybridError } from './errors.js';
 
 const KEY_MAGIC = 0x4b544846; // "FHTK"

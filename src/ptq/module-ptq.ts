@@ -40,7 +40,7 @@ import { type Activation, valueOf } from '../nn/quant-tensor.js';
 import { type Dataset, sampleSize, size } from '../train/dataset.js';
 import { ConfigError } from '../util/errors.js';
 import { analyzeAccumulators } from '../analysis/accumulator.js';
-import { referenceActParams, rint } from '../compiler/graph-ptq.js';
+import { referenceActParams, rint } from '../util/int-quant.js';
 
 export { referenceActParams, rint };
 import { QuantConv2d, QuantIdentity, QuantLinear, QuantReLU } from '../quant/layers.js';
