@@ -1,19 +1,110 @@
 /**
- * Accounting of the model server's stored evaluation keys: a byte budget for the whole key folder and the
- * least-recently-used order, so that uploads can never fill the disk. TFHE evaluation keys are tens of MB each and
- * any client may upload them, so without a budget the key folder is an unbounded, anonymous disk quota.
+ * The model server's store of evaluation keys: the interface the server uses (`KeyStore`) and the budget bookkeeping
+ * every implementation shares (`KeyStoreIndex`). The local directory (`local-key-store.ts`) is one implementation;
+ * others (a shared store for several server processes) implement the same interface.
  *
- * Pure bookkeeping (no files): the server asks it which keys to delete and does the deleting. Keys being used
- * (`pinned`) are never chosen. tfjs-free.
+ * TFHE evaluation keys are tens of MB each and any client may upload them, so a store holds them under a byte budget
+ * (`capacityBytes`): room is reserved while an upload's bytes arrive (concurrent uploads cannot overrun it together),
+ * an upload that does not fit deletes the least recently used keys that are not pinned (in use by a computation),
+ * and fails with `KeyStoreFull` when even that is not enough. tfjs-free.
+ *
+ * The metadata of every stored key (`StoredKeyMeta`, a few hundred bytes) is what the server checks before it loads
+ * anything: which model/module/shape the key is for and who owns it. `meta(uid)` must be cheap and must not read the
+ * key bytes, so that an unknown uid and another owner's uid cost the same.
  */
+
+/** What the server records with each key. */
+export interface StoredKeyMeta {
+  uid: string;
+  model: string;
+  module: string;
+  shape: string;
+  /** The server artefact's circuit id the key was validated against. */
+  circuitId: string;
+  /** Size of the key bytes. */
+  bytes: number;
+  /** ISO time of the upload. */
+  created: string;
+  /** Hash prefix of the token that uploaded the key (servers with tokens only); never the token. */
+  owner?: string;
+}
+
+/** Why a key left the store. */
+export type KeyDeleteReason = 'quota' | 'ttl' | 'deleted';
+
+export interface KeyStoreUsage {
+  /** Keys stored (committed). */
+  keys: number;
+  /** Bytes the stored keys occupy, their metadata included. */
+  storedBytes: number;
+  /** Bytes reserved by uploads in progress. */
+  reservedBytes: number;
+  capacityBytes: number;
+}
+
+/** One upload in progress: bytes are appended, checked by the caller, then committed or aborted. */
+export interface KeyUpload {
+  readonly uid: string;
+  /** Bytes written so far. */
+  readonly received: number;
+  /**
+   * Appends bytes. Reserves their room in the budget first (which may delete least recently used unpinned keys);
+   * throws `KeyStoreFull` when there is no room.
+   */
+  write(chunk: Uint8Array): Promise<void>;
+  /** Everything written so far (read back for validation before the commit). */
+  bytes(): Promise<Uint8Array>;
+  /** Makes the key durable and visible under its uid — the single commit point. `meta.bytes` must equal `received`. */
+  commit(meta: StoredKeyMeta): Promise<void>;
+  /** Discards the upload and its reservation. Idempotent; does nothing after a commit. */
+  abort(): Promise<void>;
+}
+
+export interface KeyStore {
+  readonly capacityBytes: number;
+  /** Starts an upload under a new uid (the caller makes it: a random UUID). */
+  beginUpload(uid: string): Promise<KeyUpload>;
+  /** The key's metadata (owner, model/module/shape), without reading its bytes; undefined for an unknown uid. */
+  meta(uid: string): Promise<StoredKeyMeta | undefined>;
+  /** The key bytes; undefined when the uid is unknown (or was deleted meanwhile). */
+  get(uid: string): Promise<Uint8Array | undefined>;
+  has(uid: string): Promise<boolean>;
+  /** Marks a key used now (the least-recently-used order and the time to live count from its last use). */
+  touch(uid: string): Promise<void>;
+  /** Deletes a key; false when it was not stored. */
+  delete(uid: string, reason?: KeyDeleteReason): Promise<boolean>;
+  /** Every stored key, least recently used first. */
+  list(): Promise<StoredKeyMeta[]>;
+  usage(): Promise<KeyStoreUsage>;
+  /** Deletes keys unused for longer than `ttlMs` (never a pinned one); returns their uids. */
+  expire(ttlMs: number): Promise<string[]>;
+  /** Releases resources (timers, connections); stored keys stay. */
+  close(): Promise<void>;
+}
+
+/** What a store needs from the server that uses it. */
+export interface KeyStoreOptions {
+  /** Byte budget of all stored keys together, metadata included. */
+  capacityBytes: number;
+  /** Keys in use (a computation or a load holds them): never deleted to make room or by the time to live. */
+  isPinned?: (uid: string) => boolean;
+  /** Called after a key was deleted by the store itself or by `delete` (the server drops its loaded copy). */
+  onDelete?: (uid: string, reason: KeyDeleteReason) => void;
+}
+
+/** No room in the budget even after deleting every key that is not in use. */
+export class KeyStoreFull extends Error {}
+
 export interface StoredKeyInfo {
   bytes: number;
   /** Last upload or use, ms since the epoch. */
   lastUsed: number;
 }
 
-export class KeyStoreFull extends Error {}
-
+/**
+ * Budget and least-recently-used bookkeeping (no I/O): a store asks it which keys to delete and does the deleting.
+ * Keys being used (`pinned`) are never chosen.
+ */
 export class KeyStoreIndex {
   /** Insertion order is the LRU order: `touch` moves a key to the end. */
   private readonly keys = new Map<string, StoredKeyInfo>();
@@ -38,6 +129,11 @@ export class KeyStoreIndex {
 
   has(uid: string): boolean {
     return this.keys.has(uid);
+  }
+
+  /** Uids, least recently used first. */
+  uids(): string[] {
+    return [...this.keys.keys()];
   }
 
   /** Adds a stored key (startup scan or a finished upload). Keys of a startup scan should come oldest first. */
