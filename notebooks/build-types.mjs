@@ -80,12 +80,15 @@ for (const f of files) {
 // typesVersions: one entry per subpath export, pointing at the declaration of the export's target.
 const pkg = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8'));
 const map = {};
-for (const [key, target] of Object.entries(pkg.exports ?? {})) {
+// An export is { "fhenet-source": "./src/….ts", "default": "./dist/….js" }: the source path names the declaration.
+const sourceOf = (target) => (typeof target === 'string' ? target : target?.['fhenet-source']);
+for (const [key, entry] of Object.entries(pkg.exports ?? {})) {
+  const target = sourceOf(entry);
   if (typeof target !== 'string' || !target.endsWith('.ts') || key === '.') continue;
   const from = key.replace(/^\.\//, '');
   map[from] = [`types/${target.replace(/^\.\//, '').replace(/\.ts$/, '.d.ts')}`];
 }
-const main = typeof pkg.exports?.['.'] === 'string' ? pkg.exports['.'] : './src/index.ts';
+const main = sourceOf(pkg.exports?.['.']) ?? './src/index.ts';
 fs.writeFileSync(
   path.join(pkgDir, 'package.json'),
   `${JSON.stringify(

@@ -9,8 +9,9 @@
 #
 # Needs Jupyter from Debian (jupyter-nbconvert, python3-ipykernel, jupyter-client) and `npm ci` (tslab is a dev
 # dependency). The tslab kernelspec is written under .cache/jupyter (git-ignored) and found through JUPYTER_PATH,
-# so nothing is installed outside the checkout. The kernelspec starts the kernel with NODE_OPTIONS=--import tsx, so
-# `import … from 'fhenet'` in a cell runs the TypeScript sources (package.json "exports"); the type checker reads
+# so nothing is installed outside the checkout. The kernelspec starts the kernel with NODE_OPTIONS='--import tsx
+# --conditions=fhenet-source', so `import … from 'fhenet'` in a cell runs the TypeScript sources (the "fhenet-source"
+# condition of package.json "exports"; consumers of the package get dist/); the type checker reads
 # fhenet's declarations, built by notebooks/build-types.mjs into notebooks/node_modules/fhenet (git-ignored).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -30,14 +31,14 @@ fi
 # Register the kernel (TypeScript "tslab" and JavaScript "jslab") under a project-local prefix.
 prefix=$root/.cache/jupyter
 kernel_json=$prefix/share/jupyter/kernels/tslab/kernel.json
-if [ ! -f "$kernel_json" ] || ! grep -q "$root/node_modules/.bin/tslab" "$kernel_json" || ! grep -q 'NODE_OPTIONS' "$kernel_json"; then
+if [ ! -f "$kernel_json" ] || ! grep -q "$root/node_modules/.bin/tslab" "$kernel_json" || ! grep -q 'fhenet-source' "$kernel_json"; then
   node_modules/.bin/tslab install --python "$PYTHON" --prefix "$prefix" --binary "$root/node_modules/.bin/tslab" >/dev/null
   # tsx's loader in the kernel (and in the worker threads it starts): cells import fhenet's TypeScript sources.
   "$PYTHON" - "$kernel_json" <<'PY'
 import json, sys
 p = sys.argv[1]
 spec = json.load(open(p))
-spec["env"] = {"NODE_OPTIONS": "--import tsx"}
+spec["env"] = {"NODE_OPTIONS": "--import tsx --conditions=fhenet-source"}
 json.dump(spec, open(p, "w"))
 PY
 fi

@@ -9,7 +9,8 @@ import * as fs from 'node:fs';
 import type { Dataset, Split } from '../../src/train/dataset.js';
 import { FhenetError } from '../../src/util/errors.js';
 import { Rng } from '../../src/util/rng.js';
-import { sharedPath } from '../../src/util/shared.js';
+import * as path from 'node:path';
+import { packageRoot } from '../../src/util/package-root.js';
 
 export interface CheckerboardOptions {
   nSide?: number;
@@ -64,11 +65,15 @@ export function generateCheckerboard(opts: CheckerboardOptions = {}): Split {
   return { test: pick(perm.subarray(0, nTest)), train: pick(perm.subarray(nTest)) };
 }
 
+/**
+ * The exact arrays the reference (Brevitas) runs used, carried by the repository and the package with the Brevitas
+ * fixtures (tests/fixtures/brevitas/checkerboard.json; provenance in its README).
+ */
 export function peerCheckerboardPath(): string {
-  return sharedPath('fixtures/brevitas/checkerboard.json');
+  return path.join(packageRoot(), 'tests', 'fixtures', 'brevitas', 'checkerboard.json');
 }
 
-/** The exact arrays the reference (Brevitas) runs used: shared/fixtures/brevitas/checkerboard.json. */
+/** The exact arrays the reference (Brevitas) runs used (see `peerCheckerboardPath`). */
 export function loadPeerCheckerboard(file = peerCheckerboardPath()): Split {
   if (!fs.existsSync(file)) throw new FhenetError(`peer checkerboard arrays not found at ${file}`);
   const raw = JSON.parse(fs.readFileSync(file, 'utf8')) as Record<string, unknown>;

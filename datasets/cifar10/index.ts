@@ -4,9 +4,11 @@
  * Two sources, one label order (0 airplane … 9 truck, the official one):
  * - the official binary release (`cifar-10-batches-bin/` or `cifar-10-binary.tar.gz`): each record is 1 label byte
  *   then 3,072 pixel bytes, channel-planar (all R, then G, then B), rows top to bottom;
- * - the JPEG class-folder copy in the shared folder (`cifar10/cifar10-jpg.tar.gz`: train|test/<class>/NNNN.jpg),
- *   decoded with jpeg-js. Decoding 60,000 files takes a while, so the decoded images are cached on disk in the
- *   official binary layout (`.cache/cifar10/{train,test}.bin`); later loads read the cache.
+ * - the JPEG class-folder copy (`cifar10-jpg.tar.gz`: train|test/<class>/NNNN.jpg), decoded with jpeg-js. Decoding
+ *   60,000 files takes a while, so the decoded images are cached on disk in the official binary layout
+ *   (`<data folder>/cifar10/decoded/{train,test}.bin`); later loads read the cache.
+ *
+ * Either form is stored in the data folder by `fhenet data fetch cifar10` (src/data), where `loadCifar10` finds it.
  *
  * Images stay as bytes (`CifarImages`) until `toDataset` turns them into a float `Dataset` with a chosen
  * normalisation; `augmentBatch` is the reference augmentation (random 32×32 crop of the image padded by 4, and a
@@ -20,7 +22,10 @@ import * as tar from 'tar';
 import type { Dataset } from '../../src/train/dataset.js';
 import { FhenetError } from '../../src/util/errors.js';
 import type { Rng } from '../../src/util/rng.js';
-import { repoRoot, sharedCandidates } from '../../src/util/shared.js';
+import { datasetDir } from '../../src/data/data-dir.js';
+import { DataMissingError } from '../../src/data/errors.js';
+import { CIFAR10 } from '../../src/data/registry.js';
+import { storedForm } from '../../src/data/store.js';
 
 export const CIFAR10_CLASSES = ['airplane', 'automobile', 'bird', 'cat', 'deer', 'dog', 'frog', 'horse', 'ship', 'truck'] as const;
 export const CIFAR_SIDE = 32;
@@ -43,12 +48,12 @@ export interface CifarSplit {
   source: string;
 }
 
-export class DataMissingError extends FhenetError {}
+export { DataMissingError };
 
 const HOW_TO_GET =
-  'Get CIFAR-10 from https://www.cs.toronto.edu/~kriz/cifar.html ("CIFAR-10 binary version", cifar-10-binary.tar.gz) and pass its path ' +
-  '(the .tar.gz or the extracted cifar-10-batches-bin folder) with --data, or set FHENET_CIFAR10; the JPEG copy is looked for as ' +
-  'cifar10/cifar10-jpg.tar.gz in the shared folder (FHENET_SHARED, ../shared, /work/shared).';
+  'Run `fhenet data fetch cifar10` (downloads the official binary release into the data folder, FHENET_DATA), or ' +
+  '`fhenet data fetch cifar10 --from FILE` with cifar-10-binary.tar.gz or the JPEG copy cifar10-jpg.tar.gz; or pass a path ' +
+  '(the .tar.gz or the extracted cifar-10-batches-bin folder) with --data, or set FHENET_CIFAR10.';
 
 // ─── the official binary format ───────────────────────────────────────────────────────────────────────────────────
 
@@ -230,7 +235,7 @@ export async function decodeCifar10Jpeg(location: string): Promise<{ train: Cifa
 }
 
 export function defaultCacheDir(): string {
-  return path.join(repoRoot(), '.cache', 'cifar10');
+  return path.join(datasetDir(CIFAR10.name), 'decoded');
 }
 
 /**
@@ -262,7 +267,7 @@ export async function loadCifar10Jpeg(location: string, opts: { cacheDir?: strin
 }
 
 export interface LoadCifarOptions {
-  /** A binary release (.tar.gz or folder) or a JPEG copy (.tar.gz or folder). Default: FHENET_CIFAR10, then the shared JPEG copy. */
+  /** A binary release (.tar.gz or folder) or a JPEG copy (.tar.gz or folder). Default: FHENET_CIFAR10, then the copy `fhenet data fetch cifar10` stored. */
   path?: string;
   cacheDir?: string | false;
 }
@@ -275,12 +280,20 @@ function looksBinary(p: string): boolean {
   return false;
 }
 
-/** Loads CIFAR-10 from `opts.path`, FHENET_CIFAR10 or the shared JPEG copy, whichever is found first. */
+/** Where CIFAR-10 is: `given`, FHENET_CIFAR10, or the copy stored in the data folder; undefined when absent. */
+export function findCifar10(given?: string): string | undefined {
+  const explicit = given ?? process.env.FHENET_CIFAR10;
+  if (explicit) return fs.existsSync(explicit) ? explicit : undefined;
+  return storedForm(CIFAR10)?.paths[0];
+}
+
+/** Loads CIFAR-10 from `opts.path`, FHENET_CIFAR10 or the data folder (`fhenet data fetch cifar10`), whichever is set first. */
 export async function loadCifar10(opts: LoadCifarOptions = {}): Promise<CifarSplit> {
-  const given = opts.path ?? process.env.FHENET_CIFAR10;
-  const candidates = given ? [given] : sharedCandidates().map((d) => path.join(d, 'datasets', 'cifar10', 'cifar10-jpg.tar.gz'));
-  const found = candidates.find((c) => fs.existsSync(c));
-  if (!found) throw new DataMissingError(`CIFAR-10 not found; looked in ${candidates.join(', ')}. ${HOW_TO_GET}`);
+  const found = findCifar10(opts.path);
+  if (!found) {
+    const where = opts.path ?? process.env.FHENET_CIFAR10 ?? `${datasetDir(CIFAR10.name)} (the data folder)`;
+    throw new DataMissingError(`CIFAR-10 not found at ${where}. ${HOW_TO_GET}`);
+  }
   return looksBinary(found) ? loadCifar10Binary(found) : loadCifar10Jpeg(found, { cacheDir: opts.cacheDir });
 }
 

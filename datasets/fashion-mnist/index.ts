@@ -1,14 +1,17 @@
 /**
  * Fashion-MNIST: 28×28 grayscale images of 10 clothing classes (60,000 train, 10,000 test), from IDX files.
  *
- * Looked for (first hit wins): the `dir` option, FHENET_FASHION_MNIST, then Debian's `dataset-fashion-mnist`
- * package at /usr/share/datasets/fashion-mnist. Files may be gzipped (`.gz`, as Debian ships them) or plain;
+ * Looked for (first hit wins): the `dir` option, FHENET_FASHION_MNIST, the data folder (`fhenet data fetch
+ * fashion-mnist`, src/data), then Debian's `dataset-fashion-mnist` package at /usr/share/datasets/fashion-mnist. Files may be gzipped (`.gz`, as Debian ships them) or plain;
  * gzip is undone with node:zlib. Samples come out NHWC [28, 28, 1], scaled to [0, 1] (or [−1, 1] with 'signed').
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as zlib from 'node:zlib';
 import type { Dataset, Split } from '../../src/train/dataset.js';
+import { datasetDir } from '../../src/data/data-dir.js';
+import { DataMissingError } from '../../src/data/errors.js';
+import { FASHION_MNIST } from '../../src/data/registry.js';
 import { FhenetError } from '../../src/util/errors.js';
 
 export const FASHION_MNIST_CLASSES = ['T-shirt/top', 'Trouser', 'Pullover', 'Dress', 'Coat', 'Sandal', 'Shirt', 'Sneaker', 'Bag', 'Ankle boot'] as const;
@@ -20,10 +23,11 @@ export const FASHION_MNIST_FILES = {
   testLabels: 't10k-labels-idx1-ubyte',
 } as const;
 
-export class DataMissingError extends FhenetError {}
+export { DataMissingError };
 
 const HOW_TO_GET =
-  'On Debian/Ubuntu: `apt-get install dataset-fashion-mnist` (installs /usr/share/datasets/fashion-mnist); or download the four ' +
+  'Run `fhenet data fetch fashion-mnist` (downloads the official files into the data folder, FHENET_DATA); on Debian/Ubuntu, ' +
+  '`apt-get install dataset-fashion-mnist` (installs /usr/share/datasets/fashion-mnist); or download the four ' +
   '*-idx?-ubyte.gz files from https://github.com/zalandoresearch/fashion-mnist and pass their folder (dir option, --data, or FHENET_FASHION_MNIST).';
 
 export interface IdxArray {
@@ -67,7 +71,8 @@ function findFile(dir: string, base: string): string | undefined {
 export function fashionMnistCandidates(dir?: string): string[] {
   if (dir) return [dir];
   const env = process.env.FHENET_FASHION_MNIST;
-  return env ? [env, DEBIAN_FASHION_MNIST_DIR] : [DEBIAN_FASHION_MNIST_DIR];
+  const stored = datasetDir(FASHION_MNIST.name);
+  return env ? [env, stored, DEBIAN_FASHION_MNIST_DIR] : [stored, DEBIAN_FASHION_MNIST_DIR];
 }
 
 export interface FashionMnistOptions {

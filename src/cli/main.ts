@@ -1,16 +1,17 @@
 /** The `fhenet` command line. Each subcommand lives in its own file and registers here. */
-import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
 import { FhenetError } from '../util/errors.js';
+import { packageInfo } from '../util/package-root.js';
 import { analyzeCommand } from './analyze.js';
 import { compileCommand } from './compile.js';
+import { dataCommand } from './data.js';
 import { demoCommand } from './demo.js';
 import { exportCommand, inspectCommand } from './onnx.js';
 import { serveCommand } from './serve.js';
 import { sweepCommand } from './sweep.js';
 import { trainCommand } from './train.js';
 
-const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+const pkg = packageInfo();
 
 const program = new Command('fhenet')
   .description('train, analyse, export, compile and serve neural networks that run on encrypted data')
@@ -23,7 +24,8 @@ const program = new Command('fhenet')
   .addCommand(inspectCommand())
   .addCommand(compileCommand())
   .addCommand(serveCommand())
-  .addCommand(demoCommand());
+  .addCommand(demoCommand())
+  .addCommand(dataCommand());
 
 try {
   await program.parseAsync(process.argv);

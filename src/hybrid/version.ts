@@ -1,11 +1,9 @@
 /** Versions written into every hybrid artefact and checked when one is loaded. */
-import { readFileSync } from 'node:fs';
 import { CIRCUIT_FORMAT } from '../compiler/circuit.js';
+import { packageInfo } from '../util/package-root.js';
 import { ArtefactVersionError } from './errors.js';
 
-export const FHENET_VERSION: string = (
-  JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }
-).version;
+export const FHENET_VERSION: string = packageInfo().version;
 
 /** Client artefact (JSON): quantizers, shapes, backend, circuit id. No weights. */
 export const CLIENT_ARTEFACT_FORMAT = 'fhenet-hybrid-client/1';

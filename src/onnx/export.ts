@@ -7,7 +7,7 @@
  * - {@link exportQcdq}: a graph transform to standard ONNX (QuantizeLinear / Clip / DequantizeLinear, integer
  *   weight initializers) at opset 13, or 21 when int4/int16 storage is needed; onnxruntime runs it.
  */
-import { readFileSync } from 'node:fs';
+import { packageInfo } from '../util/package-root.js';
 import {
   Attr,
   type Attribute,
@@ -40,8 +40,7 @@ let cachedVersion: string | undefined;
 export function fhenetVersion(): string {
   if (cachedVersion === undefined) {
     try {
-      const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { name?: string; version?: string };
-      cachedVersion = pkg.name === 'fhenet' && pkg.version ? pkg.version : '0.0.0';
+      cachedVersion = packageInfo().version;
     } catch {
       cachedVersion = '0.0.0';
     }

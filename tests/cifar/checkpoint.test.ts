@@ -12,11 +12,10 @@ import { initBackend } from '../../src/backend/index.js';
 import { loadCifar10, toDataset } from '../../datasets/cifar10/index.js';
 import { loadPackedModule } from '../../src/quant/packed-checkpoint.js';
 import { evaluate } from '../../src/train/trainer.js';
-import { sharedCandidates } from '../../src/util/shared.js';
+import { cifar10SkipReason } from '../data-availability.js';
 import { buildModel } from '../../experiments/cifar/lib.js';
 
-const available =
-  !!process.env.FHENET_CIFAR10 || sharedCandidates().some((d) => fs.existsSync(path.join(d, 'datasets', 'cifar10', 'cifar10-jpg.tar.gz')));
+const available = cifar10SkipReason('the CNV checkpoint accuracy test') === undefined;
 const CKPT = path.join(import.meta.dirname, '../../experiments/cifar/cnv.packed.safetensors');
 
 beforeAll(async () => {

@@ -3,17 +3,14 @@
  * epoch of the CPU-budget CNV with augmentation, then compile and simulate a handful of test images.
  */
 import { beforeAll, describe, expect, it } from 'vitest';
-import * as fs from 'node:fs';
-import * as path from 'node:path';
 import { initBackend } from '../../src/backend/index.js';
 import { loadCifar10, toDataset } from '../../datasets/cifar10/index.js';
 import { manualSeed } from '../../src/nn/init.js';
 import { fit } from '../../src/train/trainer.js';
-import { sharedCandidates } from '../../src/util/shared.js';
+import { cifar10SkipReason } from '../data-availability.js';
 import { afterStep, augmentation, buildModel, fheEvaluate, spread } from '../../experiments/cifar/lib.js';
 
-const available =
-  !!process.env.FHENET_CIFAR10 || sharedCandidates().some((d) => fs.existsSync(path.join(d, 'datasets', 'cifar10', 'cifar10-jpg.tar.gz')));
+const available = cifar10SkipReason('the CIFAR-10 smoke run') === undefined;
 
 beforeAll(async () => {
   await initBackend();

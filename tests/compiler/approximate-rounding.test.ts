@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
-import { sharedPath } from '../../src/util/shared.js';
+import { FIXTURE_DIR } from '../onnx/helpers.js';
 import type { circuitReport } from '../../src/compiler/report.js';
 import { GraphBuilder } from '../../src/onnx/builder.js';
 import { floatTensor } from '../../src/onnx/graph.js';
@@ -93,7 +93,7 @@ describe('approximate rounding in the compiler', () => {
 });
 
 describe('fhenet compile --rounding-approximate', () => {
-  const cli = (...args: string[]) => execFileSync(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'compile', sharedPath('fixtures/brevitas/cb3.qonnx.onnx'), ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  const cli = (...args: string[]) => execFileSync(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'compile', `${FIXTURE_DIR}cb3.qonnx.onnx`, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
   type Report = ReturnType<typeof circuitReport>;
 
   it('reaches the compiler; the report costs approximate lookups at their table width, exact ones at their accumulator width', () => {

@@ -8,7 +8,7 @@ import { FheModel } from '../../src/compiler/fhe-model.js';
 import { circuitReport, formatReport } from '../../src/compiler/report.js';
 import { roundedIndex } from '../../src/compiler/simulate.js';
 import { CompileError } from '../../src/compiler/errors.js';
-import { sharedPath } from '../../src/util/shared.js';
+import { FIXTURE_DIR } from '../onnx/helpers.js';
 
 /** x(2) → Quant(s 0.5, 4-bit signed) → Gemm(W ints [[1,2],[−3,1]], s_w 1, b [0.5,−1]) → Relu → Quant(s 1, 3-bit unsigned) → Gemm([[1,−1]]). */
 function handNet(opts: { secondQuant?: boolean; w2?: number[] } = {}) {
@@ -132,8 +132,8 @@ describe('Brevitas fixtures compile and simulate to the Brevitas outputs', () =>
   for (const name of ['cb3', 'mlp_default', 'mlp_4bit', 'cnn_small']) {
     for (const fmt of ['qonnx', 'qcdq']) {
       it(`${name}.${fmt}`, async () => {
-        const io = JSON.parse(fs.readFileSync(sharedPath(`fixtures/brevitas/${name}.io.json`), 'utf8'));
-        const graph = loadOnnxFile(sharedPath(`fixtures/brevitas/${name}.${fmt}.onnx`));
+        const io = JSON.parse(fs.readFileSync(`${FIXTURE_DIR}${name}.io.json`, 'utf8'));
+        const graph = loadOnnxFile(`${FIXTURE_DIR}${name}.${fmt}.onnx`);
         const n = io.input_shape[0];
         const m = FheModel.compile(graph, { data: io.x, n });
         const y = await m.forward(io.x, n, { fhe: 'simulate' });

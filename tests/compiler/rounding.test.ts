@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
-import { sharedPath } from '../../src/util/shared.js';
+import { FIXTURE_DIR } from '../onnx/helpers.js';
 import { GraphBuilder } from '../../src/onnx/builder.js';
 import { floatTensor } from '../../src/onnx/graph.js';
 import { compileGraph } from '../../src/compiler/compile.js';
@@ -214,7 +214,7 @@ describe('compiling with the refinements', () => {
 });
 
 describe('fhenet compile flags', () => {
-  const cli = (...args: string[]) => execFileSync(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'compile', sharedPath('fixtures/brevitas/cb3.qonnx.onnx'), ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  const cli = (...args: string[]) => execFileSync(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'compile', `${FIXTURE_DIR}cb3.qonnx.onnx`, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
 
   it('--rounding-per-channel --rounding-align reach the compiler (the Brevitas checkerboard export)', () => {
     const { report } = JSON.parse(cli('--rounding', '5', '--rounding-per-channel', '--rounding-align', '--json')) as { report: ReturnType<typeof circuitReport> };

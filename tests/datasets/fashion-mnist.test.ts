@@ -4,13 +4,13 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import * as zlib from 'node:zlib';
 import {
-  DEBIAN_FASHION_MNIST_DIR,
   DataMissingError,
   FASHION_MNIST_FILES,
   encodeIdx,
   loadFashionMnist,
   parseIdx,
 } from '../../datasets/fashion-mnist/index.js';
+import { debianFashionMnistSkipReason } from '../data-availability.js';
 
 function writeSynthetic(dir: string, gzip: boolean): void {
   fs.mkdirSync(dir, { recursive: true });
@@ -50,7 +50,7 @@ describe('Fashion-MNIST IDX loader', () => {
     expect(() => loadFashionMnist({ dir })).toThrow(new RegExp(`looked in ${dir}.*apt-get install dataset-fashion-mnist`, 's'));
   });
 
-  it.skipIf(!fs.existsSync(DEBIAN_FASHION_MNIST_DIR))("reads Debian's dataset-fashion-mnist package (60,000 + 10,000)", () => {
+  it.skipIf(debianFashionMnistSkipReason("the Debian Fashion-MNIST test") !== undefined)("reads Debian's dataset-fashion-mnist package (60,000 + 10,000)", () => {
     const d = loadFashionMnist();
     expect(d.train.y.length).toBe(60000);
     expect(d.test.y.length).toBe(10000);

@@ -8,6 +8,7 @@ import * as fs from 'node:fs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../../src/backend/index.js';
 import { DataMissingError, loadFashionMnist } from '../../datasets/fashion-mnist/index.js';
+import { fashionMnistSkipReason } from '../data-availability.js';
 import { AccumulatorConstraint } from '../../src/quant/a2q.js';
 import { head } from '../../src/train/dataset.js';
 import { predict } from '../../src/train/trainer.js';
@@ -28,8 +29,7 @@ function fashion(): ReturnType<typeof loadFashionMnist> | string {
 }
 
 const data = fashion();
-const skipReason = typeof data === 'string' ? data : undefined;
-if (skipReason) console.warn(`skipping the encrypted-images checkpoint test: ${skipReason}`);
+const skipReason = typeof data === 'string' ? fashionMnistSkipReason('the encrypted-images checkpoint test') : undefined;
 
 beforeAll(async () => {
   await initBackend();

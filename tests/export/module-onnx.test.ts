@@ -22,8 +22,7 @@ import { QuantSimpleNet } from '../../src/models/checkerboard.js';
 import { generateCheckerboard } from '../../datasets/checkerboard/index.js';
 import { fit } from '../../src/train/trainer.js';
 import { head } from '../../src/train/dataset.js';
-import { sharedPath } from '../../src/util/shared.js';
-import { findPythonOnnx, maxAbsDiff, runOrt } from '../onnx/helpers.js';
+import { FIXTURE_DIR, findPythonOnnx, itOrt, maxAbsDiff, runOrt } from '../onnx/helpers.js';
 import { smallCnn } from './models.js';
 
 beforeAll(async () => {
@@ -50,11 +49,11 @@ async function checkModel(name: string, graph: Graph, x: Float32Array, dims: num
   expect(maxAbsDiff(viaImport as Float32Array, want)).toBeLessThanOrEqual(1e-5);
   const ort = await runOrt(exportQcdq(graph), { [graph.inputs[0]!.name]: { dims, data: x } });
   expect(maxAbsDiff(ort.values().next().value!.data, want)).toBeLessThanOrEqual(1e-5);
-  expect(ops(back)).toEqual(ops(loadOnnxFile(sharedPath(`fixtures/brevitas/${fixture}.qonnx.onnx`))));
+  expect(ops(back)).toEqual(ops(loadOnnxFile(`${FIXTURE_DIR}${fixture}.qonnx.onnx`)));
 }
 
 describe('fhenet modules → ONNX files', () => {
-  it('trained checkerboard QAT net: QONNX round trip, QCDQ in onnxruntime, Brevitas node sequence (cb3)', async () => {
+  itOrt('trained checkerboard QAT net: QONNX round trip, QCDQ in onnxruntime, Brevitas node sequence (cb3)', async () => {
     manualSeed(0);
     const data = generateCheckerboard({ seed: 42 });
     const net = new QuantSimpleNet({ hidden: 100, bits: 3 });
@@ -64,7 +63,7 @@ describe('fhenet modules → ONNX files', () => {
     await checkModel('checkerboard', moduleToGraph(net, [2]), data.test.x, [500, 2], want, 'cb3');
   });
 
-  it('CNN with BatchNorm: QONNX round trip, QCDQ in onnxruntime, Brevitas node sequence (cnn_small)', async () => {
+  itOrt('CNN with BatchNorm: QONNX round trip, QCDQ in onnxruntime, Brevitas node sequence (cnn_small)', async () => {
     manualSeed(1);
     const net = smallCnn();
     net.train();
@@ -77,7 +76,7 @@ describe('fhenet modules → ONNX files', () => {
     await checkModel('cnn', moduleToGraph(net, [8, 8, 3]), x, [6, 3, 8, 8], want, 'cnn_small');
   });
 
-  it('exported QONNX files pass onnx.checker (Debian python3-onnx)', () => {
+  itOrt('exported QONNX files pass onnx.checker (Debian python3-onnx)', () => {
     const py = findPythonOnnx();
     if (!py) {
       if (process.env.FHENET_REQUIRE_ONNX_CHECKER === '1') throw new Error('python onnx is required (FHENET_REQUIRE_ONNX_CHECKER=1) but not found');

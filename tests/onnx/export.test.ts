@@ -14,7 +14,7 @@ import {
   QONNX_DOMAIN,
   type Graph,
 } from '../../src/onnx/index.js';
-import { FIXTURES, fixtureBytes, fixtureIO, maxAbsDiff, rng, runOrt, runSingle, findPythonOnnx } from './helpers.js';
+import { FIXTURES, fixtureBytes, fixtureIO, itOrt, maxAbsDiff, rng, runOrt, runSingle, findPythonOnnx } from './helpers.js';
 import { checkerboardMlp, cnnWithBatchNorm, mlpInt32Bias, mlpWideActivations } from './models.js';
 
 const TOL = 1e-5;
@@ -87,7 +87,7 @@ describe('QONNX export of the Brevitas fixtures', () => {
 
 describe('QCDQ export', () => {
   for (const name of FIXTURES) {
-    it(`${name}: QONNX → QCDQ runs in onnxruntime and matches the interpreter and Brevitas`, async () => {
+    itOrt(`${name}: QONNX → QCDQ runs in onnxruntime and matches the interpreter and Brevitas`, async () => {
       const io = fixtureIO(name);
       const graph = importModel(fixtureBytes(name, 'qonnx'));
       const bytes = exportQcdq(graph);
@@ -126,7 +126,7 @@ describe('fhenet-built networks (GraphBuilder)', () => {
     ['MLP with per-channel weights and an int32 bias quantizer', mlpInt32Bias, [13, 13]],
     ['MLP with 10–16-bit activations narrower than int16', mlpWideActivations, [21, 21]],
   ] as const) {
-    it(`${label}: QONNX round trip and QCDQ in onnxruntime within ${TOL}`, async () => {
+    itOrt(`${label}: QONNX round trip and QCDQ in onnxruntime within ${TOL}`, async () => {
       const graph = make();
       const x = randomInput(graph, 16, 7);
       const ref = runSingle(graph, x.dims, x.data);

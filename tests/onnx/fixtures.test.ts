@@ -2,7 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { Interpreter, importModelWithInfo, isQuantNode, loadOnnxFile, runGraph, toNumbers } from '../../src/onnx/index.js';
-import { FIXTURE_DIR, FIXTURES, argmaxRows, fixtureBytes, fixtureIO, maxAbsDiff, runOrt, runSingle } from './helpers.js';
+import { FIXTURE_DIR, FIXTURES, argmaxRows, fixtureBytes, fixtureIO, itOrt, maxAbsDiff, runOrt, runSingle } from './helpers.js';
 
 const TOL = 1e-5;
 
@@ -37,7 +37,7 @@ describe('Brevitas fixtures', () => {
         }
       }
     });
-    it(`${name}.qcdq.onnx without normalisation runs its Q/Clip/DQ nodes and still matches`, async () => {
+    itOrt(`${name}.qcdq.onnx without normalisation runs its Q/Clip/DQ nodes and still matches`, async () => {
       const io = fixtureIO(name);
       const graph = importModelWithInfo(fixtureBytes(name, 'qcdq'), { normalizeQcdq: false }).graph;
       expect(graph.nodes.some((n) => n.opType === 'QuantizeLinear')).toBe(true);
