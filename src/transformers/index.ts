@@ -9,3 +9,5 @@ export {
 export { fromPretrained, savePretrained, loadConfig, type LoadOptions, type SaveOptions } from './gpt2/pretrained.js';
 export { runSync, runAsync, hasForwardAsync, type LayerCall, type LayerSteps, type AsyncForward } from './layer-calls.js';
 export { ModelFolderError } from './errors.js';
+export { generate, type GenerateOptions, type GenerateOutput, type FinishReason } from './generation.js';
+export { sampleToken, argmax, type SamplingOptions } from './sampling.js';
