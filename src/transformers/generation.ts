@@ -22,8 +22,11 @@ export interface GenerateOptions extends SamplingOptions {
   seed?: number;
   /** Stop a row at this token (or any of these); default the config's eos_token_id. `null`: never. */
   eosTokenId?: number | number[] | null;
-  /** Stop a row when its generated tokens end with one of these token sequences. */
-  stop?: number[][];
+  /**
+   * Stop a row when its generated tokens end with one of these token sequences, or when a predicate on its
+   * generated tokens says so (text-level stop strings: `(ids) => tokenizer.decode(ids).includes('\n\n')`).
+   */
+  stop?: (number[] | ((generated: number[]) => boolean))[];
   /** Id used to left-pad shorter prompts and to fill finished rows; default the first eos id. */
   padTokenId?: number;
   /** Default true; false recomputes the full sequence at every step. */
@@ -115,7 +118,7 @@ export async function generate(model: GPT2LMHeadModel, inputIds: number[] | numb
       chosen.push(id);
       newTokens[r]!.push(id);
       if (eos.includes(id)) finish[r] = 'eos';
-      else if (opts.stop?.some((seq) => seq.length > 0 && endsWith(newTokens[r]!, seq))) finish[r] = 'stop';
+      else if (opts.stop?.some((s) => (typeof s === 'function' ? s(newTokens[r]!) : s.length > 0 && endsWith(newTokens[r]!, s)))) finish[r] = 'stop';
     }
     await opts.onToken?.(chosen, s);
     for (const row of mask) row.push(1);

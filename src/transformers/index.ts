@@ -11,3 +11,5 @@ export { runSync, runAsync, hasForwardAsync, type LayerCall, type LayerSteps, ty
 export { ModelFolderError } from './errors.js';
 export { generate, type GenerateOptions, type GenerateOutput, type FinishReason } from './generation.js';
 export { sampleToken, argmax, type SamplingOptions } from './sampling.js';
+export { TextStreamer, type Decoder } from './text-streamer.js';
+export { GPT2Tokenizer, TokenizerFileError, GPT2_EOS_TOKEN, GPT2_EOS_TOKEN_ID } from './tokenizer.js';
