@@ -94,6 +94,23 @@ export function encryptVector(clientKey: ClientKey, values: ArrayLike<number>, l
 
 /** Decrypts a packed result: the dOut integers W·x (+ bias), each within the documented error bound. */
 export function decryptVector(clientKey: ClientKey, result: MatVecResult): Int32Array {
+  const phases = decryptPhases(clientKey, result);
+  const msgMod = 2 ** result.messageBits;
+  const y = new Int32Array(result.dOut);
+  for (let o = 0; o < y.length; o++) {
+    let v = Math.round(phases[o]!) % msgMod;
+    if (v >= msgMod / 2) v -= msgMod;
+    if (v < -msgMod / 2) v += msgMod;
+    y[o] = v;
+  }
+  return y;
+}
+
+/**
+ * The unrounded decryptions (phase / Δ', signed, in accumulator units): W·x + bias + error, for noise
+ * measurements (bench/glwe.ts); the error is what docs/glwe.md models.
+ */
+export function decryptPhases(clientKey: ClientKey, result: MatVecResult): Float64Array {
   const params = clientKey.params;
   if (result.params.code !== params.code) {
     throw new GlweParameterError(`decryptVector: result of parameter set ${result.params.name}, key of ${params.name}`);
@@ -106,8 +123,7 @@ export function decryptVector(clientKey: ClientKey, result: MatVecResult): Int32
     throw new GlweParameterError(`decryptVector: ${result.masks.length} mask and ${result.bodies.length} body values for d_out = ${result.dOut}`);
   }
   const step = 2 ** (bits - result.messageBits);
-  const msgMod = 2 ** result.messageBits;
-  const y = new Int32Array(result.dOut);
+  const y = new Float64Array(result.dOut);
   const a = new Uint32Array(2 * n);
   const prod = new Uint32Array(2 * n);
   for (let h = 0; h < glwes; h++) {
@@ -118,9 +134,8 @@ export function decryptVector(clientKey: ClientKey, result: MatVecResult): Int32
       const lowBits = prod[2 * i]! % mod; // (A·S') mod 2^bits (bits ≤ 32)
       let phase = (result.bodies[h * n + i]! - lowBits) % mod;
       if (phase < 0) phase += mod;
-      let v = Math.round(phase / step) % msgMod;
-      if (v >= msgMod / 2) v -= msgMod;
-      y[h * n + i] = v;
+      if (phase >= mod / 2) phase -= mod;
+      y[h * n + i] = phase / step;
     }
   }
   return y;
