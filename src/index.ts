@@ -32,3 +32,10 @@ export { runSweep, parseSweepSpec, type SweepSpec, type SweepOptions, type Sweep
 export { moduleToGraph } from './export/to-graph.js';
 export * from './compiler/index.js';
 export { FhenetError, ShapeError, ConfigError, StateDictError } from './util/errors.js';
+export { Embedding } from './nn/embedding.js';
+export { LayerNorm } from './nn/layer-norm.js';
+export { GELU, activationFromName } from './nn/activations.js';
+export { Conv1D } from './nn/conv1d.js';
+export { Dropout } from './nn/dropout.js';
+export { ModuleList } from './nn/module-list.js';
+export * from './transformers/index.js';

@@ -31,3 +31,11 @@ export function defaultUniform(shape: number[], fanIn: number, rng?: Rng): tf.Te
   const bound = 1 / Math.sqrt(fanIn);
   return uniform(shape, -bound, bound, rng);
 }
+
+/** N(0, std²) values, as Hugging Face initialises transformer weights (`normal_(mean=0, std=initializer_range)`). */
+export function normal(shape: number[], std: number, rng: Rng = globalRng): tf.Tensor {
+  const n = shape.reduce((a, b) => a * b, 1);
+  const data = new Float32Array(n);
+  for (let i = 0; i < n; i++) data[i] = std * rng.normal();
+  return tf.tensor(data, shape, 'float32');
+}

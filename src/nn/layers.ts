@@ -26,9 +26,11 @@ export abstract class WeightedLayer extends Module {
   readonly bias: tf.Variable | undefined;
   private mask: tf.Variable | undefined;
 
-  protected constructor(weightShape: number[], fanIn: number, bias: boolean, rng?: Rng) {
+  protected constructor(weightShape: number[], fanIn: number, bias: boolean, rng?: Rng, sharedWeight?: tf.Variable) {
     super();
-    this.weight = this.addParameter('weight', defaultUniform(weightShape, fanIn, rng));
+    // A shared (tied) weight belongs to the module that registered it; it is not registered twice, so parameters()
+    // and optimizers see it once, as PyTorch's parameters() does for GPT-2's lm_head/wte.
+    this.weight = sharedWeight ?? this.addParameter('weight', defaultUniform(weightShape, fanIn, rng));
     this.bias = bias ? this.addParameter('bias', defaultUniform([weightShape[0]!], fanIn, rng)) : undefined;
   }
 
@@ -74,11 +76,15 @@ export class Linear extends WeightedLayer {
   constructor(
     readonly inFeatures: number,
     readonly outFeatures: number,
-    opts: { bias?: boolean; rng?: Rng } = {},
+    /** `tiedWeight`: use this [out, in] variable as the weight (weight tying, e.g. GPT-2's lm_head = wte). */
+    opts: { bias?: boolean; rng?: Rng; tiedWeight?: tf.Variable } = {},
   ) {
     positiveInt('Linear', 'inFeatures', inFeatures);
     positiveInt('Linear', 'outFeatures', outFeatures);
-    super([outFeatures, inFeatures], inFeatures, opts.bias ?? true, opts.rng);
+    if (opts.tiedWeight && opts.tiedWeight.shape.join() !== [outFeatures, inFeatures].join()) {
+      throw new ConfigError(`Linear: tied weight has shape [${opts.tiedWeight.shape}], expected [${outFeatures},${inFeatures}]`);
+    }
+    super([outFeatures, inFeatures], inFeatures, opts.bias ?? true, opts.rng, opts.tiedWeight);
   }
 
   forward(x: Activation): Activation {
