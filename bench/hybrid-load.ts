@@ -34,6 +34,10 @@ class SeedNet extends Module {
   forward(x: Activation): Activation {
     return this.seq.call(x);
   }
+
+  override forwardAsync(x: Activation): Promise<Activation> {
+    return this.seq.callAsync(x);
+  }
 }
 
 const opts = new Command('bench/hybrid-load.ts')

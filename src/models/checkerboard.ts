@@ -29,6 +29,12 @@ export class SimpleNet extends Module {
   forward(x: Activation): Activation {
     return this.fc3.call(this.relu2.call(this.fc2.call(this.relu1.call(this.fc1.call(x)))));
   }
+
+  /** `forward` with every layer awaited (any layer may be remote in a hybrid model). */
+  override async forwardAsync(x: Activation): Promise<Activation> {
+    const h1 = await this.relu1.callAsync(await this.fc1.callAsync(x));
+    return this.fc3.callAsync(await this.relu2.callAsync(await this.fc2.callAsync(h1)));
+  }
 }
 
 export interface QuantSimpleNetOptions {
@@ -78,5 +84,12 @@ export class QuantSimpleNet extends Module {
     const h1 = this.relu1.call(this.fc1.call(this.quantInp.call(x)));
     const h2 = this.relu2.call(this.fc2.call(h1));
     return this.fc3.call(h2);
+  }
+
+  /** `forward` with every layer awaited (any layer may be remote in a hybrid model). */
+  override async forwardAsync(x: Activation): Promise<Activation> {
+    const h1 = await this.relu1.callAsync(await this.fc1.callAsync(await this.quantInp.callAsync(x)));
+    const h2 = await this.relu2.callAsync(await this.fc2.callAsync(h1));
+    return this.fc3.callAsync(h2);
   }
 }

@@ -270,4 +270,10 @@ export class Sequential extends Module {
     for (const [, m] of this.namedChildren()) y = m.call(y);
     return y;
   }
+
+  override async forwardAsync(x: Activation): Promise<Activation> {
+    let y = x;
+    for (const [, m] of this.namedChildren()) y = await m.callAsync(y);
+    return y;
+  }
 }

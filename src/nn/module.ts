@@ -29,6 +29,29 @@ export abstract class Module {
     return y;
   }
 
+  /**
+   * The asynchronous forward, for module trees in which some module's result arrives asynchronously (a hybrid
+   * model's remote layers: an HTTP round trip or an encrypted computation). It computes exactly what `forward`
+   * computes, in one pass. The default runs `forward`, which is right for every module whose children all answer
+   * synchronously. A module that calls children which may be asynchronous overrides it with the same body, each
+   * `child.call(x)` written `await child.callAsync(x)` (see `Sequential`).
+   */
+  async forwardAsync(x: Activation): Promise<Activation> {
+    return this.forward(x);
+  }
+
+  /** `call` for the asynchronous forward: awaits `forwardAsync`, then runs the forward hooks. */
+  async callAsync(x: Activation): Promise<Activation> {
+    const y = await this.forwardAsync(x);
+    for (const hook of this.hooks) hook(this, x, y);
+    return y;
+  }
+
+  /** True when this module's class provides its own `forwardAsync` (not the default that runs `forward`). */
+  hasOwnForwardAsync(): boolean {
+    return this.forwardAsync !== Module.prototype.forwardAsync;
+  }
+
   registerForwardHook(hook: ForwardHook): () => void {
     this.hooks.add(hook);
     return () => this.hooks.delete(hook);

@@ -3,13 +3,15 @@
  * each linear-layer call ({ module, input }) and receives the layer's output, and two drivers run it:
  *
  * - `runSync` calls `module.call(input)` at once (training, clear inference; works inside tf.tidy and gradients);
- * - `runAsync` awaits `module.forwardAsync(input)` where a module has one (a hybrid model's remote layer that
- *   sends the activations to a server), and calls the module directly otherwise.
+ * - `runAsync` awaits `module.callAsync(input)` (a hybrid model's remote layer answers asynchronously: it
+ *   sends the activations to a server); other modules answer at once.
  *
  * So replacing `transformer.h.0.attn.c_attn` by a remote module needs no second copy of the attention code.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { Module } from '../nn/module.js';
+import { valueOf } from '../nn/quant-tensor.js';
+import { tidyAsync } from '../nn/tidy-async.js';
 
 /** One linear-layer call: `input` is [tokens, inFeatures]; the answer must be [tokens, outFeatures]. */
 export interface LayerCall {
@@ -35,24 +37,14 @@ export function runSync<T>(steps: LayerSteps<T>): T {
 }
 
 /**
- * Runs the pass awaiting asynchronous layers. Intermediate tensors are released when the pass ends (an engine
- * scope spans the awaits), except those in the result. One asynchronous pass at a time per process: scopes are a
- * stack, so two interleaved passes would release each other's tensors.
+ * Runs the pass awaiting every layer's `callAsync` (a hybrid model's remote layers answer asynchronously). Intermediate
+ * tensors are released when the pass ends, except those in the result; one asynchronous pass at a time per process
+ * (`tidyAsync`: scopes are a stack, so two interleaved passes would release each other's tensors).
  */
-export async function runAsync<T>(steps: LayerSteps<T>): Promise<T> {
-  const engine = tf.engine();
-  engine.startScope('fhenet.runAsync');
-  let result: T | undefined;
-  try {
+export function runAsync<T>(steps: LayerSteps<T>): Promise<T> {
+  return tidyAsync(async () => {
     let r = steps.next();
-    while (!r.done) {
-      const { module, input } = r.value;
-      const out = hasForwardAsync(module) ? await module.forwardAsync(input) : (module.call(input) as tf.Tensor);
-      r = steps.next(out);
-    }
-    result = r.value;
-    return result;
-  } finally {
-    engine.endScope(result as tf.TensorContainer);
-  }
+    while (!r.done) r = steps.next(valueOf(await r.value.module.callAsync(r.value.input)));
+    return r.value as T & tf.TensorContainer;
+  });
 }

@@ -14,6 +14,10 @@ export class SeedNet extends Module {
   forward(x: Activation): Activation {
     return this.seq.call(x);
   }
+
+  override forwardAsync(x: Activation): Promise<Activation> {
+    return this.seq.callAsync(x);
+  }
 }
 
 export function tmpDir(tag: string): string {

@@ -102,6 +102,10 @@ class OneLinear extends Module {
   forward(x: Activation): Activation {
     return this.fc.call(x);
   }
+
+  override forwardAsync(x: Activation): Promise<Activation> {
+    return this.fc.callAsync(x);
+  }
 }
 
 describe('B. function level (simulate backend)', () => {

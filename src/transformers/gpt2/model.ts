@@ -20,6 +20,7 @@ import { type Activation, valueOf } from '../../nn/quant-tensor.js';
 import { ShapeError } from '../../util/errors.js';
 import { Rng } from '../../util/rng.js';
 import { type LayerSteps, runAsync, runSync } from '../layer-calls.js';
+import { tidyAsync } from '../../nn/tidy-async.js';
 import { type LayerPast, causalMask } from './attention.js';
 import { GPT2Block } from './block.js';
 import { GPT2Config } from './config.js';
@@ -86,6 +87,11 @@ export class GPT2Model extends Module {
   /** Hidden states [batch, seq, n_embd] for int32 ids [batch, seq] (no cache, no padding). */
   forward(x: Activation): tf.Tensor {
     return tf.tidy(() => runSync(this.steps(valueOf(x))).hidden);
+  }
+
+  /** `forward`, awaiting layers that answer asynchronously (a hybrid model's remote layers). */
+  override async forwardAsync(x: Activation): Promise<tf.Tensor> {
+    return tidyAsync(async () => (await runAsync(this.steps(valueOf(x)))).hidden);
   }
 
   *steps(inputIds: tf.Tensor, opts: ForwardOptions = {}): LayerSteps<{ hidden: tf.Tensor; presents: PastKeyValues }> {
@@ -172,6 +178,11 @@ export class GPT2LMHeadModel extends Module {
   /** Logits [batch, seq, vocab_size] for int32 ids [batch, seq]; differentiable (training uses this). */
   forward(x: Activation): tf.Tensor {
     return tf.tidy(() => runSync(this.steps(valueOf(x))).logits);
+  }
+
+  /** `forward`, awaiting layers that answer asynchronously (a hybrid model's remote layers). */
+  override async forwardAsync(x: Activation): Promise<tf.Tensor> {
+    return tidyAsync(async () => (await runAsync(this.steps(valueOf(x)))).logits);
   }
 
   /** One step with a key/value cache (generation); the caller disposes the returned tensors. */

@@ -1,0 +1,103 @@
+/**
+ * Compile time of a hybrid model: a calibration pass records every remote module's inputs (per input shape, with
+ * the quantization of a QAT input), then each module becomes a quantized sub-network (subnet.ts), exported through
+ * the one road (moduleToGraph) and compiled into an integer circuit per input shape.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { type Activation, QuantTensor, valueOf } from '../nn/quant-tensor.js';
+import { moduleToGraph } from '../export/to-graph.js';
+import { FheModel } from '../compiler/fhe-model.js';
+import type { RoundingOption } from '../compiler/compile.js';
+import { type Circuit, size } from '../compiler/circuit.js';
+import { FHEModelDev, shapeKey } from './deployment.js';
+import { type InputQuantMeta, buildSubnet } from './subnet.js';
+import { HybridError } from './errors.js';
+import { type RemoteLayer, toChw, toHwc } from './remote-layer.js';
+
+export interface HybridCompileOptions {
+  /** Bits of post-training quantization for float modules and of input quantizers of float inputs (default 8). */
+  nBits?: number;
+  /** Bits of the output quantizer appended to remote modules that do not end with one (default nBits). */
+  outputBits?: number;
+  roundingThresholdBits?: RoundingOption;
+  maxTluBits?: number;
+  /** Crypto backend of the artefacts (default 'simulate'). */
+  backend?: string;
+  /**
+   * Allow a remote circuit whose output is a linear accumulator (not a table lookup). Such an output leaks the
+   * module's weights to the client under TFHE (docs/hybrid.md); off by default. When set, no output quantizer is
+   * appended.
+   */
+  allowLinearOutput?: boolean;
+  /** Calibration batch size (default 256). */
+  batchSize?: number;
+}
+
+/** The inputs one remote module received during calibration, per module-layout input shape. */
+export class CalibrationRecord {
+  readonly byShape = new Map<string, { shape: number[]; chunks: Float32Array[]; quant?: InputQuantMeta }>();
+
+  constructor(readonly name: string) {}
+
+  add(x: Activation): void {
+    const v = valueOf(x);
+    const shape = v.shape.slice(1);
+    const key = shapeKey(shape);
+    let quant: InputQuantMeta | undefined;
+    if (x instanceof QuantTensor) {
+      if (x.scale.size !== 1) throw new HybridError(`remote module '${this.name}': its input has per-channel scales; remote inputs need one scale`);
+      quant = { scale: x.scale.dataSync()[0]!, bitWidth: x.bitWidth, signed: x.signed, narrow: x.narrow };
+    }
+    let rec = this.byShape.get(key);
+    if (!rec) this.byShape.set(key, (rec = { shape, chunks: [], quant }));
+    else if (JSON.stringify(rec.quant) !== JSON.stringify(quant)) throw new HybridError(`remote module '${this.name}': its input quantization changed during calibration`);
+    rec.chunks.push(Float32Array.from(v.dataSync() as Float32Array));
+  }
+}
+
+/** Follows reshapes back from the circuit output: true when the output is produced by a table lookup. */
+export function outputIsBootstrapped(c: Circuit): boolean {
+  let v = c.output.value;
+  for (;;) {
+    const op = c.ops.find((o) => o.output === v);
+    if (!op) return false;
+    if (op.kind === 'tlu') return true;
+    if (op.kind === 'reshape' || op.kind === 'transpose') v = op.input;
+    else return false;
+  }
+}
+
+function concat(chunks: Float32Array[]): Float32Array {
+  const data = new Float32Array(chunks.reduce((a, c) => a + c.length, 0));
+  let off = 0;
+  for (const c of chunks) {
+    data.set(c, off);
+    off += c.length;
+  }
+  return data;
+}
+
+/** Compiles `layer` for every input shape `record` holds; replaces what it had compiled before. */
+export function compileRemoteLayer(layer: RemoteLayer, record: CalibrationRecord, opts: HybridCompileOptions & { modelName: string; backend: string }): void {
+  if (!record.byShape.size) throw new HybridError(`remote module '${layer.name}' was never called during calibration`);
+  const original = layer.original;
+  if (!original) throw new HybridError(`module '${layer.name}' has no weights on this side (private info was cleared); compile on the model owner's side`);
+  const nBits = opts.nBits ?? 8;
+  layer.compiled.clear();
+  for (const cal of record.byShape.values()) {
+    const data = concat(cal.chunks);
+    const count = data.length / size(cal.shape);
+    const subnet = buildSubnet(layer.name, original, data, count, cal.shape, cal.quant, { nBits, outputBits: opts.outputBits ?? nBits, outputQuant: !opts.allowLinearOutput });
+    const graph = moduleToGraph(subnet, cal.shape, { graphName: `${opts.modelName}.${layer.name}` });
+    const graphData = cal.shape.length === 3 ? tf.tidy(() => tf.transpose(tf.tensor(data, [count, ...cal.shape]), [0, 3, 1, 2]).dataSync() as Float32Array) : data;
+    const fhe = FheModel.compile(graph, { data: graphData, n: count }, { roundingThresholdBits: opts.roundingThresholdBits, maxTluBits: opts.maxTluBits, batchSize: opts.batchSize });
+    if (!opts.allowLinearOutput && !outputIsBootstrapped(fhe.circuit)) {
+      throw new HybridError(
+        `remote module '${layer.name}': the circuit output is a linear accumulator, which would let a client solve for the weights; end the module with a quantizer or pass allowLinearOutput`,
+      );
+    }
+    const graphShape = toChw(cal.shape);
+    const dev = new FHEModelDev('', fhe.circuit, { modelName: opts.modelName, moduleName: layer.name, backend: opts.backend });
+    layer.compiled.set(shapeKey(graphShape), { moduleShape: cal.shape, graphShape, outShape: toHwc(fhe.circuit.output.shape), fhe, dev });
+  }
+}
