@@ -9,6 +9,7 @@ import { exportCommand, inspectCommand } from './onnx.js';
 import { serveCommand } from './serve.js';
 import { sweepCommand } from './sweep.js';
 import { trainCommand } from './train.js';
+import { workerCommand } from './worker.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
 
@@ -23,7 +24,8 @@ const program = new Command('fhenet')
   .addCommand(inspectCommand())
   .addCommand(compileCommand())
   .addCommand(serveCommand())
-  .addCommand(demoCommand());
+  .addCommand(demoCommand())
+  .addCommand(workerCommand());
 
 try {
   await program.parseAsync(process.argv);

@@ -19,9 +19,16 @@ export function serveCommand(): Command {
     .option('--tfhe-threads <n>', 'PBS worker threads per loaded TFHE key', intOption('--tfhe-threads', 1, 256))
     .option('--tfhe-key-cache <n>', 'TFHE keys kept loaded in memory (≈ 270 MB each for the 2_2 set)', intOption('--tfhe-key-cache', 1, 1024))
     .option('--token-file <file>', 'require a bearer token from this file (one per line, ≥ 16 characters; # comments) on every route but /health; keys answer only to the token that uploaded them; re-read on SIGHUP')
+    .option('--queue <url>', 'run the table lookups (KS-PBS) of TFHE requests on `fhenet worker` processes through this Redis (redis://host:port[/db])')
+    .option('--pbs-per-job <n>', 'with --queue: table lookups per queue job', intOption('--pbs-per-job', 1, 4096), 16)
     .option('--log-level <level>', 'pino log level (fatal, error, warn, info, debug)', 'info')
-    .action(async (o: { models: string; keys: string; port: number; host: string; maxKeyMb: number; maxStoredKeysMb: number; keyTtlHours?: number; maxCiphertextMb: number; tfheThreads?: number; tfheKeyCache?: number; tokenFile?: string; logLevel: string }) => {
+    .action(async (o: { models: string; keys: string; port: number; host: string; maxKeyMb: number; maxStoredKeysMb: number; keyTtlHours?: number; maxCiphertextMb: number; tfheThreads?: number; tfheKeyCache?: number; tokenFile?: string; queue?: string; pbsPerJob: number; logLevel: string }) => {
       const { serve } = await import('../hybrid/server.js');
+      if (o.queue !== undefined) {
+        const [{ parseRedisUrl }, { PbsQueueClient }, { configureTfheServer }] = await Promise.all([import('../scale/redis.js'), import('../scale/pbs-queue.js'), import('../hybrid/tfhe-backend.js')]);
+        const queue = await PbsQueueClient.connect(parseRedisUrl(o.queue, '--queue'), { chunk: o.pbsPerJob });
+        configureTfheServer({ pbsRunner: queue.factory });
+      }
       await serve({
         modelsDir: o.models,
         keysDir: o.keys,
