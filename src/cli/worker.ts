@@ -21,7 +21,8 @@ export function workerCommand(): Command {
     .option('--threads <n>', 'PBS threads (default: all cores); also the PBS jobs taken at once', intOption('--threads', 1, 1024))
     .option('--key-cache <n>', 'expanded evaluation keys kept in memory', intOption('--key-cache', 1, 64), 2)
     .option('--lock-ms <n>', "job lock: a dead worker's job is retried after this long", intOption('--lock-ms', 1000, 3_600_000), 30_000)
-    .action(async (o: { queue: string; jobs: string[]; threads?: number; keyCache: number; lockMs: number }) => {
+    .option('--verbose', "log every job's start and end")
+    .action(async (o: { queue: string; jobs: string[]; threads?: number; keyCache: number; lockMs: number; verbose?: boolean }) => {
       const { parseRedisUrl } = await import('../scale/redis.js');
       const target = parseRedisUrl(o.queue, '--queue');
       const log = (m: string) => process.stderr.write(`fhenet worker ${process.pid}: ${m}\n`);
@@ -30,7 +31,7 @@ export function workerCommand(): Command {
       if (o.jobs.includes('pbs')) {
         const { startPbsWorker } = await import('../scale/pbs-worker.js');
         const threads = o.threads ?? cpus().length;
-        const w = await startPbsWorker(target, { threads, keyCacheSize: o.keyCache, lockDurationMs: o.lockMs, log });
+        const w = await startPbsWorker(target, { threads, keyCacheSize: o.keyCache, lockDurationMs: o.lockMs, log, verbose: o.verbose === true });
         closers.push(() => w.close());
         parts.push(`pbs (${threads} threads)`);
       }

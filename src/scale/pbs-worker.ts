@@ -30,6 +30,8 @@ export interface PbsWorkerOptions {
   stalledIntervalMs?: number;
   queueName?: string;
   log?: (msg: string) => void;
+  /** Also log every job's start and end. */
+  verbose?: boolean;
 }
 
 export interface RunningWorker {
@@ -38,6 +40,9 @@ export interface RunningWorker {
   close(): Promise<void>;
 }
 
+/** Lock held by a job while its key is expanded on the event loop (a worker dying then delays the retry this long). */
+const KEY_LOAD_LOCK_MS = 300_000;
+
 /** A job failure that a retry cannot fix. */
 class JobError extends Error {}
 
@@ -45,6 +50,8 @@ export async function startPbsWorker(target: RedisTarget, opts: PbsWorkerOptions
   const redis: Redis = connectRedis(target, 'fhenet-pbs-worker');
   const blobs = new RedisBlobs(redis, KEY_BLOB_PREFIX);
   const keys = new Map<string, Promise<PbsPool>>();
+  /** Keys whose expansion has finished (a job for one of these never blocks the event loop). */
+  const loaded = new Set<string>();
   const cacheSize = Math.max(1, opts.keyCacheSize ?? 2);
   const stats = { jobs: 0, pbs: 0, keyLoads: 0 };
   const log = opts.log ?? (() => undefined);
@@ -62,6 +69,7 @@ export async function startPbsWorker(target: RedisTarget, opts: PbsWorkerOptions
       const t0 = performance.now();
       const pool = await PbsPool.create(bytes, { params: namedParams(d.params), log2PError: d.log2PError, threads: opts.threads });
       stats.keyLoads++;
+      loaded.add(d.key);
       log(`key ${d.key.slice(0, 12)}… loaded (${(bytes.length / 2 ** 20).toFixed(1)} MiB, ${((performance.now() - t0) / 1000).toFixed(1)} s, ${pool.threads} threads)`);
       return pool;
     })();
@@ -70,6 +78,7 @@ export async function startPbsWorker(target: RedisTarget, opts: PbsWorkerOptions
     while (keys.size > cacheSize) {
       const [oldest, op] = keys.entries().next().value!;
       keys.delete(oldest);
+      loaded.delete(oldest);
       // Jobs already holding it finish first: close after a grace period rather than under their feet.
       void op.then((pool: PbsPool) => setTimeout(() => void pool.close(), 60_000).unref(), () => undefined);
     }
@@ -80,8 +89,13 @@ export async function startPbsWorker(target: RedisTarget, opts: PbsWorkerOptions
     await redis.multi().rpush(requestKey(d.req, 'done'), entry).pexpire(requestKey(d.req, 'done'), d.ttlMs).exec();
   };
 
-  const handle = async (job: Job<PbsJobData>): Promise<void> => {
+  const handle = async (job: Job<PbsJobData>, token?: string): Promise<void> => {
     const d = job.data;
+    // Expanding a key runs on this thread for seconds (≈ 3 s for 2_2, more for larger sets), during which BullMQ
+    // cannot renew job locks: a job that waits for a key load holds a longer lock first, or it would be retried
+    // elsewhere as if this worker had died.
+    if (!loaded.has(d.key) && token) await job.extendLock(token, KEY_LOAD_LOCK_MS);
+    if (opts.verbose) log(`job ${job.id} start (${d.variances.length} PBS)`);
     try {
       const [input, ...lutBytes] = await redis.mgetBuffer(requestKey(d.req, `in:${d.j}`), ...[...new Set(d.luts)].map((k) => requestKey(d.req, `lut:${k}`)));
       if (!input) return; // the request is gone (finished elsewhere, timed out or cancelled): nothing to do
@@ -105,6 +119,7 @@ export async function startPbsWorker(target: RedisTarget, opts: PbsWorkerOptions
       await report(d, String(d.j));
       stats.jobs++;
       stats.pbs += count;
+      if (opts.verbose) log(`job ${job.id} done`);
     } catch (e) {
       if (e instanceof JobError || e instanceof TfheError) {
         log(`job ${job.id} failed: ${(e as Error).message}`);
