@@ -26,7 +26,7 @@ import type { Activation } from '../src/nn/quant-tensor.js';
 import { HybridFHEModel } from '../src/hybrid/hybrid-model.js';
 import { FHEModelClient, FHEModelServer } from '../src/hybrid/deployment.js';
 import { RemoteClient } from '../src/hybrid/remote-client.js';
-import { buildServer } from '../src/hybrid/server.js';
+import { buildServer } from '../src/hybrid/server/app.js';
 import { quantizeInput, simulate } from '../src/compiler/simulate.js';
 
 class SeedNet extends Module {

@@ -22,7 +22,7 @@ import { QuantSimpleNet } from '../src/models/checkerboard.js';
 import { generateCheckerboard } from '../datasets/checkerboard/index.js';
 import { fit } from '../src/train/trainer.js';
 import { accumulatorAware } from '../src/quant/a2q.js';
-import { TfheCircuitClient, TfheCircuitServer, planCircuit } from '../src/tfhe/executor.js';
+import { TfheCircuitClient, TfheCircuitServer, planCircuit } from '../src/runtime/executor.js';
 import { nativeKernelError } from '../src/tfhe/native.js';
 import { ReportLog } from '../src/util/report-log.js';
 

@@ -27,7 +27,7 @@ export {
 } from './analysis/accumulator.js';
 export { accumulatorAware, neuronBudget, AccumulatorConstraint, type AccumulatorTarget } from './quant/a2q.js';
 export { accumulatorPenalty, quantizerGrid, type AccumulatorPenalty, type AccumulatorPenaltyOptions } from './quant/accumulator-penalty.js';
-export { quantizePostTraining, QuantChain, type PtqOptions } from './quant/ptq.js';
+export { quantizePostTraining, QuantChain, type PtqOptions } from './ptq/module-ptq.js';
 export { runSweep, parseSweepSpec, type SweepSpec, type SweepOptions, type SweepOutcome } from './sweep/index.js';
 export { moduleToGraph } from './export/to-graph.js';
 export * from './compiler/index.js';

@@ -27,8 +27,8 @@ import { manualSeed } from '../../src/nn/init.js';
 import { QuantSimpleNet } from '../../src/models/checkerboard.js';
 import { generateCheckerboard, quantizedInputCeiling } from '../../datasets/checkerboard/index.js';
 import { fit } from '../../src/train/trainer.js';
-import { TfheCircuitExecutor, planCircuit } from '../../src/tfhe/executor.js';
-import { simulateWithNoise } from '../../src/tfhe/noisy-simulate.js';
+import { TfheCircuitExecutor, planCircuit } from '../../src/runtime/executor.js';
+import { simulateWithNoise } from '../../src/runtime/noisy-simulate.js';
 import { nativeKernelError } from '../../src/tfhe/native.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -40,7 +40,7 @@ const o = new Command('approximate.ts')
   .option('--run-bits <n>', 'the width run encrypted (default: the narrowest of --bits that keeps the unrounded accuracy within 1 point)', intOption('--run-bits', 2))
   .option('--samples <n>', 'test samples run encrypted', intOption('--samples', 0), 40)
   .option('--threads <n>', 'KS-PBS threads', intOption('--threads', 1), 2)
-  .option('--noise-draws <n>', 'noisy simulations (src/tfhe/noisy-simulate.ts) of the same samples, predicting the encrypted agreement', intOption('--noise-draws', 0), 400)
+  .option('--noise-draws <n>', 'noisy simulations (src/runtime/noisy-simulate.ts) of the same samples, predicting the encrypted agreement', intOption('--noise-draws', 0), 400)
   .option('--no-encrypt', 'skip the encrypted run (the noisy-simulation prediction only)')
   .option('--write', 'write RESULTS-approximate.md')
   .parse()
@@ -160,7 +160,7 @@ if (runBits !== undefined && o.samples > 0) {
       const mean = v.reduce((a, b) => a + b, 0) / v.length;
       return `${mean.toFixed(1)} (5–95 %: ${v[Math.floor(0.05 * (v.length - 1))]}–${v[Math.ceil(0.95 * (v.length - 1))]})`;
     };
-    log(`Noisy simulation (src/tfhe/noisy-simulate.ts: each bootstrapped lookup reads accumulator + N(0, σ²) with the plan's per-element σ), ${o.noiseDraws} draws of the same ${n} samples — the prediction for an encrypted run:`);
+    log(`Noisy simulation (src/runtime/noisy-simulate.ts: each bootstrapped lookup reads accumulator + N(0, σ²) with the plan's per-element σ), ${o.noiseDraws} draws of the same ${n} samples — the prediction for an encrypted run:`);
     log();
     log('| outputs equal to simulate | same class as simulate | accuracy | largest output difference |');
     log('|---|---|---|---|');

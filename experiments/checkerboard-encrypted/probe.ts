@@ -13,7 +13,7 @@ import { QuantSimpleNet } from '../../src/models/checkerboard.js';
 import { generateCheckerboard } from '../../datasets/checkerboard/index.js';
 import { fit } from '../../src/train/trainer.js';
 import { pruneKNonZero, removePruning } from '../../src/prune/index.js';
-import { planCircuit } from '../../src/tfhe/executor-plan.js';
+import { planCircuit } from '../../src/runtime/executor-plan.js';
 import { accumulatorAware, neuronBudget } from '../../src/quant/a2q.js';
 
 /** The key=value settings: description, and a check of the value (undefined when it is fine, else what it must be). */

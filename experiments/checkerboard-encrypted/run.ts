@@ -36,7 +36,7 @@ import { QuantSimpleNet } from '../../src/models/checkerboard.js';
 import { generateCheckerboard, loadPeerCheckerboard, quantizedInputCeiling } from '../../datasets/checkerboard/index.js';
 import { fit } from '../../src/train/trainer.js';
 import { accumulatorAware, neuronBudget } from '../../src/quant/a2q.js';
-import { TfheCircuitExecutor, planCircuit, refusedSets } from '../../src/tfhe/executor.js';
+import { TfheCircuitExecutor, planCircuit, refusedSets } from '../../src/runtime/executor.js';
 import { nativeKernelError } from '../../src/tfhe/native.js';
 import type { Circuit } from '../../src/compiler/circuit.js';
 

@@ -11,7 +11,7 @@ import { initBackend } from '../../src/backend/index.js';
 import { generateCheckerboard } from '../../datasets/checkerboard/index.js';
 import { manualSeed, uniform } from '../../src/nn/init.js';
 import { QuantIdentity, QuantLinear, QuantReLU } from '../../src/quant/layers.js';
-import { QuantChain } from '../../src/quant/ptq.js';
+import { QuantChain } from '../../src/ptq/module-ptq.js';
 import type { QuantizerOptions } from '../../src/quant/quantizer.js';
 import { evaluate, fit } from '../../src/train/trainer.js';
 

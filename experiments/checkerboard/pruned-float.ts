@@ -15,7 +15,7 @@ import { analyzeAccumulators } from '../../src/analysis/accumulator.js';
 import { SimpleNet } from '../../src/models/checkerboard.js';
 import { manualSeed } from '../../src/nn/init.js';
 import { pruneKNonZero, removePruning } from '../../src/prune/index.js';
-import { quantizePostTraining } from '../../src/quant/ptq.js';
+import { quantizePostTraining } from '../../src/ptq/module-ptq.js';
 import { type RunConfig, type RunRecord, type RunResult, configHash, recordFor } from '../../src/sweep/index.js';
 import { accumulatorFields, loadData } from '../../src/sweep/run.js';
 import { evaluate, fit } from '../../src/train/trainer.js';

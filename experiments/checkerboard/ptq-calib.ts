@@ -1,6 +1,6 @@
 /**
  * The 3-bit PTQ rows with one float training per seed and several post-training quantizations of the same float net
- * (src/quant/ptq.ts): the reference-faithful default (Concrete ML's min/max calibration on the quantized network's
+ * (src/ptq/module-ptq.ts): the reference-faithful default (Concrete ML's min/max calibration on the quantized network's
  * values, per-tensor symmetric weights, the input's asymmetric scale), the same with the reference's 5-bit output
  * quantizer applied to the logits (`quantizeOutputs`), the former fhenet calibration on the float network's values,
  * and fhenet's own calibrations (MSE-optimal clipping of activations and weights, per-channel weights, percentile).
@@ -12,7 +12,7 @@ import { analyzeAccumulators } from '../../src/analysis/accumulator.js';
 import { SimpleNet } from '../../src/models/checkerboard.js';
 import { pruneKNonZero, removePruning } from '../../src/prune/index.js';
 import { manualSeed } from '../../src/nn/init.js';
-import { type PtqOptions, quantizeOutputs, quantizePostTrainingWithReport } from '../../src/quant/ptq.js';
+import { type PtqOptions, quantizeOutputs, quantizePostTrainingWithReport } from '../../src/ptq/module-ptq.js';
 import { type RunConfig, type RunRecord, type RunResult, configHash, configLabel, recordFor } from '../../src/sweep/index.js';
 import { accumulatorFields, loadData } from '../../src/sweep/run.js';
 import { argmaxRows, evaluate, fit, predict } from '../../src/train/trainer.js';

@@ -103,7 +103,7 @@ const rawSpec = {
     { family: 'a2q', hidden: [100], bits: [3], targetBits: [5], input: ['unsigned'], seeds: peerSeeds, data: peer, train: BATCH32 },
   ],
 };
-// The PTQ rows (ptq-calib.ts): one float training per seed, then every PTQ variant of src/quant/ptq.ts on that same
+// The PTQ rows (ptq-calib.ts): one float training per seed, then every PTQ variant of src/ptq/module-ptq.ts on that same
 // float net — the reference-faithful default and fhenet's own calibrations. The float SimpleNet rows on generated data
 // (FLOAT_ADAM), the peer-array row (FLOAT), and the guide's pruned float nets (k = 10 with FLOAT_ADAM, k = 30 with
 // FLOAT). These replace the earlier sweep `ptq` rows and pruned-float.ts rows, which used the former calibration (on
@@ -482,7 +482,7 @@ ${qatRows.join('\n')}
 
 ## Post-training quantization: every calibration on the same float nets
 
-One float training per seed (the recipes above), then each PTQ variant of \`src/quant/ptq.ts\` on that same net
+One float training per seed (the recipes above), then each PTQ variant of \`src/ptq/module-ptq.ts\` on that same net
 (\`experiments/checkerboard/ptq-calib.ts\`); runs per column: ${ptqRuns.join(' / ')}. Cells: 3-bit test accuracy % mean (min–max) @ accumulator bits mean (min–max).
 
 | PTQ variant | ${ptqBasesTable.map(([n]) => n).join(' | ')} |

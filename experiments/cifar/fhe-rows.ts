@@ -36,7 +36,7 @@ const o = new Command('fhe-rows.ts')
   .option('--rows <json>', 'roundings to evaluate', parseRows, ['none', 8, 7, 6] as FheRounding[])
   .option('--fhe-n <n>', 'test images simulated (evenly spaced)', intOption('--fhe-n', 1, 10000), 10000)
   .option('--calib-n <n>', 'training images (evenly spaced) used to calibrate the compiler', intOption('--calib-n', 1, 50000), 300)
-  .option('--noise', "also run the noisy simulation (src/tfhe/noisy-simulate.ts) on each row's TFHE plan: the predicted encrypted accuracy")
+  .option('--noise', "also run the noisy simulation (src/runtime/noisy-simulate.ts) on each row's TFHE plan: the predicted encrypted accuracy")
   .option('--json <file>', 'also write the rows as JSON')
   .parse();
 const [checkpoint] = o.args as [string];

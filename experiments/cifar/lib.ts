@@ -7,8 +7,8 @@ import * as path from 'node:path';
 import { type CifarNormalization, augmentBatch, loadCifar10, toDataset, zeroPixelValue } from '../../datasets/cifar10/index.js';
 import { loadFashionMnist } from '../../datasets/fashion-mnist/index.js';
 import { FheModel } from '../../src/compiler/fhe-model.js';
-import { type CircuitPlan, planCircuit } from '../../src/tfhe/executor-plan.js';
-import { simulateWithNoise } from '../../src/tfhe/noisy-simulate.js';
+import { type CircuitPlan, planCircuit } from '../../src/runtime/executor-plan.js';
+import { simulateWithNoise } from '../../src/runtime/noisy-simulate.js';
 import { dequantizeOutput, quantizeInput } from '../../src/compiler/simulate.js';
 import { Rng } from '../../src/util/rng.js';
 import { moduleToGraph } from '../../src/export/to-graph.js';
@@ -165,7 +165,7 @@ export interface FheRow {
   /** Why no set fits (the largest set's refusal), when none does. */
   tfheRefusal?: string;
   /**
-   * With `noise`: the noisy simulation on the executor's plan (src/tfhe/noisy-simulate.ts) — the predicted
+   * With `noise`: the noisy simulation on the executor's plan (src/runtime/noisy-simulate.ts) — the predicted
    * encrypted accuracy, its agreement with the exact simulation, and lookups off by one per image.
    */
   noisy?: { accuracy: number; agreementWithSimulate: number; flipsPerImage: number; seconds: number };

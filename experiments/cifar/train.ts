@@ -32,7 +32,7 @@ import { VARIANTS, type Variant, afterStep, augmentation, buildModel, defaults, 
 import { type RoundingOption, roundingSpec } from '../../src/compiler/rounding.js';
 import { FheModel } from '../../src/compiler/fhe-model.js';
 import { moduleToGraph } from '../../src/export/to-graph.js';
-import { attachAccumulatorRounding, detachAccumulatorRounding } from '../../src/quant/accumulator-rounding.js';
+import { attachAccumulatorRounding, detachAccumulatorRounding } from '../../src/analysis/circuit-rounding.js';
 import { size } from '../../src/train/dataset.js';
 
 /** A roundingThresholdBits value: a number or a JSON object, checked by the compiler's own option parser. */

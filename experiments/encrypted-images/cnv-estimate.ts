@@ -14,7 +14,7 @@ import { FheModel } from '../../src/compiler/fhe-model.js';
 import { moduleToGraph } from '../../src/export/to-graph.js';
 import { manualSeed } from '../../src/nn/init.js';
 import { createCnv } from '../../src/models/cnv.js';
-import { planCircuit } from '../../src/tfhe/executor-plan.js';
+import { planCircuit } from '../../src/runtime/executor-plan.js';
 import { Rng } from '../../src/util/rng.js';
 
 const opts = new Command('cnv-estimate.ts')

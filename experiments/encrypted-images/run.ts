@@ -27,7 +27,7 @@ import { describeBackend, initBackend } from '../../src/backend/index.js';
 import { quantizeInput, simulate } from '../../src/compiler/simulate.js';
 import { type Dataset, head, sampleSize, size } from '../../src/train/dataset.js';
 import { argmaxRows, evaluate, predict } from '../../src/train/trainer.js';
-import { TfheCircuitExecutor, planCircuit, refusedSets } from '../../src/tfhe/executor.js';
+import { TfheCircuitExecutor, planCircuit, refusedSets } from '../../src/runtime/executor.js';
 import { nativeKernelError } from '../../src/tfhe/native.js';
 import { type NetConfig, buildNet, compileNet, loadImages, loadNet, nhwcToNchw, pick, saveNet, trainNet } from './lib.js';
 

@@ -15,7 +15,7 @@ import { loadavg } from 'node:os';
 import { describeBackend, initBackend } from '../../src/backend/index.js';
 import { type Dataset, size } from '../../src/train/dataset.js';
 import { evaluate } from '../../src/train/trainer.js';
-import { planCircuit } from '../../src/tfhe/executor-plan.js';
+import { planCircuit } from '../../src/runtime/executor-plan.js';
 import { DEFAULT_CONFIG, type NetConfig, buildNet, compileNet, loadImages, pick, saveNet, trainNet } from './lib.js';
 
 const args = process.argv.slice(2);

@@ -16,8 +16,8 @@ import type { Module } from '../nn/module.js';
 import { QuantConv2d } from '../quant/layers.js';
 import { type Dataset, sampleSize, size } from '../train/dataset.js';
 import { ConfigError, ShapeError } from '../util/errors.js';
-import { signedBits } from './bits.js';
-import { type InputIntRange, type LayerCall, forEachQuantLayerCall, intWeight } from './layers.js';
+import { signedBits } from '../quant/bits.js';
+import { type InputIntRange, type LayerCall, forEachQuantLayerCall, intWeight } from '../quant/layer-calls.js';
 
 export interface IntInterval {
   min: number;

@@ -13,7 +13,7 @@ import { decodeTensors } from '../nn/checkpoint.js';
 import { WeightedLayer } from '../nn/layers.js';
 import type { Module } from '../nn/module.js';
 import { formatSparsity, sparsityReport } from '../prune/index.js';
-import { quantizePostTraining } from '../quant/ptq.js';
+import { quantizePostTraining } from '../ptq/module-ptq.js';
 import { head } from '../train/dataset.js';
 import { evaluate } from '../train/trainer.js';
 import { ConfigError } from '../util/errors.js';

@@ -6,11 +6,11 @@ import { formatReport } from '../compiler/report.js';
 import { accuracy, compareModes, formatCompare } from '../compiler/compare.js';
 import { serializeCircuit } from '../compiler/circuit.js';
 import { intOption, numberOption } from './options.js';
-import { hasQuantizers, quantizeFloatGraph } from '../compiler/ptq.js';
+import { hasQuantizers, quantizeFloatGraph } from '../compiler/graph-ptq.js';
 import { CompileError } from '../compiler/errors.js';
 import { loadData, loadGraph } from './load.js';
-import { type CircuitPlan, planCircuit } from '../tfhe/executor-plan.js';
-import { simulateWithNoise } from '../tfhe/noisy-simulate.js';
+import { type CircuitPlan, planCircuit } from '../runtime/executor-plan.js';
+import { simulateWithNoise } from '../runtime/noisy-simulate.js';
 import { dequantizeOutput, quantizeInput } from '../compiler/simulate.js';
 import type { Circuit } from '../compiler/circuit.js';
 

@@ -54,7 +54,7 @@ export async function runDemo(opts: DemoOptions = {}): Promise<DemoResult> {
   const { fit, evaluate } = await import('../train/trainer.js');
   const { accumulatorAware } = await import('../quant/a2q.js');
   const { HybridFHEModel } = await import('../hybrid/hybrid-model.js');
-  const { buildServer } = await import('../hybrid/server.js');
+  const { buildServer } = await import('../hybrid/server/app.js');
   await initBackend();
 
   manualSeed(seed);

@@ -1,5 +1,5 @@
 /**
- * `fhenet serve --models DIR --keys DIR --port N`: the hybrid model server (src/hybrid/server.ts). Imports no
+ * `fhenet serve --models DIR --keys DIR --port N`: the hybrid model server (src/hybrid/server/app.ts). Imports no
  * TensorFlow.js: the server only loads circuits and runs the crypto backend.
  */
 import { Command } from 'commander';
@@ -23,7 +23,7 @@ export function serveCommand(): Command {
     .option('--pbs-per-job <n>', 'with --queue: table lookups per queue job', intOption('--pbs-per-job', 1, 4096), 16)
     .option('--log-level <level>', 'pino log level (fatal, error, warn, info, debug)', 'info')
     .action(async (o: { models: string; keys: string; port: number; host: string; maxKeyMb: number; maxStoredKeysMb: number; keyTtlHours?: number; maxCiphertextMb: number; tfheThreads?: number; tfheKeyCache?: number; tokenFile?: string; queue?: string; pbsPerJob: number; logLevel: string }) => {
-      const { serve } = await import('../hybrid/server.js');
+      const { serve } = await import('../hybrid/server/app.js');
       if (o.queue !== undefined) {
         const [{ parseRedisUrl }, { PbsQueueClient }, { configureTfheServer }] = await Promise.all([import('../scale/redis.js'), import('../scale/pbs-queue.js'), import('../hybrid/tfhe-backend.js')]);
         const queue = await PbsQueueClient.connect(parseRedisUrl(o.queue, '--queue'), { chunk: o.pbsPerJob });

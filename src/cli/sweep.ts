@@ -40,7 +40,7 @@ export function sweepCommand(): Command {
         process.stdout.write(`${runs.length} runs\n`);
         return;
       }
-      let queue: import('../scale/sweep-queue.js').SweepQueue | undefined;
+      let queue: import('../scale/sweep-queue.js').SweepQueue<import('../sweep/run.js').RunResult & { backend?: string }> | undefined;
       if (o.queue !== undefined) {
         if (o.inline) throw new ConfigError('--inline and --queue exclude each other (--queue runs on `fhenet worker` processes)');
         const [{ parseRedisUrl }, { SweepQueue }] = await Promise.all([import('../scale/redis.js'), import('../scale/sweep-queue.js')]);

@@ -37,7 +37,9 @@ export function workerCommand(): Command {
       }
       if (o.jobs.includes('sweep')) {
         const { startSweepWorker } = await import('../scale/sweep-queue.js');
-        const w = await startSweepWorker(target, { lockDurationMs: o.lockMs, log });
+        // TensorFlow.js (src/sweep/worker.ts initialises a backend when imported) loads at the first sweep job only.
+        const run = async (c: import('../sweep/config.js').RunConfig) => (await import('../sweep/worker.js')).default(c);
+        const w = await startSweepWorker(target, { run, lockDurationMs: o.lockMs, log });
         closers.push(() => w.close());
         parts.push('sweep');
       }

@@ -8,4 +8,4 @@ export { type Circuit, serializeCircuit, deserializeCircuit, CIRCUIT_FORMAT } fr
 export { simulate, quantizeInput, dequantizeOutput } from './simulate.js';
 export { CostModel } from './cost.js';
 export { CompileError } from './errors.js';
-export { quantizeFloatGraph, hasQuantizers, type PtqOptions } from './ptq.js';
+export { quantizeFloatGraph, hasQuantizers, type PtqOptions } from './graph-ptq.js';

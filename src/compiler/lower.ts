@@ -26,7 +26,8 @@ import {
 } from '../onnx/graph.js';
 import type { CircuitOp, CircuitValue, InputQuantizer, OutputDequantizer } from './circuit.js';
 import { CompileError } from './errors.js';
-import { roundHalfEven, stridesOf as strides } from '../onnx/interpret.js';
+import { stridesOf as strides } from '../onnx/interpret.js';
+import { quantBounds, roundHalfEven } from '../util/int-quant.js';
 
 const f32 = Math.fround;
 
@@ -95,14 +96,6 @@ function numbers(t: TensorData): Float64Array {
   const out = new Float64Array(t.data.length);
   for (let i = 0; i < out.length; i++) out[i] = Number(t.data[i]!);
   return out;
-}
-
-function quantBounds(bits: number, signed: boolean, narrow: boolean): [number, number] {
-  if (signed) {
-    const half = 2 ** (bits - 1);
-    return [narrow ? -half + 1 : -half, half - 1];
-  }
-  return [0, narrow ? 2 ** bits - 2 : 2 ** bits - 1];
 }
 
 /** Channel layout of a per-sample shape: [F] → F channels of 1; [C, H, W] → C channels of H·W; [] → 1. */

@@ -24,41 +24,11 @@ import { randomBytes } from 'node:crypto';
 import type { Circuit } from '../compiler/circuit.js';
 import { simulate } from '../compiler/simulate.js';
 import { HybridError } from './errors.js';
+import type { ClientBackend, ClientKeys, ServerBackend } from './crypto-backend.js';
 import { tfheClientBackend, tfheServerBackend } from './tfhe-backend.js';
+import { quantBounds } from '../util/int-quant.js';
 
-export interface ClientKeys {
-  /** Serialized evaluation keys (what the client uploads; the server computes with them). */
-  evaluationKeys(): Uint8Array;
-  /** Quantized input integers [n, ...] → serialized ciphertexts. */
-  encrypt(ints: Float64Array, n: number): Uint8Array;
-  /** Serialized output ciphertexts → integers; `expectCount` is n × per-sample output size. */
-  decrypt(bytes: Uint8Array, n: number, expectCount: number): Float64Array;
-  /** Frees the secret key (optional). */
-  dispose?(): void;
-}
-
-export interface ClientBackend {
-  readonly name: string;
-  /**
-   * New keys for one circuit. `backendInfo` is the artefact's `backendInfo` (what `ServerBackend.clientInfo` wrote at
-   * compile time). Backends whose key generation is asynchronous (tfhe) return a Promise.
-   */
-  generateKeys(circuitId: string, backendInfo?: Record<string, unknown>): ClientKeys | Promise<ClientKeys>;
-}
-
-export interface ServerBackend {
-  readonly name: string;
-  /** What the client artefact must carry for this backend (computed from the circuit at compile time; no weight). */
-  clientInfo?(circuit: Circuit): Record<string, unknown>;
-  /** Validates and loads serialized evaluation keys for one circuit; throws HybridError (4xx) on bad bytes. */
-  parseKey(bytes: Uint8Array, circuitId: string, circuit: Circuit): unknown;
-  /** Runs the circuit on serialized ciphertexts; throws HybridError (4xx) on bad or mismatched ciphertexts. */
-  run(circuit: Circuit, circuitId: string, key: unknown, ciphertext: Uint8Array): Uint8Array | Promise<Uint8Array>;
-  /** Releases a loaded key (worker threads, memory); called when the server evicts it. */
-  dispose?(key: unknown): void | Promise<void>;
-}
-
-// ---- simulate -----------------------------------------------------------------------------------------------------
+export type { ClientKeys, ClientBackend, ServerBackend } from './crypto-backend.js';
 
 const CT_MAGIC = 0x43534846; // "FHSC" little-endian
 const KEY_MAGIC = 0x4b534846; // "FHSK"
@@ -197,9 +167,8 @@ export const simulateServerBackend: ServerBackend = {
 };
 
 export function inputIntRange(c: Circuit): { min: number; max: number } {
-  const { bitWidth, signed, narrow } = c.input;
-  const half = 2 ** (bitWidth - 1);
-  return signed ? { min: narrow ? -half + 1 : -half, max: half - 1 } : { min: 0, max: narrow ? 2 ** bitWidth - 2 : 2 ** bitWidth - 1 };
+  const [min, max] = quantBounds(c.input.bitWidth, c.input.signed, c.input.narrow);
+  return { min, max };
 }
 
 const CLIENT_BACKENDS = new Map<string, ClientBackend>([
@@ -210,12 +179,6 @@ const SERVER_BACKENDS = new Map<string, ServerBackend>([
   ['simulate', simulateServerBackend],
   ['tfhe', tfheServerBackend],
 ]);
-
-/** Registers a backend pair. */
-export function registerBackend(client: ClientBackend, server: ServerBackend): void {
-  CLIENT_BACKENDS.set(client.name, client);
-  SERVER_BACKENDS.set(server.name, server);
-}
 
 export function clientBackend(name: string): ClientBackend {
   const b = CLIENT_BACKENDS.get(name);

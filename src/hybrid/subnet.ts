@@ -7,7 +7,7 @@
  *   tensor's scale, width and sign, so the integers the client encrypts are the ones the QAT model computes with.
  *   When it receives floats, a quantizer calibrated on the captured inputs (`nBits`).
  * - A float module (any Linear/Conv2d that is not a QuantLinear/QuantConv2d) is post-training quantized with
- *   src/quant/ptq.ts (per-tensor n-bit weights, calibrated input quantizer); QAT modules keep their quantizers.
+ *   src/ptq/module-ptq.ts (per-tensor n-bit weights, calibrated input quantizer); QAT modules keep their quantizers.
  * - Output quantizer: unless the module already ends with a quantizer, one calibrated on the module's outputs
  *   (`outputBits`). The bias add and this quantizer fuse into the circuit's last table lookup, so the remote output
  *   is a bootstrapped value, never the bare linear accumulator (docs/hybrid.md, "Model IP").
@@ -17,7 +17,7 @@ import { Conv2d, Linear, WeightedLayer } from '../nn/layers.js';
 import type { Module } from '../nn/module.js';
 import { QuantTensor, valueOf } from '../nn/quant-tensor.js';
 import { QuantConv2d, QuantIdentity, QuantLinear } from '../quant/layers.js';
-import { QuantChain, calibratedActQuant, quantizePostTraining } from '../quant/ptq.js';
+import { QuantChain, calibratedActQuant, quantizePostTraining } from '../ptq/module-ptq.js';
 import { threshold } from '../quant/int-range.js';
 import { ConfigError } from '../util/errors.js';
 

@@ -1,6 +1,6 @@
 /**
  * The `tfhe` crypto backend of the hybrid layer: real TFHE ciphertexts through the circuit executor
- * (src/tfhe/executor*.ts, docs/tfhe.md "Executing circuits").
+ * (src/runtime/executor*.ts, docs/tfhe.md "Executing circuits").
  *
  * - Dev side (`clientInfo`): the executor's plan of the circuit (parameter set, input and output encodings) is
  *   computed from the circuit and written into the client artefact as `backendInfo` — three small integers and a
@@ -28,10 +28,10 @@ import { randomBytes } from 'node:crypto';
 import type { Circuit } from '../compiler/circuit.js';
 import { size } from '../compiler/circuit.js';
 import { TfheError } from '../tfhe/errors.js';
-import { planCircuit } from '../tfhe/executor-plan.js';
-import type { PbsRunnerFactory, TfheCircuitServer } from '../tfhe/executor-server.js';
+import { planCircuit } from '../runtime/executor-plan.js';
+import type { PbsRunnerFactory, TfheCircuitServer } from '../runtime/executor-server.js';
 import type { TfheClient } from '../tfhe/client.js';
-import type { ClientBackend, ClientKeys, ServerBackend } from './backend.js';
+import type { ClientBackend, ClientKeys, ServerBackend } from './crypto-backend.js';
 import { HybridError } from './errors.js';
 
 const KEY_MAGIC = 0x4b544846; // "FHTK"
@@ -250,7 +250,7 @@ export const tfheServerBackend: ServerBackend = {
     if (f.circuitId !== circuitId) throw new HybridError(`evaluation key was made for circuit ${f.circuitId}, not ${circuitId}`, 400, 'bad_key');
     const want = planCircuit(circuit, { log2PError: tfheServerConfig.log2PError }).params.name;
     if (f.params !== want) throw new HybridError(`evaluation key is for parameter set '${f.params}', this circuit runs on '${want}'`, 400, 'bad_key');
-    const { TfheCircuitServer } = await import('../tfhe/executor-server.js');
+    const { TfheCircuitServer } = await import('../runtime/executor-server.js');
     let server: TfheCircuitServer;
     try {
       // threads ≥ 2 → a PbsPool; with 1 the PBS would run on the calling (event-loop) thread, so the minimum is 2

@@ -31,6 +31,7 @@ import {
   isFloatDType,
 } from './graph.js';
 import { OnnxError, OnnxRuntimeError } from './errors.js';
+import { quantBounds, roundHalfEven } from '../util/int-quant.js';
 
 export interface InterpreterOptions {
   /** Largest element count of any tensor the interpreter will allocate (default 2^27). */
@@ -60,24 +61,7 @@ export type Feed = TensorData | { dims: number[]; data: Float32Array | number[] 
 
 const f32 = Math.fround;
 
-/** Round half to even (banker's rounding), as torch.round / numpy.round / ONNX QuantizeLinear. */
-export function roundHalfEven(v: number): number {
-  const f = Math.floor(v);
-  const d = v - f;
-  if (d > 0.5) return f + 1;
-  if (d < 0.5) return f;
-  return f % 2 === 0 ? f : f + 1;
-}
-
-/** Integer bounds [min, max] of a Brevitas/QONNX quantizer. */
-export function quantBounds(bitWidth: number, signed: boolean, narrow: boolean): [number, number] {
-  if (signed) {
-    const half = 2 ** (bitWidth - 1);
-    return [narrow ? -half + 1 : -half, half - 1];
-  }
-  const full = 2 ** bitWidth;
-  return [0, narrow ? full - 2 : full - 1];
-}
+export { roundHalfEven, quantBounds };
 
 function fail(node: Node, message: string, kind: 'shape' | 'size' | 'unsupported' | 'attribute' | 'quant' = 'shape'): never {
   throw new OnnxRuntimeError(kind, message, { node: node.name });

@@ -31,8 +31,8 @@
  * post-training twins): with an abs-max scale the integer grid moves with the weights themselves.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { accumulatorRange, signedBits } from '../analysis/bits.js';
-import { type InputIntRange, type QuantWeightLayer, forEachQuantLayerCall, quantWeightLayers } from '../analysis/layers.js';
+import { accumulatorRange, signedBits } from './bits.js';
+import { type InputIntRange, type QuantWeightLayer, forEachQuantLayerCall, quantWeightLayers } from './layer-calls.js';
 import type { Module } from '../nn/module.js';
 import { ConfigError, FhenetError } from '../util/errors.js';
 

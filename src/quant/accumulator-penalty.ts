@@ -18,8 +18,8 @@
  * BatchNorm statistics and quantizer statistics are not disturbed by the domain batch.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { signedBits } from '../analysis/bits.js';
-import { forEachQuantLayerCall } from '../analysis/layers.js';
+import { signedBits } from './bits.js';
+import { forEachQuantLayerCall } from './layer-calls.js';
 import { conv2d, linear } from '../nn/layers.js';
 import type { Module } from '../nn/module.js';
 import { ConfigError } from '../util/errors.js';

@@ -5,6 +5,7 @@
  * The scale of a statistics-based quantizer is stat / threshold, threshold = −minInt if signed else maxInt.
  */
 import { ConfigError } from '../util/errors.js';
+import { quantBounds } from '../util/int-quant.js';
 
 export const MIN_BIT_WIDTH = 1;
 export const MAX_BIT_WIDTH = 16;
@@ -24,11 +25,8 @@ export function checkBitWidth(bitWidth: number, who = 'quantizer'): void {
 }
 
 export function intRange({ bitWidth, signed, narrow }: IntFormat): { min: number; max: number } {
-  if (signed) {
-    const half = 2 ** (bitWidth - 1);
-    return { min: narrow ? -half + 1 : -half, max: half - 1 };
-  }
-  return { min: 0, max: narrow ? 2 ** bitWidth - 2 : 2 ** bitWidth - 1 };
+  const [min, max] = quantBounds(bitWidth, signed, narrow);
+  return { min, max };
 }
 
 export function threshold(fmt: IntFormat): number {

@@ -18,7 +18,7 @@
  */
 import * as fs from 'node:fs';
 import * as tf from '@tensorflow/tfjs-core';
-import { type QuantWeightLayer, quantWeightLayers } from '../analysis/layers.js';
+import { type QuantWeightLayer, quantWeightLayers } from './layer-calls.js';
 import { fromSafeTensor, toSafeTensor, writeFileAtomic } from '../nn/checkpoint.js';
 import type { Module } from '../nn/module.js';
 import { type SafeTensor, decodeSafetensors, encodeSafetensors } from '../util/safetensors.js';

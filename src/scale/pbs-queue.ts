@@ -13,7 +13,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { TfheError } from '../tfhe/errors.js';
-import type { PbsRunner, PbsRunnerFactory } from '../tfhe/executor-server.js';
+import type { PbsRunner, PbsRunnerFactory } from '../runtime/executor-server.js';
 import type { Lut } from '../tfhe/lut.js';
 import { LweCiphertext } from '../tfhe/lwe.js';
 import { NAMED_PARAMS, bigLweDimension } from '../tfhe/params.js';

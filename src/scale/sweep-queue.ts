@@ -7,13 +7,15 @@
  */
 import { Job, Queue, QueueEvents, Worker } from 'bullmq';
 import { type RunConfig, configHash } from '../sweep/config.js';
-import type { SweepRunner } from '../sweep/index.js';
-import type { RunResult } from '../sweep/run.js';
 import { type RedisTarget, bullConnection } from './redis.js';
 
 export const SWEEP_QUEUE = 'fhenet-sweep';
 
-type SweepResult = RunResult & { backend?: string };
+/**
+ * What a worker returns for a run: src/sweep's RunResult (JSON). This folder never imports the training side
+ * (TensorFlow.js), so the type is a parameter: `SweepQueue<RunResult>` in the CLI.
+ */
+type SweepResult = { testAccuracy: number };
 
 export interface SweepQueueOptions {
   /** Longest wait for one run, ms (default 24 h). */
@@ -25,25 +27,26 @@ export interface SweepQueueOptions {
   queueName?: string;
 }
 
-export class SweepQueue implements SweepRunner {
+/** The coordinator's side: satisfies src/sweep's SweepRunner (runSweep's `runner`). */
+export class SweepQueue<R extends SweepResult = SweepResult> {
   private constructor(
-    private readonly queue: Queue<RunConfig, SweepResult>,
+    private readonly queue: Queue<RunConfig, R>,
     private readonly events: QueueEvents,
     private readonly opts: Required<SweepQueueOptions>,
   ) {}
 
-  static async connect(target: RedisTarget, opts: SweepQueueOptions = {}): Promise<SweepQueue> {
+  static async connect<R extends SweepResult>(target: RedisTarget, opts: SweepQueueOptions = {}): Promise<SweepQueue<R>> {
     const o: Required<SweepQueueOptions> = { runTimeoutMs: 86_400_000, keepSeconds: 7 * 86_400, attempts: 3, queueName: SWEEP_QUEUE, ...opts };
-    const queue = new Queue<RunConfig, SweepResult>(o.queueName, { connection: bullConnection(target) });
+    const queue = new Queue<RunConfig, R>(o.queueName, { connection: bullConnection(target) });
     const events = new QueueEvents(o.queueName, { connection: bullConnection(target) });
     await Promise.all([queue.waitUntilReady(), events.waitUntilReady()]);
-    return new SweepQueue(queue, events, o);
+    return new SweepQueue<R>(queue, events, o);
   }
 
-  async run(config: RunConfig): Promise<SweepResult> {
+  async run(config: RunConfig): Promise<R> {
     const jobId = `run-${configHash(config)}`;
     // A run that failed before (all attempts) is tried again, like a local rerun retries failed runs.
-    const old = await Job.fromId<RunConfig, SweepResult>(this.queue, jobId);
+    const old = await Job.fromId<RunConfig, R>(this.queue, jobId);
     if (old && (await old.isFailed())) await old.remove();
     const job = await this.queue.add('run', config, {
       jobId,
@@ -62,6 +65,11 @@ export class SweepQueue implements SweepRunner {
 }
 
 export interface SweepWorkerOptions {
+  /**
+   * Trains one configuration (the CLI passes src/sweep/worker.ts's, which loads TensorFlow.js on first use; this
+   * folder stays free of it, so a PBS-only worker never loads it).
+   */
+  run: (config: RunConfig) => Promise<SweepResult>;
   lockDurationMs?: number;
   queueName?: string;
   log?: (msg: string) => void;
@@ -69,22 +77,14 @@ export interface SweepWorkerOptions {
 
 /**
  * Takes sweep jobs, one at a time: a run seeds TensorFlow.js's global state (manualSeed), so two runs interleaved
- * in one thread would not be reproducible — more cores means more worker processes. TensorFlow.js is loaded at the
- * first job, so a worker that only ever gets PBS jobs never loads it.
+ * in one thread would not be reproducible — more cores means more worker processes.
  */
-export async function startSweepWorker(target: RedisTarget, opts: SweepWorkerOptions = {}): Promise<{ readonly runs: number; close(): Promise<void> }> {
-  let runner: Promise<(c: RunConfig) => Promise<SweepResult>> | undefined;
-  const load = async () => {
-    const [{ runConfig }, { initBackend }] = await Promise.all([import('../sweep/run.js'), import('../backend/index.js')]);
-    const info = await initBackend();
-    return async (c: RunConfig) => ({ ...(await runConfig(c)), backend: info.choice });
-  };
+export async function startSweepWorker(target: RedisTarget, opts: SweepWorkerOptions): Promise<{ readonly runs: number; close(): Promise<void> }> {
   let runs = 0;
   const worker = new Worker<RunConfig, SweepResult>(
     opts.queueName ?? SWEEP_QUEUE,
     async (job) => {
-      runner ??= load();
-      const r = await (await runner)(job.data);
+      const r = await opts.run(job.data);
       runs++;
       opts.log?.(`sweep run ${job.id} done: test accuracy ${(100 * r.testAccuracy).toFixed(1)} %`);
       return r;

@@ -6,7 +6,7 @@
  */
 import { uniform } from '../nn/init.js';
 import { QuantIdentity, QuantLinear, QuantReLU } from '../quant/layers.js';
-import { QuantChain } from '../quant/ptq.js';
+import { QuantChain } from '../ptq/module-ptq.js';
 import type { QuantizerOptions } from '../quant/quantizer.js';
 
 export function notebookNetUnsignedInput(hidden: number, bits: number): QuantChain {

@@ -12,7 +12,7 @@ import { manualSeed } from '../nn/init.js';
 import type { Module } from '../nn/module.js';
 import { pruneKNonZero, removePruning, sparsityReport } from '../prune/index.js';
 import { accumulatorAware } from '../quant/a2q.js';
-import { quantizePostTraining } from '../quant/ptq.js';
+import { quantizePostTraining } from '../ptq/module-ptq.js';
 import { type Split, head } from '../train/dataset.js';
 import { evaluate, fit } from '../train/trainer.js';
 import { ConfigError } from '../util/errors.js';

@@ -28,6 +28,3 @@ export {
   type ParseLimits,
 } from './layouts.js';
 export { nativeKernelError } from './native.js';
-export { TfheCircuitServer } from './executor-server.js';
-export { planCircuit } from './executor-plan.js';
-export { simulateWithNoise, noisyIndex, type NoisySimulateResult } from './noisy-simulate.js';

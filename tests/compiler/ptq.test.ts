@@ -3,7 +3,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../../src/backend/index.js';
 import { moduleToGraph } from '../../src/export/to-graph.js';
 import { isQuantNode } from '../../src/onnx/graph.js';
-import { quantizeFloatGraph } from '../../src/compiler/ptq.js';
+import { quantizeFloatGraph } from '../../src/compiler/graph-ptq.js';
 import { FheModel } from '../../src/compiler/fhe-model.js';
 import { compareModes } from '../../src/compiler/compare.js';
 import { manualSeed } from '../../src/nn/init.js';

@@ -11,7 +11,7 @@ import { DataMissingError, loadFashionMnist } from '../../datasets/fashion-mnist
 import { AccumulatorConstraint } from '../../src/quant/a2q.js';
 import { head } from '../../src/train/dataset.js';
 import { predict } from '../../src/train/trainer.js';
-import { planCircuit } from '../../src/tfhe/executor-plan.js';
+import { planCircuit } from '../../src/runtime/executor-plan.js';
 import { compileNet, loadNet, nhwcToNchw } from '../../experiments/encrypted-images/lib.js';
 import { loadCheckpointModel } from '../../src/models/registry.js';
 import { EncryptedCnn } from '../../src/models/encrypted-cnn.js';

@@ -14,7 +14,7 @@ import { HybridFHEModel } from '../../src/hybrid/hybrid-model.js';
 import { FHEModelClient } from '../../src/hybrid/deployment.js';
 import { RemoteClient } from '../../src/hybrid/remote-client.js';
 import { RemoteCallError } from '../../src/hybrid/errors.js';
-import { BearerAuth, readTokenFile } from '../../src/hybrid/auth.js';
+import { BearerAuth, readTokenFile } from '../../src/hybrid/server/auth.js';
 import { filesUnder, SeedNet, startServer, tmpDir } from './helpers.js';
 
 const root = tmpDir('auth');

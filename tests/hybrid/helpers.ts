@@ -6,7 +6,7 @@ import type { FastifyInstance } from 'fastify';
 import { Linear, ReLU, Sequential } from '../../src/nn/layers.js';
 import { Module } from '../../src/nn/module.js';
 import type { Activation } from '../../src/nn/quant-tensor.js';
-import { buildServer, type ServeOptions } from '../../src/hybrid/server.js';
+import { buildServer, type ServeOptions } from '../../src/hybrid/server/app.js';
 
 /** The seed example: Linear(10,10) → ReLU → Linear(10,10), remote module `seq.0`. */
 export class SeedNet extends Module {

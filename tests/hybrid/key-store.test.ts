@@ -13,13 +13,15 @@ import { HybridFHEModel } from '../../src/hybrid/hybrid-model.js';
 import { FHEModelClient } from '../../src/hybrid/deployment.js';
 import { RemoteClient } from '../../src/hybrid/remote-client.js';
 import { RemoteCallError } from '../../src/hybrid/errors.js';
-import { KeyStoreFull, KeyStoreIndex } from '../../src/hybrid/key-store.js';
+import { KeyStoreFull, KeyStoreIndex } from '../../src/hybrid/server/key-store.js';
 import { SeedNet, startServer, tmpDir } from './helpers.js';
 
 const root = tmpDir('keystore');
 const modelsDir = path.join(root, 'models');
 const X = Float32Array.from({ length: 20 }, (_, i) => Math.sin(i * 0.9));
 let keyBytes = 0;
+/** What one stored key occupies: its bytes and its metadata file (both count against the budget). */
+let storedBytes = 0;
 
 beforeAll(async () => {
   await initBackend();
@@ -30,6 +32,14 @@ beforeAll(async () => {
   const c = FHEModelClient.fromArtefact(fs.readFileSync(path.join(modelsDir, 'seed', 'seq.0', '10', 'client.json')));
   c.generatePrivateAndEvaluationKeys();
   keyBytes = c.getSerializedEvaluationKeys().length;
+  const probe = await startServer({ modelsDir, keysDir: path.join(root, 'keys-probe') });
+  try {
+    await register(new RemoteClient(probe.url));
+    storedBytes = Number(/fhenet_key_store_bytes (\d+)/.exec(await (await fetch(`${probe.url}/metrics`)).text())![1]);
+  } finally {
+    await probe.app.close();
+  }
+  expect(storedBytes).toBeGreaterThan(keyBytes);
 });
 afterAll(() => fs.rmSync(root, { recursive: true, force: true }));
 
@@ -78,7 +88,7 @@ describe('KeyStoreIndex', () => {
 describe('model server key store', () => {
   it('deletes the least recently used key to make room; its uid is a 404 and its files are gone', async () => {
     const keysDir = path.join(root, 'keys-lru');
-    const s = await startServer({ modelsDir, keysDir, maxStoredKeyBytes: Math.floor(2.5 * keyBytes) });
+    const s = await startServer({ modelsDir, keysDir, maxStoredKeyBytes: Math.floor(2.5 * storedBytes) });
     try {
       const http = new RemoteClient(s.url);
       const a = await register(http);
@@ -92,15 +102,15 @@ describe('model server key store', () => {
       expect(storedUids(keysDir)).toEqual([a.uid, c.uid].sort());
       const metrics = await (await fetch(`${s.url}/metrics`)).text();
       expect(metrics).toMatch(/fhenet_keys_deleted_total\{reason="quota"\} 1/);
-      expect(metrics).toMatch(new RegExp(`fhenet_key_store_bytes ${2 * keyBytes}\\b`));
+      expect(metrics).toMatch(new RegExp(`fhenet_key_store_bytes ${2 * storedBytes}\\b`));
       // a key bigger than the whole store is refused before it is read
-      const big = new Uint8Array(3 * keyBytes);
+      const big = new Uint8Array(3 * storedBytes);
       expect(await status(http.addKey('seed', 'seq.0', '10', big))).toEqual({ status: 413, code: 'too_large' });
     } finally {
       await s.app.close();
     }
     // A smaller budget after a restart: the least recently used key (a was used before c) goes at start.
-    const s2 = await startServer({ modelsDir, keysDir, maxStoredKeyBytes: Math.floor(1.5 * keyBytes) });
+    const s2 = await startServer({ modelsDir, keysDir, maxStoredKeyBytes: Math.floor(1.5 * storedBytes) });
     try {
       await until(() => storedUids(keysDir).length === 1);
       expect(storedUids(keysDir)).toHaveLength(1);
@@ -127,7 +137,7 @@ describe('model server key store', () => {
 
   it('a HybridFHEModel whose key was deleted uploads it again and its results stay exact', async () => {
     const keysDir = path.join(root, 'keys-hybrid');
-    const s = await startServer({ modelsDir, keysDir, maxStoredKeyBytes: Math.floor(1.5 * keyBytes) });
+    const s = await startServer({ modelsDir, keysDir, maxStoredKeyBytes: Math.floor(1.5 * storedBytes) });
     try {
       const x = tf.tensor2d(Array.from({ length: 30 }, (_, i) => Math.cos(i)), [3, 10]);
       const one = HybridFHEModel.loadClient(new SeedNet(), path.join(modelsDir, 'seed'), { serverUrl: s.url });

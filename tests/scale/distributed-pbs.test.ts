@@ -11,7 +11,7 @@ import { GraphBuilder } from '../../src/onnx/builder.js';
 import { floatTensor } from '../../src/onnx/graph.js';
 import { FheModel } from '../../src/compiler/fhe-model.js';
 import { quantizeInput, simulate } from '../../src/compiler/simulate.js';
-import { TfheCircuitClient, TfheCircuitServer } from '../../src/tfhe/executor.js';
+import { TfheCircuitClient, TfheCircuitServer } from '../../src/runtime/executor.js';
 import { PbsQueueClient, PbsQueueError } from '../../src/scale/pbs-queue.js';
 import { parseRedisUrl } from '../../src/scale/redis.js';
 import { REQUIRE_SCALE, type RedisProc, have, startFhenet, startRedis, stopAll } from './cluster.js';

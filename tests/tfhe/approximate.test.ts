@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { type Circuit, deserializeCircuit, serializeCircuit } from '../../src/compiler/circuit.js';
 import { simulate } from '../../src/compiler/simulate.js';
-import { TfheCircuitClient, TfheCircuitServer, planCircuit } from '../../src/tfhe/executor.js';
+import { TfheCircuitClient, TfheCircuitServer, planCircuit } from '../../src/runtime/executor.js';
 import { TfheNoiseError } from '../../src/tfhe/errors.js';
 import { bitSumCircuit } from './helpers.js';
 

@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { TfheClient, chooseParameterSet } from '../../src/tfhe/client.js';
-import { EXECUTOR_SETS } from '../../src/tfhe/executor-plan.js';
+import { EXECUTOR_SETS } from '../../src/runtime/executor-plan.js';
 import { noiseBudget } from '../../src/tfhe/noise.js';
 import { NAMED_PARAMS, plaintextModulus } from '../../src/tfhe/params.js';
 import { ServerKey } from '../../src/tfhe/server-key.js';

@@ -26,11 +26,11 @@
  * sized for its rounded width.
  */
 import { type Circuit, type CircuitOp, type IntRange, bitsFor, size, tluIndex, tluRounding } from '../compiler/circuit.js';
-import { TfheNoiseError, TfheParameterError } from './errors.js';
-import type { Lut } from './lut.js';
-import { reduceWeight } from './lwe.js';
-import { type NoiseBudget, log2TailProbability, maxVarianceFor, noiseBudget } from './noise.js';
-import { NAMED_PARAMS, namedParams, type TfheParams } from './params.js';
+import { TfheNoiseError, TfheParameterError } from '../tfhe/errors.js';
+import type { Lut } from '../tfhe/lut.js';
+import { reduceWeight } from '../tfhe/lwe.js';
+import { type NoiseBudget, log2TailProbability, maxVarianceFor, noiseBudget } from '../tfhe/noise.js';
+import { NAMED_PARAMS, namedParams, type TfheParams } from '../tfhe/params.js';
 
 type Tlu = Extract<CircuitOp, { kind: 'tlu' }>;
 

@@ -13,7 +13,7 @@ import {
   referenceActParams,
   referenceActQuant,
   rint,
-} from '../../src/quant/ptq.js';
+} from '../../src/ptq/module-ptq.js';
 import type { Dataset } from '../../src/train/dataset.js';
 import { evaluate, fit, predict } from '../../src/train/trainer.js';
 import { head } from '../../src/train/dataset.js';

@@ -17,9 +17,9 @@ import { generateCheckerboard } from '../../datasets/checkerboard/index.js';
 import { fit, evaluate } from '../../src/train/trainer.js';
 import { pruneKNonZero, removePruning } from '../../src/prune/index.js';
 import { accumulatorAware } from '../../src/quant/a2q.js';
-import { EXECUTOR_SETS, TfheCircuitClient, TfheCircuitExecutor, TfheCircuitServer, buildScaledLut, planCircuit, refusedSets } from '../../src/tfhe/executor.js';
+import { EXECUTOR_SETS, TfheCircuitClient, TfheCircuitExecutor, TfheCircuitServer, buildScaledLut, planCircuit, refusedSets } from '../../src/runtime/executor.js';
 import { TfheNoiseError } from '../../src/tfhe/errors.js';
-import { bitSumCircuit } from './helpers.js';
+import { bitSumCircuit } from '../tfhe/helpers.js';
 
 const LONG = process.env.FHENET_LONG_TESTS === '1';
 const SET_2_2 = 'PARAM_MESSAGE_2_CARRY_2_KS_PBS_TUNIFORM_2M128';

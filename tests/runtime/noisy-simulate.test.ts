@@ -1,14 +1,14 @@
 /**
- * Simulation with TFHE's lookup errors (src/tfhe/noisy-simulate.ts): noise-free it is the exact simulator; with
+ * Simulation with TFHE's lookup errors (src/runtime/noisy-simulate.ts): noise-free it is the exact simulator; with
  * exact rounding the plan's margins make it equal to the exact simulator; with approximate rounding it flips
  * boundary lookups by one entry at the rate the plan's σ gives, and never more.
  */
 import { describe, expect, it } from 'vitest';
 import { type Circuit, type TluOp, tluIndex } from '../../src/compiler/circuit.js';
 import { simulate } from '../../src/compiler/simulate.js';
-import { planCircuit } from '../../src/tfhe/executor.js';
-import { noisyIndex, simulateWithNoise } from '../../src/tfhe/noisy-simulate.js';
-import { bitSumCircuit } from './helpers.js';
+import { planCircuit } from '../../src/runtime/executor.js';
+import { noisyIndex, simulateWithNoise } from '../../src/runtime/noisy-simulate.js';
+import { bitSumCircuit } from '../tfhe/helpers.js';
 
 const n = 64;
 const identity16 = Int32Array.from({ length: 16 }, (_, i) => i);

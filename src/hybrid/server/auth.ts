@@ -7,8 +7,8 @@
  */
 import * as fs from 'node:fs';
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { FhenetError } from '../util/errors.js';
-import { HybridError } from './errors.js';
+import { FhenetError } from '../../util/errors.js';
+import { HybridError } from '../errors.js';
 
 /** Visible ASCII without spaces, at least 16 characters (e.g. `openssl rand -hex 32`). */
 const TOKEN_RE = /^[\x21-\x7e]{16,4096}$/;

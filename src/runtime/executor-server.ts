@@ -6,13 +6,13 @@
  */
 import type { Circuit } from '../compiler/circuit.js';
 import { size } from '../compiler/circuit.js';
-import { TfheParameterError } from './errors.js';
+import { TfheParameterError } from '../tfhe/errors.js';
 import { type CircuitPlan, RegionBudgets, planCircuitWith } from './executor-plan.js';
-import type { Lut } from './lut.js';
-import { LweCiphertext, linearCombination } from './lwe.js';
-import { PbsPool } from './pool.js';
-import { ServerKey, type ServerKeyOptions } from './server-key.js';
-import { namedParams, type TfheParams } from './params.js';
+import type { Lut } from '../tfhe/lut.js';
+import { LweCiphertext, linearCombination } from '../tfhe/lwe.js';
+import { PbsPool } from '../tfhe/pool.js';
+import { ServerKey, type ServerKeyOptions } from '../tfhe/server-key.js';
+import { namedParams, type TfheParams } from '../tfhe/params.js';
 
 /**
  * Where a circuit's independent KS-PBS run: the in-process worker pool (PbsPool) or any other executor with the

@@ -40,11 +40,11 @@ import { type Activation, valueOf } from '../nn/quant-tensor.js';
 import { type Dataset, sampleSize, size } from '../train/dataset.js';
 import { ConfigError } from '../util/errors.js';
 import { analyzeAccumulators } from '../analysis/accumulator.js';
-import { referenceActParams, rint } from '../compiler/ptq.js';
+import { referenceActParams, rint } from '../util/int-quant.js';
 
 export { referenceActParams, rint };
-import { QuantConv2d, QuantIdentity, QuantLinear, QuantReLU } from './layers.js';
-import type { QuantizerOptions } from './quantizer.js';
+import { QuantConv2d, QuantIdentity, QuantLinear, QuantReLU } from '../quant/layers.js';
+import type { QuantizerOptions } from '../quant/quantizer.js';
 
 export interface PtqOptions {
   /** Bit width of weights, input and activations (the reference's n_bits). */

@@ -12,11 +12,11 @@
 import type { Circuit } from '../compiler/circuit.js';
 import { size } from '../compiler/circuit.js';
 import type { CircuitExecutor } from '../compiler/fhe-model.js';
-import { TfheClient } from './client.js';
-import { TfheParameterError } from './errors.js';
+import { TfheClient } from '../tfhe/client.js';
+import { TfheParameterError } from '../tfhe/errors.js';
 import { type CircuitPlan, type ExecutorPlanOptions, planCircuit, planCircuitWith } from './executor-plan.js';
 import { type CircuitServerOptions, type RunStats, TfheCircuitServer } from './executor-server.js';
-import { namedParams } from './params.js';
+import { namedParams } from '../tfhe/params.js';
 
 export { planCircuit, planCircuitWith, refusedSets, buildScaledLut, EXECUTOR_SETS, type CircuitPlan, type ExecutorPlanOptions } from './executor-plan.js';
 export { TfheCircuitServer, type CircuitServerOptions, type RunStats } from './executor-server.js';

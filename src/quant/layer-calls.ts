@@ -10,8 +10,8 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { Module } from '../nn/module.js';
 import { type Activation, type QuantTensor, isQuantTensor, valueOf } from '../nn/quant-tensor.js';
-import { QuantConv2d, QuantLinear, QuantReLU } from '../quant/layers.js';
-import { intRange } from '../quant/int-range.js';
+import { QuantConv2d, QuantLinear, QuantReLU } from './layers.js';
+import { intRange } from './int-range.js';
 import { ConfigError } from '../util/errors.js';
 
 export type QuantWeightLayer = QuantLinear | QuantConv2d;

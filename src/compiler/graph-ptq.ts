@@ -5,7 +5,7 @@
  * - the data input of every operation that consumes encrypted values linearly or as an index map (Gemm, MatMul,
  *   Conv, AveragePool, Flatten, Reshape, Transpose, Pad, and Add of two encrypted values) unless it already comes from
  *   a Quant node: per-tensor, min/max calibrated. Concrete ML's op-input quantizer is asymmetric,
- *   s = (max − min)/(2^b − 1) with zero point z = round(−min·(2^b − 1)/(max − min)) (see src/quant/ptq.ts for the
+ *   s = (max − min)/(2^b − 1) with zero point z = round(−min·(2^b − 1)/(max − min)) (see src/ptq/module-ptq.ts for the
  *   sources). Where z = 0 — after a ReLU, and for inputs in [≈ 0, 1] with a little noise — that is an unsigned
  *   zero-point-0 quantizer of scale (max − min)/(2^b − 1), which is what is inserted; the circuit has no zero points,
  *   so where z ≠ 0 the quantizer is signed, symmetric, scale = max|v| / 2^(b−1) (fhenet's approximation).
@@ -17,32 +17,13 @@ import { BREVITAS_DOMAIN, type Graph, type Node, cloneGraph, constantInterner, f
 import { runGraph } from '../onnx/interpret.js';
 import type { Calibration } from './compile.js';
 import { CompileError } from './errors.js';
+import { referenceActParams } from '../util/int-quant.js';
 
 export interface PtqOptions {
   /** Bits for weights, activations and the model input (a number sets all three). */
   nBits: number | { weights: number; activations: number; inputs?: number };
   /** Calibrate each activation quantizer on the graph quantized up to it (default true, as the reference). */
   sequential?: boolean;
-}
-
-/** Round half to even (numpy.rint / numpy.round, as Concrete ML rounds). */
-export function rint(x: number): number {
-  const q = Math.round(x);
-  const r = q - x === 0.5 && q % 2 !== 0 ? q - 1 : q;
-  return r === 0 ? 0 : r; // no −0
-}
-
-/**
- * Concrete ML's op-input (activation) quantizer for calibrated [min, max] at b bits: asymmetric with offset 0,
- * s = (max − min)/(2^b − 1), z = round(−min·(2^b − 1)/(max − min)), integers [0, 2^b − 1]
- * (`UniformQuantizationParameters.compute_quantization_parameters`, quantized_array.py at 1c6f571e / quantizers.py);
- * a (near-)constant range gets s = max (or 1 for 0) and z = 0 there.
- */
-export function referenceActParams(min: number, max: number, bits: number): { scale: number; zeroPoint: number } {
-  const levels = 2 ** bits - 1;
-  if (!(max - min >= 1e-6)) return { scale: Math.abs(max) < 1e-6 ? 1 : max, zeroPoint: 0 };
-  const zeroPoint = rint((-min * levels) / (max - min));
-  return { scale: (max - min) / levels, zeroPoint: zeroPoint === 0 ? 0 : zeroPoint };
 }
 
 const CONSUMERS = new Set(['Gemm', 'MatMul', 'Conv', 'AveragePool', 'Flatten', 'Reshape', 'Transpose', 'Pad']);

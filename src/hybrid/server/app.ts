@@ -24,15 +24,13 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { STATUS_CODES } from 'node:http';
-import { Transform } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
-import { FhenetError } from '../util/errors.js';
-import { CLIENT_FILE, FHEModelServer, SERVER_FILE, parseShapeKey } from './deployment.js';
-import { HybridError } from './errors.js';
-import { KeyStoreFull, KeyStoreIndex } from './key-store.js';
-import { writeFileAtomicAsync } from './fsutil.js';
-import { configureTfheServer } from './tfhe-backend.js';
+import { FhenetError } from '../../util/errors.js';
+import { CLIENT_FILE, FHEModelServer, SERVER_FILE, parseShapeKey } from '../deployment.js';
+import { HybridError } from '../errors.js';
+import { type KeyStore, KeyStoreFull, type StoredKeyMeta } from './key-store.js';
+import { LocalDirectoryKeyStore } from './local-key-store.js';
+import { configureTfheServer } from '../tfhe-backend.js';
 import { BearerAuth, readTokenFile } from './auth.js';
 
 declare module 'fastify' {
@@ -64,6 +62,11 @@ export interface ServeOptions {
   tfheKeyCacheSize?: number;
   /** KS-PBS worker threads per loaded tfhe key (default 2, minimum 2: the PBS never run on the event loop). */
   tfheThreads?: number;
+  /**
+   * Where keys are stored: a `KeyStore` built from the server's pinning and deletion callbacks (default: the local
+   * directory `keysDir`, `LocalDirectoryKeyStore`). `keysDir` is then only the folder of upload scratch files.
+   */
+  keyStore?: (opts: { capacityBytes: number; isPinned: (uid: string) => boolean; onDelete: (uid: string, reason: string) => void }) => Promise<KeyStore>;
   /** Bearer tokens accepted; default none: the server is open to anyone who can reach it. */
   apiTokens?: readonly string[];
   /**
@@ -82,23 +85,11 @@ interface ModuleEntry {
 
 /** A loaded key in the cache; `inflight` computations pin it, an evicted one is disposed when the last finishes. */
 interface CachedKey {
-  meta: KeyMeta;
+  meta: StoredKeyMeta;
   handle: unknown;
   entry: ModuleEntry;
   inflight: number;
   evicted: boolean;
-}
-
-interface KeyMeta {
-  uid: string;
-  model: string;
-  module: string;
-  shape: string;
-  circuitId: string;
-  bytes: number;
-  created: string;
-  /** Hash prefix of the token that uploaded the key (servers with tokens only). */
-  owner?: string;
 }
 
 const UID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
@@ -126,27 +117,6 @@ export function loadModels(modelsDir: string): Map<string, ModuleEntry> {
   return out;
 }
 
-/**
- * Rebuilds the key-store index from `<uid>.json` + `<uid>.key` pairs, least recently used first (meta mtime);
- * a meta without its key (a crash between the two writes) is removed.
- */
-function scanStoredKeys(keysDir: string, store: KeyStoreIndex): void {
-  const found: { uid: string; bytes: number; lastUsed: number }[] = [];
-  for (const f of fs.readdirSync(keysDir)) {
-    const m = /^(.+)\.json$/.exec(f);
-    if (!m || !UID_RE.test(m[1]!)) continue;
-    const metaPath = path.join(keysDir, f);
-    const keyPath = path.join(keysDir, `${m[1]}.key`);
-    if (!fs.existsSync(keyPath)) {
-      fs.rmSync(metaPath, { force: true });
-      continue;
-    }
-    found.push({ uid: m[1]!, bytes: fs.statSync(keyPath).size, lastUsed: fs.statSync(metaPath).mtimeMs });
-  }
-  found.sort((a, b) => a.lastUsed - b.lastUsed);
-  for (const k of found) store.add(k.uid, k.bytes, k.lastUsed);
-}
-
 class Metrics {
   readonly counters = new Map<string, number>();
   readonly computeMs: number[] = [];
@@ -170,12 +140,7 @@ export async function buildServer(opts: ServeOptions): Promise<FastifyInstance> 
   if (opts.tfheThreads !== undefined) configureTfheServer({ threads: opts.tfheThreads });
   const keyCache = new Map<string, CachedKey>();
   const loading = new Map<string, Promise<CachedKey>>();
-  const uploadDir = path.join(opts.keysDir, '.upload');
-  fs.mkdirSync(uploadDir, { recursive: true });
-  for (const f of fs.readdirSync(uploadDir)) fs.rmSync(path.join(uploadDir, f), { force: true }); // partial uploads of a previous run
-  const store = new KeyStoreIndex(opts.maxStoredKeyBytes ?? 8 * 2 ** 30);
   if (opts.keyTtlSeconds !== undefined && !(opts.keyTtlSeconds > 0)) throw new FhenetError(`keyTtlSeconds must be > 0, got ${opts.keyTtlSeconds}`);
-  scanStoredKeys(opts.keysDir, store);
   const heavy = (k: CachedKey) => k.entry.server.info.backend !== 'simulate';
   const release = (k: CachedKey) => {
     if (k.evicted && k.inflight === 0) {
@@ -199,32 +164,28 @@ export async function buildServer(opts: ServeOptions): Promise<FastifyInstance> 
   const metrics = new Metrics();
   let computeInFlight = 0;
   const pinned = (uid: string) => loading.has(uid) || (keyCache.get(uid)?.inflight ?? 0) > 0;
-  /** Deletes keys the store index has already dropped: files first (meta, then key), then any loaded copy. */
-  const dropKeys = (uids: string[], reason: 'quota' | 'ttl') => {
-    for (const uid of uids) {
-      const files = keyFiles(uid);
-      void fs.promises
-        .rm(files.meta, { force: true })
-        .then(() => fs.promises.rm(files.key, { force: true }))
-        .catch((err: unknown) => app.log.error({ err, uid }, 'deleting a key failed'));
-      if (keyCache.has(uid)) evict(uid);
-      metrics.inc('fhenet_keys_deleted_total', { reason });
-      app.log.info({ uid, reason }, 'evaluation key deleted');
-    }
+  /** The store deleted a key (room, time to live): drop any loaded copy. */
+  const onDelete = (uid: string, reason: string) => {
+    if (keyCache.has(uid)) evict(uid);
+    metrics.inc('fhenet_keys_deleted_total', { reason });
+    app.log.info({ uid, reason }, 'evaluation key deleted');
   };
-  const ttlMs = opts.keyTtlSeconds !== undefined ? opts.keyTtlSeconds * 1000 : undefined;
-  const sweep = ttlMs !== undefined ? setInterval(() => dropKeys(store.expire(Date.now(), ttlMs, pinned), 'ttl'), Math.min(60_000, Math.max(50, ttlMs / 4))) : undefined;
-  sweep?.unref();
-  if (store.storedBytes > store.capacityBytes) {
-    // The budget was lowered since the keys were stored: the least recently used go first.
-    const victims = store.reserve(0, () => false);
-    setImmediate(() => dropKeys(victims, 'quota'));
-  }
-
   const app = Fastify({ logger: opts.logger ?? { level: 'info' }, bodyLimit: maxCt, return503OnClosing: true });
+  const capacityBytes = opts.maxStoredKeyBytes ?? 8 * 2 ** 30;
+  const store: KeyStore = opts.keyStore
+    ? await opts.keyStore({ capacityBytes, isPinned: pinned, onDelete })
+    : (await LocalDirectoryKeyStore.open(opts.keysDir, { capacityBytes, isPinned: pinned, onDelete })).store;
+  const ttlMs = opts.keyTtlSeconds !== undefined ? opts.keyTtlSeconds * 1000 : undefined;
+  const sweep =
+    ttlMs !== undefined
+      ? setInterval(() => void store.expire(ttlMs).catch((err: unknown) => app.log.error({ err }, 'expiring keys failed')), Math.min(60_000, Math.max(50, ttlMs / 4)))
+      : undefined;
+  sweep?.unref();
+
   app.addHook('onClose', async () => {
     if (sweep) clearInterval(sweep);
     for (const uid of [...keyCache.keys()]) evict(uid);
+    await store.close();
   });
 
   app.setErrorHandler((err: Error & { statusCode?: number; code?: string }, req, reply) => {
@@ -287,13 +248,8 @@ export async function buildServer(opts: ServeOptions): Promise<FastifyInstance> 
     return b;
   };
 
-  const keyFiles = (uid: string) => ({ key: path.join(opts.keysDir, `${uid}.key`), meta: path.join(opts.keysDir, `${uid}.json`) });
-  /** Marks a key used: LRU order in memory, the meta file's mtime on disk (the order survives a restart). */
-  const touchKey = (uid: string) => {
-    const now = Date.now();
-    store.touch(uid, now);
-    void fs.promises.utimes(keyFiles(uid).meta, now / 1000, now / 1000).catch(() => undefined);
-  };
+  /** Marks a key used (least-recently-used order, time to live). */
+  const touchKey = (uid: string) => void store.touch(uid).catch((err: unknown) => app.log.warn({ err, uid }, 'marking a key used failed'));
 
   /** The cached key of `uid`, pinned (inflight + 1): the caller must `release` it. */
   async function keyFor(uid: string): Promise<CachedKey> {
@@ -307,24 +263,15 @@ export async function buildServer(opts: ServeOptions): Promise<FastifyInstance> 
       return hit;
     }
     let p = loading.get(uid);
-    if (!p && !store.has(uid)) throw new HybridError(`unknown uid ${uid} (never uploaded, or deleted to make room or after its time to live: upload evaluation keys with /add_key)`, 404, 'unknown_uid');
+    if (!p && !(await store.has(uid))) throw new HybridError(`unknown uid ${uid} (never uploaded, or deleted to make room or after its time to live: upload evaluation keys with /add_key)`, 404, 'unknown_uid');
     if (!p) {
       p = (async () => {
-        const files = keyFiles(uid);
-        let meta: KeyMeta;
-        try {
-          meta = JSON.parse(await fs.promises.readFile(files.meta, 'utf8')) as KeyMeta;
-        } catch {
-          throw new HybridError(`unknown uid ${uid} (upload evaluation keys with /add_key first)`, 404, 'unknown_uid');
-        }
+        const meta = await store.meta(uid);
+        if (!meta) throw new HybridError(`unknown uid ${uid} (upload evaluation keys with /add_key first)`, 404, 'unknown_uid');
         const entry = models.get(`${meta.model}/${meta.module}/${meta.shape}`);
         if (!entry) throw new HybridError(`uid ${uid} belongs to ${meta.model}/${meta.module}/${meta.shape}, which this server no longer serves`, 404, 'unknown_module');
-        let keyBytes: Uint8Array;
-        try {
-          keyBytes = new Uint8Array(await fs.promises.readFile(files.key));
-        } catch {
-          throw new HybridError(`unknown uid ${uid} (its key was deleted: upload evaluation keys with /add_key)`, 404, 'unknown_uid');
-        }
+        const keyBytes = await store.get(uid);
+        if (!keyBytes) throw new HybridError(`unknown uid ${uid} (its key was deleted: upload evaluation keys with /add_key)`, 404, 'unknown_uid');
         const handle = await entry.server.loadKeyAsync(keyBytes);
         const loaded: CachedKey = { meta, handle, entry, inflight: 0, evicted: false };
         remember(uid, loaded);
@@ -349,8 +296,8 @@ export async function buildServer(opts: ServeOptions): Promise<FastifyInstance> 
       '# TYPE fhenet_http_requests_total counter',
       ...[...metrics.counters].map(([k, v]) => `${k} ${v}`),
       `fhenet_keys_cached ${keyCache.size}`,
-      `fhenet_keys_stored ${store.size}`,
-      `fhenet_key_store_bytes ${store.storedBytes}`,
+      `fhenet_keys_stored ${(await store.usage()).keys}`,
+      `fhenet_key_store_bytes ${(await store.usage()).storedBytes}`,
       `fhenet_compute_in_flight ${computeInFlight}`,
       `process_resident_memory_bytes ${mem.rss}`,
       `nodejs_heap_used_bytes ${mem.heapUsed}`,
@@ -393,67 +340,42 @@ export async function buildServer(opts: ServeOptions): Promise<FastifyInstance> 
       if (!stream || typeof (stream as { pipe?: unknown }).pipe !== 'function') throw new HybridError('evaluation key must be sent as application/octet-stream', 415, 'bad_content_type');
       const declared = Number(req.headers['content-length']);
       if (Number.isFinite(declared) && declared > maxKey) throw new HybridError(`evaluation key is ${declared} bytes, over the ${maxKey}-byte limit (--max-key-mb)`, 413, 'too_large');
-      if (Number.isFinite(declared) && declared > store.capacityBytes) throw new HybridError(`evaluation key is ${declared} bytes, more than the whole key store holds (${store.capacityBytes} bytes, --max-stored-keys-mb)`, 413, 'too_large');
+      if (Number.isFinite(declared) && declared > capacityBytes) throw new HybridError(`evaluation key is ${declared} bytes, more than the whole key store holds (${store.capacityBytes} bytes, --max-stored-keys-mb)`, 413, 'too_large');
       const uid = randomUUID();
-      const tmp = path.join(uploadDir, `${uid}.part`);
-      let received = 0;
-      let reserved = 0;
-      // Room is reserved as the bytes arrive, so concurrent uploads cannot together overrun the budget.
-      const reserve = (n: number) => {
-        try {
-          dropKeys(store.reserve(n, pinned), 'quota');
-          reserved += n;
-        } catch (e) {
-          if (!(e instanceof KeyStoreFull)) throw e;
-          metrics.inc('fhenet_key_store_full_total', {});
-          throw new HybridError(`no room for the evaluation key: ${e.message}; retry later, or raise --max-stored-keys-mb`, 507, 'key_store_full');
-        }
-      };
-      const counter = new Transform({
-        transform(chunk: Buffer, _enc, cb) {
-          received += chunk.length;
-          if (received > maxKey) return cb(new HybridError(`evaluation key is over the ${maxKey}-byte limit (--max-key-mb)`, 413, 'too_large'));
-          try {
-            reserve(chunk.length);
-          } catch (e) {
-            return cb(e as Error);
-          }
-          cb(null, chunk);
-        },
-      });
+      const upload = await store.beginUpload(uid);
       let handle: unknown;
       let bytes = 0;
       try {
-        await pipeline(stream, counter, fs.createWriteStream(tmp));
-        if (received === 0) throw new HybridError('evaluation key is empty', 400, 'empty_body');
-        const key = new Uint8Array(await fs.promises.readFile(tmp));
+        // Room is reserved as the bytes arrive (by the store), so concurrent uploads cannot together overrun the budget.
+        for await (const chunk of stream as AsyncIterable<Buffer>) {
+          if (upload.received + chunk.length > maxKey) throw new HybridError(`evaluation key is over the ${maxKey}-byte limit (--max-key-mb)`, 413, 'too_large');
+          await upload.write(chunk);
+        }
+        if (upload.received === 0) throw new HybridError('evaluation key is empty', 400, 'empty_body');
+        const key = await upload.bytes();
         bytes = key.length;
         handle = await entry.server.loadKeyAsync(key); // validates before anything is stored
       } catch (e) {
-        store.unreserve(reserved);
-        await fs.promises.rm(tmp, { force: true });
+        await upload.abort();
+        if (e instanceof KeyStoreFull) {
+          metrics.inc('fhenet_key_store_full_total', {});
+          throw new HybridError(`no room for the evaluation key: ${e.message}; retry later, or raise --max-stored-keys-mb`, 507, 'key_store_full');
+        }
         if (e instanceof HybridError || e instanceof FhenetError) throw e;
-        if ((e as { code?: string }).code === 'ERR_STREAM_PREMATURE_CLOSE' || (e as { code?: string }).code === 'ECONNRESET') {
+        if ((e as { code?: string }).code === 'ERR_STREAM_PREMATURE_CLOSE' || (e as { code?: string }).code === 'ECONNRESET' || (e as { code?: string }).code === 'ECONNABORTED') {
           throw new HybridError('upload interrupted', 400, 'upload_aborted');
         }
         throw e;
       }
       const owner = owners.get(req);
-      const meta: KeyMeta = { uid, model, module, shape, circuitId: entry.server.circuitId, bytes, created: new Date().toISOString(), ...(owner ? { owner } : {}) };
-      const files = keyFiles(uid);
+      const meta: StoredKeyMeta = { uid, model, module, shape, circuitId: entry.server.circuitId, bytes, created: new Date().toISOString(), ...(owner ? { owner } : {}) };
       try {
-        // Key first (a rename within keysDir), then the metadata file: a uid exists only once both are complete.
-        await fs.promises.rename(tmp, files.key);
-        await writeFileAtomicAsync(files.meta, JSON.stringify(meta));
+        await upload.commit(meta);
       } catch (e) {
-        store.unreserve(reserved);
-        await fs.promises.rm(tmp, { force: true });
-        await fs.promises.rm(files.key, { force: true });
         await entry.server.disposeKey(handle);
+        if (e instanceof KeyStoreFull) throw new HybridError(`no room for the evaluation key: ${e.message}; retry later, or raise --max-stored-keys-mb`, 507, 'key_store_full');
         throw e;
       }
-      store.unreserve(reserved);
-      store.add(uid, bytes, Date.now());
       remember(uid, { meta, handle, entry, inflight: 0, evicted: false });
       metrics.inc('fhenet_keys_added_total', {});
       metrics.inc('fhenet_bytes_in_total', { route: '/add_key' }, bytes);
