@@ -9,6 +9,14 @@ import type { Redis } from 'ioredis';
 
 export const DEFAULT_CHUNK_BYTES = 4 * 2 ** 20;
 
+export interface BlobWriter {
+  write(bytes: Uint8Array): Promise<void>;
+  /** Everything written so far. */
+  bytes(): Promise<Uint8Array>;
+  finish(): Promise<void>;
+  discard(): Promise<void>;
+}
+
 export class RedisBlobs {
   constructor(
     private readonly redis: Redis,
@@ -39,6 +47,64 @@ export class RedisBlobs {
     if (ttlMs !== undefined) m.pexpire(this.meta(id), ttlMs);
     else m.persist(this.meta(id));
     await m.exec();
+  }
+
+  /**
+   * A blob written piece by piece (an upload as it arrives): full chunks go to Redis at once with `ttlMs` (so an
+   * abandoned upload disappears by itself); `finish` writes the rest and the metadata and removes the time to live.
+   */
+  writer(id: string, ttlMs: number): BlobWriter {
+    let pending: Buffer[] = [];
+    let pendingBytes = 0;
+    let chunks = 0;
+    let total = 0;
+    const flush = async (all: boolean) => {
+      while (pendingBytes >= this.chunkBytes || (all && pendingBytes > 0)) {
+        const buf = Buffer.concat(pending);
+        const part = buf.subarray(0, this.chunkBytes);
+        await this.redis.set(this.chunk(id, chunks), part, 'PX', ttlMs);
+        chunks++;
+        const rest = buf.subarray(part.length);
+        pending = rest.length ? [Buffer.from(rest)] : [];
+        pendingBytes = rest.length;
+      }
+    };
+    return {
+      write: async (bytes) => {
+        pending.push(Buffer.from(bytes));
+        pendingBytes += bytes.length;
+        total += bytes.length;
+        await flush(false);
+      },
+      bytes: async () => {
+        const out = new Uint8Array(total);
+        let off = 0;
+        for (let i = 0; i < chunks; i++) {
+          const part = await this.redis.getBuffer(this.chunk(id, i));
+          if (!part) throw new Error(`blob ${id}: chunk ${i} of an upload in progress expired`);
+          out.set(part, off);
+          off += part.length;
+        }
+        for (const b of pending) {
+          out.set(b, off);
+          off += b.length;
+        }
+        return out;
+      },
+      finish: async () => {
+        await flush(true);
+        if (chunks === 0) await this.redis.set(this.chunk(id, chunks++), Buffer.alloc(0));
+        const m = this.redis.multi().hset(this.meta(id), { bytes: total, chunks });
+        for (let i = 0; i < chunks; i++) m.persist(this.chunk(id, i));
+        await m.exec();
+      },
+      discard: async () => {
+        pending = [];
+        pendingBytes = 0;
+        const keys = Array.from({ length: chunks }, (_, i) => this.chunk(id, i));
+        for (let i = 0; i < keys.length; i += 256) await this.redis.del(...keys.slice(i, i + 256));
+      },
+    };
   }
 
   /** The blob's size and chunk count, or undefined. */
