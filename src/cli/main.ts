@@ -11,6 +11,7 @@ import { generateCommand } from './generate.js';
 import { serveCommand } from './serve.js';
 import { sweepCommand } from './sweep.js';
 import { trainCommand } from './train.js';
+import { workerCommand } from './worker.js';
 
 const pkg = packageInfo();
 
@@ -26,8 +27,9 @@ const program = new Command('fhenet')
   .addCommand(compileCommand())
   .addCommand(serveCommand())
   .addCommand(demoCommand())
-  .addCommand(dataCommand());
-program.addCommand(generateCommand());
+  .addCommand(dataCommand())
+  .addCommand(generateCommand())
+  .addCommand(workerCommand());
 
 try {
   await program.parseAsync(process.argv);

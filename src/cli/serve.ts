@@ -3,13 +3,15 @@
  * TensorFlow.js: the server only loads circuits and runs the crypto backend.
  */
 import { Command } from 'commander';
+import { ConfigError } from '../util/errors.js';
 import { intOption } from './options.js';
 
 export function serveCommand(): Command {
   return new Command('serve')
     .description('serve compiled remote modules of hybrid models over HTTP (keys stored per uid)')
     .requiredOption('--models <dir>', 'folder of models: <dir>/<model>/<module>/<shape>/{server.fhe,client.json}')
-    .requiredOption('--keys <dir>', 'folder where uploaded evaluation keys are stored (reloaded after a restart)')
+    .option('--keys <dir>', 'folder where uploaded evaluation keys are stored (reloaded after a restart); or --store')
+    .option('--store <url>', 'store evaluation keys in this Redis (redis://host:port[/db]), shared by every replica behind a load balancer')
     .option('--port <n>', 'TCP port', intOption('--port', 0, 65535), 8000)
     .option('--host <addr>', 'address to listen on', '127.0.0.1')
     .option('--max-key-mb <n>', 'largest evaluation-key upload (MiB)', intOption('--max-key-mb', 1, 65536), 512)
@@ -19,12 +21,27 @@ export function serveCommand(): Command {
     .option('--tfhe-threads <n>', 'PBS worker threads per loaded TFHE key', intOption('--tfhe-threads', 1, 256))
     .option('--tfhe-key-cache <n>', 'TFHE keys kept loaded in memory (≈ 270 MB each for the 2_2 set)', intOption('--tfhe-key-cache', 1, 1024))
     .option('--token-file <file>', 'require a bearer token from this file (one per line, ≥ 16 characters; # comments) on every route but /health; keys answer only to the token that uploaded them; re-read on SIGHUP')
+    .option('--queue <url>', 'run the table lookups (KS-PBS) of TFHE requests on `fhenet worker` processes through this Redis (redis://host:port[/db])')
+    .option('--pbs-per-job <n>', 'with --queue: table lookups per queue job', intOption('--pbs-per-job', 1, 4096), 16)
     .option('--log-level <level>', 'pino log level (fatal, error, warn, info, debug)', 'info')
-    .action(async (o: { models: string; keys: string; port: number; host: string; maxKeyMb: number; maxStoredKeysMb: number; keyTtlHours?: number; maxCiphertextMb: number; tfheThreads?: number; tfheKeyCache?: number; tokenFile?: string; logLevel: string }) => {
+    .action(async (o: { models: string; keys?: string; store?: string; port: number; host: string; maxKeyMb: number; maxStoredKeysMb: number; keyTtlHours?: number; maxCiphertextMb: number; tfheThreads?: number; tfheKeyCache?: number; tokenFile?: string; queue?: string; pbsPerJob: number; logLevel: string }) => {
       const { serve } = await import('../hybrid/server/app.js');
+      if ((o.keys === undefined) === (o.store === undefined)) throw new ConfigError('give exactly one of --keys DIR (this machine) and --store redis://… (shared by several replicas)');
+      let keyStore: import('../hybrid/server/app.js').ServeOptions['keyStore'];
+      if (o.store !== undefined) {
+        const [{ parseRedisUrl }, { RedisKeyStore }] = await Promise.all([import('../scale/redis.js'), import('../scale/redis-key-store.js')]);
+        const target = parseRedisUrl(o.store, '--store');
+        keyStore = (opts) => RedisKeyStore.open(target, opts);
+      }
+      if (o.queue !== undefined) {
+        const [{ parseRedisUrl }, { PbsQueueClient }, { configureTfheServer }] = await Promise.all([import('../scale/redis.js'), import('../scale/pbs-queue.js'), import('../hybrid/tfhe-backend.js')]);
+        const queue = await PbsQueueClient.connect(parseRedisUrl(o.queue, '--queue'), { chunk: o.pbsPerJob });
+        configureTfheServer({ pbsRunner: queue.factory });
+      }
       await serve({
         modelsDir: o.models,
-        keysDir: o.keys,
+        keysDir: o.keys ?? '',
+        ...(keyStore ? { keyStore } : {}),
         port: o.port,
         host: o.host,
         maxKeyBytes: o.maxKeyMb * 2 ** 20,

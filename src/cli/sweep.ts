@@ -12,6 +12,7 @@ interface SweepCliOptions {
   inline?: boolean;
   dryRun?: boolean;
   json?: boolean;
+  queue?: string;
 }
 
 export function sweepCommand(): Command {
@@ -23,6 +24,7 @@ export function sweepCommand(): Command {
     .option('--inline', 'run in this thread, no worker pool')
     .option('--dry-run', 'list the runs and exit')
     .option('--json', 'print the per-configuration summary as JSON')
+    .option('--queue <url>', 'send the runs to `fhenet worker` processes through this Redis (redis://host:port[/db]) instead of local threads')
     .action(async (specFile: string, o: SweepCliOptions) => {
       if (!fs.existsSync(specFile)) throw new ConfigError(`sweep spec ${specFile} not found`);
       let raw: unknown;
@@ -38,15 +40,30 @@ export function sweepCommand(): Command {
         process.stdout.write(`${runs.length} runs\n`);
         return;
       }
-      const info = await initBackend();
-      process.stderr.write(`fhenet sweep ${spec.name}: ${runs.length} runs, ${o.inline ? 'inline' : `${o.concurrency ?? spec.concurrency} worker threads`}, ${describeBackend(info)}\n`);
+      let queue: import('../scale/sweep-queue.js').SweepQueue<import('../sweep/run.js').RunResult & { backend?: string }> | undefined;
+      if (o.queue !== undefined) {
+        if (o.inline) throw new ConfigError('--inline and --queue exclude each other (--queue runs on `fhenet worker` processes)');
+        const [{ parseRedisUrl }, { SweepQueue }] = await Promise.all([import('../scale/redis.js'), import('../scale/sweep-queue.js')]);
+        const target = parseRedisUrl(o.queue, '--queue');
+        queue = await SweepQueue.connect(target);
+        process.stderr.write(`fhenet sweep ${spec.name}: ${runs.length} runs on the queue ${target.display} (fhenet worker --queue ${target.display})\n`);
+      } else {
+        const info = await initBackend();
+        process.stderr.write(`fhenet sweep ${spec.name}: ${runs.length} runs, ${o.inline ? 'inline' : `${o.concurrency ?? spec.concurrency} worker threads`}, ${describeBackend(info)}\n`);
+      }
       const t0 = Date.now();
-      const res = await runSweep(spec, {
-        outDir: o.out,
-        concurrency: o.concurrency,
-        inline: o.inline,
-        onError: (label, e) => process.stderr.write(`run failed: ${label}: ${e.message}\n`),
-      });
+      let res: Awaited<ReturnType<typeof runSweep>>;
+      try {
+        res = await runSweep(spec, {
+          outDir: o.out,
+          concurrency: o.concurrency,
+          inline: o.inline,
+          ...(queue ? { runner: queue } : {}),
+          onError: (label, e) => process.stderr.write(`run failed: ${label}: ${e.message}\n`),
+        });
+      } finally {
+        await queue?.close();
+      }
       if (o.json) {
         process.stdout.write(`${JSON.stringify(res.summaries, null, 2)}\n`);
         return;

@@ -29,7 +29,7 @@ import type { Circuit } from '../compiler/circuit.js';
 import { size } from '../compiler/circuit.js';
 import { TfheError } from '../tfhe/errors.js';
 import { planCircuit } from '../runtime/executor-plan.js';
-import type { TfheCircuitServer } from '../runtime/executor-server.js';
+import type { PbsRunnerFactory, TfheCircuitServer } from '../runtime/executor-server.js';
 import type { TfheClient } from '../tfhe/client.js';
 import type { ClientBackend, ClientKeys, ServerBackend } from './crypto-backend.js';
 import { HybridError } from './errors.js';
@@ -49,10 +49,12 @@ export interface TfheClientInfo {
 }
 
 /** Server-side settings of the tfhe backend (process-wide). */
-export const tfheServerConfig = {
+export const tfheServerConfig: { threads: number; log2PError: number; pbsRunner?: PbsRunnerFactory } = {
   /** KS-PBS worker threads per loaded key (≥ 1; the PBS always run in workers, never on the event loop). */
   threads: 2,
   log2PError: -40,
+  /** Where the KS-PBS run instead (`fhenet serve --queue`: src/scale's worker processes); unset: local threads. */
+  pbsRunner: undefined,
 };
 
 export function configureTfheServer(opts: Partial<typeof tfheServerConfig>): void {
@@ -252,7 +254,12 @@ export const tfheServerBackend: ServerBackend = {
     let server: TfheCircuitServer;
     try {
       // threads ≥ 2 → a PbsPool; with 1 the PBS would run on the calling (event-loop) thread, so the minimum is 2
-      server = await TfheCircuitServer.create(f.key, { params: want, threads: Math.max(2, tfheServerConfig.threads), log2PError: tfheServerConfig.log2PError });
+      server = await TfheCircuitServer.create(f.key, {
+        params: want,
+        threads: Math.max(2, tfheServerConfig.threads),
+        log2PError: tfheServerConfig.log2PError,
+        ...(tfheServerConfig.pbsRunner ? { pbsRunner: tfheServerConfig.pbsRunner } : {}),
+      });
     } catch (e) {
       asClientError(e, 'bad_key', 'evaluation key');
     }

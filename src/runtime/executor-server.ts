@@ -14,6 +14,21 @@ import { PbsPool } from '../tfhe/pool.js';
 import { ServerKey, type ServerKeyOptions } from '../tfhe/server-key.js';
 import { namedParams, type TfheParams } from '../tfhe/params.js';
 
+/**
+ * Where a circuit's independent KS-PBS run: the in-process worker pool (PbsPool) or any other executor with the
+ * same contract — results in input order, each a fresh-noise ciphertext of its table's output; inputs whose noise
+ * exceeds the key's bootstrapping budget are refused (ServerKey.checkPbsInput) before any work is sent out.
+ */
+export interface PbsRunner {
+  /** Parallelism the runner offers (threads, or workers' threads), for reports. */
+  readonly threads: number;
+  pbsMany(cts: readonly LweCiphertext[], luts: readonly Lut[]): Promise<LweCiphertext[]>;
+  close(): Promise<void>;
+}
+
+/** Builds a PbsRunner for a parsed key; `keyBytes` are the client's compressed key (what a remote worker loads). */
+export type PbsRunnerFactory = (key: ServerKey, keyBytes: Uint8Array) => Promise<PbsRunner>;
+
 export interface CircuitServerOptions {
   /** Parameter set the key must belong to (name or description). */
   params: string | TfheParams;
@@ -22,6 +37,8 @@ export interface CircuitServerOptions {
   log2PError?: number;
   backend?: ServerKeyOptions['backend'];
   outputHeadroomBits?: number;
+  /** Run the KS-PBS elsewhere (e.g. src/scale's Redis queue of worker processes) instead of local threads. */
+  pbsRunner?: PbsRunnerFactory;
 }
 
 export interface RunStats {
@@ -71,7 +88,7 @@ export class TfheCircuitServer {
 
   private constructor(
     readonly key: ServerKey,
-    private readonly pool: PbsPool | undefined,
+    private readonly pool: PbsRunner | undefined,
     private readonly opts: CircuitServerOptions,
   ) {
     this.budgets = new RegionBudgets(key.params, key.budget.log2PError);
@@ -82,6 +99,10 @@ export class TfheCircuitServer {
     const params = typeof opts.params === 'string' ? namedParams(opts.params) : opts.params;
     const keyOpts: ServerKeyOptions = { params, log2PError: opts.log2PError ?? -40, ...(opts.backend ? { backend: opts.backend } : {}) };
     const threads = opts.threads ?? 1;
+    if (opts.pbsRunner) {
+      const key = ServerKey.fromCompressedBytes(keyBytes, keyOpts);
+      return new TfheCircuitServer(key, await opts.pbsRunner(key, keyBytes), opts);
+    }
     if (threads > 1) {
       const pool = await PbsPool.create(keyBytes, { ...keyOpts, threads });
       return new TfheCircuitServer(pool.key, pool, opts);

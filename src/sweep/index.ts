@@ -34,6 +34,16 @@ export interface SweepOptions {
   onError?: (label: string, error: Error) => void;
   /** Plot title. */
   title?: string;
+  /**
+   * Run each configuration here instead of the local worker-thread pool (e.g. src/scale's Redis queue of
+   * `fhenet worker` processes). The run log, resume and reports stay on this machine.
+   */
+  runner?: SweepRunner;
+}
+
+/** Somewhere else to run sweep configurations (results must equal `runConfig`'s). */
+export interface SweepRunner {
+  run(config: RunConfig): Promise<RunResult & { backend?: string }>;
 }
 
 export interface SweepOutcome {
@@ -107,7 +117,17 @@ export async function runSweep(spec: SweepSpec, opts: SweepOptions): Promise<Swe
     opts.onRun?.(rec);
   };
   if (todo.length) {
-    if (opts.inline) {
+    if (opts.runner) {
+      const runner = opts.runner;
+      await Promise.all(
+        todo.map(({ c, h }) =>
+          runner.run(c).then(
+            (r) => record(c, h, r),
+            (e: unknown) => fail(c, h, e),
+          ),
+        ),
+      );
+    } else if (opts.inline) {
       // Like each pool worker, the calling thread needs a backend (initBackend keeps an existing one).
       const [{ runConfig }, { initBackend }] = await Promise.all([import('./run.js'), import('../backend/index.js')]);
       await initBackend();

@@ -132,7 +132,7 @@ export async function buildServer(opts: ServeOptions): Promise<FastifyInstance> 
   const tokens = opts.tokenFile !== undefined ? readTokenFile(opts.tokenFile) : opts.apiTokens;
   const auth = tokens ? new BearerAuth(tokens) : undefined;
   const owners = new WeakMap<object, string>();
-  fs.mkdirSync(opts.keysDir, { recursive: true });
+  if (!opts.keyStore) fs.mkdirSync(opts.keysDir, { recursive: true });
   const maxKey = opts.maxKeyBytes ?? 512 * 2 ** 20;
   const maxCt = opts.maxCiphertextBytes ?? 64 * 2 ** 20;
   const cacheSize = opts.keyCacheSize ?? 64;
