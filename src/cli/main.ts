@@ -6,6 +6,7 @@ import { analyzeCommand } from './analyze.js';
 import { compileCommand } from './compile.js';
 import { dataCommand } from './data.js';
 import { demoCommand } from './demo.js';
+import { executeCommand } from './execute.js';
 import { exportCommand, inspectCommand } from './onnx.js';
 import { serveCommand } from './serve.js';
 import { sweepCommand } from './sweep.js';
@@ -23,6 +24,7 @@ const program = new Command('fhenet')
   .addCommand(exportCommand())
   .addCommand(inspectCommand())
   .addCommand(compileCommand())
+  .addCommand(executeCommand())
   .addCommand(serveCommand())
   .addCommand(demoCommand())
   .addCommand(dataCommand());
