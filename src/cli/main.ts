@@ -7,6 +7,7 @@ import { compileCommand } from './compile.js';
 import { dataCommand } from './data.js';
 import { demoCommand } from './demo.js';
 import { executeCommand } from './execute.js';
+import { hybridCommand } from './hybrid-build.js';
 import { exportCommand, inspectCommand } from './onnx.js';
 import { serveCommand } from './serve.js';
 import { sweepCommand } from './sweep.js';
@@ -26,8 +27,17 @@ const program = new Command('fhenet')
   .addCommand(compileCommand())
   .addCommand(executeCommand())
   .addCommand(serveCommand())
+  .addCommand(hybridCommand())
   .addCommand(demoCommand())
   .addCommand(dataCommand());
+
+// Settings of `program` do not reach commands added with addCommand: every subcommand shows its help after a usage
+// error (a missing argument, an unknown option), as the top level does.
+const withHelpAfterError = (c: Command): void => {
+  c.showHelpAfterError();
+  c.commands.forEach(withHelpAfterError);
+};
+withHelpAfterError(program);
 
 try {
   await program.parseAsync(process.argv);

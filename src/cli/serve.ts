@@ -21,7 +21,13 @@ export function serveCommand(): Command {
     .option('--token-file <file>', 'require a bearer token from this file (one per line, ≥ 16 characters; # comments) on every route but /health; keys answer only to the token that uploaded them; re-read on SIGHUP')
     .option('--log-level <level>', 'pino log level (fatal, error, warn, info, debug)', 'info')
     .action(async (o: { models: string; keys: string; port: number; host: string; maxKeyMb: number; maxStoredKeysMb: number; keyTtlHours?: number; maxCiphertextMb: number; tfheThreads?: number; tfheKeyCache?: number; tokenFile?: string; logLevel: string }) => {
-      const { serve } = await import('../hybrid/server.js');
+      const { serve, loadModels } = await import('../hybrid/server.js');
+      if (loadModels(o.models).size === 0) {
+        process.stderr.write(
+          `fhenet serve: warning: ${o.models} holds no model (expected <model>/<module>/<shape>/{server.fhe,client.json}); ` +
+            'build one with: fhenet hybrid build CHECKPOINT --modules NAMES -o ' + o.models + '\n',
+        );
+      }
       await serve({
         modelsDir: o.models,
         keysDir: o.keys,
