@@ -11,6 +11,7 @@
  * client, uploaded once), the server runs the PBS in a 2-thread worker pool per key, and every answer is checked
  * against the circuit's clear simulation (no local re-encryption).
  */
+import '../src/util/script-errors.js'; // a FhenetError ends the script with one line, as in the CLI
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';

@@ -9,6 +9,7 @@
  * Every bootstrapped result is decrypted by node-tfhe and counted (a benchmark of wrong answers
  * is worthless).
  */
+import '../src/util/script-errors.js'; // a FhenetError ends the script with one line, as in the CLI
 import { cpus, loadavg, totalmem } from 'node:os';
 import { Command } from 'commander';
 import { intOption } from '../src/cli/options.js';

@@ -26,6 +26,7 @@
  * read). `--variants` keeps only the listed backend variants (e.g. `webgpu`); `--out` writes the Markdown elsewhere
  * than bench/results/train-throughput.md (for partial runs).
  */
+import '../src/util/script-errors.js'; // a FhenetError ends the script with one line, as in the CLI
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';

@@ -11,6 +11,7 @@
  * runs encrypted on test samples (one batched call), compared output by output with simulate, and the noisy
  * simulation's prediction of that agreement (`--noise-draws`; `--no-encrypt` gives the prediction alone).
  */
+import '../../src/util/script-errors.js'; // a FhenetError ends the script with one line, as in the CLI
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { cpus, loadavg, totalmem } from 'node:os';

@@ -19,6 +19,7 @@
  * Every encrypted output is compared with simulate (exact integers); one sample per call, so the latency is per
  * sample; forward(x, 1, { fhe: 'execute' }) through TfheCircuitExecutor, once with 1 KS-PBS thread and once with 2.
  */
+import '../../src/util/script-errors.js'; // a FhenetError ends the script with one line, as in the CLI
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Command } from 'commander';

@@ -16,6 +16,7 @@
  * (client: node-tfhe keys and encryption; server: fhenet's evaluator), every output integer compared with
  * simulate, wall time per image, once per entry of --threads.
  */
+import '../../src/util/script-errors.js'; // a FhenetError ends the script with one line, as in the CLI
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Command } from 'commander';
