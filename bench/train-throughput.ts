@@ -33,6 +33,7 @@ import '@tensorflow/tfjs-backend-wasm';
 import os from 'node:os';
 import { Command, Option } from 'commander';
 import { intOption } from '../src/cli/options.js';
+import { median } from '../src/util/stats.js';
 import { execFileSync } from 'node:child_process';
 import { writeFileSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
@@ -226,11 +227,6 @@ async function useVariant(v: Variant): Promise<void> {
   if (name === 'cpu') (tf.backend() as unknown as { firstUse?: boolean }).firstUse = false;
 }
 
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-};
 
 interface Row {
   workload: string;
