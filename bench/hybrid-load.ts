@@ -11,6 +11,7 @@
  * client, uploaded once), the server runs the PBS in a 2-thread worker pool per key, and every answer is checked
  * against the circuit's clear simulation (no local re-encryption).
  */
+import '../src/util/script-errors.js'; // a FhenetError ends the script with one line, as in the CLI
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -28,6 +29,7 @@ import { FHEModelClient, FHEModelServer } from '../src/hybrid/deployment.js';
 import { RemoteClient } from '../src/hybrid/remote-client.js';
 import { buildServer } from '../src/hybrid/server/app.js';
 import { quantizeInput, simulate } from '../src/compiler/simulate.js';
+import { mean, quantile } from 'simple-statistics';
 
 class SeedNet extends Module {
   readonly seq = this.addModule('seq', new Sequential(new Linear(10, 10), new ReLU(), new Linear(10, 10)));
@@ -132,13 +134,12 @@ const rss1 = process.memoryUsage().rss;
 await app.close();
 fs.rmSync(root, { recursive: true, force: true });
 
-lat.sort((a, b) => a - b);
-const q = (p: number) => lat[Math.min(lat.length - 1, Math.floor(p * (lat.length - 1)))]!;
+const q = (p: number) => quantile(lat, p);
 for (const c of clients) c.client.dispose();
 const res = {
   backend: BACKEND,
   keyBytes,
-  keyUploadMsMean: +(keyUploadMs.reduce((a, b) => a + b, 0) / keyUploadMs.length).toFixed(0),
+  keyUploadMsMean: +mean(keyUploadMs).toFixed(0),
   clients: CLIENTS,
   requestsPerClient: REQUESTS,
   batch: BATCH,

@@ -9,6 +9,7 @@
  * Configurations: 3-bit notebook QuantSimpleNet trained with accumulator-aware QAT (src/quant/a2q.ts) to a target
  * accumulator width — 4 bits fits the 2_2 set, 6 bits needs 3_3 (planCircuit picks the set).
  */
+import '../src/util/script-errors.js'; // a FhenetError ends the script with one line, as in the CLI
 import { cpus, loadavg, totalmem } from 'node:os';
 import { Command } from 'commander';
 import { intOption } from '../src/cli/options.js';

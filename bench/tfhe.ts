@@ -9,6 +9,7 @@
  * Every bootstrapped result is decrypted by node-tfhe and counted (a benchmark of wrong answers
  * is worthless).
  */
+import '../src/util/script-errors.js'; // a FhenetError ends the script with one line, as in the CLI
 import { cpus, loadavg, totalmem } from 'node:os';
 import { Command } from 'commander';
 import { intOption } from '../src/cli/options.js';
@@ -21,6 +22,7 @@ import { nativeKernelError } from '../src/tfhe/native.js';
 import { ServerKey } from '../src/tfhe/server-key.js';
 import { PbsPool } from '../src/tfhe/pool.js';
 import { ReportLog } from '../src/util/report-log.js';
+import { rootMeanSquare, timingStats } from '../src/util/stats.js';
 
 const SETS: Record<string, { name: string; bits: number; published?: number }> = {
   '1_1': { name: 'V1_7_PARAM_MESSAGE_1_CARRY_1_KS_PBS_GAUSSIAN_2M128', bits: 2, published: 5.72 },
@@ -50,11 +52,7 @@ if (unknownSets.length) {
 const runs = opts.runs;
 const write = opts.write === true;
 
-function stats(xs: number[]): { median: number; p10: number; p90: number } {
-  const s = [...xs].sort((a, b) => a - b);
-  const q = (f: number) => s[Math.min(s.length - 1, Math.floor(f * s.length))]!;
-  return { median: q(0.5), p10: q(0.1), p90: q(0.9) };
-}
+const stats = timingStats;
 
 function timeIt(reps: number, f: () => void, warm = 2): number[] {
   for (let i = 0; i < warm; i++) f();
@@ -111,8 +109,7 @@ for (const key of sets) {
   const inputs = Array.from({ length: 16 }, (_, i) => ({ m: (i * 5) % P, ct: native.decompressCiphertext(client.encryptCompressed((i * 5) % P)) }));
   let ok = 0;
   let total = 0;
-  let sq = 0;
-  let nNoise = 0;
+  const errors: number[] = [];
   const check = (sk: ServerKey, i: number) => {
     const { m, ct } = inputs[i % inputs.length]!;
     const out = sk.pbs(ct, lut);
@@ -120,8 +117,7 @@ for (const key of sets) {
     const bytes = sk.serializeCiphertext(out);
     if (client.decrypt(bytes) === (m * m + 1) % P) ok++;
     const e = client.noise(bytes, (m * m + 1) % P);
-    sq += e * e;
-    nNoise++;
+    errors.push(e);
   };
   // Latency: time only the PBS, decrypt outside the timed region.
   // Wall time and process CPU time per PBS: on a shared machine the CPU time (work actually done by
@@ -150,7 +146,8 @@ for (const key of sets) {
   const tsT = timePbs(ts, tsRuns);
   const tsp = tsT.wall;
 
-  const measuredSigma = Math.log2(Math.sqrt(sq / nNoise));
+  const nNoise = errors.length;
+  const measuredSigma = Math.log2(rootMeanSquare(errors)); // the phase error has mean 0: σ = RMS
   const modelSigma = Math.log2(native.budget.pbsOutputVariance) / 2;
   // Single-thread throughput with batches of 8 (the Fourier key streamed once per batch).
   const batchCts = inputs.slice(0, 8).map((x) => x.ct);

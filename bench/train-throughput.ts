@@ -26,12 +26,14 @@
  * read). `--variants` keeps only the listed backend variants (e.g. `webgpu`); `--out` writes the Markdown elsewhere
  * than bench/results/train-throughput.md (for partial runs).
  */
+import '../src/util/script-errors.js'; // a FhenetError ends the script with one line, as in the CLI
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
 import os from 'node:os';
 import { Command, Option } from 'commander';
 import { intOption } from '../src/cli/options.js';
+import { median } from '../src/util/stats.js';
 import { execFileSync } from 'node:child_process';
 import { writeFileSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
@@ -225,11 +227,6 @@ async function useVariant(v: Variant): Promise<void> {
   if (name === 'cpu') (tf.backend() as unknown as { firstUse?: boolean }).firstUse = false;
 }
 
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-};
 
 interface Row {
   workload: string;

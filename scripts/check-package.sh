@@ -27,11 +27,12 @@ import { FheModel } from 'fhenet/compiler';
 import { loadOnnxFile } from 'fhenet/onnx';
 import { buildServer } from 'fhenet/hybrid';
 import { generateCheckerboard } from 'fhenet/datasets/checkerboard';
+import { DATASETS } from 'fhenet/data';
 const b = await initBackend('cpu');
 const net = new Sequential(new QuantLinear(2, 2, { weightBitWidth: 3 }));
 const data = generateCheckerboard({ seed: 1 });
 console.log(`plain ESM import: backend ${b.choice}, ${net.parameters().length} parameters, ${data.train.y.length} training points,`,
-  typeof FheModel.compile, typeof loadOnnxFile, typeof buildServer);
+  typeof FheModel.compile, typeof loadOnnxFile, typeof buildServer, DATASETS.map((d) => d.name).join('+'));
 JS
 node esm.mjs
 

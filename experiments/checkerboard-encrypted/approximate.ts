@@ -11,6 +11,8 @@
  * runs encrypted on test samples (one batched call), compared output by output with simulate, and the noisy
  * simulation's prediction of that agreement (`--noise-draws`; `--no-encrypt` gives the prediction alone).
  */
+import '../../src/util/script-errors.js'; // a FhenetError ends the script with one line, as in the CLI
+import { mean, quantile } from 'simple-statistics';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { cpus, loadavg, totalmem } from 'node:os';
@@ -156,9 +158,8 @@ if (runBits !== undefined && o.samples > 0) {
     const xInt = quantizeInput(model.circuit, x);
     const draws = Array.from({ length: o.noiseDraws }, (_, seed) => compare(simulateWithNoise(model.circuit, plan, xInt, n, { seed }).output));
     const q = (f: (m: ReturnType<typeof compare>) => number) => {
-      const v = draws.map(f).sort((a, b) => a - b);
-      const mean = v.reduce((a, b) => a + b, 0) / v.length;
-      return `${mean.toFixed(1)} (5–95 %: ${v[Math.floor(0.05 * (v.length - 1))]}–${v[Math.ceil(0.95 * (v.length - 1))]})`;
+      const v = draws.map(f);
+      return `${mean(v).toFixed(1)} (5–95 %: ${quantile(v, 0.05)}–${quantile(v, 0.95)})`;
     };
     log(`Noisy simulation (src/runtime/noisy-simulate.ts: each bootstrapped lookup reads accumulator + N(0, σ²) with the plan's per-element σ), ${o.noiseDraws} draws of the same ${n} samples — the prediction for an encrypted run:`);
     log();

@@ -3,6 +3,7 @@
  * widest table accumulator and PBS count.  npx tsx experiments/checkerboard-encrypted/probe.ts h=16 seeds=0-4 k=0
  * Settings are key=value words (any order): h, seeds, k, epochs, bs, lr, P, P3, diag (`--help` describes them).
  */
+import '../../src/util/script-errors.js'; // a FhenetError ends the script with one line, as in the CLI
 import { Command, InvalidArgumentError } from 'commander';
 import { initBackend } from '../../src/backend/index.js';
 import { FheModel } from '../../src/compiler/fhe-model.js';

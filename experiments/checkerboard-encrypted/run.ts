@@ -19,6 +19,8 @@
  * Every encrypted output is compared with simulate (exact integers); one sample per call, so the latency is per
  * sample; forward(x, 1, { fhe: 'execute' }) through TfheCircuitExecutor, once with 1 KS-PBS thread and once with 2.
  */
+import '../../src/util/script-errors.js'; // a FhenetError ends the script with one line, as in the CLI
+import { mean as meanOf, median } from '../../src/util/stats.js';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Command } from 'commander';
@@ -184,16 +186,13 @@ for (const threads of samples > 0 ? threadList : []) {
   await exec.close();
   rows.push(row);
 }
-const med = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
-};
+const med = median;
 log(`## Encrypted inference (${samples} test samples, one sample per forward call)`);
 log();
 log('| KS-PBS threads | wall s/sample, median | mean | min–max | CPU s/sample, median (all threads) | wall ms per PBS (PBS time / count) | outputs = simulate | key gen (node-tfhe) | eval key | first call (key expansion + 1 sample) |');
 log('|---|---|---|---|---|---|---|---|---|---|');
 for (const r of rows) {
-  const mean = r.perSample.reduce((a, b) => a + b, 0) / samples;
+  const mean = meanOf(r.perSample);
   log(`| ${r.threads} | **${med(r.perSample).toFixed(2)}** | ${mean.toFixed(2)} | ${Math.min(...r.perSample).toFixed(2)}–${Math.max(...r.perSample).toFixed(2)} | ${med(r.cpuPerSample).toFixed(2)} | ${((1000 * r.st.pbs) / r.st.pbsCount).toFixed(1)} | ${r.agree}/${samples} samples (${2 * r.agree}/${2 * samples} outputs) | ${r.keygen.toFixed(1)} s | ${r.keyMiB.toFixed(0)} MiB | ${r.firstCall.toFixed(1)} s |`);
 }
 log();

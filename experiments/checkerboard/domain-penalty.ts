@@ -9,6 +9,7 @@
  * width is exact for it, not an estimate. Same RunRecord lines as src/sweep/run.ts; own resumable log
  * (results/domain-penalty.jsonl). run.ts runs these in its child processes.
  */
+import '../../src/util/script-errors.js'; // a FhenetError ends the script with one line, as in the CLI
 import * as tf from '@tensorflow/tfjs-core';
 import { QuantSimpleNet } from '../../src/models/checkerboard.js';
 import { manualSeed } from '../../src/nn/init.js';

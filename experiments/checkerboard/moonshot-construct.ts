@@ -13,6 +13,7 @@
  *
  *   npx tsx experiments/checkerboard/moonshot-construct.ts
  */
+import '../../src/util/script-errors.js'; // a FhenetError ends the script with one line, as in the CLI
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../../src/backend/index.js';
 import { generateCheckerboard, loadPeerCheckerboard, quantizedInputCeiling } from '../../datasets/checkerboard/index.js';

@@ -5,6 +5,7 @@
  *   npx tsx experiments/checkerboard/probe-brevitas.ts [variant] [epochs] [seed]      (defaults: brevitas 2 0)
  *   variant: brevitas | absmax-w | learned-a | learned-in | learned-relu | notebook
  */
+import '../../src/util/script-errors.js'; // a FhenetError ends the script with one line, as in the CLI
 import { Argument, Command } from 'commander';
 import { intOption } from '../../src/cli/options.js';
 import { initBackend } from '../../src/backend/index.js';

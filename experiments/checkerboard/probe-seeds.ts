@@ -3,6 +3,7 @@
  *   npx tsx experiments/checkerboard/probe-seeds.ts ['<RunConfig overrides as JSON>'] [seeds, e.g. 0,1,2]
  * (defaults: '{}' and 0)
  */
+import '../../src/util/script-errors.js'; // a FhenetError ends the script with one line, as in the CLI
 import { Argument, Command } from 'commander';
 import { intListOption, jsonObjectOption } from '../../src/cli/options.js';
 import { initBackend } from '../../src/backend/index.js';

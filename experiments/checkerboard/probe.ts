@@ -2,6 +2,7 @@
  * Sizing probe: one run of a configuration, printed as JSON (not part of the experiment's results).
  *   npx tsx experiments/checkerboard/probe.ts ['<RunConfig overrides as JSON>']   (default '{}')
  */
+import '../../src/util/script-errors.js'; // a FhenetError ends the script with one line, as in the CLI
 import { Command } from 'commander';
 import { jsonObjectOption } from '../../src/cli/options.js';
 import { initBackend } from '../../src/backend/index.js';

@@ -8,6 +8,7 @@
  * resumable log (results/pruned-float.jsonl). run.ts spawns it as `concurrency` child processes:
  *   npx tsx experiments/checkerboard/pruned-float.ts <configs.json> <log.jsonl>
  */
+import '../../src/util/script-errors.js'; // a FhenetError ends the script with one line, as in the CLI
 import * as fs from 'node:fs';
 import { Command } from 'commander';
 import { initBackend } from '../../src/backend/index.js';

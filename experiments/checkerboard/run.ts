@@ -7,6 +7,7 @@
  *
  * Interrupted runs resume: finished runs are read back from results/runs.jsonl.
  */
+import '../../src/util/script-errors.js'; // a FhenetError ends the script with one line, as in the CLI
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';

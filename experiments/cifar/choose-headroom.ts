@@ -9,6 +9,7 @@
  * with the unrounded circuit (the rounding's fidelity, the figure to choose by; ties go to the larger headroom) and
  * the table inputs that wrapped.
  */
+import '../../src/util/script-errors.js'; // a FhenetError ends the script with one line, as in the CLI
 import * as fs from 'node:fs';
 import { Command, InvalidArgumentError } from 'commander';
 import { describeBackend, initBackend } from '../../src/backend/index.js';

@@ -10,6 +10,7 @@
  * the TFHE parameter set fhenet's executor would run it on; `--noise` adds the noisy simulation on that plan (each
  * bootstrapped lookup reads its accumulator plus the plan's Gaussian error): the accuracy an encrypted run predicts.
  */
+import '../../src/util/script-errors.js'; // a FhenetError ends the script with one line, as in the CLI
 import * as fs from 'node:fs';
 import { Command, InvalidArgumentError } from 'commander';
 import { describeBackend, initBackend } from '../../src/backend/index.js';

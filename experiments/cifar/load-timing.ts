@@ -1,4 +1,5 @@
 /** Times the CIFAR-10 load: first (decode JPEGs + write cache) and second (cache). `npx tsx experiments/cifar/load-timing.ts` */
+import '../../src/util/script-errors.js'; // a FhenetError ends the script with one line, as in the CLI
 import { loadCifar10 } from '../../datasets/cifar10/index.js';
 for (const run of ['first', 'second']) {
   const t0 = performance.now();

@@ -7,6 +7,7 @@
  * `--in` may be a state dict (--save-model) or a training checkpoint (last.safetensors, whose model tensors carry
  * a `model.` prefix next to the optimizer state).
  */
+import '../../src/util/script-errors.js'; // a FhenetError ends the script with one line, as in the CLI
 import * as fs from 'node:fs';
 import { Command } from 'commander';
 import * as tf from '@tensorflow/tfjs-core';

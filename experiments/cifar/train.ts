@@ -16,6 +16,7 @@
  * compiled (calibrated on training images) and simulated on test images with no rounding and rounding 8/7/6 bits;
  * everything lands in <out>/results.json, and `--save-model FILE` writes the trained weights alone.
  */
+import '../../src/util/script-errors.js'; // a FhenetError ends the script with one line, as in the CLI
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';

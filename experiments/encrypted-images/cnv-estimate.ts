@@ -7,6 +7,7 @@
  *
  *   npx tsx experiments/encrypted-images/cnv-estimate.ts [--variant full|small] [--calib 2]
  */
+import '../../src/util/script-errors.js'; // a FhenetError ends the script with one line, as in the CLI
 import { Command, Option } from 'commander';
 import { initBackend } from '../../src/backend/index.js';
 import { intOption } from '../../src/cli/options.js';

@@ -16,6 +16,8 @@
  * (client: node-tfhe keys and encryption; server: fhenet's evaluator), every output integer compared with
  * simulate, wall time per image, once per entry of --threads.
  */
+import '../../src/util/script-errors.js'; // a FhenetError ends the script with one line, as in the CLI
+import { mean as meanOf, median } from '../../src/util/stats.js';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Command } from 'commander';
@@ -144,10 +146,7 @@ const encSet = pick(test, samples, cfg.dataset);
 const xEnc = nhwcToNchw(encSet.x, samples, encSet.sampleShape);
 const want = simulate(c, quantizeInput(c, xEnc), samples).output;
 const labels = encSet.y;
-const med = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
-};
+const med = median;
 function tables(): string[] {
   const out: string[] = [];
   const log = (t = '') => out.push(t);
@@ -162,7 +161,7 @@ function tables(): string[] {
     log('|---|---|---|---|---|---|---|---|---|---|---|---|');
     for (const r of rows) {
       const k = r.wall.length;
-      const mean = r.wall.reduce((a, b) => a + b, 0) / k;
+      const mean = meanOf(r.wall);
       log(`| ${r.threads} | **${med(r.wall).toFixed(1)}** | ${mean.toFixed(1)} | ${Math.min(...r.wall).toFixed(1)}–${Math.max(...r.wall).toFixed(1)} | ${med(r.cpu).toFixed(1)} | ${r.pbsCount / k} | ${((1000 * r.pbsSec) / r.pbsCount).toFixed(1)} | ${r.agreeImages}/${k} images (${r.agreeLogits}/${10 * k} logits) | ${r.keygen.toFixed(1)} s | ${(r.keyBytes / 2 ** 20).toFixed(1)} MiB | ${r.firstCall.toFixed(1)} s | ${r.loadStart.map((v) => v.toFixed(1)).join(' / ')} |`);
     }
     log();

@@ -9,6 +9,7 @@
  * Prints one line per epoch and a JSON summary (last line) with the full-test-set QAT accuracy, the worst-case
  * accumulator bits A2Q guarantees per convolution, the compiled circuit's table-input bits and PBS per image.
  */
+import '../../src/util/script-errors.js'; // a FhenetError ends the script with one line, as in the CLI
 import * as path from 'node:path';
 import { Command } from 'commander';
 import { loadavg } from 'node:os';

@@ -30,6 +30,12 @@ interface AnalyzeCliOptions {
 /** Rebuilds the model `fhenet train` saved (its metadata names it), installing pruning masks it carries. */
 function loadTrained(file: string): { model: Module; meta: Record<string, string> } {
   if (!fs.existsSync(file)) throw new ConfigError(`model file ${file} not found`);
+  if (!file.endsWith('.safetensors')) {
+    throw new ConfigError(
+      `${file}: analyze takes a checkpoint written by fhenet train --out (model.safetensors); ` +
+        `for an ONNX file, fhenet compile ${file} prints every value's integer range and bit width, and fhenet inspect ${file} its quantizers`,
+    );
+  }
   const { tensors, metadata } = decodeTensors(new Uint8Array(fs.readFileSync(file)));
   const hidden = Number(metadata.hidden ?? 100);
   const model: Module =

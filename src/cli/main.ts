@@ -6,6 +6,8 @@ import { analyzeCommand } from './analyze.js';
 import { compileCommand } from './compile.js';
 import { dataCommand } from './data.js';
 import { demoCommand } from './demo.js';
+import { executeCommand } from './execute.js';
+import { hybridCommand } from './hybrid-build.js';
 import { exportCommand, inspectCommand } from './onnx.js';
 import { generateCommand } from './generate.js';
 import { serveCommand } from './serve.js';
@@ -25,11 +27,21 @@ const program = new Command('fhenet')
   .addCommand(exportCommand())
   .addCommand(inspectCommand())
   .addCommand(compileCommand())
+  .addCommand(executeCommand())
   .addCommand(serveCommand())
+  .addCommand(hybridCommand())
   .addCommand(demoCommand())
   .addCommand(dataCommand())
   .addCommand(generateCommand())
   .addCommand(workerCommand());
+
+// Settings of `program` do not reach commands added with addCommand: every subcommand shows its help after a usage
+// error (a missing argument, an unknown option), as the top level does.
+const withHelpAfterError = (c: Command): void => {
+  c.showHelpAfterError();
+  c.commands.forEach(withHelpAfterError);
+};
+withHelpAfterError(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -1,5 +1,6 @@
 /** `fhenet export` and `fhenet inspect`. */
 import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { Command, Option } from 'commander';
 import { exportQcdq, exportQonnx } from '../onnx/export.js';
 import { BREVITAS_DOMAIN, QONNX_DOMAIN } from '../onnx/graph.js';
@@ -13,15 +14,17 @@ export function exportCommand(): Command {
     .addOption(new Option('--format <f>', 'QONNX (Brevitas/Concrete ML) or QCDQ (standard ONNX, onnxruntime)').choices(['qonnx', 'qcdq']).default('qonnx'))
     .addOption(new Option('--domain <d>', 'QONNX Quant domain').choices(['brevitas', 'qonnx']).default('brevitas'))
     .option('--int4', 'QCDQ: store 4-bit quantizers as int4/uint4 (opset 21)')
-    .requiredOption('-o, --output <file>', 'output .onnx file')
-    .action(async (model: string, o: { format: string; domain: string; int4?: boolean; output: string }) => {
+    .option('-o, --output <file>', 'output .onnx file (default: beside the model, <name>.<format>.onnx)')
+    .action(async (model: string, o: { format: string; domain: string; int4?: boolean; output?: string }) => {
       const graph = await loadGraph(model);
+      // runs/cb/model.safetensors → runs/cb/model.qonnx.onnx: next to the checkpoint, never in the current folder by surprise
+      const output = o.output ?? path.join(path.dirname(model), `${path.basename(model).replace(/\.(safetensors|onnx)$/, '').replace(/\.(qonnx|qcdq)$/, '')}.${o.format}.onnx`);
       const bytes =
         o.format === 'qcdq'
           ? exportQcdq(graph, { int4: o.int4 })
           : exportQonnx(graph, { domain: o.domain === 'qonnx' ? QONNX_DOMAIN : BREVITAS_DOMAIN });
-      fs.writeFileSync(o.output, bytes);
-      process.stdout.write(`wrote ${o.output} (${o.format}, ${bytes.length} bytes, ${graph.nodes.length} nodes)\n`);
+      fs.writeFileSync(output, bytes);
+      process.stdout.write(`wrote ${output} (${o.format}, ${bytes.length} bytes, ${graph.nodes.length} nodes)\n`);
     });
 }
 

@@ -25,7 +25,13 @@ export function serveCommand(): Command {
     .option('--pbs-per-job <n>', 'with --queue: table lookups per queue job', intOption('--pbs-per-job', 1, 4096), 16)
     .option('--log-level <level>', 'pino log level (fatal, error, warn, info, debug)', 'info')
     .action(async (o: { models: string; keys?: string; store?: string; port: number; host: string; maxKeyMb: number; maxStoredKeysMb: number; keyTtlHours?: number; maxCiphertextMb: number; tfheThreads?: number; tfheKeyCache?: number; tokenFile?: string; queue?: string; pbsPerJob: number; logLevel: string }) => {
-      const { serve } = await import('../hybrid/server/app.js');
+      const { serve, loadModels } = await import('../hybrid/server/app.js');
+      if (loadModels(o.models).size === 0) {
+        process.stderr.write(
+          `fhenet serve: warning: ${o.models} holds no model (expected <model>/<module>/<shape>/{server.fhe,client.json}); ` +
+            'build one with: fhenet hybrid build CHECKPOINT --modules NAMES -o ' + o.models + '\n',
+        );
+      }
       if ((o.keys === undefined) === (o.store === undefined)) throw new ConfigError('give exactly one of --keys DIR (this machine) and --store redis://… (shared by several replicas)');
       let keyStore: import('../hybrid/server/app.js').ServeOptions['keyStore'];
       if (o.store !== undefined) {

@@ -31,6 +31,7 @@ interface TrainOptions {
   resume?: boolean;
   backend?: string;
   json?: boolean;
+  fheReady?: number | true;
 }
 
 export function trainCommand(): Command {
@@ -52,6 +53,11 @@ export function trainCommand(): Command {
     .option('--resume', 'continue from <out>/last.safetensors')
     .option('--backend <name>', 'force a tensor backend (node-gpu, node, wasm, cpu)')
     .option('--json', 'print the report as JSON')
+    .option(
+      '--fhe-ready [bits]',
+      'train fc1 and fc2 accumulator-aware (A2Q) so every table input fits this many bits (default 5) for any input: `fhenet compile` then finds a TFHE parameter set for the whole net',
+      intOption('--fhe-ready', 3, 12),
+    )
     .action(async (o: TrainOptions) => {
       await runTrain(o);
     });
@@ -65,7 +71,15 @@ async function runTrain(o: TrainOptions): Promise<void> {
   const model: Module =
     o.model === 'simple-net' ? new SimpleNet(o.hidden) : new QuantSimpleNet({ hidden: o.hidden, bits: o.bits, scales: o.scales });
   const log = (s: string) => process.stderr.write(`${s}\n`);
-  log(`fhenet train: ${o.model} h=${o.hidden}${o.model === 'quant-simple-net' ? ` ${o.bits}-bit (${o.scales} scales)` : ''}, ${o.data} data, ${describeBackend(backend)}`);
+  if (o.fheReady !== undefined && o.model !== 'quant-simple-net') throw new ConfigError('--fhe-ready needs --model quant-simple-net (a float net has no integer accumulators)');
+  const fheBits = o.fheReady === true ? 5 : o.fheReady;
+  // Accumulator-aware training on the two layers whose outputs feed table lookups; fc3's output is decrypted, not looked up.
+  const constraint =
+    fheBits === undefined ? undefined : (await import('../quant/a2q.js')).accumulatorAware(model, { targetBits: fheBits, sampleShape: [2], layers: ['fc1', 'fc2'] });
+  log(
+    `fhenet train: ${o.model} h=${o.hidden}${o.model === 'quant-simple-net' ? ` ${o.bits}-bit (${o.scales} scales)` : ''}, ${o.data} data, ${describeBackend(backend)}` +
+      (fheBits !== undefined ? `, accumulator-aware: fc1/fc2 table inputs within ${fheBits} bits (--fhe-ready)` : ''),
+  );
   const schedule: Schedule =
     o.schedule === 'step' ? { kind: 'step', stepSize: Math.max(1, Math.floor(o.epochs / 3)), gamma: 0.1 } : o.schedule === 'cosine' ? { kind: 'cosine', tMax: o.epochs } : { kind: 'constant' };
   const result: FitResult = await fit(model, data, {
@@ -78,6 +92,7 @@ async function runTrain(o: TrainOptions): Promise<void> {
     seed: o.seed,
     checkpointDir: o.out,
     resume: o.resume,
+    ...(constraint ? { afterStep: constraint.afterStep } : {}),
     onEpoch: (m) =>
       log(`epoch ${m.epoch + 1}/${o.epochs}  loss ${m.trainLoss.toFixed(4)}  train ${(100 * m.trainAccuracy).toFixed(2)}%  test ${(100 * (m.testAccuracy ?? 0)).toFixed(2)}%  ${m.seconds.toFixed(1)}s`),
   });

@@ -76,9 +76,17 @@ export function formatCompare(r: CompareResult): string {
     `accuracy  float ${pct(r.accuracy.float)}   disable (quantized, clear) ${pct(r.accuracy.disable)}   simulate (circuit) ${pct(r.accuracy.simulate)}`,
     `simulate agrees with disable on ${pct(r.simulateVsDisable)} of argmaxes`,
   ];
+  if (r.accuracy.float < r.accuracy.disable) {
+    lines.push(
+      `float is below disable: 'float' bypasses every quantizer of a network that was trained with them (QAT), which gives a network it was never ` +
+        `trained as (unclipped activations, unrounded inputs) — not an upper bound here; disable vs simulate is the comparison that matters`,
+    );
+  }
   if (r.quantizers.length) {
-    lines.push('quantizers by accuracy lost (accuracy if only this one were float):');
-    for (const q of r.quantizers) lines.push(`  ${q.node.padEnd(28)} ${q.kind.padEnd(11)} ${pct(q.accuracyWithout)} (${q.gain >= 0 ? '+' : ''}${(100 * q.gain).toFixed(2)} points)`);
+    lines.push('quantizers by the accuracy their quantization costs (cost = accuracy with only this one bypassed − disable; a negative cost means the net relies on it, usual after QAT):');
+    for (const q of r.quantizers) {
+      lines.push(`  ${q.node.padEnd(28)} ${q.kind.padEnd(11)} bypassed ${pct(q.accuracyWithout).padStart(7)}   cost ${q.gain >= 0 ? '+' : ''}${(100 * q.gain).toFixed(2)} points`);
+    }
   }
   return lines.join('\n');
 }

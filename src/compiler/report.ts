@@ -39,9 +39,14 @@ export interface CircuitReport {
   /** Multiply-accumulates with clear weights per sample (non-zero weights only), and additions. */
   linearOps: { macs: number; adds: number };
   /** Lookups grouped by the precision fhenet's TFHE executor needs for them (see above), with the set and cost. */
-  parameterSets: { bits: number; set: string; pbs: number; msPerPbs?: number; source: string }[];
+  parameterSets: { bits: number; set: string; pbs: number; msPerPbs?: number; source: string; exactlyRoundedFrom?: number }[];
   /** Single-thread estimate; undefined when a width has no cost figure. */
   estimatedMsPerSample?: number;
+  /**
+   * When some tables are exactly rounded: the estimate if they were approximately rounded instead
+   * (`--rounding-approximate`), i.e. every lookup at its table's own width.
+   */
+  approximateMsPerSample?: number;
 }
 
 export function circuitReport(compiled: CompiledCircuit, cost = new CostModel()): CircuitReport {
@@ -59,6 +64,8 @@ export function circuitReport(compiled: CompiledCircuit, cost = new CostModel())
   let adds = 0;
   const byWidth: Record<number, number> = {};
   const byPrecision: Record<number, number> = {};
+  /** Per precision: the table width of exactly rounded tables costed there (for the report's explanation). */
+  const roundedTo: Record<number, number> = {};
   for (const op of c.ops) {
     const r = rangeOf(op.output);
     const row: NodeReport = { name: op.name, kind: op.kind, shape: shapes.get(op.output)!, range: r, bits: bitsFor({ min: r[0], max: r[1] }) };
@@ -77,14 +84,17 @@ export function circuitReport(compiled: CompiledCircuit, cost = new CostModel())
       byWidth[op.inputBits] = (byWidth[op.inputBits] ?? 0) + outN;
       const precision = op.roundBits > 0 && !op.approximate ? op.inputBits + op.roundBits : op.inputBits;
       byPrecision[precision] = (byPrecision[precision] ?? 0) + outN;
+      if (precision !== op.inputBits) roundedTo[precision] = op.inputBits;
     }
     nodes.push(row);
   }
   const parameterSets = Object.entries(byPrecision).map(([w, pbs]) => {
     const p = cost.forWidth(Number(w));
-    return { bits: Number(w), set: p.set, pbs, msPerPbs: p.msPerPbs, source: p.source };
+    return { bits: Number(w), set: p.set, pbs, msPerPbs: p.msPerPbs, source: p.source, ...(roundedTo[Number(w)] !== undefined ? { exactlyRoundedFrom: roundedTo[Number(w)] } : {}) };
   });
   const known = parameterSets.every((p) => p.msPerPbs !== undefined);
+  const ownWidth = Object.entries(byWidth).map(([w, n]) => n * (cost.forWidth(Number(w)).msPerPbs ?? NaN));
+  const approximate = ownWidth.reduce((a, b) => a + b, 0);
   return {
     nodes,
     maxBitWidth: Math.max(...nodes.map((n) => n.bits)),
@@ -94,6 +104,7 @@ export function circuitReport(compiled: CompiledCircuit, cost = new CostModel())
     linearOps: { macs, adds },
     parameterSets,
     estimatedMsPerSample: known ? parameterSets.reduce((a, p) => a + p.pbs * p.msPerPbs!, 0) : undefined,
+    ...(Object.keys(roundedTo).length && Number.isFinite(approximate) ? { approximateMsPerSample: approximate } : {}),
   };
 }
 
@@ -122,7 +133,16 @@ export function formatReport(r: CircuitReport): string {
   lines.push(`linear work per sample:           ${r.linearOps.macs} multiply-accumulates, ${r.linearOps.adds} additions`);
   for (const p of r.parameterSets) {
     lines.push(`  ${p.bits}-bit lookups → ${p.set}: ${p.pbs} PBS × ${p.msPerPbs ?? '?'} ms (${p.source})`);
+    if (p.exactlyRoundedFrom !== undefined) {
+      lines.push(
+        `    (includes ${p.exactlyRoundedFrom}-bit tables exactly rounded from ${p.bits}-bit accumulators: fhenet's TFHE executor rounds exactly by ` +
+          `reading the whole accumulator, so they cost ${p.bits}-bit lookups; --rounding-approximate makes them ${p.exactlyRoundedFrom}-bit lookups)`,
+      );
+    }
   }
   lines.push(`estimated latency:                ${r.estimatedMsPerSample !== undefined ? `${(r.estimatedMsPerSample / 1000).toFixed(2)} s per sample, one thread` : 'unknown (a width has no cost figure)'}`);
+  if (r.approximateMsPerSample !== undefined) {
+    lines.push(`  with --rounding-approximate:    ${(r.approximateMsPerSample / 1000).toFixed(2)} s per sample (every lookup at its table's width)`);
+  }
   return lines.join('\n');
 }

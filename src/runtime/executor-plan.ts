@@ -30,7 +30,7 @@ import { TfheNoiseError, TfheParameterError } from '../tfhe/errors.js';
 import type { Lut } from '../tfhe/lut.js';
 import { reduceWeight } from '../tfhe/lwe.js';
 import { type NoiseBudget, log2TailProbability, maxVarianceFor, noiseBudget } from '../tfhe/noise.js';
-import { NAMED_PARAMS, namedParams, type TfheParams } from '../tfhe/params.js';
+import { NAMED_PARAMS, namedParams, plaintextModulus, type TfheParams } from '../tfhe/params.js';
 
 type Tlu = Extract<CircuitOp, { kind: 'tlu' }>;
 
@@ -538,6 +538,21 @@ export function planCircuitWith(c: Circuit, params: TfheParams, opts: ExecutorPl
         sigma[j] = Math.sqrt(scaled + afterPbsInput) / unit;
         outVar[j] = pbsVar;
       }
+      const plaintextBits = Math.log2(plaintextModulus(params));
+      if (worst > budget && B > plaintextBits) {
+        // The usual cause on a plain QAT net: the accumulator is wider than the set's plaintext space, so no weight
+        // change short of narrowing it helps. Say that, not only the noise figures it shows up as.
+        throw Object.assign(
+          new TfheNoiseError(
+            `op '${op.name}' (table on the output of '${producer.get(op.input) ?? op.input}'): its ${B}-bit accumulator is wider than the ${plaintextBits}-bit plaintext space of ` +
+              `'${params.name}' (message ${Math.log2(params.messageModulus)} + carry ${Math.log2(params.carryModulus)} bits), so a bootstrap cannot read it ` +
+              `(input noise σ = 2^${(Math.log2(worst) / 2).toFixed(2)} against a budget σ ≤ 2^${(Math.log2(Math.max(budget, 1)) / 2).toFixed(2)} at p_error 2^${log2PError}); ` +
+              `fix: narrow the table input to at most ${plaintextBits} bits — approximate rounding (fhenet compile --rounding ${plaintextBits} --rounding-approximate), ` +
+              `or accumulator-aware training (fhenet train --fhe-ready), or pruning`,
+          ),
+          { accumulatorBits: B, plaintextBits },
+        );
+      }
       if (worst > budget) {
         const norm = Math.sqrt(worst / pbsVar);
         const allowed = Math.sqrt(budget / pbsVar);
@@ -654,5 +669,10 @@ export function planCircuit(c: Circuit, opts: ExecutorPlanOptions = {}): Circuit
     }
   }
   const msg = last instanceof Error ? last.message : String(last);
-  throw new TfheNoiseError(`no named parameter set runs circuit '${c.metadata.graph ?? 'circuit'}' at p_error 2^${opts.log2PError ?? -40}; with the largest (${EXECUTOR_SETS.at(-1)}): ${msg}`);
+  const width = last as { accumulatorBits?: number; plaintextBits?: number };
+  const why =
+    width.accumulatorBits !== undefined
+      ? `: a table input of ${width.accumulatorBits} bits is wider than the plaintext space of every set (at most ${width.plaintextBits} bits)`
+      : '';
+  throw new TfheNoiseError(`no named parameter set runs circuit '${c.metadata.graph ?? 'circuit'}' at p_error 2^${opts.log2PError ?? -40}${why}; with the largest (${EXECUTOR_SETS.at(-1)}): ${msg}`);
 }

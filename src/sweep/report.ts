@@ -1,4 +1,5 @@
 /** Sweep outputs: per-run CSV and JSON, a per-configuration markdown table, and an SVG plot (hand-written SVG). */
+import { summarize as summarizeValues, type Summary } from '../util/stats.js';
 import type { Family, RunConfig } from './config.js';
 import { configLabel } from './config.js';
 import type { RunResult } from './run.js';
@@ -11,11 +12,8 @@ export interface RunRecord {
   finishedAt: string;
 }
 
-export interface Stat {
-  mean: number;
-  min: number;
-  max: number;
-}
+/** Across-seed summary of one quantity: n, mean, sample standard deviation, min, max, 95 % CI of the mean (src/util/stats.ts). */
+export type Stat = Summary;
 
 export interface ConfigSummary {
   label: string;
@@ -31,7 +29,7 @@ export interface ConfigSummary {
 }
 
 export function stat(values: number[]): Stat {
-  return { mean: values.reduce((s, v) => s + v, 0) / values.length, min: Math.min(...values), max: Math.max(...values) };
+  return summarizeValues(values);
 }
 
 function statOrNull(values: (number | null)[]): Stat | null {
@@ -89,15 +87,17 @@ export function toCsv(records: RunRecord[]): string {
 
 const pct = (v: number) => (100 * v).toFixed(2);
 export const fmtStat = (s: Stat | null, f: (v: number) => string = pct) => (s === null ? '—' : s.min === s.max ? f(s.mean) : `${f(s.mean)} (${f(s.min)}–${f(s.max)})`);
+/** Mean ± sample standard deviation, then the 95 % confidence interval of the mean (one run: the value). */
+const fmtSpread = (s: Stat, f: (v: number) => string = pct) => (s.ci95 === null || s.min === s.max ? f(s.mean) : `${f(s.mean)} ± ${f(s.std)} [${f(s.ci95[0])}, ${f(s.ci95[1])}]`);
 const bitsFmt = (v: number) => (Number.isInteger(v) ? String(v) : v.toFixed(1));
 
 export function toMarkdown(summaries: ConfigSummary[]): string {
   const lines = [
-    '| configuration | runs | test accuracy % mean (min–max) | float accuracy % | accumulator bits mean (min–max) | worst-case bits | max non-zero / neuron | s / run |',
-    '|---|---|---|---|---|---|---|---|',
+    '| configuration | runs | test accuracy % mean (min–max) | test accuracy % mean ± sd [95 % CI] | float accuracy % | accumulator bits mean (min–max) | worst-case bits | max non-zero / neuron | s / run |',
+    '|---|---|---|---|---|---|---|---|---|',
     ...summaries.map(
       (s) =>
-        `| ${s.label} | ${s.runs} | ${fmtStat(s.testAccuracy)} | ${fmtStat(s.floatAccuracy)} | ${fmtStat(s.accumulatorBits, bitsFmt)} | ${fmtStat(s.worstCaseBits, bitsFmt)} | ${fmtStat(s.maxNonZeroPerNeuron, bitsFmt)} | ${s.seconds.mean.toFixed(1)} |`,
+        `| ${s.label} | ${s.runs} | ${fmtStat(s.testAccuracy)} | ${fmtSpread(s.testAccuracy)} | ${fmtStat(s.floatAccuracy)} | ${fmtStat(s.accumulatorBits, bitsFmt)} | ${fmtStat(s.worstCaseBits, bitsFmt)} | ${fmtStat(s.maxNonZeroPerNeuron, bitsFmt)} | ${s.seconds.mean.toFixed(1)} |`,
     ),
   ];
   return `${lines.join('\n')}\n`;

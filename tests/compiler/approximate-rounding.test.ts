@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
-import { FIXTURE_DIR } from '../onnx/helpers.js';
+import { FIXTURE_DIR } from '../fixture-dir.js';
 import type { circuitReport } from '../../src/compiler/report.js';
 import { GraphBuilder } from '../../src/onnx/builder.js';
 import { floatTensor } from '../../src/onnx/graph.js';

@@ -8,7 +8,7 @@ import { FheModel } from '../../src/compiler/fhe-model.js';
 import { circuitReport, formatReport } from '../../src/compiler/report.js';
 import { roundedIndex } from '../../src/compiler/simulate.js';
 import { CompileError } from '../../src/compiler/errors.js';
-import { FIXTURE_DIR } from '../onnx/helpers.js';
+import { FIXTURE_DIR } from '../fixture-dir.js';
 
 /** x(2) → Quant(s 0.5, 4-bit signed) → Gemm(W ints [[1,2],[−3,1]], s_w 1, b [0.5,−1]) → Relu → Quant(s 1, 3-bit unsigned) → Gemm([[1,−1]]). */
 function handNet(opts: { secondQuant?: boolean; w2?: number[] } = {}) {

@@ -4,12 +4,9 @@ import { spawnSync } from 'node:child_process';
 import { it } from 'vitest';
 import type { Graph, TensorData } from '../../src/onnx/index.js';
 import { runGraph } from '../../src/onnx/index.js';
-import { fileURLToPath } from 'node:url';
+import { FIXTURE_DIR } from '../fixture-dir.js';
 
-/** The Brevitas exports carried by the repository (tests/fixtures/brevitas, with their README and provenance). */
-export const FIXTURE_DIR = process.env.FHENET_BREVITAS_FIXTURES
-  ? process.env.FHENET_BREVITAS_FIXTURES.replace(/\/?$/, '/')
-  : fileURLToPath(new URL('../fixtures/brevitas/', import.meta.url));
+export { FIXTURE_DIR };
 export const FIXTURES = ['cb3', 'mlp_default', 'mlp_4bit', 'cnn_small'] as const;
 export type FixtureName = (typeof FIXTURES)[number];
 
