@@ -6,6 +6,7 @@
  *   small   — GPT-2 small (124M parameters: 12 layers, 768 wide, 50,257 tokens)
  *
  *   npx tsx bench/gpt2.ts [--shapes shipped,small] [--prompt 32] [--tokens 32] [--repeats 3] [--backends wasm,wasm-plain,cpu]
+ *     [--dir small=DIR] (reuse a checkpoint folder of that shape instead of writing a random one)
  *
  * Backends: `wasm` (with the native accelerator when it builds), `wasm-plain` (FHENET_NATIVE_KERNELS=0: tfjs's WASM
  * kernels only), `cpu`; each runs in its own process. PyTorch: bench/gpt2-torch.py (Debian python3-torch, 1 thread).
@@ -84,7 +85,8 @@ async function main(): Promise<void> {
   const started = new Date().toISOString();
   await initBackend();
   for (const shape of shapes) {
-    let dir = shape === 'shipped' && fs.existsSync(path.join(SHIPPED_DIR, 'config.json')) ? SHIPPED_DIR : undefined;
+    const given = process.argv.find((a, i) => process.argv[i - 1] === '--dir' && a.startsWith(`${shape}=`));
+    let dir = given?.slice(shape.length + 1) ?? (shape === 'shipped' && fs.existsSync(path.join(SHIPPED_DIR, 'model.safetensors')) ? SHIPPED_DIR : undefined);
     if (!dir) {
       dir = fs.mkdtempSync(path.join(os.tmpdir(), `fhenet-bench-gpt2-${shape}-`));
       const m = new GPT2LMHeadModel(SHAPES[shape]!, { seed: 0 });
