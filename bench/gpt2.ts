@@ -6,9 +6,11 @@
  *   small   — GPT-2 small (124M parameters: 12 layers, 768 wide, 50,257 tokens)
  *
  *   npx tsx bench/gpt2.ts [--shapes shipped,small] [--prompt 32] [--tokens 32] [--repeats 3] [--backends wasm,wasm-plain,cpu]
+ *     [--dir small=DIR] (reuse a checkpoint folder of that shape instead of writing a random one)
  *
- * Backends: `wasm` (with the native accelerator when it builds), `wasm-plain` (FHENET_NATIVE_KERNELS=0: tfjs's WASM
- * kernels only), `cpu`; each runs in its own process. PyTorch: bench/gpt2-torch.py (Debian python3-torch, 1 thread).
+ * Backends: `wasm` (with the native accelerator when it builds; 2 threads here), `wasm-1t` (the same on one thread,
+ * FHENET_NATIVE_THREADS=1, like the PyTorch peer), `wasm-plain` (FHENET_NATIVE_KERNELS=0: tfjs's WASM kernels only),
+ * `cpu`; each runs in its own process. PyTorch: bench/gpt2-torch.py (Debian python3-torch, 1 thread).
  */
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -76,7 +78,7 @@ function argmaxRow(a: ArrayLike<number>, off: number, n: number): number {
 
 async function main(): Promise<void> {
   const shapes = arg('shapes', 'shipped,small').split(',');
-  const backends = arg('backends', 'wasm,wasm-plain').split(',');
+  const backends = arg('backends', 'wasm,wasm-1t,wasm-plain').split(',');
   const promptLen = Number(arg('prompt', '32'));
   const newTokens = Number(arg('tokens', '32'));
   const repeats = Number(arg('repeats', '3'));
@@ -84,7 +86,8 @@ async function main(): Promise<void> {
   const started = new Date().toISOString();
   await initBackend();
   for (const shape of shapes) {
-    let dir = shape === 'shipped' && fs.existsSync(path.join(SHIPPED_DIR, 'config.json')) ? SHIPPED_DIR : undefined;
+    const given = process.argv.find((a, i) => process.argv[i - 1] === '--dir' && a.startsWith(`${shape}=`));
+    let dir = given?.slice(shape.length + 1) ?? (shape === 'shipped' && fs.existsSync(path.join(SHIPPED_DIR, 'model.safetensors')) ? SHIPPED_DIR : undefined);
     if (!dir) {
       dir = fs.mkdtempSync(path.join(os.tmpdir(), `fhenet-bench-gpt2-${shape}-`));
       const m = new GPT2LMHeadModel(SHAPES[shape]!, { seed: 0 });
@@ -96,7 +99,11 @@ async function main(): Promise<void> {
     const tToken = median(torch.token_s);
     rows.push(`| ${shape} | PyTorch ${torch.torch} (${torch.threads} thread) | ${(promptLen / tPrompt).toFixed(1)} | ${(tToken * 1000).toFixed(1)} | ${(1 / tToken).toFixed(1)} | 1 |`);
     for (const b of backends) {
-      const env = { ...process.env, FHENET_BACKEND: b === 'wasm-plain' ? 'wasm' : b, ...(b === 'wasm-plain' ? { FHENET_NATIVE_KERNELS: '0' } : {}) };
+      const variant: Record<string, NodeJS.ProcessEnv> = {
+        'wasm-plain': { FHENET_BACKEND: 'wasm', FHENET_NATIVE_KERNELS: '0' },
+        'wasm-1t': { FHENET_BACKEND: 'wasm', FHENET_NATIVE_THREADS: '1' },
+      };
+      const env = { ...process.env, ...(variant[b] ?? { FHENET_BACKEND: b }) };
       const out = execFileSync(process.execPath, [...process.execArgv, fileURLToPath(import.meta.url), '--measure', dir, String(promptLen), String(newTokens), String(repeats)], { encoding: 'utf8', env, maxBuffer: 1 << 24 });
       const r = JSON.parse(out.trim().split('\n').pop()!);
       const p = median(r.prompt_s);

@@ -22,10 +22,16 @@ export class GELU extends Module {
   }
 }
 
+/**
+ * Computed as x·σ(2z), z = √(2/π)·(x + 0.044715·x³) — the same function, since 0.5·(1 + tanh z) = σ(2z) — because
+ * the WASM backend's Sigmoid is a vectorised XNNPACK kernel while its Tanh and Pow call libm per element (≈ 10× slower
+ * on GPT-2's MLP activations here); x³ is x·x·x for the same reason.
+ */
 export function geluTanh(x: tf.Tensor): tf.Tensor {
   return tf.tidy(() => {
-    const inner = tf.mul(tf.add(x, tf.mul(tf.pow(x, 3), 0.044715)), Math.sqrt(2 / Math.PI));
-    return tf.mul(tf.mul(x, 0.5), tf.add(tf.tanh(inner), 1));
+    const cube = tf.mul(tf.mul(x, x), x);
+    const twoZ = tf.mul(tf.add(x, tf.mul(cube, 0.044715)), 2 * Math.sqrt(2 / Math.PI));
+    return tf.mul(x, tf.sigmoid(twoZ));
   });
 }
 

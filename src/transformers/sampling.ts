@@ -29,33 +29,43 @@ export function argmax(row: Float32Array): number {
   return best;
 }
 
-/** Draws a token id from `row` (logits over the vocabulary) after temperature, top-k and top-p. */
+/**
+ * Draws a token id from `row` (logits over the vocabulary) after temperature, top-k and top-p. Thresholds come from
+ * a sorted typed-array copy of the logits (no per-token sort of index objects: the vocabulary has 50,257 entries);
+ * tokens tied with the top-k or top-p boundary logit are kept, as transformers keeps top-k ties. The draw scans the
+ * kept tokens in id order.
+ */
 export function sampleToken(row: Float32Array, opts: SamplingOptions, rng: Rng): number {
   const { temperature = 1, topK = 0, topP = 1 } = opts;
   const n = row.length;
-  // Candidates sorted by logit, descending (stable: lower ids first among ties).
-  let order = Array.from({ length: n }, (_, i) => i).sort((a, b) => row[b]! - row[a]! || a - b);
-  if (topK > 0 && topK < n) {
-    // transformers keeps every token whose logit is ≥ the k-th largest (ties at the boundary survive).
-    const kth = row[order[topK - 1]!]!;
-    order = order.filter((i) => row[i]! >= kth);
-  }
-  const max = row[order[0]!]! / temperature;
-  const weights = order.map((i) => Math.exp(row[i]! / temperature - max));
-  let total = weights.reduce((a, b) => a + b, 0);
+  const sorted = topK > 0 || topP < 1 ? Float32Array.from(row).sort() : undefined; // ascending
+  let cutoff = topK > 0 && topK < n ? sorted![n - topK]! : -Infinity;
+  let max = -Infinity;
+  for (let i = 0; i < n; i++) if (row[i]! > max) max = row[i]!;
+  let total = 0;
+  for (let i = 0; i < n; i++) if (row[i]! >= cutoff) total += Math.exp((row[i]! - max) / temperature);
   if (topP < 1) {
-    // Keep the most likely tokens until their mass reaches topP (at least one), renormalise over them.
+    // Walk down from the most likely logit until the kept mass reaches topP (at least one token).
     let mass = 0;
-    let keep = 0;
-    while (keep < weights.length && mass / total < topP) mass += weights[keep++]!;
-    order = order.slice(0, Math.max(keep, 1));
-    weights.length = order.length;
-    total = weights.reduce((a, b) => a + b, 0);
+    for (let j = n - 1; j >= 0; j--) {
+      const v = sorted![j]!;
+      if (v < cutoff) break;
+      mass += Math.exp((v - max) / temperature);
+      if (mass / total >= topP) {
+        cutoff = v;
+        break;
+      }
+    }
+    total = 0;
+    for (let i = 0; i < n; i++) if (row[i]! >= cutoff) total += Math.exp((row[i]! - max) / temperature);
   }
   let u = rng.next() * total;
-  for (let j = 0; j < order.length; j++) {
-    u -= weights[j]!;
-    if (u < 0) return order[j]!;
+  let last = -1;
+  for (let i = 0; i < n; i++) {
+    if (row[i]! < cutoff) continue;
+    last = i;
+    u -= Math.exp((row[i]! - max) / temperature);
+    if (u < 0) return i;
   }
-  return order[order.length - 1]!;
+  return last;
 }

@@ -120,6 +120,10 @@ matmulCases.push(
   { name: 'broadcast: batch times one matrix (rank 4)', a: [2, 3, 6, 9], b: [9, 5], ta: false, tb: false },
   { name: 'fallback: batch shapes that broadcast both ways', a: [2, 1, 4, 6], b: [1, 3, 6, 5], ta: false, tb: false },
   { name: 'vector-like (M = 1)', a: [1, 300], b: [300, 40], ta: false, tb: false },
+  { name: 'M = 1 (sgemv), weight transposed (GPT-2 lm_head form)', a: [1, 300], b: [40, 300], ta: false, tb: true },
+  { name: 'M = 1 (sgemv), columns split over threads', a: [1, 512], b: [512, 5000], ta: false, tb: false },
+  { name: 'M = 1 (sgemv), weight transposed, rows split over threads', a: [1, 512], b: [5000, 512], ta: false, tb: true },
+  { name: 'M = 1 with A transposed (sgemm)', a: [300, 1], b: [300, 40], ta: true, tb: false },
 );
 
 function matmulOn(c: MatMulCase, seed: number): Float32Array {

@@ -199,6 +199,22 @@ describe('Hugging Face folders', () => {
     m.dispose();
   });
 
+  it('an untied lm_head is its own parameter, saved as lm_head.weight and loaded back', () => {
+    const m = new GPT2LMHeadModel({ ...TINY, tie_word_embeddings: false }, { seed: 13 }).eval();
+    expect(m.lm_head.weight).not.toBe(m.transformer.wte.weight);
+    expect(m.namedParameters().map(([n]) => n)).toContain('lm_head.weight');
+    const dir = tmp();
+    savePretrained(m, dir);
+    const f = SafetensorsFile.open(path.join(dir, 'model.safetensors'));
+    expect(f.entries.has('lm_head.weight')).toBe(true);
+    f.close();
+    const back = fromPretrained(dir);
+    const x = ids();
+    expect(maxAbsDiff(back.forward(x) as tf.Tensor, m.forward(x) as tf.Tensor)).toBe(0);
+    back.dispose();
+    m.dispose();
+  });
+
   it('reads the original GPT-2 key layout: no transformer. prefix, attn.bias/masked_bias buffers, a tied lm_head.weight', () => {
     const m = new GPT2LMHeadModel(TINY, { seed: 9 }).eval();
     const dir = tmp();

@@ -293,6 +293,18 @@ static void mm_task(void *p, int tid, int n) {
     }
     return;
   }
+  if (m->M == 1 && !m->ta) {
+    /* A row vector times a matrix (one token through a linear layer while generating): sgemv on a slice of the
+     * output columns. sgemm would pack B into panels first, a copy of the whole weight for one row of output. */
+    const long c0 = m->N * tid / n, c1 = m->N * (tid + 1) / n;
+    if (c1 <= c0) return;
+    if (m->tb) /* B is [N, K]: y = B[c0:c1] · a */
+      cblas_sgemv(CblasRowMajor, CblasNoTrans, (int)(c1 - c0), (int)m->K, 1.0f, m->b + c0 * m->K, (int)m->K, m->a, 1, 0.0f,
+                  m->c + c0, 1);
+    else /* B is [K, N]: y = B[:, c0:c1]ᵀ · a */
+      cblas_sgemv(CblasRowMajor, CblasTrans, (int)m->K, (int)(c1 - c0), 1.0f, m->b + c0, (int)m->N, m->a, 1, 0.0f, m->c + c0, 1);
+    return;
+  }
   /* One matrix: split the rows of C. */
   const long r0 = m->M * tid / n, r1 = m->M * (tid + 1) / n;
   if (r1 <= r0) return;
@@ -658,7 +670,8 @@ static napi_value matmul(napi_env env, napi_callback_info info) {
   }
   const double flops = 2.0 * (double)m.batch * m.M * m.N * m.K;
   m.by_batch = m.batch >= g_threads;
-  parallel(threads_for(flops, m.by_batch ? m.batch : m.M / 16), mm_task, &m);
+  const int vector = m.M == 1 && !m.ta && !m.by_batch;
+  parallel(threads_for(flops, m.by_batch ? m.batch : vector ? m.N / 1024 : m.M / 16), mm_task, &m);
   return NULL;
 }
 

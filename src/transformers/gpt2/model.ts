@@ -147,6 +147,8 @@ function positionIds(b: number, s: number, pastLen: number, mask?: number[][]): 
 }
 
 function checkTokenIds(ids: tf.Tensor, vocab: number): void {
+  // A synchronous read; WebGPU in Node allows only asynchronous ones (generate() checks its prompts itself there).
+  if (tf.getBackend() === 'webgpu') return;
   const data = ids.dataSync();
   for (let i = 0; i < data.length; i++) {
     const id = data[i]!;
