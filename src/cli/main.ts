@@ -7,6 +7,7 @@ import { compileCommand } from './compile.js';
 import { demoCommand } from './demo.js';
 import { evalLmCommand } from './eval-lm.js';
 import { exportCommand, inspectCommand } from './onnx.js';
+import { generateCommand } from './generate.js';
 import { serveCommand } from './serve.js';
 import { sweepCommand } from './sweep.js';
 import { trainCommand } from './train.js';
@@ -25,6 +26,7 @@ const program = new Command('fhenet')
   .addCommand(compileCommand())
   .addCommand(serveCommand())
   .addCommand(demoCommand());
+program.addCommand(generateCommand());
 program.addCommand(evalLmCommand());
 
 try {
