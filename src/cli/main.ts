@@ -8,6 +8,7 @@ import { dataCommand } from './data.js';
 import { demoCommand } from './demo.js';
 import { executeCommand } from './execute.js';
 import { hybridCommand } from './hybrid-build.js';
+import { evalLmCommand } from './eval-lm.js';
 import { exportCommand, inspectCommand } from './onnx.js';
 import { generateCommand } from './generate.js';
 import { serveCommand } from './serve.js';
@@ -33,6 +34,7 @@ const program = new Command('fhenet')
   .addCommand(demoCommand())
   .addCommand(dataCommand())
   .addCommand(generateCommand())
+  .addCommand(evalLmCommand())
   .addCommand(workerCommand());
 
 // Settings of `program` do not reach commands added with addCommand: every subcommand shows its help after a usage
