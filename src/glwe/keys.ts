@@ -32,20 +32,12 @@ export interface EvaluationKey {
   readonly bodies: Uint32Array;
 }
 
-/**
- * The server's form of the evaluation key: for every packing GLWE (j, l), three spectra of N f64 each — the mask
- * split as K_a = K_hi·2^52 + K_lo (K_hi in ±2^11, K_lo in ±2^51), and the body K_b. Why split the mask: the mask
- * product's float error is multiplied by the output key on decryption (≈ √(N/2) = 32×); Σ D·K_hi stays below 2^50
- * and is exact after rounding, and K_lo's error is 2^12 times smaller than the whole mask's (docs/glwe.md).
- */
+/** The server's form of the evaluation key: for every packing GLWE (j, l), its mask and body spectra (N f64 each). */
 export interface PreparedEvaluationKey {
   readonly params: GlweParams;
-  /** (j·ℓ + l)·3N: K_hi spectrum, K_lo spectrum, K_b spectrum (N f64 each). */
+  /** (j·ℓ + l)·2N: mask spectrum, then body spectrum. */
   readonly spectra: Float64Array;
 }
-
-/** Exponent of the mask split K_a = K_hi·2^MASK_SPLIT + K_lo. */
-export const MASK_SPLIT = 52;
 
 /** Signed float value of u64 words (top 53 bits kept: the server's approximate torus form). */
 export function wordToSigned(lo: number, hi: number): number {
@@ -101,28 +93,19 @@ export function prepareEvaluationKey(key: EvaluationKey): PreparedEvaluationKey 
     throw new GlweParameterError(`evaluation key: ${key.bodies.length / 2} body values, expected ${n * count} for ${params.name}`);
   }
   const fft = fftPlan(n);
-  const spectra = new Float64Array(3 * n * count);
+  const m = fft.m;
+  const spectra = new Float64Array(2 * n * count);
   const masks = seededStream(key.seed);
   const words = new Uint32Array(2 * n);
-  const hiPoly = new Float64Array(n);
-  const loPoly = new Float64Array(n);
-  const hiUnit = 2 ** (MASK_SPLIT - 32);
+  const poly = new Float64Array(n);
   for (let t = 0; t < count; t++) {
+    const o = 2 * n * t;
     masks.fillU64(words, 0, n);
-    for (let i = 0; i < n; i++) {
-      const w1 = words[2 * i + 1]!;
-      const top = w1 >= 0x80000000 ? w1 - TWO_32 : w1; // signed top word
-      const hi = Math.round(top / hiUnit);
-      hiPoly[i] = hi;
-      loPoly[i] = (top - hi * hiUnit) * TWO_32 + words[2 * i]!; // exact: |·| < 2^52
-    }
-    const o = 3 * n * t;
-    fft.forward(hiPoly, 0, spectra, o, o + fft.m);
-    fft.forward(loPoly, 0, spectra, o + n, o + n + fft.m);
+    for (let i = 0; i < n; i++) poly[i] = wordToSigned(words[2 * i]!, words[2 * i + 1]!);
+    fft.forward(poly, 0, spectra, o, o + m);
     const b = key.bodies;
-    const ob = 2 * n * t;
-    for (let i = 0; i < n; i++) hiPoly[i] = wordToSigned(b[ob + 2 * i]!, b[ob + 2 * i + 1]!);
-    fft.forward(hiPoly, 0, spectra, o + 2 * n, o + 2 * n + fft.m);
+    for (let i = 0; i < n; i++) poly[i] = wordToSigned(b[o + 2 * i]!, b[o + 2 * i + 1]!);
+    fft.forward(poly, 0, spectra, o + n, o + n + m);
   }
   return { params, spectra };
 }
