@@ -10,6 +10,7 @@ import type { GlweParams } from './params.js';
 import { fftPlan, keySpectrum, mulBinaryKey } from './poly.js';
 import { binaryKey, cryptoRng, randomSeed, seededStream, tuniform, type GlweRng } from './random.js';
 import { TWO_32 } from '../tfhe/torus.js';
+import { loadGlweKernel, requireGlweKernel } from './native.js';
 
 export interface ClientKey {
   readonly params: GlweParams;
@@ -33,19 +34,16 @@ export interface EvaluationKey {
 }
 
 /**
- * The server's form of the evaluation key: for every packing GLWE (j, l), three spectra of N f64 each — the mask
- * split as K_a = K_hi·2^52 + K_lo (K_hi in ±2^11, K_lo in ±2^51), and the body K_b. Why split the mask: the mask
- * product's float error is multiplied by the output key on decryption (≈ √(N/2) = 32×); Σ D·K_hi stays below 2^50
- * and is exact after rounding, and K_lo's error is 2^12 times smaller than the whole mask's (docs/glwe.md).
+ * The server's form of the evaluation key: for every packing GLWE (j, l), its mask and body spectra (N f64 each), in
+ * the frequency order of the kernel that will use it (the native kernel's packing uses FFTW; the TypeScript oracle
+ * its own FFT).
  */
 export interface PreparedEvaluationKey {
   readonly params: GlweParams;
-  /** (j·ℓ + l)·3N: K_hi spectrum, K_lo spectrum, K_b spectrum (N f64 each). */
+  readonly kernel: 'native' | 'typescript';
+  /** (j·ℓ + l)·2N: mask spectrum, then body spectrum. */
   readonly spectra: Float64Array;
 }
-
-/** Exponent of the mask split K_a = K_hi·2^MASK_SPLIT + K_lo. */
-export const MASK_SPLIT = 52;
 
 /** Signed float value of u64 words (top 53 bits kept: the server's approximate torus form). */
 export function wordToSigned(lo: number, hi: number): number {
@@ -91,8 +89,11 @@ export function generateKeys(params: GlweParams, rng: GlweRng = cryptoRng()): { 
   return { clientKey, evaluationKey: { params, seed, bodies } };
 }
 
-/** Expands the seeded masks and transforms every packing GLWE to the Fourier domain (server, once per client). */
-export function prepareEvaluationKey(key: EvaluationKey): PreparedEvaluationKey {
+/**
+ * Expands the seeded masks and transforms every packing GLWE to the Fourier domain (server, once per client).
+ * `kernel` (default 'auto': native when it builds) picks whose FFT the spectra are for.
+ */
+export function prepareEvaluationKey(key: EvaluationKey, options: { kernel?: 'auto' | 'native' | 'typescript' } = {}): PreparedEvaluationKey {
   const { params } = key;
   const n = params.polynomialSize;
   const level = params.packingLevel;
@@ -100,29 +101,30 @@ export function prepareEvaluationKey(key: EvaluationKey): PreparedEvaluationKey 
   if (key.bodies.length !== 2 * n * count) {
     throw new GlweParameterError(`evaluation key: ${key.bodies.length / 2} body values, expected ${n * count} for ${params.name}`);
   }
+  const kernel = options.kernel ?? 'auto';
+  const native = kernel === 'typescript' ? null : kernel === 'native' ? requireGlweKernel() : loadGlweKernel();
   const fft = fftPlan(n);
-  const spectra = new Float64Array(3 * n * count);
+  const m = fft.m;
+  const spectra = new Float64Array(2 * n * count);
   const masks = seededStream(key.seed);
   const words = new Uint32Array(2 * n);
-  const hiPoly = new Float64Array(n);
-  const loPoly = new Float64Array(n);
-  const hiUnit = 2 ** (MASK_SPLIT - 32);
-  for (let t = 0; t < count; t++) {
-    masks.fillU64(words, 0, n);
-    for (let i = 0; i < n; i++) {
-      const w1 = words[2 * i + 1]!;
-      const top = w1 >= 0x80000000 ? w1 - TWO_32 : w1; // signed top word
-      const hi = Math.round(top / hiUnit);
-      hiPoly[i] = hi;
-      loPoly[i] = (top - hi * hiUnit) * TWO_32 + words[2 * i]!; // exact: |·| < 2^52
+  const BATCH = 256; // polynomials per native call (bounded scratch)
+  const polys = new Float64Array(2 * n * BATCH);
+  for (let t0 = 0; t0 < count; t0 += BATCH) {
+    const nt = Math.min(BATCH, count - t0);
+    for (let t = 0; t < nt; t++) {
+      const o = 2 * n * t;
+      masks.fillU64(words, 0, n);
+      for (let i = 0; i < n; i++) polys[o + i] = wordToSigned(words[2 * i]!, words[2 * i + 1]!);
+      const b = key.bodies;
+      const ob = 2 * n * (t0 + t);
+      for (let i = 0; i < n; i++) polys[o + n + i] = wordToSigned(b[ob + 2 * i]!, b[ob + 2 * i + 1]!);
     }
-    const o = 3 * n * t;
-    fft.forward(hiPoly, 0, spectra, o, o + fft.m);
-    fft.forward(loPoly, 0, spectra, o + n, o + n + fft.m);
-    const b = key.bodies;
-    const ob = 2 * n * t;
-    for (let i = 0; i < n; i++) hiPoly[i] = wordToSigned(b[ob + 2 * i]!, b[ob + 2 * i + 1]!);
-    fft.forward(hiPoly, 0, spectra, o + 2 * n, o + 2 * n + fft.m);
+    if (native) {
+      native.keySpectra(polys.subarray(0, 2 * n * nt), spectra.subarray(2 * n * t0, 2 * n * (t0 + nt)), n, fft.twRe, fft.twIm);
+    } else {
+      for (let q = 0; q < 2 * nt; q++) fft.forward(polys, q * n, spectra, (2 * t0 + q) * n, (2 * t0 + q) * n + m);
+    }
   }
-  return { params, spectra };
+  return { params, kernel: native ? 'native' : 'typescript', spectra };
 }

@@ -5,8 +5,11 @@
  *
  *   fresh + input rounding   (σ_f² + 2^(2(64−b_in))/12) · Σ_i w_i²       per output row
  *   decomposition rounding   (N/2) · 2^(2(64−ℓB))/12                       mask digits keep the top ℓB bits
- *   packing-key noise        N·ℓ · σ_f² · 2^(2B)/12                         digits × key noise
- *   packing FFT (f64)        κ² · 2^(2B) · ℓ · n                            n = outputs in the result GLWE; κ fitted
+ *   packing-key noise        N·ℓ·n · σ_f² · 2^(2B)/12                       digits × key noise polynomials; n = outputs
+ *                                                                           packed in the result GLWE (X^i·e(X) reaches
+ *                                                                           every coefficient)
+ *   packing FFT (f64)        κ² · 2^(2B) · ℓ · n                            float error of Σ D·K (the mask's part is
+ *                                                                           multiplied by S' on decryption); κ fitted
  *   output modulus switch    2^(2(64−b_out))/12 · (1 + N/2)                  body + mask·S'
  *
  * The FFT term is the only fitted one: κ is calibrated on the ≥ 10^6-output runs of bench/glwe.ts
@@ -17,7 +20,7 @@ import type { MatVecLayout } from './layout.js';
 import { tuniformVariance, type GlweParams } from './params.js';
 
 /** Fitted constant of the packing-FFT error (see the module comment and bench/RESULTS.md). */
-export const FFT_KAPPA = 2 ** 20;
+export const FFT_KAPPA = 2 ** 22.5;
 /** z with P(|N(0,1)| > z) = 2^−40. */
 export const Z_2_POW_MINUS_40 = 7.14;
 
@@ -47,7 +50,7 @@ export function predictNoise(params: GlweParams, layout: MatVecLayout, rowSqSum:
   const terms: NoiseTerms = {
     input: (sf2 + 2 ** (2 * (64 - params.inputBodyBits)) / 12) * rowSqSum,
     decomposition: (n / 2) * (2 ** (2 * (64 - B * l)) / 12),
-    packingKey: n * l * sf2 * (2 ** (2 * B) / 12),
+    packingKey: n * l * slots * sf2 * (2 ** (2 * B) / 12),
     packingFft: FFT_KAPPA ** 2 * 2 ** (2 * B) * l * slots,
     outputSwitch: (2 ** (2 * (64 - params.outputBits)) / 12) * (1 + n / 2),
   };

@@ -12,16 +12,17 @@
  * 4. Modulus switch of every result coefficient to `outputBits` bits.
  *
  * Arithmetic is the approximate torus form of src/tfhe (signed values in float64): the FFT's rounding error is
- * noise, budgeted and measured (docs/glwe.md). `kernel: 'native'` runs steps 1–4 in C (native/glwe.c, threads over
- * output blocks and over j), 'typescript' in this file (the oracle); 'auto' (default) prefers the native kernel.
+ * noise, budgeted and measured (docs/glwe.md). The native kernel runs steps 1–4 in C (native/glwe.c, threads over
+ * output blocks and over j, FFTW for step 3); the TypeScript oracle is this file. Which one runs follows the prepared
+ * key (prepareEvaluationKey's `kernel`).
  */
 import { GlweParameterError } from './errors.js';
 import type { InputCiphertext, MatVecResult } from './client.js';
-import { MASK_SPLIT, wordToSigned, type PreparedEvaluationKey } from './keys.js';
+import { wordToSigned, type PreparedEvaluationKey } from './keys.js';
 import type { TransformedWeights } from './weights.js';
 import { fftPlan } from './poly.js';
 import { seededStream } from './random.js';
-import { loadGlweKernel, requireGlweKernel } from './native.js';
+import { requireGlweKernel } from './native.js';
 import { ROUND_MAGIC, TWO_64 } from '../tfhe/torus.js';
 
 export interface MatVecOptions {
@@ -32,7 +33,10 @@ export interface MatVecOptions {
   bias?: ArrayLike<number>;
   /** Worker threads of the native kernel (default 1). */
   threads?: number;
-  /** 'auto' (native if it builds, else TypeScript), 'native' (throws if unavailable) or 'typescript'. */
+  /**
+   * 'auto' (default: the kernel the key was prepared for), 'native' or 'typescript' — a key prepared for the other
+   * kernel is refused (its spectra are in another frequency order).
+   */
   kernel?: 'auto' | 'native' | 'typescript';
 }
 
@@ -105,7 +109,10 @@ export function serverMatVec(
 ): MatVecResult {
   checkInputs(key, tw, ct, options.bias);
   const kernel = options.kernel ?? 'auto';
-  const native = kernel === 'typescript' ? null : kernel === 'native' ? requireGlweKernel() : loadGlweKernel();
+  if (kernel !== 'auto' && kernel !== key.kernel) {
+    throw new GlweParameterError(`serverMatVec: kernel '${kernel}' asked for, but the key was prepared for the ${key.kernel} kernel (prepareEvaluationKey(key, { kernel: '${kernel}' }))`);
+  }
+  const native = key.kernel === 'native' ? requireGlweKernel() : null;
   const { a, b } = inputPolynomials(ct);
   const biasT = biasTorus(tw, options.bias);
   const n = tw.params.polynomialSize;
@@ -194,7 +201,7 @@ function matVecTs(
       for (let i = 0; i < n; i++) {
         let q = round(reduce64(pa[i]!) * toTop);
         for (let t = 0; t < level; t++) {
-          const d = q - base * round(q * invBase);
+          const d = q - base * Math.floor(q * invBase + 0.5); // digits in [−base/2, base/2): int16 in C
           digits[dOff + t * n + i] = d;
           q = (q - d) * invBase;
         }
@@ -205,10 +212,8 @@ function matVecTs(
         bPrime[o - first] = reduce64(pb[r * L + L - 1]! + biasT[o]!);
       }
     }
-    // 3. transposed packing keyswitch (mask split in K_hi·2^52 + K_lo, see keys.ts)
-    const oh = new Float64Array(n);
-    const oa = new Float64Array(n);
-    const ob = new Float64Array(n);
+    // 3. transposed packing keyswitch; two Fourier accumulators: mask, body
+    const acc = Array.from({ length: 2 }, () => new Float64Array(n));
     const dPoly = new Float64Array(n);
     const dSpec = new Float64Array(n);
     const blk = new Int32Array(count);
@@ -228,36 +233,24 @@ function matVecTs(
           dPoly[i] = j <= p ? digits[src + p - j]! : -digits[src + n + p - j]!;
         }
         fft.forward(dPoly, 0, dSpec, 0, m);
-        const k = 3 * n * (j * level + t);
+        const k = 2 * n * (j * level + t);
         const ks = key.spectra;
-        for (let x = 0; x < m; x++) {
-          const dr = dSpec[x]!, di = dSpec[m + x]!;
-          let kr = ks[k + x]!, ki = ks[k + m + x]!;
-          oh[x] += dr * kr - di * ki;
-          oh[m + x] += dr * ki + di * kr;
-          kr = ks[k + n + x]!;
-          ki = ks[k + n + m + x]!;
-          oa[x] += dr * kr - di * ki;
-          oa[m + x] += dr * ki + di * kr;
-          kr = ks[k + 2 * n + x]!;
-          ki = ks[k + 2 * n + m + x]!;
-          ob[x] += dr * kr - di * ki;
-          ob[m + x] += dr * ki + di * kr;
+        for (let part = 0; part < 2; part++) {
+          const a = acc[part]!;
+          const kp = k + part * n;
+          for (let x = 0; x < m; x++) {
+            const dr = dSpec[x]!, di = dSpec[m + x]!;
+            const kr = ks[kp + x]!, ki = ks[kp + m + x]!;
+            a[x] += dr * kr - di * ki;
+            a[m + x] += dr * ki + di * kr;
+          }
         }
       }
     }
-    const hiPart = new Float64Array(n);
-    fft.inverse(oh, 0, m, hiPart, 0, false);
-    fft.inverse(oa, 0, m, pa, 0, false);
-    fft.inverse(ob, 0, m, pb, 0, false);
-    // 4. result (−Σ D·K_a, b' − Σ D·K_b), modulus-switched; Σ D·K_hi is an exact integer, needed mod 2^(64−52)
-    const hiMod = 2 ** (64 - MASK_SPLIT);
-    const hiScale = 2 ** MASK_SPLIT;
-    for (let i = 0; i < n; i++) {
-      const hiExact = round(hiPart[i]!);
-      const hiWrapped = hiExact - hiMod * Math.floor(hiExact / hiMod);
-      masks[first + i] = modSwitch(-(hiWrapped * hiScale + reduce64(pa[i]!)));
-    }
+    // 4. result (−Σ D·K_a, b' − Σ D·K_b), modulus-switched
+    fft.inverse(acc[0]!, 0, m, pa, 0, false);
+    fft.inverse(acc[1]!, 0, m, pb, 0, false);
+    for (let i = 0; i < n; i++) masks[first + i] = modSwitch(-pa[i]!);
     for (let i = 0; i < count; i++) bodies[first + i] = modSwitch(bPrime[i]! - pb[i]!);
   }
 }
