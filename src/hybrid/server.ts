@@ -29,6 +29,7 @@ import { pipeline } from 'node:stream/promises';
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import { FhenetError } from '../util/errors.js';
 import { CLIENT_FILE, FHEModelServer, SERVER_FILE, parseShapeKey } from './deployment.js';
+import { llmRoutes } from './llm-routes.js';
 import { HybridError } from './errors.js';
 import { KeyStoreFull, KeyStoreIndex } from './key-store.js';
 import { writeFileAtomicAsync } from './fsutil.js';
@@ -493,6 +494,7 @@ export async function buildServer(opts: ServeOptions): Promise<FastifyInstance> 
       void reply.type('application/octet-stream').send(Buffer.from(out.buffer, out.byteOffset, out.byteLength));
     });
   });
+  await app.register(llmRoutes, { modelsDir: opts.modelsDir, maxKeyBytes: maxKey, maxCiphertextBytes: maxCt, ownerOf: (req) => owners.get(req) }); // hybrid LLM routes (llm-routes.ts)
 
   if (auth && opts.tokenFile !== undefined) {
     const file = opts.tokenFile;
