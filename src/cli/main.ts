@@ -6,6 +6,7 @@ import { analyzeCommand } from './analyze.js';
 import { compileCommand } from './compile.js';
 import { demoCommand } from './demo.js';
 import { exportCommand, inspectCommand } from './onnx.js';
+import { generateCommand } from './generate.js';
 import { serveCommand } from './serve.js';
 import { sweepCommand } from './sweep.js';
 import { trainCommand } from './train.js';
@@ -24,6 +25,7 @@ const program = new Command('fhenet')
   .addCommand(compileCommand())
   .addCommand(serveCommand())
   .addCommand(demoCommand());
+program.addCommand(generateCommand());
 
 try {
   await program.parseAsync(process.argv);

@@ -112,6 +112,16 @@ export abstract class Module {
     return out;
   }
 
+  /**
+   * The child registered under `name` now: after `setModule` this is the replacement, while a field that kept the
+   * original still points at the old one. Forward passes that must honour replacements look children up here.
+   */
+  protected child(name: string): Module {
+    const m = this.children.get(name);
+    if (!m) throw new ConfigError(`${this.label()} has no child '${name}'`);
+    return m;
+  }
+
   namedChildren(): [string, Module][] {
     return [...this.children];
   }

@@ -280,13 +280,16 @@ function shouldStop(h: EpochMetrics[], patience: number): boolean {
   return h.length - 1 - best >= patience;
 }
 
-interface TrainingState {
+/** What a training checkpoint carries besides tensors; `fitCausalLM` stores its optimizer step count as `epoch`. */
+export interface TrainingState<H = EpochMetrics> {
   epoch: number;
   rng: object;
-  history: EpochMetrics[];
+  history: H[];
+  /** Any other JSON-serialisable loop state (fitCausalLM: the partial sums of the current log interval). */
+  extra?: object;
 }
 
-async function saveTrainingState(file: string, model: Module, optimizer: ReturnType<typeof createOptimizer>, s: TrainingState): Promise<void> {
+export async function saveTrainingState<H>(file: string, model: Module, optimizer: ReturnType<typeof createOptimizer>, s: TrainingState<H>): Promise<void> {
   const tensors = new Map<string, tf.Tensor>();
   for (const [k, t] of model.stateDict()) tensors.set(`model.${k}`, t);
   const o = optimizer.state();
@@ -302,11 +305,12 @@ async function saveTrainingState(file: string, model: Module, optimizer: ReturnT
       rng: JSON.stringify(s.rng),
       optimizer: JSON.stringify(o.scalars),
       history: JSON.stringify(s.history),
+      ...(s.extra ? { extra: JSON.stringify(s.extra) } : {}),
     }),
   );
 }
 
-function loadTrainingState(file: string, model: Module, optimizer: ReturnType<typeof createOptimizer>): TrainingState {
+export function loadTrainingState<H = EpochMetrics>(file: string, model: Module, optimizer: ReturnType<typeof createOptimizer>): TrainingState<H> {
   const { tensors, metadata } = decodeTensors(new Uint8Array(fs.readFileSync(file)));
   if (metadata.format !== 'fhenet-training-state/1') throw new FhenetError(`${file} is not an fhenet training checkpoint`);
   const modelState = new Map<string, tf.Tensor>();
@@ -318,5 +322,10 @@ function loadTrainingState(file: string, model: Module, optimizer: ReturnType<ty
   model.loadStateDict(modelState);
   optimizer.loadState(optimState, JSON.parse(metadata.optimizer!));
   tf.dispose([...tensors.values()]);
-  return { epoch: Number(metadata.epoch), rng: JSON.parse(metadata.rng!), history: JSON.parse(metadata.history!) };
+  return {
+    epoch: Number(metadata.epoch),
+    rng: JSON.parse(metadata.rng!),
+    history: JSON.parse(metadata.history!),
+    ...(metadata.extra ? { extra: JSON.parse(metadata.extra) as object } : {}),
+  };
 }

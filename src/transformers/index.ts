@@ -9,3 +9,7 @@ export {
 export { fromPretrained, savePretrained, loadConfig, type LoadOptions, type SaveOptions } from './gpt2/pretrained.js';
 export { runSync, runAsync, hasForwardAsync, type LayerCall, type LayerSteps, type AsyncForward } from './layer-calls.js';
 export { ModelFolderError } from './errors.js';
+export { generate, type GenerateOptions, type GenerateOutput, type FinishReason } from './generation.js';
+export { sampleToken, argmax, type SamplingOptions } from './sampling.js';
+export { TextStreamer, type Decoder } from './text-streamer.js';
+export { GPT2Tokenizer, TokenizerFileError, GPT2_EOS_TOKEN, GPT2_EOS_TOKEN_ID } from './tokenizer.js';

@@ -104,6 +104,29 @@ describe('GPT2LMHeadModel', () => {
     m.dispose();
   });
 
+  it('gives the same logits and gradients on the cpu backend as on the default one', async () => {
+    const m = new GPT2LMHeadModel({ ...TINY, resid_pdrop: 0, embd_pdrop: 0, attn_pdrop: 0 }, { seed: 12 });
+    const x = ids();
+    const loss = () => tf.mean(tf.square(m.forward(x) as tf.Tensor)) as tf.Scalar;
+    const run = () => {
+      const logits = (m.forward(x) as tf.Tensor).dataSync().slice();
+      const { grads } = tf.variableGrads(loss);
+      return { logits, wte: grads[m.transformer.wte.weight.name]!.dataSync().slice() };
+    };
+    const before = tf.getBackend();
+    const a = run();
+    await tf.setBackend('cpu');
+    try {
+      const b = run();
+      const diff = (p: Float32Array, q: Float32Array) => p.reduce((mx, v, i) => Math.max(mx, Math.abs(v - q[i]!)), 0);
+      expect(diff(a.logits as Float32Array, b.logits as Float32Array)).toBeLessThan(1e-5);
+      expect(diff(a.wte as Float32Array, b.wte as Float32Array)).toBeLessThan(1e-6);
+    } finally {
+      await tf.setBackend(before);
+    }
+    m.dispose();
+  });
+
   it('checks token ids and the context length', () => {
     const m = new GPT2LMHeadModel(TINY, { seed: 6 }).eval();
     expect(() => m.forward(tf.tensor2d([[1, 61]], [1, 2], 'int32'))).toThrow(/unknown token id 61/);

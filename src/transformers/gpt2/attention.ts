@@ -45,9 +45,7 @@ export class GPT2Attention extends Module {
   /** Full causal self-attention over x [batch, seq, n_embd], no cache, no padding. */
   forward(x: Activation): tf.Tensor {
     const v = valueOf(x);
-    const mask = causalMask(v.shape[1]!, 0);
-    const { output } = runSync(this.steps(v, undefined, mask));
-    return output;
+    return tf.tidy(() => runSync(this.steps(v, undefined, causalMask(v.shape[1]!, 0))).output);
   }
 
   /**
@@ -58,15 +56,15 @@ export class GPT2Attention extends Module {
     const [b, s, e] = x.shape as [number, number, number];
     const h = this.nHead;
     const d = e / h;
-    const qkv = yield { module: this.c_attn, input: tf.reshape(x, [b * s, e]) };
+    const qkv = yield { module: this.child('c_attn'), input: tf.reshape(x, [b * s, e]) };
     const [q, k, v] = tf.split(tf.reshape(qkv, [b, s, 3 * e]), 3, 2).map((t) => tf.transpose(tf.reshape(t, [b, s, h, d]), [0, 2, 1, 3]));
     const key = past ? tf.concat([past.key, k!], 2) : k!;
     const value = past ? tf.concat([past.value, v!], 2) : v!;
     const scores = tf.add(tf.mul(tf.matMul(q!, key, false, true), this.scale), mask);
-    const probs = this.attn_dropout.call(tf.softmax(scores)) as tf.Tensor;
+    const probs = this.child('attn_dropout').call(tf.softmax(scores)) as tf.Tensor;
     const merged = tf.reshape(tf.transpose(tf.matMul(probs, value), [0, 2, 1, 3]), [b * s, e]);
-    const projected = yield { module: this.c_proj, input: merged };
-    const output = this.resid_dropout.call(tf.reshape(projected, [b, s, e])) as tf.Tensor;
+    const projected = yield { module: this.child('c_proj'), input: merged };
+    const output = this.child('resid_dropout').call(tf.reshape(projected, [b, s, e])) as tf.Tensor;
     return { output, present: { key, value } };
   }
 }

@@ -26,15 +26,15 @@ export class GPT2Block extends Module {
   /** x [batch, seq, n_embd], causal, no cache. */
   forward(x: Activation): tf.Tensor {
     const v = valueOf(x);
-    return runSync(this.steps(v, undefined, causalMask(v.shape[1]!, 0))).output;
+    return tf.tidy(() => runSync(this.steps(v, undefined, causalMask(v.shape[1]!, 0))).output);
   }
 
   *steps(x: tf.Tensor, past: LayerPast | undefined, mask: tf.Tensor): LayerSteps<{ output: tf.Tensor; present: LayerPast }> {
     const [b, s, e] = x.shape as [number, number, number];
-    const attn = yield* this.attn.steps(this.ln_1.call(x) as tf.Tensor, past, mask);
+    const attn = yield* (this.child('attn') as GPT2Attention).steps(this.child('ln_1').call(x) as tf.Tensor, past, mask);
     const h = tf.add(x, attn.output);
-    const normed = tf.reshape(this.ln_2.call(h) as tf.Tensor, [b * s, e]);
-    const m = yield* this.mlp.steps(normed);
+    const normed = tf.reshape(this.child('ln_2').call(h) as tf.Tensor, [b * s, e]);
+    const m = yield* (this.child('mlp') as GPT2MLP).steps(normed);
     return { output: tf.add(h, tf.reshape(m, [b, s, e])), present: attn.present };
   }
 }

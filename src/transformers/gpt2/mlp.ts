@@ -26,14 +26,14 @@ export class GPT2MLP extends Module {
   }
 
   forward(x: Activation): tf.Tensor {
-    return runSync(this.steps(valueOf(x)));
+    return tf.tidy(() => runSync(this.steps(valueOf(x))));
   }
 
   /** x [tokens, n_embd] → [tokens, n_embd]. */
   *steps(x: tf.Tensor): LayerSteps<tf.Tensor> {
-    const hidden = yield { module: this.c_fc, input: x };
-    const activated = this.act.call(hidden) as tf.Tensor;
-    const out = yield { module: this.c_proj, input: activated };
-    return this.dropout.call(out) as tf.Tensor;
+    const hidden = yield { module: this.child('c_fc'), input: x };
+    const activated = this.child('act').call(hidden) as tf.Tensor;
+    const out = yield { module: this.child('c_proj'), input: activated };
+    return this.child('dropout').call(out) as tf.Tensor;
   }
 }

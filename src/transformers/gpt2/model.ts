@@ -118,17 +118,17 @@ export class GPT2Model extends Module {
       }
     }
     const positions = tf.tensor2d(positionIds(b, s, pastLen, mask), [b, s], 'int32');
-    let hidden = this.drop.call(tf.add(this.wte.call(inputIds) as tf.Tensor, this.wpe.call(positions) as tf.Tensor)) as tf.Tensor;
+    let hidden = this.child('drop').call(tf.add(this.child('wte').call(inputIds) as tf.Tensor, this.child('wpe').call(positions) as tf.Tensor)) as tf.Tensor;
     const additive = causalMask(s, pastLen, mask);
     const presents: PastKeyValues = [];
     let i = 0;
-    for (const block of this.h) {
+    for (const block of this.child('h') as ModuleList<GPT2Block>) {
       const out = yield* block.steps(hidden, past?.[i], additive);
       hidden = out.output;
       presents.push(out.present);
       i++;
     }
-    return { hidden: this.ln_f.call(hidden) as tf.Tensor, presents };
+    return { hidden: this.child('ln_f').call(hidden) as tf.Tensor, presents };
   }
 }
 
@@ -196,11 +196,11 @@ export class GPT2LMHeadModel extends Module {
   }
 
   *steps(inputIds: tf.Tensor, opts: ForwardOptions = {}): LayerSteps<ForwardOutput> {
-    const { hidden, presents } = yield* this.transformer.steps(inputIds, opts);
+    const { hidden, presents } = yield* (this.child('transformer') as GPT2Model).steps(inputIds, opts);
     const [b, s, e] = hidden.shape as [number, number, number];
     const keep = Math.min(opts.logitsToKeep ?? s, s);
     const kept = keep === s ? hidden : tf.slice(hidden, [0, s - keep, 0], [b, keep, e]);
-    const logits = yield { module: this.lm_head, input: tf.reshape(kept, [b * keep, e]) };
+    const logits = yield { module: this.child('lm_head'), input: tf.reshape(kept, [b * keep, e]) };
     return { logits: tf.reshape(logits, [b, keep, this.config.vocab_size]), pastKeyValues: presents };
   }
 }

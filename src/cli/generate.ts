@@ -1,0 +1,78 @@
+/** `fhenet generate`: continues a prompt with a GPT-2-family model folder, streaming the text to the terminal. */
+import { Command } from 'commander';
+import { initBackend } from '../backend/index.js';
+import { generate } from '../transformers/generation.js';
+import { fromPretrained } from '../transformers/gpt2/pretrained.js';
+import { TextStreamer } from '../transformers/text-streamer.js';
+import { GPT2Tokenizer } from '../transformers/tokenizer.js';
+import { ConfigError } from '../util/errors.js';
+import { intOption, numberOption } from './options.js';
+
+interface GenerateCliOptions {
+  model: string;
+  prompt: string;
+  maxNewTokens: number;
+  temperature?: number;
+  topP?: number;
+  topK?: number;
+  seed: number;
+  stop?: string[];
+  stats?: boolean;
+}
+
+export function generateCommand(): Command {
+  return new Command('generate')
+    .description('continue a prompt with a GPT-2-family model (Hugging Face folder), streaming tokens as they come')
+    .requiredOption('--model <dir>', 'model folder: config.json, model.safetensors (or sharded), tokenizer files')
+    .requiredOption('--prompt <text>', 'the text to continue')
+    .option('--max-new-tokens <n>', 'tokens to generate (≥ 1)', intOption('--max-new-tokens', 1), 50)
+    .option('--temperature <t>', 'sample with this temperature (> 0; 0 = greedy)', numberOption('--temperature'))
+    .option('--top-p <p>', 'sample from the smallest set of tokens whose probability reaches p (0 < p ≤ 1)', numberOption('--top-p'))
+    .option('--top-k <k>', 'sample from the k most likely tokens', intOption('--top-k', 1))
+    .option('--seed <s>', 'seed of the sampling', intOption('--seed'), 0)
+    .option('--stop <text...>', 'stop when the generated text contains one of these strings')
+    .option('--stats', 'print tokens/s to stderr at the end')
+    .action(async (o: GenerateCliOptions) => {
+      await initBackend();
+      const tokenizer = GPT2Tokenizer.fromPretrained(o.model);
+      const model = fromPretrained(o.model);
+      if (tokenizer.vocabSize > model.config.vocab_size) {
+        throw new ConfigError(`${o.model}: the tokenizer has ${tokenizer.vocabSize} tokens but the model only ${model.config.vocab_size} (vocab_size)`);
+      }
+      const ids = tokenizer.encode(o.prompt);
+      if (ids.length === 0) throw new ConfigError('--prompt is empty after tokenization; give some text');
+      const greedy = o.temperature === 0 || (o.temperature === undefined && o.topP === undefined && o.topK === undefined);
+      const streamer = new TextStreamer(tokenizer);
+      const generated: number[] = [];
+      const t0 = performance.now();
+      let firstAt = 0;
+      await generate(model, ids, {
+        maxNewTokens: o.maxNewTokens,
+        doSample: !greedy,
+        temperature: greedy ? undefined : o.temperature,
+        topP: o.topP,
+        topK: o.topK,
+        seed: o.seed,
+        eosTokenId: tokenizer.eosTokenId,
+        onToken: ([id]) => {
+          if (!firstAt) {
+            firstAt = performance.now();
+            process.stdout.write(o.prompt);
+          }
+          if (id === tokenizer.eosTokenId) return;
+          generated.push(id!);
+          process.stdout.write(streamer.push(id!));
+        },
+        stop: (o.stop ?? []).map((s) => (g: number[]) => tokenizer.decode(g.filter((id) => id !== tokenizer.eosTokenId)).includes(s)),
+      });
+      process.stdout.write(`${streamer.end()}\n`);
+      if (o.stats) {
+        const total = (performance.now() - t0) / 1000;
+        const rest = generated.length > 1 ? (performance.now() - firstAt) / (generated.length - 1) : NaN;
+        process.stderr.write(
+          `prompt ${ids.length} tokens, generated ${generated.length} in ${total.toFixed(2)} s (first token ${((firstAt - t0) / 1000).toFixed(2)} s, then ${rest.toFixed(1)} ms/token)\n`,
+        );
+      }
+      model.dispose();
+    });
+}
