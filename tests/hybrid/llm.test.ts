@@ -1,6 +1,6 @@
 /**
  * The hybrid LLM path on a tiny random GPT-2: every Linear/Conv1D remote (linearModuleNames), compiled with
- * dynamic quantization; greedy generation with the KV cache through the model's own asynchronous forward gives the
+ * dynamic quantization; the model's own generate (KV cache, batched prompts with left padding) gives the
  * same continuation in disable, simulate, execute and remote over loopback HTTP; the client folder is a Hugging
  * Face folder without any remote weight matrix in any dtype or layout; usage is metered per client key.
  */
@@ -11,6 +11,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../../src/backend/index.js';
 import { GPT2LMHeadModel } from '../../src/transformers/gpt2/model.js';
 import { loadConfig } from '../../src/transformers/gpt2/pretrained.js';
+import { generate } from '../../src/transformers/generation.js';
 import { fromFloat32 } from '../../src/util/safetensors-file.js';
 import { HybridFHEModel, type HybridMode } from '../../src/hybrid/hybrid-model.js';
 import { linearModuleNames } from '../../src/hybrid/linear-modules.js';
@@ -30,27 +31,16 @@ function ids(rows: number, cols: number, seed: number): tf.Tensor {
   return tf.tensor2d(Int32Array.from({ length: rows * cols }, () => Math.floor(r.uniform(0, CONFIG.vocab_size))), [rows, cols], 'int32');
 }
 
-/** Greedy decoding with the KV cache through the model's asynchronous forward (what a remote layer needs). */
-async function greedy(model: GPT2LMHeadModel, prompt: number[], n: number): Promise<{ tokens: number[]; firstLogits: number[] }> {
-  const out: number[] = [];
-  let past: Awaited<ReturnType<GPT2LMHeadModel['forwardWithPastAsync']>>['pastKeyValues'] | undefined;
-  let input = prompt;
-  let firstLogits: number[] = [];
-  for (let i = 0; i < n; i++) {
-    const x = tf.tensor2d(Int32Array.from(input), [1, input.length], 'int32');
-    const r = await model.forwardWithPastAsync(x, { pastKeyValues: past, logitsToKeep: 1 });
-    x.dispose();
-    for (const p of past ?? []) tf.dispose([p.key, p.value]);
-    past = r.pastKeyValues;
-    const logits = Array.from(r.logits.dataSync());
-    r.logits.dispose();
-    if (i === 0) firstLogits = logits;
-    const next = logits.indexOf(Math.max(...logits));
-    out.push(next);
-    input = [next];
-  }
-  for (const p of past ?? []) tf.dispose([p.key, p.value]);
-  return { tokens: out, firstLogits };
+const PROMPTS = [[5, 17, 42, 8, 77, 3], [60, 2, 33, 91]]; // batched, the second left-padded
+const NEW = 8;
+
+/** The model's own generate (KV cache, batched prompts) and the logits of the first prompt's last position. */
+async function run(h: HybridFHEModel, model: GPT2LMHeadModel): Promise<{ tokens: number[][]; logits: number[] }> {
+  const { newTokens } = await generate(model, PROMPTS, { maxNewTokens: NEW, eosTokenId: null });
+  const y = await h.forward(tf.tensor2d([PROMPTS[0]!], [1, PROMPTS[0]!.length], 'int32'));
+  const logits = Array.from(y.dataSync()).slice(-CONFIG.vocab_size);
+  y.dispose();
+  return { tokens: newTokens, logits };
 }
 
 /** Every `w`-byte window (stride w/2) of `values` in F32, F16 and BF16, row-major and transposed [rows, cols]. */
@@ -81,31 +71,25 @@ describe('hybrid GPT-2, every linear layer remote, dynamic quantization', () => 
       const w = model.getModule(n) as unknown as { weight: tf.Tensor };
       return { name: n, values: Float32Array.from(w.weight.dataSync() as Float32Array), shape: w.weight.shape as [number, number] };
     });
-    const prompt = [5, 17, 42, 8, 77, 3];
-    const float = await greedy(model, prompt, 8);
-
     const h = new HybridFHEModel(model, names, { modelName: 'tiny-gpt2' });
+    h.setFheMode('float');
+    const float = await run(h, model);
     h.compileModel(ids(4, 16, 1), { nBits: 8, dynamicQuantization: true });
-    const runs: Partial<Record<HybridMode, { tokens: number[]; firstLogits: number[] }>> = {};
+    const runs: Partial<Record<HybridMode, { tokens: number[][]; logits: number[] }>> = {};
     for (const mode of ['disable', 'simulate', 'execute'] as const) {
       h.setFheMode(mode);
       const calls = h.calls.length;
-      runs[mode] = await greedy(model, prompt, 8);
-      expect(h.calls.length - calls, mode).toBe(mode === 'execute' ? 8 * names.length : 0); // one call per layer and step
+      runs[mode] = await run(h, model);
+      // one call per remote layer and step for the whole batch, and one per layer for the forward
+      expect(h.calls.length - calls, mode).toBe(mode === 'execute' ? (NEW + 1) * names.length : 0);
     }
     expect(runs.simulate!.tokens).toEqual(runs.disable!.tokens);
     expect(runs.execute!.tokens).toEqual(runs.simulate!.tokens);
-    expect(runs.execute!.firstLogits).toEqual(runs.simulate!.firstLogits); // the simulate backend is exact
+    expect(runs.execute!.logits).toEqual(runs.simulate!.logits); // the simulate backend is exact
     const maxDiff = (a: number[], b: number[]) => Math.max(...a.map((v, i) => Math.abs(v - b[i]!)));
-    expect(maxDiff(runs.simulate!.firstLogits, runs.disable!.firstLogits)).toBeLessThan(1e-4);
-    const spread = Math.max(...float.firstLogits) - Math.min(...float.firstLogits);
-    expect(maxDiff(runs.simulate!.firstLogits, float.firstLogits)).toBeLessThan(0.05 * spread); // 8-bit ≈ float
-    // HybridFHEModel.forward runs the whole model asynchronously too: one pass, one call per remote layer
-    const calls = h.calls.length;
-    const logits = await h.forward(ids(2, 5, 9));
-    expect(logits.shape).toEqual([2, 5, CONFIG.vocab_size]);
-    logits.dispose();
-    expect(h.calls.length - calls).toBe(names.length);
+    expect(maxDiff(runs.simulate!.logits, runs.disable!.logits)).toBeLessThan(1e-4);
+    const spread = Math.max(...float.logits) - Math.min(...float.logits);
+    expect(maxDiff(runs.simulate!.logits, float.logits)).toBeLessThan(0.05 * spread); // 8-bit ≈ float
     await h.close();
 
     const dir = path.join(root, 'models', 'tiny-gpt2');
@@ -137,14 +121,14 @@ describe('hybrid GPT-2, every linear layer remote, dynamic quantization', () => 
     try {
       const fresh = new GPT2LMHeadModel(loadConfig(clientDir), { init: 'empty' });
       const client = HybridFHEModel.loadClient(fresh, dir, { serverUrl: url });
-      const remoteRun = await greedy(fresh, prompt, 8);
+      const remoteRun = await run(client, fresh);
       expect(remoteRun.tokens).toEqual(runs.simulate!.tokens);
-      expect(remoteRun.firstLogits).toEqual(runs.simulate!.firstLogits);
-      expect(client.calls.length).toBe(8 * names.length);
+      expect(remoteRun.logits).toEqual(runs.simulate!.logits);
+      expect(client.calls.length).toBe((NEW + 1) * names.length);
       expect(client.keyReports.length).toBe(1); // one key for every layer
       const metrics = await (await fetch(`${url}/llm/metrics`)).text();
-      expect(metrics).toMatch(new RegExp(`fhenet_llm_tokens_total\\{model="tiny-gpt2",key="[0-9a-f]{12}"\\} ${prompt.length + 7}\\n`));
-      expect(metrics).toMatch(new RegExp(`fhenet_llm_layer_calls_total\\{model="tiny-gpt2",key="[0-9a-f]{12}"\\} ${8 * names.length}\\n`));
+      expect(metrics).toMatch(new RegExp(`fhenet_llm_tokens_total\\{model="tiny-gpt2",key="[0-9a-f]{12}"\\} ${2 * PROMPTS[0]!.length + 2 * (NEW - 1) + PROMPTS[0]!.length}\\n`));
+      expect(metrics).toMatch(new RegExp(`fhenet_llm_layer_calls_total\\{model="tiny-gpt2",key="[0-9a-f]{12}"\\} ${(NEW + 1) * names.length}\\n`));
       const up = client.calls.reduce((a, c) => a + c.bytesSent, 0);
       expect(metrics).toContain(`direction="in"} ${up}\n`);
       // hostile input: a truncated ciphertext (400), an unknown layer, an unknown uid (404)
