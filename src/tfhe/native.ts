@@ -29,10 +29,12 @@ export function nativeKernelError(): string | undefined {
 /** The native kernel, building it if needed; null if unavailable (TypeScript fallback). */
 export function loadNativeKernel(): NativeKernel | null {
   let sources: string[];
+  let headers: string[];
   try {
     // From src/tfhe (tsx, tests) the source sits next to this file; from a tsc build (dist/tfhe, which does not copy
     // .c files) it is found in the package's src/ folder.
     sources = [findSource(import.meta.url, ['native/kernel.c', '../../src/tfhe/native/kernel.c'])];
+    headers = [findSource(import.meta.url, ['native/negacyclic_fft.h', '../../src/tfhe/native/negacyclic_fft.h'])];
   } catch (e) {
     loadError = (e as Error).message;
     return null;
@@ -40,6 +42,7 @@ export function loadNativeKernel(): NativeKernel | null {
   const r = loadNativeAddon<NativeKernel>({
     name: 'fhenet-tfhe',
     sources,
+    headers,
     // -ffp-contract=off keeps the C arithmetic bit-identical to the TypeScript reference (no fused multiply-add).
     flags: ['-O3', '-march=native', '-ffp-contract=off'],
     libs: ['-lm'],

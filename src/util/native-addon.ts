@@ -36,6 +36,8 @@ export interface NativeAddonSpec {
   sources: string[];
   /** Compiler flags; `-shared -fPIC` are always added. Default `['-O3']`. */
   flags?: string[];
+  /** Headers the sources include: hashed into the cache key (an edited header rebuilds), never compiled. */
+  headers?: string[];
   /** Extra include directories (the Node-API headers' directory is always added). */
   includeDirs?: string[];
   /** Link arguments after the sources, e.g. `['-lopenblas', '-lm']`. */
@@ -147,7 +149,7 @@ function build<T>(spec: NativeAddonSpec): NativeAddonResult<T> {
   const libs = spec.libs ?? [];
   const includes = (spec.includeDirs ?? []).map((d) => `-I${d}`);
   const hash = createHash('sha256');
-  for (const s of spec.sources) hash.update(readFileSync(s));
+  for (const s of [...spec.sources, ...(spec.headers ?? [])]) hash.update(readFileSync(s));
   hash
     .update([compiler, ...flags, ...includes, ...libs].join(' '))
     .update(process.versions.modules)
