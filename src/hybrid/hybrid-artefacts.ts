@@ -18,6 +18,7 @@ import { decodeSafetensors, encodeSafetensors, type SafeTensor } from '../util/s
 import { GPT2LMHeadModel } from '../transformers/gpt2/model.js';
 import { savePretrained } from '../transformers/gpt2/pretrained.js';
 import type { QuantizedLinear } from './dynamic-quant.js';
+import { linearServerBackend } from './linear-backend.js';
 import { StateDictError } from '../util/errors.js';
 import { FHEModelDev } from './deployment.js';
 import { HybridError } from './errors.js';
@@ -85,12 +86,16 @@ const LINEAR_SPECS_FILE = 'remote-layers.safetensors';
 export function writeLinearArtefacts(dir: string, model: Module, layers: readonly RemoteLayer[], modelName: string, backend: string): void {
   const server = new Map<string, SafeTensor>();
   const client = new Map<string, SafeTensor>();
+  const info: Record<string, string> = {};
+  const backendImpl = linearServerBackend(backend);
   for (const l of layers) {
     const q = l.linear;
     if (!q?.weights.length) throw new HybridError(`module '${l.name}' has no quantized weights on this side; call compileModel({ dynamicQuantization: true }) first`);
     server.set(`${l.name}.weight`, { dtype: 'I8', shape: [q.outFeatures, q.inFeatures], data: q.weights });
     client.set(`${l.name}.scales`, { dtype: 'F32', shape: [q.outFeatures], data: q.scales });
     client.set(`${l.name}.bias`, { dtype: 'F32', shape: [q.outFeatures], data: q.bias });
+    const published = backendImpl.clientInfo?.(q);
+    if (published) info[`${l.name}.info`] = JSON.stringify(published);
   }
   const manifest: HybridManifest = {
     format: HYBRID_MANIFEST_FORMAT,
@@ -107,21 +112,22 @@ export function writeLinearArtefacts(dir: string, model: Module, layers: readonl
   const cdir = clientDir(dir);
   if (model instanceof GPT2LMHeadModel) savePretrained(model, cdir, { dtype: 'F32' });
   else saveModule(path.join(cdir, 'model.safetensors'), model, { format: HYBRID_MANIFEST_FORMAT, remote: layers.map((l) => l.name).join(',') });
-  writeFileAtomic(path.join(cdir, LINEAR_SPECS_FILE), encodeSafetensors(client, { format: HYBRID_MANIFEST_FORMAT }));
+  writeFileAtomic(path.join(cdir, LINEAR_SPECS_FILE), encodeSafetensors(client, { format: HYBRID_MANIFEST_FORMAT, ...info }));
   writeFileAtomic(path.join(cdir, 'hybrid.json'), JSON.stringify(manifest, null, 1));
 }
 
 /** Per remote layer what the client dequantizes with (no weight matrix). */
-export function readLinearSpecs(dir: string, names: readonly string[]): Map<string, Omit<QuantizedLinear, 'weights'>> {
+export function readLinearSpecs(dir: string, names: readonly string[]): Map<string, Omit<QuantizedLinear, 'weights'> & { info?: Record<string, unknown> }> {
   const file = path.join(clientDir(dir), LINEAR_SPECS_FILE);
   if (!fs.existsSync(file)) throw new HybridError(`${file} does not exist (write it with saveAndClearPrivateInfo)`, 404, 'not_found');
-  const { tensors } = decodeSafetensors(new Uint8Array(fs.readFileSync(file)));
-  const out = new Map<string, Omit<QuantizedLinear, 'weights'>>();
+  const { tensors, metadata } = decodeSafetensors(new Uint8Array(fs.readFileSync(file)));
+  const out = new Map<string, Omit<QuantizedLinear, 'weights'> & { info?: Record<string, unknown> }>();
   for (const name of names) {
     const scales = tensors.get(`${name}.scales`);
     const bias = tensors.get(`${name}.bias`);
     if (!scales || !bias || scales.dtype !== 'F32' || bias.dtype !== 'F32') throw new StateDictError(`${file} lacks the scales or bias of '${name}'`);
-    out.set(name, { inFeatures: 0, outFeatures: scales.shape[0]!, scales: scales.data as Float32Array, bias: bias.data as Float32Array });
+    const info = metadata[`${name}.info`];
+    out.set(name, { inFeatures: 0, outFeatures: scales.shape[0]!, scales: scales.data as Float32Array, bias: bias.data as Float32Array, ...(info ? { info: JSON.parse(info) as Record<string, unknown> } : {}) });
   }
   return out;
 }

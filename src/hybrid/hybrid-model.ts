@@ -194,7 +194,7 @@ export class HybridFHEModel {
     for (const l of this.layers.values()) {
       l.original?.dispose();
       l.original = undefined;
-      if (l.linear) l.linear = { ...l.linear, weights: new Int8Array(0) };
+      if (l.linear) l.linear = { ...l.linear, info: linearServerBackend(this.backend).clientInfo?.(l.linear), weights: new Int8Array(0) };
       for (const c of l.compiled.values()) {
         c.fhe = undefined;
         c.dev = undefined;

@@ -9,6 +9,7 @@
  * - `LinearServerBackend { prepare(layer), parseKey(bytes), matVec(key, prepared, ciphertext) }`.
  * Ciphertexts are bound to the key (its id) and to the layer (`layerTag`: 8 bytes of SHA-256 of "model/layer").
  *
+ * Backends: `glwe` (glwe-linear-backend.ts: fhenet's packed GLWE engine, real encryption) and `simulate`.
  * The `simulate` pair sends clear integers in the frame below — NOT encryption; it exists so that the whole LLM path
  * (per-token quantization → HTTP → integer product → dequantization) is built and tested independently of the
  * cryptography. tfjs-free.
@@ -22,12 +23,22 @@ import { crc32 } from 'node:zlib';
 import { createHash, randomBytes } from 'node:crypto';
 import { HybridError } from './errors.js';
 import { type QuantizedLinear, integerMatVec } from './dynamic-quant.js';
+import { glweLinearClient, glweLinearServer } from './glwe-linear-backend.js';
+
+/** What the client knows of a layer: its shape and what the backend published for it (no weight). */
+export interface ClientLayer {
+  inFeatures: number;
+  outFeatures: number;
+  info?: Record<string, unknown>;
+}
 
 export interface LinearClientKeys {
   /** What the client uploads once (`/llm/add_key`). */
   evaluationKey(): Uint8Array;
-  encrypt(values: Int16Array, tokens: number, inFeatures: number, layerTag: Uint8Array): Uint8Array | Promise<Uint8Array>;
-  decrypt(bytes: Uint8Array, tokens: number, outFeatures: number, layerTag: Uint8Array): Float64Array | Promise<Float64Array>;
+  /** The evaluation key as an object, for a server in the same process ('execute'; skips the wire format). */
+  localKey?(): unknown;
+  encrypt(values: Int16Array, tokens: number, layer: ClientLayer, layerTag: Uint8Array): Uint8Array | Promise<Uint8Array>;
+  decrypt(bytes: Uint8Array, tokens: number, layer: ClientLayer, layerTag: Uint8Array): Float64Array | Promise<Float64Array>;
   dispose?(): void;
 }
 
@@ -42,6 +53,10 @@ export interface LinearServerBackend {
   readonly name: string;
   /** The layer's weights in the form `matVec` needs (once per layer, shared by every client). */
   prepare(layer: ServerLayer): unknown;
+  /** What the client needs to encrypt for this layer (public; computed when the artefacts are written). */
+  clientInfo?(layer: ServerLayer): Record<string, unknown>;
+  /** Loads `LinearClientKeys.localKey()` of a client in the same process. */
+  loadLocalKey?(key: unknown): unknown;
   /** Validates an uploaded key; throws HybridError (4xx) on bad bytes. */
   parseKey(bytes: Uint8Array): unknown;
   /** acc = x_c · wᵀ on the client's ciphertext; throws HybridError (4xx) on bad or mismatched ciphertexts. */
@@ -102,8 +117,9 @@ export const simulateLinearClient: LinearClientBackend = {
     new DataView(key.buffer).setUint32(24, crc32(key.subarray(0, 24)), true);
     return {
       evaluationKey: () => key,
-      encrypt: (values, tokens, inFeatures, tag) => encodeCt(1, keyId, tag, values, tokens, inFeatures),
-      decrypt: (bytes, tokens, outFeatures, tag) => {
+      encrypt: (values, tokens, layer, tag) => encodeCt(1, keyId, tag, values, tokens, layer.inFeatures),
+      decrypt: (bytes, tokens, layer, tag) => {
+        const outFeatures = layer.outFeatures;
         const ct = decodeCt(bytes, 'server answer', 502, 'bad_answer');
         const bad = (m: string) => new HybridError(`server answer: ${m}`, 502, 'bad_answer');
         if (ct.kind !== 2) throw bad('not an output ciphertext');
@@ -140,8 +156,14 @@ export const simulateLinearServer: LinearServerBackend = {
   },
 };
 
-const CLIENTS = new Map<string, LinearClientBackend>([['simulate', simulateLinearClient]]);
-const SERVERS = new Map<string, LinearServerBackend>([['simulate', simulateLinearServer]]);
+const CLIENTS = new Map<string, LinearClientBackend>([
+  ['simulate', simulateLinearClient],
+  ['glwe', glweLinearClient],
+]);
+const SERVERS = new Map<string, LinearServerBackend>([
+  ['simulate', simulateLinearServer],
+  ['glwe', glweLinearServer],
+]);
 
 export function registerLinearBackend(client: LinearClientBackend, server: LinearServerBackend): void {
   CLIENTS.set(client.name, client);

@@ -9,15 +9,13 @@
  * its bias (dynamic-quant.ts). tfjs-free.
  */
 import { type QuantizedLinear, type QuantizedTokens, dequantizeOutput, quantizeTokens } from './dynamic-quant.js';
-import { type LinearClientKeys, layerTag, linearClientBackend, linearServerBackend } from './linear-backend.js';
+import { type ClientLayer, type LinearClientKeys, layerTag, linearClientBackend, linearServerBackend } from './linear-backend.js';
 import type { RemoteClient } from './remote-client.js';
 import { HybridError, RemoteCallError } from './errors.js';
 import type { KeyReport, RemoteCallReport } from './encrypted-calls.js';
 
 /** What the client knows of a remote linear layer: no weight matrix. */
-export interface LinearLayerSpec {
-  inFeatures: number;
-  outFeatures: number;
+export interface LinearLayerSpec extends ClientLayer {
   scales: Float32Array;
   bias: Float32Array;
 }
@@ -46,27 +44,30 @@ export class LinearCalls {
       this.local = (async () => {
         const k0 = performance.now();
         const keys = await linearClientBackend(backend).generateKeys();
-        const evalKey = keys.evaluationKey();
+        const server = linearServerBackend(backend);
+        // In process the key object goes to the server directly when the backend allows (no wire format, no size).
+        const local = keys.localKey && server.loadLocalKey ? keys.localKey() : undefined;
+        const evalKey = local === undefined ? keys.evaluationKey() : undefined;
         const k1 = performance.now();
-        const serverKey = linearServerBackend(backend).parseKey(evalKey);
-        this.reports.keyReports.push({ module: '*', shape: 'linear', bytes: evalKey.length, keygenMs: k1 - k0, uploadMs: performance.now() - k1 });
+        const serverKey = await (local === undefined ? server.parseKey(evalKey!) : server.loadLocalKey!(local));
+        this.reports.keyReports.push({ module: '*', shape: 'linear', bytes: evalKey?.length ?? 0, keygenMs: k1 - k0, uploadMs: performance.now() - k1 });
         return { keys, serverKey, prepared: new Map() };
       })();
       this.local.catch(() => (this.local = undefined));
     }
     const loc = await this.local;
     const server = linearServerBackend(this.backend());
-    let prepared = loc.prepared.get(name);
-    if (!loc.prepared.has(name)) loc.prepared.set(name, (prepared = server.prepare(layer)));
+    let entry = loc.prepared.get(name) as { prepared: unknown; spec: LinearLayerSpec } | undefined;
+    if (!entry) loc.prepared.set(name, (entry = { prepared: server.prepare(layer), spec: { ...layer, info: server.clientInfo?.(layer) } }));
+    const { prepared, spec } = entry;
     const tag = layerTag(modelName, name);
     const t0 = performance.now();
     const q = quantizeTokens(x, tokens, layer.inFeatures);
-    const ct = await loc.keys.encrypt(q.values, tokens, layer.inFeatures, tag);
+    const ct = await loc.keys.encrypt(q.values, tokens, spec, tag);
     const t1 = performance.now();
     const res = await server.matVec(loc.serverKey, prepared, layer, ct, tag);
     const t2 = performance.now();
-    const y = this.finish(loc.keys, res, q, layer, tokens, tag);
-    const out = await y;
+    const out = await this.finish(loc.keys, res, q, spec, tokens, tag);
     const t3 = performance.now();
     this.reports.report({ module: name, shape: String(layer.inFeatures), n: tokens, bytesSent: ct.length, bytesReceived: res.length, httpMs: t2 - t1, encryptMs: t1 - t0, decryptMs: t3 - t2, totalMs: t3 - t0 });
     return out;
@@ -93,7 +94,7 @@ export class LinearCalls {
     const tag = layerTag(modelName, name);
     const t0 = performance.now();
     const q = quantizeTokens(x, tokens, spec.inFeatures);
-    const ct = await keys.encrypt(q.values, tokens, spec.inFeatures, tag);
+    const ct = await keys.encrypt(q.values, tokens, spec, tag);
     const t1 = performance.now();
     let res: Awaited<ReturnType<RemoteClient['llmLinear']>>;
     try {
@@ -114,7 +115,7 @@ export class LinearCalls {
   }
 
   private async finish(keys: LinearClientKeys, bytes: Uint8Array, q: QuantizedTokens, spec: LinearLayerSpec, tokens: number, tag: Uint8Array): Promise<Float32Array> {
-    const acc = await keys.decrypt(bytes, tokens, spec.outFeatures, tag);
+    const acc = await keys.decrypt(bytes, tokens, spec, tag);
     return dequantizeOutput(acc, q.scales, spec.scales, spec.bias);
   }
 

@@ -48,7 +48,7 @@ export class RemoteLayer {
    * Set instead of `compiled` when compiled with dynamic quantization (the LLM path): the integer layer. On a loaded
    * client `weights` is empty (only the per-channel scales and the bias are known there).
    */
-  linear: QuantizedLinear | undefined;
+  linear: (QuantizedLinear & { info?: Record<string, unknown> }) | undefined;
 
   constructor(
     readonly name: string,
