@@ -7,6 +7,7 @@ import { compileCommand } from './compile.js';
 import { demoCommand } from './demo.js';
 import { exportCommand, inspectCommand } from './onnx.js';
 import { generateCommand } from './generate.js';
+import { hybridLlmCommand } from './hybrid-llm.js';
 import { serveCommand } from './serve.js';
 import { sweepCommand } from './sweep.js';
 import { trainCommand } from './train.js';
@@ -26,6 +27,7 @@ const program = new Command('fhenet')
   .addCommand(serveCommand())
   .addCommand(demoCommand());
 program.addCommand(generateCommand());
+program.addCommand(hybridLlmCommand());
 
 try {
   await program.parseAsync(process.argv);

@@ -36,8 +36,9 @@ export interface HybridManifest {
   modules: Record<string, { key: string; moduleShape: number[]; graphShape: number[]; outShape: number[] }[]>;
 }
 
+/** `dir/client`, or `dir` itself when it is a client folder (holds hybrid.json: what a user's device has). */
 export function clientDir(dir: string): string {
-  return path.join(dir, 'client');
+  return fs.existsSync(path.join(dir, 'hybrid.json')) ? dir : path.join(dir, 'client');
 }
 
 /** Writes the server artefacts of every layer, the client's model file (the model holds stubs there) and the manifest. */
