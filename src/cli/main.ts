@@ -11,6 +11,7 @@ import { hybridCommand } from './hybrid-build.js';
 import { evalLmCommand } from './eval-lm.js';
 import { exportCommand, inspectCommand } from './onnx.js';
 import { generateCommand } from './generate.js';
+import { hybridLlmCommand } from './hybrid-llm.js';
 import { serveCommand } from './serve.js';
 import { sweepCommand } from './sweep.js';
 import { trainCommand } from './train.js';
@@ -35,6 +36,7 @@ const program = new Command('fhenet')
   .addCommand(dataCommand())
   .addCommand(generateCommand())
   .addCommand(evalLmCommand())
+  .addCommand(hybridLlmCommand())
   .addCommand(workerCommand());
 
 // Settings of `program` do not reach commands added with addCommand: every subcommand shows its help after a usage

@@ -13,6 +13,8 @@ import { FHEModelDev, shapeKey } from './deployment.js';
 import { type InputQuantMeta, buildSubnet } from './subnet.js';
 import { HybridError } from './errors.js';
 import { type RemoteLayer, toChw, toHwc } from './remote-layer.js';
+import { linearWeights } from './linear-modules.js';
+import { quantizeLinear } from './dynamic-quant.js';
 
 export interface HybridCompileOptions {
   /** Bits of post-training quantization for float modules and of input quantizers of float inputs (default 8). */
@@ -31,18 +33,33 @@ export interface HybridCompileOptions {
   allowLinearOutput?: boolean;
   /** Calibration batch size (default 256). */
   batchSize?: number;
+  /**
+   * The LLM recipe (the reference's `use_dynamic_quantization`): every remote module is a Linear/Conv1D computed as
+   * an integer product on encrypted inputs that the client quantizes per token (8-bit asymmetric, centred), with
+   * per-channel int8 weights (dynamic-quant.ts); no table lookup, no circuit. `backend` then names a linear backend
+   * (linear-backend.ts: 'simulate', or 'glwe'). `nBits` must be 8.
+   */
+  dynamicQuantization?: boolean;
 }
 
 /** The inputs one remote module received during calibration, per module-layout input shape. */
 export class CalibrationRecord {
   readonly byShape = new Map<string, { shape: number[]; chunks: Float32Array[]; quant?: InputQuantMeta }>();
 
-  constructor(readonly name: string) {}
+  /** `keepData` false: only the input shapes are recorded (dynamic quantization needs no input statistics). */
+  constructor(
+    readonly name: string,
+    private readonly keepData = true,
+  ) {}
 
   add(x: Activation): void {
     const v = valueOf(x);
     const shape = v.shape.slice(1);
     const key = shapeKey(shape);
+    if (!this.keepData) {
+      if (!this.byShape.has(key)) this.byShape.set(key, { shape, chunks: [] });
+      return;
+    }
     let quant: InputQuantMeta | undefined;
     if (x instanceof QuantTensor) {
       if (x.scale.size !== 1) throw new HybridError(`remote module '${this.name}': its input has per-channel scales; remote inputs need one scale`);
@@ -100,4 +117,17 @@ export function compileRemoteLayer(layer: RemoteLayer, record: CalibrationRecord
     const dev = new FHEModelDev('', fhe.circuit, { modelName: opts.modelName, moduleName: layer.name, backend: opts.backend });
     layer.compiled.set(shapeKey(graphShape), { moduleShape: cal.shape, graphShape, outShape: toHwc(fhe.circuit.output.shape), fhe, dev });
   }
+}
+
+/** The dynamic-quantization path: the layer's weights as per-channel int8 (its inputs are quantized per token at run time). */
+export function compileLinearLayer(layer: RemoteLayer, record: CalibrationRecord): void {
+  if (!record.byShape.size) throw new HybridError(`remote module '${layer.name}' was never called during calibration`);
+  const original = layer.original;
+  if (!original) throw new HybridError(`module '${layer.name}' has no weights on this side (private info was cleared); compile on the model owner's side`);
+  const { weight, bias, outFeatures, inFeatures } = linearWeights(layer.name, original);
+  for (const rec of record.byShape.values()) {
+    if (rec.shape[rec.shape.length - 1] !== inFeatures) throw new HybridError(`remote module '${layer.name}' received inputs of shape [${rec.shape}] for ${inFeatures} features`);
+  }
+  layer.compiled.clear();
+  layer.linear = quantizeLinear(weight, outFeatures, inFeatures, bias);
 }

@@ -150,7 +150,7 @@ export class EncryptedCalls {
     return again;
   }
 
-  private report(r: RemoteCallReport): void {
+  report(r: RemoteCallReport): void {
     this.calls.push(r);
     if (this.calls.length > MAX_REPORTS) this.calls.splice(0, MAX_REPORTS / 2);
   }

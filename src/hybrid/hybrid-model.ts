@@ -30,9 +30,11 @@ import { RemoteClient } from './remote-client.js';
 import { HybridError } from './errors.js';
 import { RemoteModule, type RemoteRunner } from './remote-module.js';
 import { RemoteLayer } from './remote-layer.js';
-import { CalibrationRecord, type HybridCompileOptions, compileRemoteLayer } from './calibration.js';
+import { CalibrationRecord, type HybridCompileOptions, compileLinearLayer, compileRemoteLayer } from './calibration.js';
+import { LinearCalls } from './linear-calls.js';
+import { linearServerBackend } from './linear-backend.js';
 import { EncryptedCalls, type KeyReport, type RemoteCallReport } from './encrypted-calls.js';
-import { loadClientWeights, readHybridManifest, writeHybridArtefacts } from './hybrid-artefacts.js';
+import { loadClientWeights, readHybridManifest, readLinearSpecs, writeHybridArtefacts, writeLinearArtefacts } from './hybrid-artefacts.js';
 
 export { RemoteModule } from './remote-module.js';
 export { outputIsBootstrapped, type HybridCompileOptions } from './calibration.js';
@@ -62,6 +64,13 @@ export class HybridFHEModel {
   private http: RemoteClient | undefined;
   private backend = 'simulate';
   private readonly encrypted = new EncryptedCalls(() => ({ http: this.remote(), modelName: this.modelName }));
+  private readonly linearCalls = new LinearCalls(
+    () => this.backend,
+    () => ({ http: this.remote(), modelName: this.modelName }),
+    { calls: this.encrypted.calls, keyReports: this.encrypted.keyReports, report: (r) => this.encrypted.report(r) },
+  );
+  /** Compiled with dynamic quantization (the LLM path): every remote module is an integer linear layer. */
+  private dynamic = false;
   /** Asynchronous forwards of this model in progress (a stub called synchronously during one is an error). */
   private asyncForwards = 0;
 
@@ -146,11 +155,16 @@ export class HybridFHEModel {
     for (const l of this.layers.values()) {
       if (!l.original) throw new HybridError(`module '${l.name}' has no weights on this side (private info was cleared); compile on the model owner's side`);
     }
-    this.backend = opts.backend ?? 'simulate';
+    const dynamic = opts.dynamicQuantization ?? false;
+    if (dynamic && (opts.nBits ?? 8) !== 8) throw new ConfigError(`dynamicQuantization quantizes inputs and weights to 8 bits; nBits ${opts.nBits} is not supported`);
+    const backend = opts.backend ?? 'simulate';
+    if (dynamic) linearServerBackend(backend); // fails early on an unknown linear backend
+    this.backend = backend;
+    this.dynamic = dynamic;
     const n = x.shape[0]!;
     const bs = opts.batchSize ?? 256;
     const prev = this.mode;
-    const records = new Map([...this.layers.keys()].map((name) => [name, new CalibrationRecord(name)]));
+    const records = new Map([...this.layers.keys()].map((name) => [name, new CalibrationRecord(name, !dynamic)]));
     this.calibration = records;
     this.mode = 'calibrate';
     try {
@@ -159,9 +173,12 @@ export class HybridFHEModel {
       this.mode = prev;
       this.calibration = undefined;
     }
+    void this.linearCalls.close();
     for (const l of this.layers.values()) {
       void this.encrypted.dropLocal(l.name);
-      compileRemoteLayer(l, records.get(l.name)!, { ...opts, modelName: this.modelName, backend: this.backend });
+      l.linear = undefined;
+      if (dynamic) compileLinearLayer(l, records.get(l.name)!);
+      else compileRemoteLayer(l, records.get(l.name)!, { ...opts, modelName: this.modelName, backend: this.backend });
     }
     this.mode = 'simulate';
   }
@@ -172,16 +189,19 @@ export class HybridFHEModel {
    * `fhenet serve --models <parent of dir>` (dir's folder name is the model name).
    */
   saveAndClearPrivateInfo(dir: string): void {
-    writeHybridArtefacts(dir, this.model, [...this.layers.values()], this.modelName, this.backend);
+    if (this.dynamic) writeLinearArtefacts(dir, this.model, [...this.layers.values()], this.modelName, this.backend);
+    else writeHybridArtefacts(dir, this.model, [...this.layers.values()], this.modelName, this.backend);
     for (const l of this.layers.values()) {
       l.original?.dispose();
       l.original = undefined;
+      if (l.linear) l.linear = { ...l.linear, info: linearServerBackend(this.backend).clientInfo?.(l.linear), weights: new Int8Array(0) };
       for (const c of l.compiled.values()) {
         c.fhe = undefined;
         c.dev = undefined;
       }
     }
     void this.encrypted.dropLocal();
+    void this.linearCalls.close();
     this.mode = 'remote';
   }
 
@@ -193,11 +213,14 @@ export class HybridFHEModel {
     const manifest = readHybridManifest(dir);
     const h = new HybridFHEModel(model, Object.keys(manifest.modules), { ...opts, modelName: opts.modelName ?? manifest.modelName });
     h.backend = manifest.backend;
+    h.dynamic = manifest.kind === 'linear';
+    const specs = h.dynamic ? readLinearSpecs(dir, Object.keys(manifest.modules)) : undefined;
     for (const [name, shapes] of Object.entries(manifest.modules)) {
       const l = h.layer(name);
       l.original?.dispose(); // the fresh instance's untrained weights are of no use
       l.original = undefined;
-      for (const s of shapes) l.compiled.set(s.key, { moduleShape: s.moduleShape, graphShape: s.graphShape, outShape: s.outShape });
+      if (specs) l.linear = { ...specs.get(name)!, inFeatures: shapes[0]!.moduleShape[0]!, weights: new Int8Array(0) };
+      else for (const s of shapes) l.compiled.set(s.key, { moduleShape: s.moduleShape, graphShape: s.graphShape, outShape: s.outShape });
     }
     loadClientWeights(model, dir);
     h.mode = 'remote';
@@ -235,6 +258,11 @@ export class HybridFHEModel {
     const l = this.layer(name);
     const mode = this.mode;
     if (mode !== 'execute' && mode !== 'remote') return this.answerInClear(l, mode, x);
+    if (l.linear) {
+      const { tokens, input, toActivation } = l.prepareLinear(valueOf(x));
+      const out = mode === 'execute' ? await this.linearCalls.execute(this.modelName, name, l.linear, input, tokens) : await this.linearCalls.remote(name, l.linear, input, tokens);
+      return toActivation(out);
+    }
     const call = l.prepare(valueOf(x));
     const out = mode === 'execute' ? await this.encrypted.execute(name, call.key, call.compiled.dev, call.input, call.n) : await this.encrypted.remote(name, call.key, call.input, call.n);
     return call.toActivation(out);
@@ -245,6 +273,10 @@ export class HybridFHEModel {
       if (!l.original) throw new HybridError(`mode '${mode}' needs the weights of '${l.name}', which were cleared on this side; use 'remote'`);
       if (mode === 'calibrate') this.calibration?.get(l.name)?.add(x);
       return l.original.call(x);
+    }
+    if (l.linear) {
+      const { tokens, input, toActivation } = l.prepareLinear(valueOf(x));
+      return toActivation(l.runLinearClear(mode, input, tokens));
     }
     const call = l.prepare(valueOf(x));
     return call.toActivation(l.runClear(mode, call));
@@ -271,10 +303,10 @@ export class HybridFHEModel {
     return this.http;
   }
 
-  /** The uid a remote module/shape registered on the server (undefined before the first remote forward). */
+  /** The uid a remote module/shape registered on the server (dynamic quantization: the one uid of every layer; undefined before the first remote forward). */
   uidOf(name: string, shape: string): Promise<string | undefined> {
     this.layer(name);
-    return this.encrypted.uidOf(name, shape);
+    return this.dynamic ? this.linearCalls.uid() : this.encrypted.uidOf(name, shape);
   }
 
   /** Forget server sessions (keys are uploaded again at the next remote forward). */
@@ -285,5 +317,6 @@ export class HybridFHEModel {
   /** Releases keys and worker threads of 'execute' (local server) and the client keys of 'remote' sessions. */
   async close(): Promise<void> {
     await this.encrypted.close();
+    await this.linearCalls.close();
   }
 }

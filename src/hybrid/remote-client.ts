@@ -88,4 +88,17 @@ export class RemoteClient {
   async compute(uid: string, model: string, module: string, shape: string, ciphertext: Uint8Array): Promise<{ bytes: Uint8Array; stats: CallStats }> {
     return this.call('POST', '/compute', { uid, model_name: model, module_name: module, input_shape: shape }, ciphertext);
   }
+
+  // ---- hybrid LLM routes (llm-routes.ts): one key per client for every linear layer of a model ----
+
+  /** Uploads the client's linear-layer evaluation key → its uid. */
+  async llmAddKey(model: string, key: Uint8Array): Promise<string> {
+    const { bytes } = await this.call('POST', '/llm/add_key', { model_name: model }, key);
+    return (JSON.parse(Buffer.from(bytes).toString('utf8')) as { uid: string }).uid;
+  }
+
+  /** One remote linear layer on the encrypted tokens of a batch. */
+  llmLinear(uid: string, model: string, layer: string, tokens: number, ciphertext: Uint8Array): Promise<{ bytes: Uint8Array; stats: CallStats }> {
+    return this.call('POST', '/llm/linear', { uid, model_name: model, layer, tokens: String(tokens) }, ciphertext);
+  }
 }

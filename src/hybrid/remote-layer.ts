@@ -13,6 +13,7 @@ import { runGraph } from '../onnx/interpret.js';
 import { type FHEModelDev, shapeKey } from './deployment.js';
 import { HybridError } from './errors.js';
 import type { RemoteModule } from './remote-module.js';
+import { type QuantizedLinear, dequantizeOutput as dequantizeLinear, integerMatVec, quantizeTokens } from './dynamic-quant.js';
 
 export const toChw = (s: readonly number[]): number[] => (s.length === 3 ? [s[2]!, s[0]!, s[1]!] : [...s]);
 export const toHwc = (s: readonly number[]): number[] => (s.length === 3 ? [s[1]!, s[2]!, s[0]!] : [...s]);
@@ -43,6 +44,11 @@ export class RemoteLayer {
   /** The module's weights; undefined once cleared (saveAndClearPrivateInfo) or on a loaded client. */
   original: Module | undefined;
   readonly compiled = new Map<string, CompiledShape>();
+  /**
+   * Set instead of `compiled` when compiled with dynamic quantization (the LLM path): the integer layer. On a loaded
+   * client `weights` is empty (only the per-channel scales and the bias are known there).
+   */
+  linear: (QuantizedLinear & { info?: Record<string, unknown> }) | undefined;
 
   constructor(
     readonly name: string,
@@ -83,5 +89,33 @@ export class RemoteLayer {
     }
     const circuit = fhe.circuit;
     return dequantizeOutput(circuit, simulate(circuit, quantizeInput(circuit, call.input), call.n).output);
+  }
+
+  /** A linear layer's input [..., in] as [tokens, in], and how to give its output back in the input's leading shape. */
+  prepareLinear(v: tf.Tensor): { tokens: number; input: Float32Array; toActivation(out: Float32Array): tf.Tensor } {
+    const lin = this.linear!;
+    if (v.shape[v.rank - 1] !== lin.inFeatures) {
+      throw new HybridError(`remote linear layer '${this.name}' takes ${lin.inFeatures} features, got an input of shape [${v.shape}]`);
+    }
+    const tokens = v.size / lin.inFeatures;
+    const lead = v.shape.slice(0, -1);
+    return { tokens, input: Float32Array.from(v.dataSync() as Float32Array), toActivation: (out) => tf.tensor(out, [...lead, lin.outFeatures]) };
+  }
+
+  /**
+   * A dynamically quantized linear layer in clear: 'simulate' computes the exact integer accumulators (what the
+   * server computes on ciphertexts) and dequantizes; 'disable' computes the same quantized layer in float32
+   * (dequantized inputs times dequantized weights), as the reference's disable mode does.
+   */
+  runLinearClear(mode: 'disable' | 'simulate', x: Float32Array, tokens: number): Float32Array {
+    const lin = this.linear!;
+    if (!lin.weights.length) throw new HybridError(`mode '${mode}' needs the weights of '${this.name}', which were cleared on this side; use 'remote'`);
+    const q = quantizeTokens(x, tokens, lin.inFeatures);
+    if (mode === 'simulate') return dequantizeLinear(integerMatVec(lin, q.values, tokens), q.scales, lin.scales, lin.bias);
+    return tf.tidy(() => {
+      const xs = tf.mul(tf.tensor(Float32Array.from(q.values), [tokens, lin.inFeatures]), tf.tensor(q.scales, [tokens, 1]));
+      const ws = tf.mul(tf.tensor(Float32Array.from(lin.weights), [lin.outFeatures, lin.inFeatures]), tf.tensor(lin.scales, [lin.outFeatures, 1]));
+      return tf.add(tf.matMul(xs, ws, false, true), tf.tensor(lin.bias)).dataSync() as Float32Array;
+    });
   }
 }

@@ -29,3 +29,8 @@ export function checkVersion(what: string, format: unknown, expected: string, ve
 }
 
 export { CIRCUIT_FORMAT };
+
+/** The hybrid LLM server artefact: `<model>/llm/linear.safetensors` (int8 weights of the remote linear layers). */
+export const LLM_SERVER_FORMAT = 'fhenet-hybrid-llm-server/1';
+export const LLM_SERVER_DIR = 'llm';
+export const LLM_SERVER_FILE = 'linear.safetensors';

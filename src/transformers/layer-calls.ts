@@ -26,8 +26,9 @@ export interface AsyncForward {
 
 export type LayerSteps<T> = Generator<LayerCall, T, tf.Tensor>;
 
+/** A leaf module that answers asynchronously (its own `forwardAsync`, e.g. a hybrid model's remote layer). */
 export function hasForwardAsync(m: Module): m is Module & AsyncForward {
-  return typeof (m as Partial<AsyncForward>).forwardAsync === 'function';
+  return m.namedChildren().length === 0 && m.hasOwnForwardAsync();
 }
 
 export function runSync<T>(steps: LayerSteps<T>): T {

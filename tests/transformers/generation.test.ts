@@ -78,7 +78,7 @@ describe('generate', () => {
       forward(x: Activation): Activation {
         return inner.call(x);
       }
-      async forwardAsync(x: tf.Tensor): Promise<tf.Tensor> {
+      override async forwardAsync(x: Activation): Promise<tf.Tensor> {
         calls++;
         await new Promise((r) => setTimeout(r, 1));
         return inner.call(x) as tf.Tensor;

@@ -31,6 +31,7 @@ import { HybridError } from '../errors.js';
 import { type KeyStore, KeyStoreFull, type StoredKeyMeta } from './key-store.js';
 import { LocalDirectoryKeyStore } from './local-key-store.js';
 import { configureTfheServer } from '../tfhe-backend.js';
+import { llmRoutes } from './llm-routes.js';
 import { BearerAuth, readTokenFile } from './auth.js';
 
 declare module 'fastify' {
@@ -415,6 +416,7 @@ export async function buildServer(opts: ServeOptions): Promise<FastifyInstance> 
       void reply.type('application/octet-stream').send(Buffer.from(out.buffer, out.byteOffset, out.byteLength));
     });
   });
+  await app.register(llmRoutes, { modelsDir: opts.modelsDir, maxKeyBytes: maxKey, maxCiphertextBytes: maxCt, ownerOf: (req) => owners.get(req) }); // hybrid LLM routes (llm-routes.ts)
 
   if (auth && opts.tokenFile !== undefined) {
     const file = opts.tokenFile;

@@ -1,0 +1,167 @@
+/**
+ * The hybrid LLM end to end over loopback HTTP, measured: a GPT-2-family folder (given, or a random checkpoint of a
+ * chosen shape written here) → `buildHybridLlm` (every Linear/Conv1D remote, glwe) → `fhenet serve` in a CHILD
+ * process (so client and server CPU and the server's memory are measured apart) → the model's own generate on the
+ * client. Prints one JSON line per prompt and a summary: s/token (first step with the prompt, then per generated
+ * token), bytes up/down per generated token, round trips per token, client time split (encrypt, decrypt, local
+ * layers), server CPU and peak RSS, the keys' sizes, and whether the tokens equal the 'simulate' run (the exact
+ * integer product in clear) and the 8-bit 'disable' run.
+ *
+ *   npx tsx experiments/hybrid-llm/run.ts --shape gpt2-small --prompt-tokens 4 --new-tokens 4
+ *   npx tsx experiments/hybrid-llm/run.ts --model models/gpt2-kjv-small --prompts 10 --new-tokens 32
+ */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { spawn } from 'node:child_process';
+import * as tf from '@tensorflow/tfjs-core';
+import { Command } from 'commander';
+import { intOption } from '../../src/cli/options.js';
+import { initBackend } from '../../src/backend/index.js';
+import { GPT2LMHeadModel } from '../../src/transformers/gpt2/model.js';
+import { fromPretrained, savePretrained } from '../../src/transformers/gpt2/pretrained.js';
+import { generate } from '../../src/transformers/generation.js';
+import { HybridFHEModel } from '../../src/hybrid/hybrid-model.js';
+import { buildHybridLlm, loadHybridLlmClient } from '../../src/hybrid/hybrid-llm.js';
+import { linearModuleNames } from '../../src/hybrid/linear-modules.js';
+import { Rng } from '../../src/util/rng.js';
+
+const SHAPES: Record<string, Record<string, number>> = {
+  tiny: { vocab_size: 512, n_positions: 128, n_embd: 64, n_layer: 2, n_head: 4 },
+  'gpt2-small': { vocab_size: 50257, n_positions: 1024, n_embd: 768, n_layer: 12, n_head: 12 },
+};
+
+const o = new Command('experiments/hybrid-llm/run.ts')
+  .option('--model <dir>', 'a GPT-2 Hugging Face folder (default: a random checkpoint of --shape)')
+  .option('--shape <name>', `random checkpoint shape: ${Object.keys(SHAPES).join(', ')}`, 'tiny')
+  .option('--prompts <n>', 'prompts (random token ids, seeded)', intOption('--prompts', 1), 1)
+  .option('--prompt-tokens <n>', 'tokens per prompt', intOption('--prompt-tokens', 1), 4)
+  .option('--new-tokens <n>', 'greedy tokens to generate', intOption('--new-tokens', 1), 4)
+  .option('--backend <name>', 'linear backend', 'glwe')
+  .option('--skip-clear', 'do not run simulate/disable for the comparison')
+  .parse()
+  .opts<{ model?: string; shape: string; prompts: number; promptTokens: number; newTokens: number; backend: string; skipClear?: boolean }>();
+
+function procStat(pid: number): { cpuS: number; rssMiB: number; hwmMiB: number } {
+  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  const tick = 100; // USER_HZ on Linux
+  const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kb = (k: string) => Number(new RegExp(`${k}:\\s+(\\d+)`).exec(status)?.[1] ?? 0) / 1024;
+  return { cpuS: (Number(stat[11]) + Number(stat[12])) / tick, rssMiB: kb('VmRSS'), hwmMiB: kb('VmHWM') };
+}
+
+await initBackend();
+const work = fs.mkdtempSync(path.join(os.tmpdir(), 'fhenet-hybrid-llm-'));
+let modelDir = o.model;
+if (!modelDir) {
+  modelDir = path.join(work, `random-${o.shape}`);
+  const m = new GPT2LMHeadModel(SHAPES[o.shape]!, { seed: 1 });
+  savePretrained(m, modelDir);
+  m.dispose();
+}
+const config = JSON.parse(fs.readFileSync(path.join(modelDir, 'config.json'), 'utf8')) as { vocab_size: number };
+const rng = new Rng(7);
+const prompts = Array.from({ length: o.prompts }, () => Array.from({ length: o.promptTokens }, () => Math.floor(rng.uniform(0, Math.min(config.vocab_size, 50000)))));
+
+// clear references: float, 8-bit disable and simulate (the exact integers the server computes on ciphertexts)
+const clear: Record<string, number[][]> = {};
+if (!o.skipClear) {
+  const model = fromPretrained(modelDir);
+  const h = new HybridFHEModel(model, linearModuleNames(model), { modelName: 'ref' });
+  h.setFheMode('float');
+  const run = async () => Promise.all(prompts.map(async (p) => (await generate(model, p, { maxNewTokens: o.newTokens, eosTokenId: null })).newTokens[0]!));
+  clear.float = [];
+  for (const p of prompts) clear.float.push((await generate(model, p, { maxNewTokens: o.newTokens, eosTokenId: null })).newTokens[0]!);
+  h.compileModel(tf.tensor2d([prompts[0]!], [1, o.promptTokens], 'int32'), { nBits: 8, dynamicQuantization: true, backend: o.backend });
+  for (const mode of ['disable', 'simulate'] as const) {
+    h.setFheMode(mode);
+    clear[mode] = [];
+    for (const p of prompts) clear[mode].push((await generate(model, p, { maxNewTokens: o.newTokens, eosTokenId: null })).newTokens[0]!);
+  }
+  void run;
+  model.dispose();
+}
+
+const tb = performance.now();
+const built = buildHybridLlm(modelDir, path.join(work, 'models'), { backend: o.backend, name: 'llm' });
+const buildS = (performance.now() - tb) / 1000;
+const port = 20000 + Math.floor(Math.random() * 20000);
+const server = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'serve', '--models', path.join(work, 'models'), '--keys', path.join(work, 'keys'), '--port', String(port), '--log-level', 'warn'], { stdio: ['ignore', 'inherit', 'inherit'] });
+const url = `http://127.0.0.1:${port}`;
+for (let i = 0; ; i++) {
+  try {
+    if ((await fetch(`${url}/health`)).ok) break;
+  } catch {
+    /* not up yet */
+  }
+  if (i > 600) throw new Error('server did not start');
+  await new Promise((r) => setTimeout(r, 500));
+}
+const serverStart = procStat(server.pid!);
+try {
+  const { model, hybrid } = loadHybridLlmClient(path.join(built.dir, 'client'), { serverUrl: url });
+  const results = [];
+  for (let i = 0; i < prompts.length; i++) {
+    const c0 = process.cpuUsage();
+    const s0 = procStat(server.pid!);
+    const calls0 = hybrid.calls.length;
+    const steps: number[] = [];
+    let last = performance.now();
+    const { newTokens } = await generate(model, prompts[i]!, {
+      maxNewTokens: o.newTokens,
+      eosTokenId: null,
+      onToken: () => {
+        const now = performance.now();
+        steps.push(now - last);
+        last = now;
+      },
+    });
+    const calls = hybrid.calls.slice(calls0);
+    const c1 = process.cpuUsage(c0);
+    const s1 = procStat(server.pid!);
+    const gen = steps.slice(1);
+    const perToken = calls.filter((c) => c.n === 1); // the calls of generated tokens (one token each)
+    const r = {
+      prompt: i,
+      tokens: newTokens[0],
+      equalsSimulate: clear.simulate ? JSON.stringify(newTokens[0]) === JSON.stringify(clear.simulate[i]) : null,
+      equalsDisable: clear.disable ? JSON.stringify(newTokens[0]) === JSON.stringify(clear.disable[i]) : null,
+      equalsFloat: clear.float ? JSON.stringify(newTokens[0]) === JSON.stringify(clear.float[i]) : null,
+      firstStepS: steps[0]! / 1000,
+      sPerGeneratedToken: gen.length ? gen.reduce((a, b) => a + b, 0) / gen.length / 1000 : null,
+      roundTripsPerToken: perToken.length / Math.max(1, gen.length),
+      bytesUpPerToken: perToken.reduce((a, c) => a + c.bytesSent, 0) / Math.max(1, gen.length),
+      bytesDownPerToken: perToken.reduce((a, c) => a + c.bytesReceived, 0) / Math.max(1, gen.length),
+      clientEncryptS: calls.reduce((a, c) => a + c.encryptMs, 0) / 1000,
+      clientDecryptS: calls.reduce((a, c) => a + c.decryptMs, 0) / 1000,
+      httpAndServerS: calls.reduce((a, c) => a + c.httpMs, 0) / 1000,
+      clientCpuS: (c1.user + c1.system) / 1e6,
+      serverCpuS: s1.cpuS - s0.cpuS,
+    };
+    results.push(r);
+    console.log(JSON.stringify(r));
+  }
+  const key = hybrid.keyReports[0]!;
+  const end = procStat(server.pid!);
+  console.log(
+    JSON.stringify({
+      summary: true,
+      model: o.model ?? `random ${o.shape}`,
+      remoteLayers: built.remote.length,
+      backend: o.backend,
+      buildS,
+      keyBytes: key.bytes,
+      keygenS: key.keygenMs / 1000,
+      keyUploadAndServerPrepareS: key.uploadMs / 1000,
+      serverRssMiB: end.rssMiB,
+      serverPeakRssMiB: end.hwmMiB,
+      serverRssAtStartMiB: serverStart.rssMiB,
+      allEqualSimulate: results.every((r) => r.equalsSimulate !== false),
+      machine: `${os.cpus().length} × ${os.cpus()[0]?.model}, shared with other jobs`,
+    }),
+  );
+  await hybrid.close();
+} finally {
+  server.kill('SIGTERM');
+  fs.rmSync(work, { recursive: true, force: true });
+}

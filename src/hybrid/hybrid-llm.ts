@@ -1,0 +1,61 @@
+/**
+ * The hybrid LLM recipe in two calls, for GPT-2-family Hugging Face folders (what `fhenet hybrid-llm` runs):
+ *
+ * - `buildHybridLlm(modelDir, outDir, { remote, backend })`, the model owner's side: loads the model, makes the named
+ *   modules remote (default every Linear/Conv1D: `linearModuleNames`), compiles them with dynamic quantization and
+ *   writes `outDir/<name>/` (saveAndClearPrivateInfo): `client/` is a Hugging Face folder without the remote
+ *   weights (plus the tokenizer files), `llm/` what `fhenet serve --models outDir` needs.
+ * - `loadHybridLlmClient(clientDir, { serverUrl })`, the user's side: the client folder → a GPT2LMHeadModel whose
+ *   remote layers call the server; the model's own `generate` then runs unchanged.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import * as tf from '@tensorflow/tfjs-core';
+import { GPT2LMHeadModel } from '../transformers/gpt2/model.js';
+import { fromPretrained, loadConfig } from '../transformers/gpt2/pretrained.js';
+import { ConfigError } from '../util/errors.js';
+import { Rng } from '../util/rng.js';
+import { HybridFHEModel, type HybridOptions } from './hybrid-model.js';
+import { linearModuleNames } from './linear-modules.js';
+
+/** Files of a Hugging Face folder besides the weights that a client needs (tokenizer, generation defaults). */
+const CLIENT_EXTRA_FILES = ['tokenizer.json', 'vocab.json', 'merges.txt', 'tokenizer_config.json', 'special_tokens_map.json', 'generation_config.json'];
+
+export interface BuildHybridLlmOptions {
+  /** 'all-linear' (default) or module names from namedModules(). */
+  remote?: 'all-linear' | string[];
+  /** Linear backend: 'glwe' (default: encrypted) or 'simulate' (clear integers, development only). */
+  backend?: string;
+  /** Model name on the server (default: the model folder's name). */
+  name?: string;
+  /** Calibration: batches of random token ids (dynamic quantization needs no statistics; this checks every remote layer is called). */
+  seed?: number;
+}
+
+export function buildHybridLlm(modelDir: string, outDir: string, opts: BuildHybridLlmOptions = {}): { dir: string; remote: string[]; name: string } {
+  const model = fromPretrained(modelDir);
+  const remote = !opts.remote || opts.remote === 'all-linear' ? linearModuleNames(model) : opts.remote;
+  if (!remote.length) throw new ConfigError('buildHybridLlm: no remote module (give --remote all-linear or module names)');
+  const name = opts.name ?? path.basename(path.resolve(modelDir));
+  const h = new HybridFHEModel(model, remote, { modelName: name });
+  const r = new Rng(opts.seed ?? 0);
+  const calib = tf.tensor2d(Int32Array.from({ length: 2 * 8 }, () => Math.floor(r.uniform(0, model.config.vocab_size))), [2, 8], 'int32');
+  try {
+    h.compileModel(calib, { nBits: 8, dynamicQuantization: true, backend: opts.backend ?? 'glwe' });
+  } finally {
+    calib.dispose();
+  }
+  const dir = path.join(outDir, name);
+  h.saveAndClearPrivateInfo(dir);
+  for (const f of CLIENT_EXTRA_FILES) if (fs.existsSync(path.join(modelDir, f))) fs.copyFileSync(path.join(modelDir, f), path.join(dir, 'client', f));
+  model.dispose();
+  return { dir, remote, name };
+}
+
+/** `clientDir` is the `client/` folder written by buildHybridLlm (or the model folder holding it). */
+export function loadHybridLlmClient(clientDir: string, opts: HybridOptions = {}): { model: GPT2LMHeadModel; hybrid: HybridFHEModel } {
+  const dir = fs.existsSync(path.join(clientDir, 'hybrid.json')) ? clientDir : path.join(clientDir, 'client');
+  const model = new GPT2LMHeadModel(loadConfig(dir), { init: 'empty' });
+  const hybrid = HybridFHEModel.loadClient(model, dir, opts);
+  return { model, hybrid };
+}

@@ -1,0 +1,200 @@
+/**
+ * The hybrid LLM routes of `fhenet serve`, a fastify plugin (registered by buildServer with one line). Per model
+ * folder `<modelsDir>/<model>/llm/linear.safetensors` (written by saveAndClearPrivateInfo with dynamic quantization)
+ * the server holds every remote linear layer's int8 weights, prepared once by the linear backend for all clients.
+ *
+ *   POST /llm/add_key?model_name=M                           body: the client's ONE evaluation key → { uid }
+ *   POST /llm/linear?uid=U&model_name=M&layer=L&tokens=T     body: encrypted centred integers of T tokens → result
+ *   GET  /llm/list_layers?model_name=M                       → { layers: [{ name, inFeatures, outFeatures }] }
+ *   GET  /llm/metrics                                        → Prometheus text: usage per client key
+ *
+ * Usage metering — what a linear-only remote layer really gives a model owner (docs/hybrid.md, threat model):
+ * per client key (a label derived from the uid, not the uid itself) the tokens processed (rows sent to the model's
+ * first remote layer), layer calls and bytes in and out; `maxTokensPerKey` refuses further tokens with 429
+ * `quota_exceeded`. Keys live in memory, least recently used evicted past `maxKeys` or `maxStoredKeyBytes` (a client
+ * whose key was evicted gets 404 `unknown_uid` and uploads it again). Size limits are checked before parsing: the
+ * body length against the limit, then the layer's expected ciphertext size by the backend. Loads no TensorFlow.js.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { createHash, randomUUID } from 'node:crypto';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { decodeSafetensors } from '../../util/safetensors.js';
+import { HybridError } from '../errors.js';
+import { type LinearServerBackend, type ServerLayer, layerTag, linearServerBackend } from '../linear-backend.js';
+import { LLM_SERVER_DIR, LLM_SERVER_FILE, LLM_SERVER_FORMAT, checkVersion } from '../version.js';
+
+export interface LlmRoutesOptions {
+  modelsDir: string;
+  /** Largest key upload (default 512 MiB). */
+  maxKeyBytes?: number;
+  /** Largest ciphertext upload (default 64 MiB). */
+  maxCiphertextBytes?: number;
+  /** Keys kept (default 64) and their byte budget (default 4 GiB); least recently used evicted. */
+  maxKeys?: number;
+  maxStoredKeyBytes?: number;
+  /** Tokens a key may process (default: unlimited). */
+  maxTokensPerKey?: number;
+  /** The authenticated owner of a request (auth.ts), bound to the keys it uploads; undefined on an open server. */
+  ownerOf?: (req: FastifyRequest) => string | undefined;
+}
+
+interface LlmModel {
+  backend: LinearServerBackend;
+  layers: Map<string, { layer: ServerLayer; prepared: unknown; tag: Uint8Array }>;
+  firstLayer: string;
+}
+
+interface LlmKey {
+  model: string;
+  owner: string | undefined;
+  handle: unknown;
+  bytes: number;
+  label: string;
+}
+
+interface Usage {
+  model: string;
+  tokens: number;
+  calls: number;
+  bytesIn: number;
+  bytesOut: number;
+}
+
+const UID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+const NAME_RE = /^[A-Za-z0-9_.-]{1,200}$/;
+
+/** Every `<model>/llm/linear.safetensors` under `modelsDir`, its layers prepared by their backend. */
+export function loadLlmModels(modelsDir: string): Map<string, LlmModel> {
+  const out = new Map<string, LlmModel>();
+  if (!fs.existsSync(modelsDir)) return out;
+  for (const model of fs.readdirSync(modelsDir).sort()) {
+    const file = path.join(modelsDir, model, LLM_SERVER_DIR, LLM_SERVER_FILE);
+    if (!fs.existsSync(file)) continue;
+    const { tensors, metadata } = decodeSafetensors(new Uint8Array(fs.readFileSync(file)));
+    checkVersion(file, metadata.format, LLM_SERVER_FORMAT, metadata.fhenetVersion);
+    const backend = linearServerBackend(metadata.backend ?? '');
+    const layers = new Map<string, { layer: ServerLayer; prepared: unknown; tag: Uint8Array }>();
+    for (const [key, t] of tensors) {
+      if (!key.endsWith('.weight') || t.dtype !== 'I8' || t.shape.length !== 2) throw new HybridError(`${file}: tensor '${key}' is not an int8 [out, in] weight`);
+      const name = key.slice(0, -'.weight'.length);
+      const layer: ServerLayer = { weights: t.data as Int8Array, outFeatures: t.shape[0]!, inFeatures: t.shape[1]! };
+      layers.set(name, { layer, prepared: backend.prepare(layer), tag: layerTag(model, name) });
+    }
+    // The first layer in the model's order (namedModules order is kept by the writer) counts the tokens.
+    out.set(model, { backend, layers, firstLayer: [...tensors.keys()][0]!.slice(0, -'.weight'.length) });
+  }
+  return out;
+}
+
+export async function llmRoutes(app: FastifyInstance, opts: LlmRoutesOptions): Promise<void> {
+  const models = loadLlmModels(opts.modelsDir);
+  const maxKey = opts.maxKeyBytes ?? 512 * 2 ** 20;
+  const maxCt = opts.maxCiphertextBytes ?? 64 * 2 ** 20;
+  const maxKeys = opts.maxKeys ?? 64;
+  const maxStored = opts.maxStoredKeyBytes ?? 4 * 2 ** 30;
+  const keys = new Map<string, LlmKey>(); // insertion order = LRU order
+  const usage = new Map<string, Usage>(); // by key label; survives eviction
+  let stored = 0;
+
+  const str = (q: unknown, name: string): string => {
+    const v = (q as Record<string, unknown> | undefined)?.[name];
+    if (typeof v !== 'string' || v.length === 0) throw new HybridError(`query parameter '${name}' is required`, 400, 'missing_parameter');
+    return v;
+  };
+  const modelOf = (q: unknown): [string, LlmModel] => {
+    const name = str(q, 'model_name');
+    if (!NAME_RE.test(name)) throw new HybridError('model_name must match [A-Za-z0-9_.-]{1,200}', 400, 'bad_name');
+    const m = models.get(name);
+    if (!m) throw new HybridError(`unknown LLM model '${name}'`, 404, 'unknown_model');
+    return [name, m];
+  };
+  const body = (b: unknown, limit: number, what: string): Uint8Array => {
+    if (!Buffer.isBuffer(b)) throw new HybridError(`${what} must be sent as application/octet-stream`, 415, 'bad_content_type');
+    if (b.length === 0) throw new HybridError(`${what} is empty`, 400, 'empty_body');
+    if (b.length > limit) throw new HybridError(`${what} is ${b.length} bytes, over the ${limit}-byte limit`, 413, 'too_large');
+    return new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
+  };
+  const evict = async (uid: string) => {
+    const k = keys.get(uid);
+    if (!k) return;
+    keys.delete(uid);
+    stored -= k.bytes;
+    await models.get(k.model)?.backend.disposeKey?.(k.handle);
+  };
+
+  await app.register(async (scope) => {
+    scope.addContentTypeParser('application/octet-stream', { parseAs: 'buffer', bodyLimit: Math.max(maxKey, maxCt) }, (_req, b, done) => done(null, b));
+
+    scope.get('/llm/list_layers', async (req) => {
+      const [, m] = modelOf(req.query);
+      return { layers: [...m.layers].map(([name, l]) => ({ name, inFeatures: l.layer.inFeatures, outFeatures: l.layer.outFeatures })) };
+    });
+
+    scope.post('/llm/add_key', { bodyLimit: maxKey }, async (req) => {
+      const [model, m] = modelOf(req.query);
+      const bytes = body(req.body, maxKey, 'evaluation key');
+      if (bytes.length > maxStored) throw new HybridError(`evaluation key of ${bytes.length} bytes is larger than the whole key budget`, 413, 'too_large');
+      const handle = await m.backend.parseKey(bytes);
+      const uid = randomUUID();
+      while (keys.size >= maxKeys || stored + bytes.length > maxStored) await evict(keys.keys().next().value!);
+      const label = createHash('sha256').update(uid).digest('hex').slice(0, 12);
+      keys.set(uid, { model, owner: opts.ownerOf?.(req), handle, bytes: bytes.length, label });
+      stored += bytes.length;
+      usage.set(label, { model, tokens: 0, calls: 0, bytesIn: 0, bytesOut: 0 });
+      return { uid };
+    });
+
+    scope.post('/llm/linear', { bodyLimit: maxCt }, async (req, reply) => {
+      const [model, m] = modelOf(req.query);
+      const uid = str(req.query, 'uid');
+      if (!UID_RE.test(uid)) throw new HybridError(`uid '${uid.slice(0, 64)}' is not a uid returned by /llm/add_key`, 400, 'bad_uid');
+      const k = keys.get(uid);
+      // The same answer for a uid of another owner as for an unknown one: a leaked uid reveals nothing.
+      if (!k || k.model !== model || k.owner !== opts.ownerOf?.(req)) throw new HybridError(`unknown uid ${uid} (upload the key with /llm/add_key)`, 404, 'unknown_uid');
+      const layerName = str(req.query, 'layer');
+      const l = m.layers.get(layerName);
+      if (!l) throw new HybridError(`model '${model}' has no remote layer '${layerName.slice(0, 200)}'`, 404, 'unknown_module');
+      const tokens = Number(str(req.query, 'tokens'));
+      if (!Number.isInteger(tokens) || tokens < 1 || tokens > 65_536) throw new HybridError('tokens must be an integer in 1..65536', 400, 'bad_shape');
+      const u = usage.get(k.label)!;
+      if (layerName === m.firstLayer && opts.maxTokensPerKey !== undefined && u.tokens + tokens > opts.maxTokensPerKey) {
+        void reply.header('retry-after', '3600');
+        throw new HybridError(`this key has used ${u.tokens} of its ${opts.maxTokensPerKey} tokens`, 429, 'quota_exceeded');
+      }
+      const ct = body(req.body, maxCt, 'ciphertext');
+      keys.delete(uid); // LRU: most recently used last
+      keys.set(uid, k);
+      const out = await m.backend.matVec(k.handle, l.prepared, l.layer, ct, l.tag);
+      if (layerName === m.firstLayer) u.tokens += tokens;
+      u.calls++;
+      u.bytesIn += ct.length;
+      u.bytesOut += out.length;
+      void reply.type('application/octet-stream');
+      return Buffer.from(out.buffer, out.byteOffset, out.byteLength);
+    });
+
+    scope.get('/llm/metrics', async (_req, reply) => {
+      const lines = [
+        '# HELP fhenet_llm_tokens_total Tokens processed per client key (rows sent to the first remote layer).',
+        '# TYPE fhenet_llm_tokens_total counter',
+        ...[...usage].map(([key, u]) => `fhenet_llm_tokens_total{model="${u.model}",key="${key}"} ${u.tokens}`),
+        '# HELP fhenet_llm_layer_calls_total Remote linear-layer calls per client key.',
+        '# TYPE fhenet_llm_layer_calls_total counter',
+        ...[...usage].map(([key, u]) => `fhenet_llm_layer_calls_total{model="${u.model}",key="${key}"} ${u.calls}`),
+        '# HELP fhenet_llm_bytes_total Ciphertext bytes per client key and direction.',
+        '# TYPE fhenet_llm_bytes_total counter',
+        ...[...usage].flatMap(([key, u]) => [
+          `fhenet_llm_bytes_total{model="${u.model}",key="${key}",direction="in"} ${u.bytesIn}`,
+          `fhenet_llm_bytes_total{model="${u.model}",key="${key}",direction="out"} ${u.bytesOut}`,
+        ]),
+        '# HELP fhenet_llm_keys Client keys held in memory, and their bytes.',
+        '# TYPE fhenet_llm_keys gauge',
+        `fhenet_llm_keys ${keys.size}`,
+        `fhenet_llm_key_bytes ${stored}`,
+      ];
+      void reply.type('text/plain; version=0.0.4');
+      return `${lines.join('\n')}\n`;
+    });
+  });
+}

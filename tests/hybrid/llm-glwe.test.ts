@@ -1,0 +1,41 @@
+/**
+ * The hybrid LLM path on real encryption: a one-block random GPT-2 with every linear layer on the `glwe` linear
+ * backend (fhenet's packed GLWE engine) in 'execute' (client and server in this process, the key passed as an
+ * object). The model's own generate gives the tokens and logits of 'simulate' (the exact integer product) exactly.
+ * The remote mode over HTTP with GLWE keys (a 100 MB key upload) is exercised by experiments/hybrid-llm, not here.
+ */
+import { beforeAll, describe, expect, it } from 'vitest';
+import * as tf from '@tensorflow/tfjs-core';
+import { initBackend } from '../../src/backend/index.js';
+import { GPT2LMHeadModel } from '../../src/transformers/gpt2/model.js';
+import { generate } from '../../src/transformers/generation.js';
+import { HybridFHEModel } from '../../src/hybrid/hybrid-model.js';
+import { linearModuleNames } from '../../src/hybrid/linear-modules.js';
+
+beforeAll(async () => {
+  await initBackend();
+});
+
+describe('hybrid GPT-2 on the glwe linear backend', () => {
+  it('execute (encrypted) equals simulate exactly: tokens and logits', async () => {
+    const model = new GPT2LMHeadModel({ vocab_size: 64, n_positions: 32, n_embd: 32, n_layer: 1, n_head: 2 }, { seed: 11 }).eval();
+    const names = linearModuleNames(model);
+    const h = new HybridFHEModel(model, names, { modelName: 'tiny-glwe' });
+    h.compileModel(tf.tensor2d([[1, 2, 3, 4, 5, 6, 7, 8], [9, 10, 11, 12, 13, 14, 15, 16]], [2, 8], 'int32'), { nBits: 8, dynamicQuantization: true, backend: 'glwe' });
+    const prompt = [7, 21, 40];
+    const out: Record<string, { tokens: number[]; logits: number[] }> = {};
+    for (const mode of ['simulate', 'execute'] as const) {
+      h.setFheMode(mode);
+      const { newTokens } = await generate(model, prompt, { maxNewTokens: 2, eosTokenId: null });
+      const y = await h.forward(tf.tensor2d([prompt], [1, 3], 'int32'));
+      out[mode] = { tokens: newTokens[0]!, logits: Array.from(y.dataSync()) };
+      y.dispose();
+    }
+    expect(out.execute!.tokens).toEqual(out.simulate!.tokens);
+    expect(out.execute!.logits).toEqual(out.simulate!.logits);
+    const calls = h.calls.filter((c) => c.n > 0);
+    expect(calls.length).toBe(3 * names.length); // 2 generation steps + 1 forward, one call per layer each
+    expect(calls.every((c) => c.bytesSent > 0 && c.bytesReceived > 0)).toBe(true);
+    await h.close();
+  }, 120_000);
+});

@@ -1,0 +1,146 @@
+/**
+ * The hybrid LLM path on a tiny random GPT-2: every Linear/Conv1D remote (linearModuleNames), compiled with
+ * dynamic quantization; the model's own generate (KV cache, batched prompts with left padding) gives the
+ * same continuation in disable, simulate, execute and remote over loopback HTTP; the client folder is a Hugging
+ * Face folder without any remote weight matrix in any dtype or layout; usage is metered per client key.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import * as tf from '@tensorflow/tfjs-core';
+import { initBackend } from '../../src/backend/index.js';
+import { GPT2LMHeadModel } from '../../src/transformers/gpt2/model.js';
+import { loadConfig } from '../../src/transformers/gpt2/pretrained.js';
+import { generate } from '../../src/transformers/generation.js';
+import { fromFloat32 } from '../../src/util/safetensors-file.js';
+import { HybridFHEModel, type HybridMode } from '../../src/hybrid/hybrid-model.js';
+import { linearModuleNames } from '../../src/hybrid/linear-modules.js';
+import { Rng } from '../../src/util/rng.js';
+import { filesUnder, startServer, tmpDir } from './helpers.js';
+
+const CONFIG = { vocab_size: 96, n_positions: 64, n_embd: 32, n_layer: 2, n_head: 4 };
+const root = tmpDir('llm');
+
+beforeAll(async () => {
+  await initBackend();
+});
+afterAll(() => fs.rmSync(root, { recursive: true, force: true }));
+
+function ids(rows: number, cols: number, seed: number): tf.Tensor {
+  const r = new Rng(seed);
+  return tf.tensor2d(Int32Array.from({ length: rows * cols }, () => Math.floor(r.uniform(0, CONFIG.vocab_size))), [rows, cols], 'int32');
+}
+
+const PROMPTS = [[5, 17, 42, 8, 77, 3], [60, 2, 33, 91]]; // batched, the second left-padded
+const NEW = 8;
+
+/** The model's own generate (KV cache, batched prompts) and the logits of the first prompt's last position. */
+async function run(h: HybridFHEModel, model: GPT2LMHeadModel): Promise<{ tokens: number[][]; logits: number[] }> {
+  const { newTokens } = await generate(model, PROMPTS, { maxNewTokens: NEW, eosTokenId: null });
+  const y = await h.forward(tf.tensor2d([PROMPTS[0]!], [1, PROMPTS[0]!.length], 'int32'));
+  const logits = Array.from(y.dataSync()).slice(-CONFIG.vocab_size);
+  y.dispose();
+  return { tokens: newTokens, logits };
+}
+
+/** Every `w`-byte window (stride w/2) of `values` in F32, F16 and BF16, row-major and transposed [rows, cols]. */
+function weightWindows(values: Float32Array, rows: number, cols: number, w = 8): Uint8Array[] {
+  const t = new Float32Array(values.length);
+  for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) t[c * rows + r] = values[r * cols + c]!;
+  const out: Uint8Array[] = [];
+  for (const layout of [values, t]) {
+    for (const dtype of ['F32', 'F16', 'BF16'] as const) {
+      const bytes = fromFloat32(layout, dtype);
+      for (let i = 0; i + w <= bytes.length; i += w / 2) out.push(bytes.subarray(i, i + w));
+    }
+  }
+  return out;
+}
+
+describe('hybrid GPT-2, every linear layer remote, dynamic quantization', () => {
+  it('same greedy continuation in disable / simulate / execute / remote; HF client folder without remote weights; metering', async () => {
+    const model = new GPT2LMHeadModel(CONFIG, { seed: 3 }).eval();
+    const names = linearModuleNames(model);
+    expect(names).toEqual([
+      'transformer.h.0.attn.c_attn', 'transformer.h.0.attn.c_proj', 'transformer.h.0.mlp.c_fc', 'transformer.h.0.mlp.c_proj',
+      'transformer.h.1.attn.c_attn', 'transformer.h.1.attn.c_proj', 'transformer.h.1.mlp.c_fc', 'transformer.h.1.mlp.c_proj',
+      'lm_head',
+    ]);
+    // the remote matrices, as the client must never see them (lm_head's is wte's, which stays local: tied)
+    const remote = names.filter((n) => n !== 'lm_head').map((n) => {
+      const w = model.getModule(n) as unknown as { weight: tf.Tensor };
+      return { name: n, values: Float32Array.from(w.weight.dataSync() as Float32Array), shape: w.weight.shape as [number, number] };
+    });
+    const h = new HybridFHEModel(model, names, { modelName: 'tiny-gpt2' });
+    h.setFheMode('float');
+    const float = await run(h, model);
+    h.compileModel(ids(4, 16, 1), { nBits: 8, dynamicQuantization: true });
+    const runs: Partial<Record<HybridMode, { tokens: number[][]; logits: number[] }>> = {};
+    for (const mode of ['disable', 'simulate', 'execute'] as const) {
+      h.setFheMode(mode);
+      const calls = h.calls.length;
+      runs[mode] = await run(h, model);
+      // one call per remote layer and step for the whole batch, and one per layer for the forward
+      expect(h.calls.length - calls, mode).toBe(mode === 'execute' ? (NEW + 1) * names.length : 0);
+    }
+    expect(runs.simulate!.tokens).toEqual(runs.disable!.tokens);
+    expect(runs.execute!.tokens).toEqual(runs.simulate!.tokens);
+    expect(runs.execute!.logits).toEqual(runs.simulate!.logits); // the simulate backend is exact
+    const maxDiff = (a: number[], b: number[]) => Math.max(...a.map((v, i) => Math.abs(v - b[i]!)));
+    expect(maxDiff(runs.simulate!.logits, runs.disable!.logits)).toBeLessThan(1e-4);
+    const spread = Math.max(...float.logits) - Math.min(...float.logits);
+    expect(maxDiff(runs.simulate!.logits, float.logits)).toBeLessThan(0.05 * spread); // 8-bit ≈ float
+    await h.close();
+
+    const dir = path.join(root, 'models', 'tiny-gpt2');
+    h.saveAndClearPrivateInfo(dir);
+    const clientDir = path.join(dir, 'client');
+    const clientFiles = filesUnder(clientDir);
+    expect(clientFiles.map((f) => path.basename(f)).sort()).toEqual(['config.json', 'hybrid.json', 'model.safetensors', 'remote-layers.safetensors']);
+    // every 8-byte window of every client file, at every offset
+    const present = new Set<bigint>();
+    const contents = clientFiles.map((f) => new Uint8Array(fs.readFileSync(f)));
+    for (const c of contents) {
+      const dv = new DataView(c.buffer, c.byteOffset, c.byteLength);
+      for (let i = 0; i + 8 <= c.length; i++) present.add(dv.getBigUint64(i, true));
+    }
+    const key = (w: Uint8Array) => new DataView(w.buffer, w.byteOffset, 8).getBigUint64(0, true);
+    let windows = 0;
+    for (const r of remote) {
+      for (const win of weightWindows(r.values, r.shape[0], r.shape[1])) {
+        windows++;
+        if (present.has(key(win))) throw new Error(`bytes of ${r.name} found in the client folder`);
+      }
+    }
+    expect(windows).toBeGreaterThan(10_000);
+    // the search finds local weights (the tied wte stays on the client: lm_head remote protects nothing, docs/hybrid.md)
+    const wte = Float32Array.from(h.model.getModule('transformer.wte').stateDict().get('weight')!.dataSync() as Float32Array);
+    expect(weightWindows(wte, CONFIG.vocab_size, CONFIG.n_embd).slice(0, 100).every((w) => present.has(key(w)))).toBe(true);
+
+    const { app, url } = await startServer({ modelsDir: path.join(root, 'models'), keysDir: path.join(root, 'keys') });
+    try {
+      const fresh = new GPT2LMHeadModel(loadConfig(clientDir), { init: 'empty' });
+      const client = HybridFHEModel.loadClient(fresh, dir, { serverUrl: url });
+      const remoteRun = await run(client, fresh);
+      expect(remoteRun.tokens).toEqual(runs.simulate!.tokens);
+      expect(remoteRun.logits).toEqual(runs.simulate!.logits);
+      expect(client.calls.length).toBe((NEW + 1) * names.length);
+      expect(client.keyReports.length).toBe(1); // one key for every layer
+      const metrics = await (await fetch(`${url}/llm/metrics`)).text();
+      expect(metrics).toMatch(new RegExp(`fhenet_llm_tokens_total\\{model="tiny-gpt2",key="[0-9a-f]{12}"\\} ${2 * PROMPTS[0]!.length + 2 * (NEW - 1) + PROMPTS[0]!.length}\\n`));
+      expect(metrics).toMatch(new RegExp(`fhenet_llm_layer_calls_total\\{model="tiny-gpt2",key="[0-9a-f]{12}"\\} ${(NEW + 1) * names.length}\\n`));
+      const up = client.calls.reduce((a, c) => a + c.bytesSent, 0);
+      expect(metrics).toContain(`direction="in"} ${up}\n`);
+      // hostile input: a truncated ciphertext (400), an unknown layer, an unknown uid (404)
+      const uid = (await client.uidOf('lm_head', '32'))!;
+      const post = (query: string, body: Uint8Array) => fetch(`${url}/llm/linear?${query}`, { method: 'POST', headers: { 'content-type': 'application/octet-stream' }, body });
+      const truncated = await post(`uid=${uid}&model_name=tiny-gpt2&layer=lm_head&tokens=1`, new Uint8Array(10));
+      expect([truncated.status, ((await truncated.json()) as { code: string }).code]).toEqual([400, 'bad_ciphertext']);
+      expect((await post(`uid=${uid}&model_name=tiny-gpt2&layer=transformer.wte&tokens=1`, new Uint8Array(10))).status).toBe(404);
+      expect((await post('uid=00000000-0000-4000-8000-000000000000&model_name=tiny-gpt2&layer=lm_head&tokens=1', new Uint8Array(10))).status).toBe(404);
+      await client.close();
+    } finally {
+      await app.close();
+    }
+  });
+});
