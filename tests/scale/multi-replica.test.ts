@@ -21,7 +21,7 @@ import { Rng } from '../../src/util/rng.js';
 import { RedisKeyStore } from '../../src/scale/redis-key-store.js';
 import { parseRedisUrl } from '../../src/scale/redis.js';
 import { SeedNet } from '../hybrid/helpers.js';
-import { type Proc, REQUIRE_SCALE, ROOT, freePort, have, startFhenet, startProcess, startRedis, stopAll } from './cluster.js';
+import { type Proc, REQUIRE_SCALE, ROOT, freePort, have, startFhenet, startProcess, startRedis, stopAll, which } from './cluster.js';
 
 const available = have('redis-server') && have('haproxy');
 if (!available && REQUIRE_SCALE) throw new Error('FHENET_REQUIRE_SCALE=1 but redis-server or haproxy is not installed (apt-get install redis-server haproxy)');
@@ -80,7 +80,7 @@ describe.skipIf(!available)('several model-server replicas behind HAProxy on a s
     const redis = await startRedis(path.join(root, 'redis'));
     const replicas = await Promise.all([0, 1, 2].map(() => startReplica(modelsDir, redis.url)));
     const lbPort = await freePort();
-    const lb = startProcess('haproxy', ['-db', '-f', path.join(ROOT, 'deploy/haproxy/fhenet.cfg')], {
+    const lb = startProcess(which('haproxy')!, ['-db', '-f', path.join(ROOT, 'deploy/haproxy/fhenet.cfg')], {
       env: {
         FHENET_LB_BIND: `127.0.0.1:${lbPort}`,
         FHENET_REPLICA_1: `127.0.0.1:${replicas[0]!.port}`,
