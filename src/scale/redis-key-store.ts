@@ -112,6 +112,8 @@ export class RedisKeyStore implements KeyStore {
   /** This replica's id in deletion announcements (its own are not replayed to it). */
   private readonly replica = randomUUID();
   private readonly staleMs: number;
+  /** Bytes reserved at a time while an upload arrives (its chunk size). */
+  private readonly reserveStep: number;
 
   private constructor(
     private readonly redis: Redis,
@@ -122,6 +124,7 @@ export class RedisKeyStore implements KeyStore {
     this.blobs = new RedisBlobs(redis, `${P}blob:`, opts.chunkBytes ?? DEFAULT_CHUNK_BYTES);
     this.isPinned = opts.isPinned ?? (() => false);
     this.staleMs = opts.uploadStaleMs ?? UPLOAD_STALE_MS;
+    this.reserveStep = opts.chunkBytes ?? DEFAULT_CHUNK_BYTES;
     redis.defineCommand('fhenetReserve', { numberOfKeys: 5, lua: RESERVE_LUA });
     redis.defineCommand('fhenetUncharge', { numberOfKeys: 3, lua: UNCHARGE_LUA });
   }
@@ -172,6 +175,7 @@ export class RedisKeyStore implements KeyStore {
     if (await this.redis.exists(K.meta(uid))) throw new RangeError(`key store: uid ${uid} is already in use`);
     const writer = this.blobs.writer(uid, this.staleMs);
     let received = 0;
+    let reserved = 0;
     let state: 'open' | 'committed' | 'aborted' = 'open';
     const release = () => this.redis.multi().hdel(K.upbytes, uid).zrem(K.uploads, uid).exec();
     const upload: KeyUpload = {
@@ -181,7 +185,20 @@ export class RedisKeyStore implements KeyStore {
       },
       write: async (chunk: Uint8Array) => {
         if (state !== 'open') throw new Error(`key upload ${uid} is ${state}`);
-        await this.reserve(uid, chunk.length);
+        // Room is reserved a chunk ahead (one Redis script per chunk, not per network packet); near a full budget
+        // exactly what is needed.
+        const need = received + chunk.length - reserved;
+        if (need > 0) {
+          const ahead = Math.max(need, this.reserveStep);
+          try {
+            await this.reserve(uid, ahead);
+            reserved += ahead;
+          } catch (e) {
+            if (!(e instanceof KeyStoreFull) || ahead === need) throw e;
+            await this.reserve(uid, need);
+            reserved += need;
+          }
+        }
         await writer.write(chunk);
         received += chunk.length;
       },

@@ -119,13 +119,13 @@ describe.skipIf(!available)('Redis key store shared by replicas (skipped: redis-
   });
 
   it('uploads in progress hold their room; a dead upload lapses; unused keys expire on any replica', async () => {
-    const [a, b] = await replicas(2500, { uploadStaleMs: 300 });
+    const [a, b] = await replicas(2500, { uploadStaleMs: 3000 });
     try {
       const dead = await a.store.beginUpload(randomUUID());
       await dead.write(bytes(1500, 1)); // replica A "dies" here: never commits nor aborts
       const up = await b.store.beginUpload(randomUUID());
       await expect(up.write(bytes(1500, 2))).rejects.toThrow(/1500 being uploaded/);
-      await new Promise((r) => setTimeout(r, 400));
+      await new Promise((r) => setTimeout(r, 3200));
       await up.write(bytes(1500, 2)); // the dead reservation has lapsed
       await up.abort();
       const k = await put(a.store, bytes(100, 3));
