@@ -67,7 +67,7 @@ const keygen = (performance.now() - tK) / 1000;
 
 log('# Distributed PBS: the encrypted-images CNN on worker processes through Redis');
 log();
-log(`Command: \`nice -n 10 npx tsx experiments/scale-out/distributed-pbs.ts --images ${o.images} --pbs-per-job ${o.pbsPerJob}${o.write ? ' --write' : ''}\`. Machine: ${os.cpus().length} × ${os.cpus()[0]?.model ?? '?'}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}, shared with other engineers' jobs (load average at the start ${os.loadavg().map((v) => v.toFixed(1)).join(' / ')}): wall times are noisy, compare the rows of this one run with each other.`);
+log(`Command: \`nice -n 10 npx tsx experiments/scale-out/distributed-pbs.ts --images ${o.images} --calib ${o.calib} --pbs-per-job ${o.pbsPerJob}${o.write ? ' --write' : ''}\`. Machine: ${os.cpus().length} × ${os.cpus()[0]?.model ?? '?'}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}, shared with other engineers' jobs (load average at the start ${os.loadavg().map((v) => v.toFixed(1)).join(' / ')}): wall times are noisy, compare the rows of this one run with each other.`);
 log();
 log(`Circuit: ${cfg.dataset} CNN of experiments/encrypted-images, set ${client.paramsName}; compressed server key ${(keyBytes.length / 2 ** 20).toFixed(1)} MiB (key generation ${keygen.toFixed(1)} s); ${n} image(s) per request; ${o.pbsPerJob} PBS per queue job.`);
 log();
