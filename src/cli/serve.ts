@@ -29,13 +29,16 @@ export function serveCommand(): Command {
       if ((o.keys === undefined) === (o.store === undefined)) throw new ConfigError('give exactly one of --keys DIR (this machine) and --store redis://… (shared by several replicas)');
       let keyStore: import('../hybrid/server/app.js').ServeOptions['keyStore'];
       if (o.store !== undefined) {
-        const [{ parseRedisUrl }, { RedisKeyStore }] = await Promise.all([import('../scale/redis.js'), import('../scale/redis-key-store.js')]);
+        const [{ checkRedis, parseRedisUrl }, { RedisKeyStore }] = await Promise.all([import('../scale/redis.js'), import('../scale/redis-key-store.js')]);
         const target = parseRedisUrl(o.store, '--store');
+        await checkRedis(target, '--store');
         keyStore = (opts) => RedisKeyStore.open(target, opts);
       }
       if (o.queue !== undefined) {
-        const [{ parseRedisUrl }, { PbsQueueClient }, { configureTfheServer }] = await Promise.all([import('../scale/redis.js'), import('../scale/pbs-queue.js'), import('../hybrid/tfhe-backend.js')]);
-        const queue = await PbsQueueClient.connect(parseRedisUrl(o.queue, '--queue'), { chunk: o.pbsPerJob });
+        const [{ checkRedis, parseRedisUrl }, { PbsQueueClient }, { configureTfheServer }] = await Promise.all([import('../scale/redis.js'), import('../scale/pbs-queue.js'), import('../hybrid/tfhe-backend.js')]);
+        const target = parseRedisUrl(o.queue, '--queue');
+        await checkRedis(target, '--queue');
+        const queue = await PbsQueueClient.connect(target, { chunk: o.pbsPerJob });
         configureTfheServer({ pbsRunner: queue.factory });
       }
       await serve({
