@@ -17,14 +17,18 @@ export function serveCommand(): Command {
     .option('--max-key-mb <n>', 'largest evaluation-key upload (MiB)', intOption('--max-key-mb', 1, 65536), 512)
     .option('--max-stored-keys-mb <n>', 'byte budget of all stored evaluation keys (MiB); the least recently used make room', intOption('--max-stored-keys-mb', 1, 2 ** 30), 8192)
     .option('--key-ttl-hours <n>', 'delete evaluation keys unused for this many hours (default: never)', intOption('--key-ttl-hours', 1, 1_000_000))
-    .option('--max-ciphertext-mb <n>', 'largest ciphertext upload (MiB)', intOption('--max-ciphertext-mb', 1, 65536), 64)
+    .option('--max-ciphertext-mb <n>', 'largest ciphertext upload (MiB); each module allows only a frame of its largest batch', intOption('--max-ciphertext-mb', 1, 65536), 64)
+    .option('--max-batch <n>', 'largest batch (samples) of one /compute request', intOption('--max-batch', 1, 2 ** 20), 1024)
+    .option('--max-compute-mb <n>', 'memory one computation may hold for its encrypted values (MiB); bounds each module\'s batch', intOption('--max-compute-mb', 1, 2 ** 20), 1024)
+    .option('--max-compute-per-uid <n>', 'computations in flight per uid (past it: 429 with Retry-After)', intOption('--max-compute-per-uid', 1, 4096), 2)
+    .option('--max-compute-total <n>', 'computations in flight in total (past it: 429 with Retry-After)', intOption('--max-compute-total', 1, 65536), 8)
     .option('--tfhe-threads <n>', 'PBS worker threads per loaded TFHE key', intOption('--tfhe-threads', 1, 256))
     .option('--tfhe-key-cache <n>', 'TFHE keys kept loaded in memory (≈ 270 MB each for the 2_2 set)', intOption('--tfhe-key-cache', 1, 1024))
     .option('--token-file <file>', 'require a bearer token from this file (one per line, ≥ 16 characters; # comments) on every route but /health; keys answer only to the token that uploaded them; re-read on SIGHUP')
     .option('--queue <url>', 'run the table lookups (KS-PBS) of TFHE requests on `fhenet worker` processes through this Redis (redis://host:port[/db])')
     .option('--pbs-per-job <n>', 'with --queue: table lookups per queue job', intOption('--pbs-per-job', 1, 4096), 16)
     .option('--log-level <level>', 'pino log level (fatal, error, warn, info, debug)', 'info')
-    .action(async (o: { models: string; keys?: string; store?: string; port: number; host: string; maxKeyMb: number; maxStoredKeysMb: number; keyTtlHours?: number; maxCiphertextMb: number; tfheThreads?: number; tfheKeyCache?: number; tokenFile?: string; queue?: string; pbsPerJob: number; logLevel: string }) => {
+    .action(async (o: { models: string; keys?: string; store?: string; port: number; host: string; maxKeyMb: number; maxStoredKeysMb: number; keyTtlHours?: number; maxCiphertextMb: number; maxBatch: number; maxComputeMb: number; maxComputePerUid: number; maxComputeTotal: number; tfheThreads?: number; tfheKeyCache?: number; tokenFile?: string; queue?: string; pbsPerJob: number; logLevel: string }) => {
       const { serve } = await import('../hybrid/server/app.js');
       if ((o.keys === undefined) === (o.store === undefined)) throw new ConfigError('give exactly one of --keys DIR (this machine) and --store redis://… (shared by several replicas)');
       let keyStore: import('../hybrid/server/app.js').ServeOptions['keyStore'];
@@ -51,6 +55,10 @@ export function serveCommand(): Command {
         maxStoredKeyBytes: o.maxStoredKeysMb * 2 ** 20,
         ...(o.keyTtlHours !== undefined ? { keyTtlSeconds: o.keyTtlHours * 3600 } : {}),
         maxCiphertextBytes: o.maxCiphertextMb * 2 ** 20,
+        maxBatch: o.maxBatch,
+        maxComputeMemoryBytes: o.maxComputeMb * 2 ** 20,
+        maxComputePerUid: o.maxComputePerUid,
+        maxComputeTotal: o.maxComputeTotal,
         ...(o.tfheThreads !== undefined ? { tfheThreads: o.tfheThreads } : {}),
         ...(o.tfheKeyCache !== undefined ? { tfheKeyCacheSize: o.tfheKeyCache } : {}),
         ...(o.tokenFile !== undefined ? { tokenFile: o.tokenFile } : {}),

@@ -21,7 +21,7 @@
  */
 import { crc32 } from 'node:zlib';
 import { randomBytes } from 'node:crypto';
-import type { Circuit } from '../compiler/circuit.js';
+import { type Circuit, size } from '../compiler/circuit.js';
 import { simulate } from '../compiler/simulate.js';
 import { HybridError } from './errors.js';
 import type { ClientBackend, ClientKeys, ServerBackend } from './crypto-backend.js';
@@ -146,6 +146,25 @@ export const simulateClientBackend: ClientBackend = {
 
 export const simulateServerBackend: ServerBackend = {
   name: 'simulate',
+  keyFormat(_circuit, circuitId) {
+    const id = idBytes(circuitId);
+    return {
+      bytes: KEY_BYTES + 4,
+      headerBytes: KEY_BYTES,
+      checkHeader(h) {
+        const bad = (m: string) => new HybridError(`evaluation key: ${m}`, 400, 'bad_key');
+        const dv = new DataView(h.buffer, h.byteOffset, h.byteLength);
+        if (dv.getUint32(0, true) !== KEY_MAGIC) throw bad('not a simulate evaluation key (bad magic)');
+        if (h[4] !== 1) throw bad(`format version ${h[4]} is not 1`);
+        if (!sameBytes(h.subarray(24, 32), id)) throw bad(`made for circuit ${Buffer.from(h.subarray(24, 32)).toString('hex')}, not ${circuitId}`);
+      },
+    };
+  },
+  requestFormat(circuit) {
+    const per = size(circuit.input.shape);
+    // the clear simulation holds every value as float64 (and its integer copy)
+    return { frameBytes: (n) => HEADER + 4 * n * per + 4, workingBytesPerValue: 16 };
+  },
   parseKey(bytes, circuitId) {
     const k = decodeSimKey(bytes);
     if (k.circuitId !== circuitId) throw new HybridError(`evaluation key was made for circuit ${k.circuitId}, not ${circuitId}`, 400, 'bad_key');
