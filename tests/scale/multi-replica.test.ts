@@ -20,7 +20,7 @@ import { manualSeed } from '../../src/nn/init.js';
 import { Rng } from '../../src/util/rng.js';
 import { RedisKeyStore } from '../../src/scale/redis-key-store.js';
 import { parseRedisUrl } from '../../src/scale/redis.js';
-import { SeedNet } from '../hybrid/helpers.js';
+import { prunedSeed } from '../hybrid/helpers.js';
 import { type Proc, REQUIRE_SCALE, ROOT, freePort, have, startFhenet, startProcess, startRedis, stopAll, which } from './cluster.js';
 
 const available = have('redis-server') && have('haproxy');
@@ -33,20 +33,6 @@ const SHAPE = '10';
 function randn(n: number, d: number, seed: number): Float32Array {
   const r = new Rng(seed);
   return Float32Array.from({ length: n * d }, () => r.uniform(-1, 1));
-}
-
-/** Seed net with the 3 largest weights per neuron of seq.0 kept: 2-bit PTQ then fits the 2_2 set. */
-function prunedSeed(): SeedNet {
-  const net = new SeedNet();
-  const lin = [...net.namedModules()].find(([n]) => n === 'seq.0')![1] as unknown as { weight: tf.Variable };
-  const [o, i] = lin.weight.shape as [number, number];
-  const w = Float32Array.from(lin.weight.dataSync() as Float32Array);
-  for (let r = 0; r < o; r++) {
-    const order = Array.from({ length: i }, (_, k) => k).sort((a, b) => Math.abs(w[r * i + b]!) - Math.abs(w[r * i + a]!));
-    for (const k of order.slice(3)) w[r * i + k] = 0;
-  }
-  lin.weight.assign(tf.tensor(w, [o, i]));
-  return net;
 }
 
 async function startReplica(modelsDir: string, redisUrl: string): Promise<Proc & { url: string; port: number }> {
@@ -69,7 +55,7 @@ describe.skipIf(!available)('several model-server replicas behind HAProxy on a s
   it('key through one replica, computes through the others; a replica SIGKILLed under load; Redis restarted', async () => {
     // the model: seed net, seq.0 remote over TFHE (2_2)
     manualSeed(1);
-    const h = new HybridFHEModel(prunedSeed(), [MODULE], { modelName: MODEL });
+    const h = new HybridFHEModel(prunedSeed(3), [MODULE], { modelName: MODEL });
     h.compileModel(tf.tensor(randn(200, 10, 3), [200, 10]), { nBits: 2, outputBits: 3, backend: 'tfhe' });
     const modelsDir = path.join(root, 'models');
     const sim = (x: Float32Array, n: number) => h.fheModel(MODULE).forward(x, n, { fhe: 'simulate' }).then((r) => Array.from(r.outputInts!));
