@@ -6,6 +6,7 @@
  * - 4 concurrent clients send a bounded number of computes through HAProxy while one replica is SIGKILLed: no client
  *   request fails (the balancer retries the idempotent /compute on another replica);
  * - Redis is SIGKILLed and restarted: the acknowledged key is still there, and a fresh replica computes with it.
+ * Replica 3 runs with `--queue`: its lookups go to a `fhenet worker` process (the CLI wiring of distributed PBS).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as fs from 'node:fs';
@@ -35,8 +36,8 @@ function randn(n: number, d: number, seed: number): Float32Array {
   return Float32Array.from({ length: n * d }, () => r.uniform(-1, 1));
 }
 
-async function startReplica(modelsDir: string, redisUrl: string): Promise<Proc & { url: string; port: number }> {
-  const p = startFhenet(['serve', '--models', modelsDir, '--store', redisUrl, '--port', '0', '--tfhe-threads', '2', '--log-level', 'info']);
+async function startReplica(modelsDir: string, redisUrl: string, extra: string[] = []): Promise<Proc & { url: string; port: number }> {
+  const p = startFhenet(['serve', '--models', modelsDir, '--store', redisUrl, '--port', '0', '--tfhe-threads', '2', '--log-level', 'info', ...extra]);
   const m = await p.waitFor(/listening at (http:\/\/127\.0\.0\.1:(\d+))/, 90_000);
   return { ...p, url: m[1]!, port: Number(m[2]) };
 }
@@ -64,7 +65,10 @@ describe.skipIf(!available)('several model-server replicas behind HAProxy on a s
     h.saveAndClearPrivateInfo(path.join(modelsDir, MODEL));
 
     const redis = await startRedis(path.join(root, 'redis'));
-    const replicas = await Promise.all([0, 1, 2].map(() => startReplica(modelsDir, redis.url)));
+    // replica 3 also sends its lookups to a `fhenet worker` through the queue (`--queue`)
+    const worker = startFhenet(['worker', '--queue', redis.url, '--jobs', 'pbs', '--threads', '1']);
+    const replicas = await Promise.all([[], [], ['--queue', redis.url, '--pbs-per-job', '4']].map((extra) => startReplica(modelsDir, redis.url, extra)));
+    await worker.waitFor(/ready: pbs/);
     const lbPort = await freePort();
     const lb = startProcess(which('haproxy')!, ['-db', '-f', path.join(ROOT, 'deploy/haproxy/fhenet.cfg')], {
       env: {
@@ -100,6 +104,7 @@ describe.skipIf(!available)('several model-server replicas behind HAProxy on a s
       expect(await compute(r.url, 1)).toEqual(expected[1]);
       console.log(`replica ${r.port}: first compute (key loaded from Redis) ${cold.toFixed(0)} ms, second ${(performance.now() - t1).toFixed(0)} ms`);
     }
+    expect(worker.output()).toMatch(/key [0-9a-f]+… loaded/); // replica 3's lookups ran on the worker
 
     // 2. 4 clients × 6 computes through HAProxy; replica 2 is SIGKILLed while it is computing one of them
     let completed = 0;
