@@ -106,7 +106,7 @@ describe.skipIf(!available)('distributed PBS on a Redis queue (skipped: redis-se
       await server.close();
       await queue.close();
     }
-  }, 120_000);
+  }, 240_000);
 
   it('with no worker on its queue, a request fails with a clear error within its time limit', async () => {
     const queue = await PbsQueueClient.connect(parseRedisUrl(redis.url), { jobTimeoutMs: 1500, queueName: 'fhenet-pbs-nobody' });
