@@ -138,8 +138,12 @@ export async function startPbsWorker(target: RedisTarget, opts: PbsWorkerOptions
       if (!input) return; // the request is gone (finished elsewhere, timed out or cancelled): nothing to do
       const entry = acquire(d);
       let outs: LweCiphertext[] | undefined;
+      let pbsMs = 0;
       try {
-        outs = await runJob(await entry.pool, d, input, lutBytes);
+        const pool = await entry.pool;
+        const t0 = performance.now();
+        outs = await runJob(pool, d, input, lutBytes);
+        pbsMs = performance.now() - t0;
       } finally {
         release(entry);
       }
@@ -148,7 +152,7 @@ export async function startPbsWorker(target: RedisTarget, opts: PbsWorkerOptions
       await report(d, String(d.j));
       stats.jobs++;
       stats.pbs += outs.length;
-      if (opts.verbose) log(`job ${job.id} done`);
+      if (opts.verbose) log(`job ${job.id} done (PBS ${pbsMs.toFixed(1)} ms)`);
     } catch (e) {
       if (e instanceof JobError || e instanceof TfheError) {
         log(`job ${job.id} failed: ${(e as Error).message}`);
