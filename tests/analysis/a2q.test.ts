@@ -5,9 +5,8 @@ import { analyzeAccumulators } from '../../src/analysis/accumulator.js';
 import { QuantSimpleNet } from '../../src/models/checkerboard.js';
 import { manualSeed } from '../../src/nn/init.js';
 import { accumulatorAware, neuronBudget, projectMagnitudes } from '../../src/quant/a2q.js';
-import { type Dataset, head } from '../../src/train/dataset.js';
+import type { Dataset } from '../../src/train/dataset.js';
 import { evaluate, fit } from '../../src/train/trainer.js';
-import { generateCheckerboard } from '../../datasets/checkerboard/index.js';
 import { Rng } from '../../src/util/rng.js';
 
 beforeAll(async () => {
