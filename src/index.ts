@@ -17,7 +17,8 @@ export { SGD, Adam, AdamW } from './train/optim.js';
 export { crossEntropy } from './train/loss.js';
 export type { Dataset, Split } from './train/dataset.js';
 export { SimpleNet, QuantSimpleNet } from './models/checkerboard.js';
-export { CNV, createCnv, FashionCnn, type CnvVariant, type CnvOptions, type FashionCnnOptions } from './models/cnv.js';
+export { CNV, createCnv, type CnvVariant, type CnvOptions } from './models/cnv.js';
+export { FashionCnn, type FashionCnnOptions } from './models/fashion-cnn.js';
 export {
   pruneL1Unstructured, pruneKNonZero, removePruning, sparsityReport, formatSparsity,
   type PruneAmount, type KNonZeroOptions, type LayerSparsity,
@@ -32,3 +33,4 @@ export { runSweep, parseSweepSpec, type SweepSpec, type SweepOptions, type Sweep
 export { moduleToGraph } from './export/to-graph.js';
 export * from './compiler/index.js';
 export { FhenetError, ShapeError, ConfigError, StateDictError } from './util/errors.js';
+export { nhwcToNchw } from './util/layout.js';

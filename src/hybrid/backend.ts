@@ -84,7 +84,7 @@ export function decodeSimCiphertext(bytes: Uint8Array, what = 'ciphertext'): Sim
   for (let i = 0; i < count; i++) values[i] = dv.getInt32(HEADER + 4 * i, true);
   return {
     kind: bytes[5]!,
-    keyId: bytes.slice(8, 24),
+    keyId: Uint8Array.from(bytes.subarray(8, 24)),
     circuitId: Buffer.from(bytes.subarray(24, 32)).toString('hex'),
     n: dv.getUint32(32, true),
     values,
@@ -120,7 +120,7 @@ export function decodeSimKey(bytes: Uint8Array): SimKey {
   if (dv.getUint32(0, true) !== KEY_MAGIC) throw bad('not a simulate evaluation key (bad magic)');
   if (bytes[4] !== 1) throw bad(`format version ${bytes[4]} is not 1`);
   if (dv.getUint32(KEY_BYTES, true) !== crc32(bytes.subarray(0, KEY_BYTES))) throw bad('checksum mismatch (corrupted or truncated)');
-  return { keyId: bytes.slice(8, 24), circuitId: Buffer.from(bytes.subarray(24, 32)).toString('hex') };
+  return { keyId: Uint8Array.from(bytes.subarray(8, 24)), circuitId: Buffer.from(bytes.subarray(24, 32)).toString('hex') };
 }
 
 export const simulateClientBackend: ClientBackend = {

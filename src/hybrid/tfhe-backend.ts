@@ -114,7 +114,7 @@ export function decodeTfheKey(bytes: Uint8Array): TfheKeyFrame {
   if (bytes.length !== expect) throw bad(`${bytes.length} bytes, the header announces ${expect} (truncated or padded)`);
   if (dv.getUint32(bytes.length - 4, true) !== crc32(bytes.subarray(0, bytes.length - 4))) throw bad('checksum mismatch (corrupted)');
   return {
-    keyId: bytes.slice(8, 24),
+    keyId: Uint8Array.from(bytes.subarray(8, 24)),
     circuitId: Buffer.from(bytes.subarray(24, 32)).toString('hex'),
     params: Buffer.from(bytes.subarray(KEY_HEADER, KEY_HEADER + nameLen)).toString('ascii'),
     key: bytes.subarray(KEY_HEADER + nameLen, KEY_HEADER + nameLen + keyLen),
@@ -170,7 +170,7 @@ export function decodeTfheCiphertexts(bytes: Uint8Array, what = 'ciphertext', st
     off += 4 + len;
   }
   if (off !== end) throw bad(`${end - off} trailing bytes after ${count} ciphertexts`);
-  return { kind: bytes[5]!, keyId: bytes.slice(8, 24), circuitId: Buffer.from(bytes.subarray(24, 32)).toString('hex'), n: dv.getUint32(32, true), cts };
+  return { kind: bytes[5]!, keyId: Uint8Array.from(bytes.subarray(8, 24)), circuitId: Buffer.from(bytes.subarray(24, 32)).toString('hex'), n: dv.getUint32(32, true), cts };
 }
 
 // ---- client -----------------------------------------------------------------------------------------------------

@@ -1,9 +1,9 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import * as tf from '@tensorflow/tfjs-core';
 import type { AddressInfo } from 'node:net';
 import type { FastifyInstance } from 'fastify';
-import * as tf from '@tensorflow/tfjs-core';
 import { Linear, ReLU, Sequential } from '../../src/nn/layers.js';
 import { Module } from '../../src/nn/module.js';
 import type { Activation } from '../../src/nn/quant-tensor.js';
@@ -17,7 +17,7 @@ export class SeedNet extends Module {
   }
 }
 
-/** Seed net with `keep` largest weights per neuron of seq.0 (the others zero): 2-bit PTQ then fits 4-bit accumulators. */
+/** Seed net with `keep` largest weights per neuron of seq.0 (the others zero): 2-bit PTQ then fits 4-bit accumulators (the 2_2 TFHE set). */
 export function prunedSeed(keep: number): SeedNet {
   const net = new SeedNet();
   const lin = [...net.namedModules()].find(([n]) => n === 'seq.0')![1] as unknown as { weight: tf.Variable };

@@ -19,7 +19,7 @@ import { decodeTfheCiphertexts, decodeTfheKey, encodeTfheCiphertexts } from '../
 import { compressedServerKeyBytes } from '../../src/tfhe/layouts.js';
 import { namedParams } from '../../src/tfhe/params.js';
 import { Rng } from '../../src/util/rng.js';
-import { SeedNet, startServer, tmpDir } from './helpers.js';
+import { prunedSeed, startServer, tmpDir } from './helpers.js';
 
 const root = tmpDir('hostile-tfhe');
 const modelsDir = path.join(root, 'models');
@@ -28,15 +28,7 @@ const Q = 'model_name=seed&module_name=seq.0&input_shape=10';
 beforeAll(async () => {
   await initBackend();
   manualSeed(1);
-  const net = new SeedNet();
-  // 3 weights kept per neuron of seq.0: with 2-bit PTQ its accumulators fit the 2_2 set (tests/hybrid/tfhe.test.ts)
-  const lin = [...net.namedModules()].find(([n]) => n === 'seq.0')![1] as unknown as { weight: tf.Variable };
-  const w = Float32Array.from(lin.weight.dataSync() as Float32Array);
-  for (let r = 0; r < 10; r++) {
-    const order = Array.from({ length: 10 }, (_, k) => k).sort((a, b) => Math.abs(w[r * 10 + b]!) - Math.abs(w[r * 10 + a]!));
-    for (const k of order.slice(3)) w[r * 10 + k] = 0;
-  }
-  lin.weight.assign(tf.tensor(w, [10, 10]));
+  const net = prunedSeed(3); // 2-bit PTQ then fits the 2_2 set (tests/hybrid/tfhe.test.ts)
   const rng = new Rng(3);
   const h = new HybridFHEModel(net, ['seq.0'], { modelName: 'seed' });
   h.compileModel(tf.tensor(Float32Array.from({ length: 2000 }, () => rng.uniform(-1, 1)), [200, 10]), { nBits: 2, outputBits: 3, backend: 'tfhe' });
