@@ -6,7 +6,9 @@
  * 20 ms during each request (latency of every probe; a probe still unanswered when the request ends counts with its
  * time so far). Each size gets a fresh server process (the key reloaded from disk, then one legitimate compute), and
  * the client gives up after --cap-s seconds (the request is aborted; an old server keeps computing, which is part of
- * the attack). Prints one line per body size: status, request time, peak RSS above the idle server, /health max/p50.
+ * the attack). A server that refuses a body by its Content-Length answers 413 and closes the connection while the
+ * client is still sending; fetch (undici) then reports the closed socket, not the answer ("connection closed").
+ * Prints one line per body size: status, request time, peak RSS above the idle server, /health max/p50.
  *
  *   npx tsx bench/hostile-compute.ts [--sizes-mb 2.44,9.77] [--concurrent 1] [--cap-s 30]
  *
@@ -150,7 +152,7 @@ try {
             await r.arrayBuffer();
             return String(r.status);
           },
-          () => `none in ${capMs / 1000} s`,
+          (e: Error & { cause?: { code?: string } }) => (e.name === 'TimeoutError' ? `none in ${capMs / 1000} s` : `connection closed (${e.cause?.code ?? e.name})`),
         ),
       ),
     );

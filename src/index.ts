@@ -20,7 +20,8 @@ export {
 } from './train/causal-lm.js';
 export type { Dataset, Split } from './train/dataset.js';
 export { SimpleNet, QuantSimpleNet } from './models/checkerboard.js';
-export { CNV, createCnv, FashionCnn, type CnvVariant, type CnvOptions, type FashionCnnOptions } from './models/cnv.js';
+export { CNV, createCnv, type CnvVariant, type CnvOptions } from './models/cnv.js';
+export { FashionCnn, type FashionCnnOptions } from './models/fashion-cnn.js';
 export {
   pruneL1Unstructured, pruneKNonZero, removePruning, sparsityReport, formatSparsity,
   type PruneAmount, type KNonZeroOptions, type LayerSparsity,
@@ -42,3 +43,4 @@ export { Conv1D } from './nn/conv1d.js';
 export { Dropout } from './nn/dropout.js';
 export { ModuleList } from './nn/module-list.js';
 export * from './transformers/index.js';
+export { nhwcToNchw } from './util/layout.js';

@@ -13,11 +13,13 @@ import { dequantizeOutput, quantizeInput } from '../../src/compiler/simulate.js'
 import { Rng } from '../../src/util/rng.js';
 import { moduleToGraph } from '../../src/export/to-graph.js';
 import type { Module } from '../../src/nn/module.js';
-import { CNV, FashionCnn, FloatCnv, createCnv } from '../../src/models/cnv.js';
+import { CNV, FloatCnv, createCnv } from '../../src/models/cnv.js';
+import { FashionCnn } from '../../src/models/fashion-cnn.js';
 import { type Dataset, sampleSize, size } from '../../src/train/dataset.js';
 import type { EpochMetrics, FitOptions } from '../../src/train/trainer.js';
 import { argmaxRows, evaluate } from '../../src/train/trainer.js';
 import { ConfigError } from '../../src/util/errors.js';
+import { nhwcToNchw } from '../../src/util/layout.js';
 
 /** `float`: CNV's float twin (src/models/cnv.ts, FloatCnv), trained as a distillation teacher for the QAT CNV. */
 export type Variant = 'full' | 'small' | 'fashion' | 'float';
@@ -131,16 +133,7 @@ export function spread(d: Dataset, n: number): Dataset {
   return { ...d, x, y: Int32Array.from(idx, (j) => d.y[j]!) };
 }
 
-/** [n, H, W, C] → [n, C, H, W] (graphs are NCHW). */
-export function nhwcToNchw(x: Float32Array, n: number, shape: readonly number[]): Float32Array {
-  const [h, w, c] = shape as [number, number, number];
-  const out = new Float32Array(x.length);
-  const per = h * w * c;
-  for (let i = 0; i < n; i++) {
-    for (let y = 0; y < h; y++) for (let xx = 0; xx < w; xx++) for (let k = 0; k < c; k++) out[i * per + k * h * w + y * w + xx] = x[i * per + (y * w + xx) * c + k]!;
-  }
-  return out;
-}
+export { nhwcToNchw }; // one definition: src/util/layout.ts
 
 /** A rounding row: none, Concrete ML's rounding to n bits, or fhenet's refined rounding (per channel + aligned). */
 export type FheRounding = 'none' | number | { bits: number; method?: 'exact' | 'approximate'; perChannel?: boolean; align?: boolean; headroom?: number };

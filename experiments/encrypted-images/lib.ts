@@ -14,6 +14,7 @@ import { loadFashionMnist } from '../../datasets/fashion-mnist/index.js';
 import { loadCifar10, toDataset } from '../../datasets/cifar10/index.js';
 import { type EpochMetrics, fit } from '../../src/train/trainer.js';
 import { decodeSafetensors } from '../../src/util/safetensors.js';
+import { nhwcToNchw } from '../../src/util/layout.js';
 
 export interface NetConfig {
   dataset: 'fashion' | 'cifar';
@@ -139,16 +140,7 @@ export function pick(d: Dataset, n: number, which: NetConfig['dataset']): Datase
   return { ...d, x, y };
 }
 
-/** [n, H, W, C] → [n, C, H, W] (compiled graphs are NCHW). */
-export function nhwcToNchw(x: Float32Array, n: number, shape: readonly number[]): Float32Array {
-  const [h, w, c] = shape as [number, number, number];
-  const per = h * w * c;
-  const out = new Float32Array(n * per);
-  for (let i = 0; i < n; i++) {
-    for (let y = 0; y < h; y++) for (let xx = 0; xx < w; xx++) for (let k = 0; k < c; k++) out[i * per + k * h * w + y * w + xx] = x[i * per + (y * w + xx) * c + k]!;
-  }
-  return out;
-}
+export { nhwcToNchw }; // one definition: src/util/layout.ts
 
 /** Compiles the net, calibrated on `calib` (NHWC data), to an FheModel. */
 export function compileNet(net: EncryptedCnn, calib: Dataset): FheModel {

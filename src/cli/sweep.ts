@@ -43,8 +43,9 @@ export function sweepCommand(): Command {
       let queue: import('../scale/sweep-queue.js').SweepQueue<import('../sweep/run.js').RunResult & { backend?: string }> | undefined;
       if (o.queue !== undefined) {
         if (o.inline) throw new ConfigError('--inline and --queue exclude each other (--queue runs on `fhenet worker` processes)');
-        const [{ parseRedisUrl }, { SweepQueue }] = await Promise.all([import('../scale/redis.js'), import('../scale/sweep-queue.js')]);
+        const [{ checkRedis, parseRedisUrl }, { SweepQueue }] = await Promise.all([import('../scale/redis.js'), import('../scale/sweep-queue.js')]);
         const target = parseRedisUrl(o.queue, '--queue');
+        await checkRedis(target, '--queue');
         queue = await SweepQueue.connect(target);
         process.stderr.write(`fhenet sweep ${spec.name}: ${runs.length} runs on the queue ${target.display} (fhenet worker --queue ${target.display})\n`);
       } else {

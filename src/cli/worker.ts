@@ -23,8 +23,9 @@ export function workerCommand(): Command {
     .option('--lock-ms <n>', "job lock: a dead worker's job is retried after this long", intOption('--lock-ms', 1000, 3_600_000), 30_000)
     .option('--verbose', "log every job's start and end")
     .action(async (o: { queue: string; jobs: string[]; threads?: number; keyCache: number; lockMs: number; verbose?: boolean }) => {
-      const { parseRedisUrl } = await import('../scale/redis.js');
+      const { checkRedis, parseRedisUrl } = await import('../scale/redis.js');
       const target = parseRedisUrl(o.queue, '--queue');
+      await checkRedis(target, '--queue');
       const log = (m: string) => process.stderr.write(`fhenet worker ${process.pid}: ${m}\n`);
       const closers: (() => Promise<void>)[] = [];
       const parts: string[] = [];

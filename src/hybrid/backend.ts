@@ -21,7 +21,7 @@
  */
 import { crc32 } from 'node:zlib';
 import { randomBytes } from 'node:crypto';
-import type { Circuit } from '../compiler/circuit.js';
+import { type Circuit, size } from '../compiler/circuit.js';
 import { simulate } from '../compiler/simulate.js';
 import { HybridError } from './errors.js';
 import type { ClientBackend, ClientKeys, ServerBackend } from './crypto-backend.js';
@@ -84,7 +84,7 @@ export function decodeSimCiphertext(bytes: Uint8Array, what = 'ciphertext'): Sim
   for (let i = 0; i < count; i++) values[i] = dv.getInt32(HEADER + 4 * i, true);
   return {
     kind: bytes[5]!,
-    keyId: bytes.slice(8, 24),
+    keyId: Uint8Array.from(bytes.subarray(8, 24)),
     circuitId: Buffer.from(bytes.subarray(24, 32)).toString('hex'),
     n: dv.getUint32(32, true),
     values,
@@ -120,7 +120,7 @@ export function decodeSimKey(bytes: Uint8Array): SimKey {
   if (dv.getUint32(0, true) !== KEY_MAGIC) throw bad('not a simulate evaluation key (bad magic)');
   if (bytes[4] !== 1) throw bad(`format version ${bytes[4]} is not 1`);
   if (dv.getUint32(KEY_BYTES, true) !== crc32(bytes.subarray(0, KEY_BYTES))) throw bad('checksum mismatch (corrupted or truncated)');
-  return { keyId: bytes.slice(8, 24), circuitId: Buffer.from(bytes.subarray(24, 32)).toString('hex') };
+  return { keyId: Uint8Array.from(bytes.subarray(8, 24)), circuitId: Buffer.from(bytes.subarray(24, 32)).toString('hex') };
 }
 
 export const simulateClientBackend: ClientBackend = {
@@ -146,6 +146,25 @@ export const simulateClientBackend: ClientBackend = {
 
 export const simulateServerBackend: ServerBackend = {
   name: 'simulate',
+  keyFormat(_circuit, circuitId) {
+    const id = idBytes(circuitId);
+    return {
+      bytes: KEY_BYTES + 4,
+      headerBytes: KEY_BYTES,
+      checkHeader(h) {
+        const bad = (m: string) => new HybridError(`evaluation key: ${m}`, 400, 'bad_key');
+        const dv = new DataView(h.buffer, h.byteOffset, h.byteLength);
+        if (dv.getUint32(0, true) !== KEY_MAGIC) throw bad('not a simulate evaluation key (bad magic)');
+        if (h[4] !== 1) throw bad(`format version ${h[4]} is not 1`);
+        if (!sameBytes(h.subarray(24, 32), id)) throw bad(`made for circuit ${Buffer.from(h.subarray(24, 32)).toString('hex')}, not ${circuitId}`);
+      },
+    };
+  },
+  requestFormat(circuit) {
+    const per = size(circuit.input.shape);
+    // the clear simulation holds every value as float64 (and its integer copy)
+    return { frameBytes: (n) => HEADER + 4 * n * per + 4, workingBytesPerValue: 16 };
+  },
   parseKey(bytes, circuitId) {
     const k = decodeSimKey(bytes);
     if (k.circuitId !== circuitId) throw new HybridError(`evaluation key was made for circuit ${k.circuitId}, not ${circuitId}`, 400, 'bad_key');

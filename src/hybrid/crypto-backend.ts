@@ -35,6 +35,28 @@ export interface ServerBackend {
   run(circuit: Circuit, circuitId: string, key: unknown, ciphertext: Uint8Array): Uint8Array | Promise<Uint8Array>;
   /** Releases a loaded key (worker threads, memory); called when the server evicts it. */
   dispose?(key: unknown): void | Promise<void>;
+  /** The byte format of a valid evaluation key for this circuit (the server limits and checks uploads with it). */
+  keyFormat(circuit: Circuit, circuitId: string): KeyFormat;
+  /** The byte format of a request for this circuit (the server bounds bodies and batch sizes with it). */
+  requestFormat(circuit: Circuit): RequestFormat;
+}
+
+/** What a server knows about a valid evaluation key before receiving it. */
+export interface KeyFormat {
+  /** The exact size of a valid key. */
+  bytes: number;
+  /** How many leading bytes `checkHeader` needs. */
+  headerBytes: number;
+  /** Throws HybridError (400 bad_key) when the key's first `headerBytes` bytes cannot start a valid key. */
+  checkHeader(header: Uint8Array): void;
+}
+
+/** The size of a request and the memory its computation takes. */
+export interface RequestFormat {
+  /** The exact size of an input frame of n samples. */
+  frameBytes(n: number): number;
+  /** Memory one encrypted value takes while the circuit runs (every value of the circuit is held until the end). */
+  workingBytesPerValue: number;
 }
 
 // ---- simulate -----------------------------------------------------------------------------------------------------

@@ -29,6 +29,8 @@ import type { Circuit } from '../compiler/circuit.js';
 import { size } from '../compiler/circuit.js';
 import { TfheError } from '../tfhe/errors.js';
 import { planCircuit } from '../runtime/executor-plan.js';
+import { compressedCiphertextBytes, compressedServerKeyBytes } from '../tfhe/layouts.js';
+import { namedParams } from '../tfhe/params.js';
 import type { PbsRunnerFactory, TfheCircuitServer } from '../runtime/executor-server.js';
 import type { TfheClient } from '../tfhe/client.js';
 import type { ClientBackend, ClientKeys, ServerBackend } from './crypto-backend.js';
@@ -112,7 +114,7 @@ export function decodeTfheKey(bytes: Uint8Array): TfheKeyFrame {
   if (bytes.length !== expect) throw bad(`${bytes.length} bytes, the header announces ${expect} (truncated or padded)`);
   if (dv.getUint32(bytes.length - 4, true) !== crc32(bytes.subarray(0, bytes.length - 4))) throw bad('checksum mismatch (corrupted)');
   return {
-    keyId: bytes.slice(8, 24),
+    keyId: Uint8Array.from(bytes.subarray(8, 24)),
     circuitId: Buffer.from(bytes.subarray(24, 32)).toString('hex'),
     params: Buffer.from(bytes.subarray(KEY_HEADER, KEY_HEADER + nameLen)).toString('ascii'),
     key: bytes.subarray(KEY_HEADER + nameLen, KEY_HEADER + nameLen + keyLen),
@@ -168,7 +170,7 @@ export function decodeTfheCiphertexts(bytes: Uint8Array, what = 'ciphertext', st
     off += 4 + len;
   }
   if (off !== end) throw bad(`${end - off} trailing bytes after ${count} ciphertexts`);
-  return { kind: bytes[5]!, keyId: bytes.slice(8, 24), circuitId: Buffer.from(bytes.subarray(24, 32)).toString('hex'), n: dv.getUint32(32, true), cts };
+  return { kind: bytes[5]!, keyId: Uint8Array.from(bytes.subarray(8, 24)), circuitId: Buffer.from(bytes.subarray(24, 32)).toString('hex'), n: dv.getUint32(32, true), cts };
 }
 
 // ---- client -----------------------------------------------------------------------------------------------------
@@ -240,6 +242,33 @@ function asClientError(e: unknown, code: string, what: string): never {
 
 export const tfheServerBackend: ServerBackend = {
   name: 'tfhe',
+  keyFormat(circuit, circuitId) {
+    const params = namedParams(planCircuit(circuit, { log2PError: tfheServerConfig.log2PError }).params.name);
+    const name = Buffer.from(params.name, 'ascii');
+    const keyBytes = compressedServerKeyBytes(params);
+    const id = idBytes(circuitId);
+    return {
+      bytes: KEY_HEADER + name.length + keyBytes + 4,
+      headerBytes: KEY_HEADER + name.length,
+      checkHeader(h) {
+        const bad = (m: string) => new HybridError(`evaluation key: ${m}`, 400, 'bad_key');
+        const dv = view(h);
+        if (dv.getUint32(0, true) !== KEY_MAGIC) throw bad('not a tfhe evaluation key (bad magic)');
+        if (h[4] !== 1) throw bad(`format version ${h[4]} is not 1`);
+        const got = Buffer.from(h.subarray(KEY_HEADER, KEY_HEADER + h[5]!)).toString('ascii');
+        if (h[5] !== name.length || got !== params.name) throw bad(`is for parameter set '${got}', this circuit runs on '${params.name}'`);
+        if (!sameBytes(h.subarray(24, 32), id)) throw bad(`was made for circuit ${Buffer.from(h.subarray(24, 32)).toString('hex')}, not ${circuitId}`);
+        if (dv.getUint32(32, true) !== keyBytes) throw bad(`announces ${dv.getUint32(32, true)} key bytes; a ${params.name} compressed server key has ${keyBytes}`);
+      },
+    };
+  },
+  requestFormat(circuit) {
+    const params = namedParams(planCircuit(circuit, { log2PError: tfheServerConfig.log2PError }).params.name);
+    const per = size(circuit.input.shape);
+    const ct = compressedCiphertextBytes();
+    // a decompressed big-key LWE ciphertext is k·N + 1 u64 words; rescaled copies of a value can double that
+    return { frameBytes: (n) => CT_HEADER + n * per * (4 + ct) + 4, workingBytesPerValue: 2 * 8 * (params.glweDimension * params.polynomialSize + 1) };
+  },
   clientInfo(circuit: Circuit): Record<string, unknown> {
     const plan = planCircuit(circuit, { log2PError: tfheServerConfig.log2PError });
     const info: TfheClientInfo = { params: plan.params.name, inputE: plan.inputE, outputE: plan.outputE };

@@ -1,7 +1,7 @@
 /**
  * CNV — the VGG-like 2-bit network of Concrete ML's CIFAR-10 QAT example (Brevitas bnn_pynq "CNV 2W2A" with average
- * pooling; facts in shared/reference/concrete-ml.md §2), built from fhenet layers, plus a CPU-budget variant and a
- * small CNN for Fashion-MNIST.
+ * pooling; facts in shared/reference/concrete-ml.md §2), built from fhenet layers, plus a CPU-budget variant (the
+ * Fashion-MNIST CNN is fashion-cnn.ts).
  *
  * Layout (names follow the Brevitas model so state-dict keys line up: conv_features.N, linear_features.N):
  *   conv_features:  QuantIdentity(8-bit, power-of-two scale, [−1, 1 − 2⁻⁷])
@@ -216,7 +216,7 @@ export class CNV extends Module {
 }
 
 /** `v.assign(t)` keeps `t` alive as a separate tensor; free it so a per-step assignment does not leak. */
-function assignAndFree(v: tf.Variable, t: tf.Tensor): void {
+export function assignAndFree(v: tf.Variable, t: tf.Tensor): void {
   v.assign(t);
   t.dispose();
 }
@@ -253,63 +253,4 @@ export function createCnv(variant: CnvVariant, opts: Omit<CnvOptions, 'channels'
   if (variant === 'full') return new CNV(opts);
   if (variant === 'small') return new CNV({ ...opts, channels: CNV_SMALL_CHANNELS, hidden: CNV_SMALL_HIDDEN });
   throw new ConfigError(`unknown CNV variant '${String(variant)}' (full or small)`);
-}
-
-export interface FashionCnnOptions {
-  /** Weight and activation bit width (2 or 3 in the experiment). */
-  bits?: number;
-  inputBits?: number;
-  channels?: [number, number];
-  rng?: Rng;
-}
-
-/**
- * A small CNN for 28×28×1 images (Fashion-MNIST) with low-bit weights and activations:
- * QuantIdentity(8-bit input) → QuantConv2d(1→c1, 3×3) → BN → QuantIdentity → AvgPool2d(2) → QuantIdentity →
- * QuantConv2d(c1→c2, 3×3) → BN → QuantIdentity → AvgPool2d(2) → QuantIdentity → Flatten → QuantLinear(c2·5·5→10).
- * Shapes 28 → 26 → 13 → 11 → 5. Weights: abs-max per-tensor scale (Brevitas default at `bits`); activations:
- * signed `bits`-bit with a learned scale; input: unsigned 8-bit, scale 1/255.
- */
-export class FashionCnn extends Module {
-  readonly features: Sequential;
-  readonly flatten: Flatten;
-  readonly classifier: QuantLinear;
-
-  constructor(opts: FashionCnnOptions = {}) {
-    super();
-    const bits = opts.bits ?? 3;
-    const [c1, c2] = opts.channels ?? [32, 64];
-    // Learned activation scales start from a fixed statistic (2, about two standard deviations after BatchNorm)
-    // instead of collecting runtime statistics: fhenet's statistic on tensors above 50,000 values is a top-k
-    // percentile, and tfjs has no gradient for TopK, so collection fails inside a training step at these sizes.
-    const act = () => {
-      const q = new QuantIdentity({ actQuant: { bitWidth: bits, collectSteps: 0 } });
-      for (const [, v] of q.namedParameters()) assignAndFree(v, tf.scalar(2));
-      return q;
-    };
-    const rng = opts.rng;
-    this.features = this.addModule(
-      'features',
-      new Sequential(
-        // Pixels in [0, 1]: unsigned 8-bit with the constant scale 1/255.
-        new QuantIdentity({ actQuant: { bitWidth: opts.inputBits ?? 8, signed: false, narrow: false, scaling: 'const', maxVal: 1 } }),
-        new QuantConv2d(1, c1, 3, { weightBitWidth: bits, rng }),
-        new FastBatchNorm2d(c1),
-        act(),
-        new AvgPool2d(2),
-        act(),
-        new QuantConv2d(c1, c2, 3, { weightBitWidth: bits, rng }),
-        new FastBatchNorm2d(c2),
-        act(),
-        new AvgPool2d(2),
-        act(),
-      ),
-    );
-    this.flatten = this.addModule('flatten', new Flatten());
-    this.classifier = this.addModule('classifier', new QuantLinear(c2 * 5 * 5, 10, { weightBitWidth: bits, rng }));
-  }
-
-  forward(x: Activation): Activation {
-    return this.classifier.call(this.flatten.call(this.features.call(x)));
-  }
 }

@@ -45,10 +45,6 @@ function encryptedCnnOptions(meta: Record<string, string>): EncryptedCnnOptions 
   return { channels: c.channels, kernel: c.kernel, stride: c.stride, inputBits: c.inputBits, weightBits: c.weightBits, actBits: c.actBits, ...image };
 }
 
-export function registerModel(name: string, spec: ModelSpec): void {
-  REGISTRY.set(name, spec);
-}
-
 export function modelNames(): string[] {
   return [...REGISTRY.keys()];
 }

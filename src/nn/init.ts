@@ -12,10 +12,6 @@ export function manualSeed(seed: number): void {
   globalRng = new Rng(seed);
 }
 
-export function defaultRng(): Rng {
-  return globalRng;
-}
-
 export function uniform(shape: number[], lo: number, hi: number, rng: Rng = globalRng): tf.Tensor {
   const n = shape.reduce((a, b) => a * b, 1);
   const data = new Float32Array(n);

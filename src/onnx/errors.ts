@@ -20,7 +20,8 @@ export type OnnxErrorKind =
   | 'duplicate' // a value produced twice
   | 'quant' // a quantizer whose parameters are invalid (bit width, rounding mode, ...)
   | 'shape' // incompatible shapes
-  | 'export'; // a graph that cannot be written in the requested format
+  | 'export' // a graph that cannot be written in the requested format
+  | 'internal'; // a kernel of fhenet's interpreter failed on its own (a bug, not the input's fault)
 
 /** Where in the model the problem is: a node and/or a tensor (value) name. */
 export interface OnnxErrorLocation {
@@ -60,5 +61,17 @@ export class OnnxRuntimeError extends OnnxError {
   constructor(kind: OnnxErrorKind, message: string, where: OnnxErrorLocation = {}) {
     super(kind, message, where);
     this.name = 'OnnxRuntimeError';
+  }
+}
+
+/**
+ * A kernel of the interpreter threw something other than an OnnxError (a TypeError, a RangeError…): a bug in
+ * fhenet or an input the kernel should have refused with a typed error. Still located and one line for a user,
+ * but a distinct class so tests (tests/onnx/fuzz.test.ts) can demand there are none.
+ */
+export class OnnxInternalError extends OnnxRuntimeError {
+  constructor(message: string, where: OnnxErrorLocation = {}, override readonly cause?: unknown) {
+    super('internal', message, where);
+    this.name = 'OnnxInternalError';
   }
 }

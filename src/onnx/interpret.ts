@@ -30,7 +30,7 @@ import {
   opsetVersion,
   isFloatDType,
 } from './graph.js';
-import { OnnxError, OnnxRuntimeError } from './errors.js';
+import { OnnxError, OnnxInternalError, OnnxRuntimeError } from './errors.js';
 import { quantBounds, roundHalfEven } from '../util/int-quant.js';
 
 export interface InterpreterOptions {
@@ -920,9 +920,10 @@ export class Interpreter {
           if (e.node === undefined) throw new OnnxRuntimeError(e.kind, e.message, { node: node.name });
           throw e;
         }
-        // A kernel bug or an input the kernel did not anticipate: still a typed, located error.
-        const msg = e instanceof Error ? e.message : String(e);
-        throw new OnnxRuntimeError('shape', `${node.opType} failed: ${msg}`, { node: node.name });
+        // A kernel bug or an input the kernel did not anticipate: located and typed for the user, but an internal
+        // error (its own class), never disguised as the input's fault.
+        const msg = e instanceof Error ? `${e.name}: ${e.message}` : String(e);
+        throw new OnnxInternalError(`${node.opType} failed inside fhenet's interpreter (${msg}); please report it`, { node: node.name }, e);
       }
       node.outputs.forEach((name, i) => {
         if (name === '') return;

@@ -51,6 +51,21 @@ export interface RunStats {
 
 const PBS_CHUNK = 8;
 
+/**
+ * Gives the event loop a turn when more than `sliceMs` passed since the last one: the decompression of the inputs
+ * and the linear steps run on the calling thread (a server's event loop), so a large request must not starve the
+ * server's other requests (/health among them).
+ */
+class EventLoopYielder {
+  private last = performance.now();
+  constructor(private readonly sliceMs = 10) {}
+  async maybeYield(): Promise<void> {
+    if (performance.now() - this.last < this.sliceMs) return;
+    await new Promise<void>((r) => setImmediate(r));
+    this.last = performance.now();
+  }
+}
+
 /** A ciphertext of the constant c at encoding E (mask 0): for values known in clear (pruned neurons, padding). */
 function trivialAt(dim: number, c: number, E: number): LweCiphertext {
   const data = new Uint32Array(2 * (dim + 1));
@@ -150,8 +165,17 @@ export class TfheCircuitServer {
     let t0 = performance.now();
     /** value → samples → elements, at the value's own encoding; rescaled copies under `${v}@${E}`. */
     const env = new Map<string, LweCiphertext[][]>();
+    const yielder = new EventLoopYielder();
     const input: LweCiphertext[][] = [];
-    for (let s = 0; s < n; s++) input.push(inputs.slice(s * nIn, (s + 1) * nIn).map((b) => key.decompressCiphertext(b)));
+    for (let s = 0; s < n; s++) {
+      const row: LweCiphertext[] = new Array(nIn);
+      for (let i = 0; i < nIn; i++) {
+        row[i] = key.decompressCiphertext(inputs[s * nIn + i]!);
+        if ((i & 15) === 15) await yielder.maybeYield();
+      }
+      input.push(row);
+      await yielder.maybeYield();
+    }
     env.set(circuit.input.name, input);
     stats.ioSeconds += (performance.now() - t0) / 1000;
 
@@ -199,6 +223,7 @@ export class TfheCircuitServer {
             }
           }
           out.push(row);
+          await yielder.maybeYield();
         }
         env.set(step.output, out);
         stats.linearSeconds += (performance.now() - t0) / 1000;

@@ -82,6 +82,8 @@ export interface TfheExecutorOptions extends ExecutorPlanOptions {
   backend?: CircuitServerOptions['backend'];
   /** Samples evaluated together (their lookups share PBS batches); default 32. */
   batch?: number;
+  /** Run the KS-PBS elsewhere (e.g. `PbsQueueClient.factory` of src/scale: worker processes on a Redis queue). */
+  pbsRunner?: CircuitServerOptions['pbsRunner'];
 }
 
 /** Figures of the last run (sums over its batches). */
@@ -126,7 +128,7 @@ export class TfheCircuitExecutor implements CircuitExecutor {
     if (!s) {
       s = (async () => {
         const t0 = performance.now();
-        const { params: _p, threads, backend, batch: _b, ...planOpts } = this.opts;
+        const { params: _p, threads, backend, batch: _b, pbsRunner, ...planOpts } = this.opts;
         const client = new TfheCircuitClient(TfheClient.create(paramsName), planOpts);
         const keyBytes = client.serverKey();
         const keygenSeconds = (performance.now() - t0) / 1000;
@@ -134,6 +136,7 @@ export class TfheCircuitExecutor implements CircuitExecutor {
           params: paramsName,
           ...(threads !== undefined ? { threads } : {}),
           ...(backend ? { backend } : {}),
+          ...(pbsRunner ? { pbsRunner } : {}),
           ...(planOpts.log2PError !== undefined ? { log2PError: planOpts.log2PError } : {}),
           ...(planOpts.outputHeadroomBits !== undefined ? { outputHeadroomBits: planOpts.outputHeadroomBits } : {}),
         });

@@ -43,50 +43,87 @@ export interface RunningWorker {
 /** Lock held by a job while its key is expanded on the event loop (a worker dying then delays the retry this long). */
 const KEY_LOAD_LOCK_MS = 300_000;
 
+/** A loaded key: `users` jobs hold it; an evicted one is closed when the last lets go (never under a running job). */
+interface KeyEntry {
+  pool: Promise<PbsPool>;
+  users: number;
+  evicted: boolean;
+}
+
 /** A job failure that a retry cannot fix. */
 class JobError extends Error {}
 
 export async function startPbsWorker(target: RedisTarget, opts: PbsWorkerOptions): Promise<RunningWorker> {
   const redis: Redis = connectRedis(target, 'fhenet-pbs-worker');
   const blobs = new RedisBlobs(redis, KEY_BLOB_PREFIX);
-  const keys = new Map<string, Promise<PbsPool>>();
+  /** Loaded keys, least recently used first. */
+  const keys = new Map<string, KeyEntry>();
   /** Keys whose expansion has finished (a job for one of these never blocks the event loop). */
   const loaded = new Set<string>();
   const cacheSize = Math.max(1, opts.keyCacheSize ?? 2);
   const stats = { jobs: 0, pbs: 0, keyLoads: 0 };
   const log = opts.log ?? (() => undefined);
 
-  const poolFor = (d: PbsJobData): Promise<PbsPool> => {
-    let p = keys.get(d.key);
-    if (p) {
+  const closeIfUnused = (e: KeyEntry) => {
+    if (e.evicted && e.users === 0) void e.pool.then((pool) => pool.close(), () => undefined);
+  };
+  /** The key's pool, held by the caller until `release`. */
+  const acquire = (d: PbsJobData): KeyEntry => {
+    let e = keys.get(d.key);
+    if (e) {
       keys.delete(d.key);
-      keys.set(d.key, p); // most recently used last
-      return p;
+      keys.set(d.key, e); // most recently used last
+      e.users++;
+      return e;
     }
-    p = (async () => {
+    const pool = (async () => {
       const bytes = await blobs.get(d.key);
       if (!bytes) throw new JobError(`evaluation key ${d.key.slice(0, 12)}… is not in Redis (expired or deleted)`);
       const t0 = performance.now();
-      const pool = await PbsPool.create(bytes, { params: namedParams(d.params), log2PError: d.log2PError, threads: opts.threads });
+      const p = await PbsPool.create(bytes, { params: namedParams(d.params), log2PError: d.log2PError, threads: opts.threads });
       stats.keyLoads++;
       loaded.add(d.key);
-      log(`key ${d.key.slice(0, 12)}… loaded (${(bytes.length / 2 ** 20).toFixed(1)} MiB, ${((performance.now() - t0) / 1000).toFixed(1)} s, ${pool.threads} threads)`);
-      return pool;
+      log(`key ${d.key.slice(0, 12)}… loaded (${(bytes.length / 2 ** 20).toFixed(1)} MiB, ${((performance.now() - t0) / 1000).toFixed(1)} s, ${p.threads} threads)`);
+      return p;
     })();
-    keys.set(d.key, p);
-    p.catch(() => keys.delete(d.key));
+    const entry: KeyEntry = { pool, users: 1, evicted: false };
+    e = entry;
+    keys.set(d.key, e);
+    pool.catch(() => {
+      if (keys.get(d.key) === entry) keys.delete(d.key);
+    });
     while (keys.size > cacheSize) {
-      const [oldest, op] = keys.entries().next().value!;
+      const [oldest, old] = keys.entries().next().value!;
       keys.delete(oldest);
       loaded.delete(oldest);
-      // Jobs already holding it finish first: close after a grace period rather than under their feet.
-      void op.then((pool: PbsPool) => setTimeout(() => void pool.close(), 60_000).unref(), () => undefined);
+      old.evicted = true;
+      closeIfUnused(old);
     }
-    return p;
+    return e;
+  };
+  const release = (e: KeyEntry) => {
+    e.users--;
+    closeIfUnused(e);
   };
 
   const report = async (d: PbsJobData, entry: string) => {
     await redis.multi().rpush(requestKey(d.req, 'done'), entry).pexpire(requestKey(d.req, 'done'), d.ttlMs).exec();
+  };
+
+  /** Decodes a job's inputs and runs its PBS; undefined when the request disappeared meanwhile. */
+  const runJob = async (pool: PbsPool, d: PbsJobData, input: Buffer, lutBytes: (Buffer | null)[]): Promise<LweCiphertext[] | undefined> => {
+    const count = d.variances.length;
+    const words = input.length / 4 / count;
+    if (words !== 2 * (pool.key.lweDimension + 1)) throw new JobError(`job ${d.j}: ${input.length} input bytes are not ${count} ciphertexts of this key`);
+    const all = new Uint32Array(alignedCopy(input));
+    const cts = Array.from({ length: count }, (_, i) => new LweCiphertext(all.slice(i * words, (i + 1) * words), d.variances[i]!, 1, 0));
+    const tables = new Map<number, Lut>();
+    [...new Set(d.luts)].forEach((k, i) => {
+      const b = lutBytes[i];
+      if (b) tables.set(k, { poly: new Float64Array(alignedCopy(b)), degree: 0, values: [] });
+    });
+    if (tables.size !== new Set(d.luts).size) return undefined;
+    return pool.pbsMany(cts, d.luts.map((k) => tables.get(k)!));
   };
 
   const handle = async (job: Job<PbsJobData>, token?: string): Promise<void> => {
@@ -99,27 +136,23 @@ export async function startPbsWorker(target: RedisTarget, opts: PbsWorkerOptions
     try {
       const [input, ...lutBytes] = await redis.mgetBuffer(requestKey(d.req, `in:${d.j}`), ...[...new Set(d.luts)].map((k) => requestKey(d.req, `lut:${k}`)));
       if (!input) return; // the request is gone (finished elsewhere, timed out or cancelled): nothing to do
-      const pool = await poolFor(d);
-      const count = d.variances.length;
-      const words = input.length / 4 / count;
-      if (words !== 2 * (pool.key.lweDimension + 1)) {
-        throw new JobError(`job ${d.j}: ${input.length} input bytes are not ${count} ciphertexts of this key`);
+      const entry = acquire(d);
+      let outs: LweCiphertext[] | undefined;
+      let pbsMs = 0;
+      try {
+        const pool = await entry.pool;
+        const t0 = performance.now();
+        outs = await runJob(pool, d, input, lutBytes);
+        pbsMs = performance.now() - t0;
+      } finally {
+        release(entry);
       }
-      const all = new Uint32Array(alignedCopy(input));
-      const cts = Array.from({ length: count }, (_, i) => new LweCiphertext(all.slice(i * words, (i + 1) * words), d.variances[i]!, 1, 0));
-      const tables = new Map<number, Lut>();
-      [...new Set(d.luts)].forEach((k, i) => {
-        const b = lutBytes[i];
-        if (!b) return;
-        tables.set(k, { poly: new Float64Array(alignedCopy(b)), degree: 0, values: [] });
-      });
-      if (tables.size !== new Set(d.luts).size) return; // request gone meanwhile
-      const outs = await pool.pbsMany(cts, d.luts.map((k) => tables.get(k)!));
+      if (!outs) return; // request gone meanwhile
       await redis.set(requestKey(d.req, `out:${d.j}`), concatWords(outs.map((o) => o.data)), 'PX', d.ttlMs);
       await report(d, String(d.j));
       stats.jobs++;
-      stats.pbs += count;
-      if (opts.verbose) log(`job ${job.id} done`);
+      stats.pbs += outs.length;
+      if (opts.verbose) log(`job ${job.id} done (PBS ${pbsMs.toFixed(1)} ms)`);
     } catch (e) {
       if (e instanceof JobError || e instanceof TfheError) {
         log(`job ${job.id} failed: ${(e as Error).message}`);
@@ -149,7 +182,7 @@ export async function startPbsWorker(target: RedisTarget, opts: PbsWorkerOptions
     stats,
     async close() {
       await worker.close();
-      for (const p of keys.values()) await p.then((pool) => pool.close(), () => undefined);
+      for (const e of keys.values()) await e.pool.then((pool) => pool.close(), () => undefined);
       keys.clear();
       redis.disconnect();
     },

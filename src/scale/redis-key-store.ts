@@ -102,6 +102,8 @@ return 1
 export interface RedisKeyStoreOptions extends KeyStoreOptions {
   /** Chunk size of stored keys (default 4 MiB). */
   chunkBytes?: number;
+  /** An upload not written to for this long is dead: its reservation lapses, its chunks expire (default 10 min). */
+  uploadStaleMs?: number;
 }
 
 export class RedisKeyStore implements KeyStore {
@@ -109,6 +111,9 @@ export class RedisKeyStore implements KeyStore {
   private readonly isPinned: (uid: string) => boolean;
   /** This replica's id in deletion announcements (its own are not replayed to it). */
   private readonly replica = randomUUID();
+  private readonly staleMs: number;
+  /** Bytes reserved at a time while an upload arrives (its chunk size). */
+  private readonly reserveStep: number;
 
   private constructor(
     private readonly redis: Redis,
@@ -118,6 +123,8 @@ export class RedisKeyStore implements KeyStore {
     if (!(opts.capacityBytes > 0)) throw new RangeError(`key store capacity must be > 0 bytes, got ${opts.capacityBytes}`);
     this.blobs = new RedisBlobs(redis, `${P}blob:`, opts.chunkBytes ?? DEFAULT_CHUNK_BYTES);
     this.isPinned = opts.isPinned ?? (() => false);
+    this.staleMs = opts.uploadStaleMs ?? UPLOAD_STALE_MS;
+    this.reserveStep = opts.chunkBytes ?? DEFAULT_CHUNK_BYTES;
     redis.defineCommand('fhenetReserve', { numberOfKeys: 5, lua: RESERVE_LUA });
     redis.defineCommand('fhenetUncharge', { numberOfKeys: 3, lua: UNCHARGE_LUA });
   }
@@ -144,7 +151,7 @@ export class RedisKeyStore implements KeyStore {
     const now = Date.now();
     const candidates = (await this.redis.zrange(K.lru, 0, MAX_CANDIDATES - 1)).filter((u) => !this.isPinned(u));
     const r = (await (this.redis as unknown as { fhenetReserve: (...a: (string | number)[]) => Promise<(string | number)[]> }).fhenetReserve(
-      K.lru, K.size, K.used, K.uploads, K.upbytes, now, this.opts.capacityBytes, n, uid, now + UPLOAD_STALE_MS, ...candidates,
+      K.lru, K.size, K.used, K.uploads, K.upbytes, now, this.opts.capacityBytes, n, uid, now + this.staleMs, ...candidates,
     ));
     if (Number(r[0]) === -1) {
       throw new KeyStoreFull(`the shared key store holds ${r[1]} bytes (+ ${r[2]} being uploaded) of its ${this.opts.capacityBytes}-byte budget and the keys that could be deleted free only ${r[3]}`);
@@ -166,8 +173,9 @@ export class RedisKeyStore implements KeyStore {
   async beginUpload(uid: string): Promise<KeyUpload> {
     if (!UID_RE.test(uid)) throw new RangeError(`key store: '${uid.slice(0, 64)}' is not a uid`);
     if (await this.redis.exists(K.meta(uid))) throw new RangeError(`key store: uid ${uid} is already in use`);
-    const writer = this.blobs.writer(uid, UPLOAD_STALE_MS);
+    const writer = this.blobs.writer(uid, this.staleMs);
     let received = 0;
+    let reserved = 0;
     let state: 'open' | 'committed' | 'aborted' = 'open';
     const release = () => this.redis.multi().hdel(K.upbytes, uid).zrem(K.uploads, uid).exec();
     const upload: KeyUpload = {
@@ -177,7 +185,20 @@ export class RedisKeyStore implements KeyStore {
       },
       write: async (chunk: Uint8Array) => {
         if (state !== 'open') throw new Error(`key upload ${uid} is ${state}`);
-        await this.reserve(uid, chunk.length);
+        // Room is reserved a chunk ahead (one Redis script per chunk, not per network packet); near a full budget
+        // exactly what is needed.
+        const need = received + chunk.length - reserved;
+        if (need > 0) {
+          const ahead = Math.max(need, this.reserveStep);
+          try {
+            await this.reserve(uid, ahead);
+            reserved += ahead;
+          } catch (e) {
+            if (!(e instanceof KeyStoreFull) || ahead === need) throw e;
+            await this.reserve(uid, need);
+            reserved += need;
+          }
+        }
         await writer.write(chunk);
         received += chunk.length;
       },

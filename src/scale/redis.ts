@@ -8,7 +8,7 @@
  */
 import type { ConnectionOptions } from 'bullmq';
 import { Redis, type RedisOptions } from 'ioredis';
-import { ConfigError } from '../util/errors.js';
+import { ConfigError, FhenetError } from '../util/errors.js';
 
 export interface RedisTarget {
   /** ioredis options (host, port, db, credentials, tls). */
@@ -61,10 +61,36 @@ export function bullConnection(target: RedisTarget): ConnectionOptions {
  * ≈ 10 s in all) while Redis restarts, then fail with an error.
  */
 export function connectRedis(target: RedisTarget, name = 'fhenet'): Redis {
-  return new Redis({
+  const r = new Redis({
     ...target.options,
     connectionName: name,
     maxRetriesPerRequest: 20,
     retryStrategy: (times) => Math.min(50 * times, 1000),
   });
+  // Connection errors surface as failed commands (bounded by maxRetriesPerRequest); no unhandled-error noise.
+  r.on('error', () => undefined);
+  return r;
+}
+
+/** Redis is unreachable or refuses fhenet's commands (a bad URL, password or server). */
+export class RedisUnavailable extends FhenetError {
+  override name = 'RedisUnavailable';
+}
+
+/**
+ * One bounded attempt to reach Redis (`timeoutMs`), so that a command started with a wrong address says so at once
+ * instead of retrying forever.
+ */
+export async function checkRedis(target: RedisTarget, flag: string, timeoutMs = 10_000): Promise<void> {
+  const r = new Redis({ ...target.options, lazyConnect: true, connectTimeout: timeoutMs, maxRetriesPerRequest: 0, retryStrategy: () => null });
+  let cause: Error | undefined;
+  r.on('error', (e: Error) => (cause ??= e));
+  try {
+    await r.connect();
+    await r.ping();
+  } catch (e) {
+    throw new RedisUnavailable(`${flag} ${target.display}: cannot reach Redis (${(cause ?? (e as Error)).message}); start redis-server or fix the URL`);
+  } finally {
+    r.disconnect();
+  }
 }

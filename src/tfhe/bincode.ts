@@ -92,7 +92,7 @@ export class BincodeReader {
   /** Raw bytes (copied, so the result does not pin the input buffer). */
   bytesN(field: string, n: number): Uint8Array {
     const at = this.need(field, n);
-    return this.bytes.slice(at, at + n);
+    return Uint8Array.from(this.bytes.subarray(at, at + n)); // a copy even when the input is a Node Buffer (whose slice is a view)
   }
 
   /**

@@ -300,3 +300,32 @@ export function parseCompressedServerKey(bytes: Uint8Array, limits?: ParseLimits
     maxNoiseLevel,
   };
 }
+
+// ---------------------------------------------------------------------------------------------
+// Exact serialized sizes (a server limits uploads to them before reading the bytes)
+
+/** Bytes of a serialized `CompressedCiphertext` (seeded LWE: body, LWE size, seed, modulus, shortint metadata). */
+export function compressedCiphertextBytes(): number {
+  // body u64, lwe_size u64, seed (variant u32, 16-byte key, u128 index, u64 byte index), modulus (u128 + u64),
+  // degree, message modulus, carry modulus u64 each, atomic pattern (two u32 variants), noise level u64
+  return 8 + 8 + (4 + 16 + 16 + 8) + (16 + 8) + 8 + 8 + 8 + (4 + 4) + 8;
+}
+
+/**
+ * Bytes of a serialized shortint `CompressedServerKey` (Standard atomic pattern, classic seeded bootstrapping key,
+ * 'Big' encryption key) for a parameter set: exactly what `parseCompressedServerKey` reads.
+ */
+export function compressedServerKeyBytes(p: { lweDimension: number; glweDimension: number; polynomialSize: number; pbsLevel: number; ksLevel: number }): number {
+  const seed = 4 + 16 + 16 + 8;
+  const modulus = 16 + 8;
+  const kskBodies = p.glweDimension * p.polynomialSize * p.ksLevel;
+  const bskBodies = p.lweDimension * p.pbsLevel * (p.glweDimension + 1) * p.polynomialSize;
+  return (
+    4 + // atomic pattern
+    (8 + 8 * kskBodies) + 8 + 8 + 8 + seed + modulus + // keyswitch key: data, base log, level, output LWE size
+    4 + // bootstrapping key variant
+    (8 + 8 * bskBodies) + 8 + 8 + 8 + 8 + seed + modulus + // data, GLWE size, N, base log, level
+    4 + 4 + // modulus-switch configuration, PBS order
+    8 + 8 + 8 + 8 // message modulus, carry modulus, max degree, max noise level
+  );
+}

@@ -11,7 +11,6 @@
  */
 
 export const TWO_32 = 4294967296;
-export const TWO_63 = 9223372036854775808;
 export const TWO_64 = 18446744073709551616;
 /** 1.5·2^52: adding and subtracting it rounds a float64 with |x| < 2^51 to the nearest integer. */
 export const ROUND_MAGIC = 6755399441055744;
@@ -19,14 +18,6 @@ export const ROUND_MAGIC = 6755399441055744;
 /** Signed f64 value of the u64 (lo, hi); exact to within the f64 rounding of a 64-bit integer. */
 export function wordsToSigned(lo: number, hi: number): number {
   return hi >= 0x80000000 ? (hi - TWO_32) * TWO_32 + lo : hi * TWO_32 + lo;
-}
-
-/**
- * Reduce an integer-valued float64 modulo 2^64 into [−2^63, 2^63]. Exact for the float64
- * argument (multiplying by a power of two and subtracting the nearest multiple loses nothing).
- */
-export function reduceSigned(x: number): number {
-  return x - TWO_64 * Math.round(x / TWO_64);
 }
 
 /**
@@ -45,8 +36,3 @@ export function wordsToBigInt(words: Uint32Array, i: number): bigint {
   return (BigInt(words[2 * i + 1]!) << 32n) | BigInt(words[2 * i]!);
 }
 
-export function bigIntToWords(v: bigint, out: Uint32Array, i: number): void {
-  const m = BigInt.asUintN(64, v);
-  out[2 * i] = Number(m & 0xffffffffn);
-  out[2 * i + 1] = Number(m >> 32n);
-}

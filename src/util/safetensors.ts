@@ -98,8 +98,11 @@ export function decodeSafetensors(bytes: Uint8Array): { tensors: Map<string, Saf
     const nbytes = e.data_offsets[1] - e.data_offsets[0];
     const n = e.shape.reduce((a, b) => a * b, 1);
     if (n * C.BYTES_PER_ELEMENT !== nbytes) throw new SafetensorsError(`tensor '${name}': shape [${e.shape}] needs ${n * C.BYTES_PER_ELEMENT} bytes, found ${nbytes}`);
-    // Copy so the typed array is aligned regardless of where the data region starts.
-    const copy = bytes.slice(start + e.data_offsets[0], start + e.data_offsets[1]);
+    // Copy into a fresh buffer so the typed array is aligned regardless of where the data region starts. Not
+    // `bytes.slice()`: on a Node Buffer (what readFileSync returns, often a view into a shared pool) slice is a
+    // view, and its `.buffer` at offset 0 is someone else's bytes.
+    const copy = new Uint8Array(nbytes);
+    copy.set(bytes.subarray(start + e.data_offsets[0], start + e.data_offsets[1]));
     tensors.set(name, { dtype: e.dtype, shape: e.shape, data: new C(copy.buffer, 0, n) as SafeArray });
   }
   return { tensors, metadata };

@@ -1,4 +1,5 @@
 import { beforeAll, describe, expect, it } from 'vitest';
+import { diagonalTask } from './separable.js';
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../../src/backend/index.js';
 import { analyzeAccumulators, formatAccumulatorReport, weightBounds } from '../../src/analysis/accumulator.js';
@@ -118,7 +119,16 @@ describe('post-training quantization', () => {
     let agree = 0;
     for (let i = 0; i < a.length / 2; i++) if ((a[2 * i]! > a[2 * i + 1]!) === (b[2 * i]! > b[2 * i + 1]!)) agree++;
     expect(agree / (a.length / 2)).toBeGreaterThan(0.95);
-    expect(evaluate(q3, data.test).accuracy).toBeGreaterThan(0.3);
+    // On a task the float net learns (the checkerboard above stays near chance at this budget), 3-bit PTQ keeps
+    // most of its accuracy (measured: float 0.958, q3 0.942; chance 0.5).
+    manualSeed(5);
+    const sep = new SimpleNet(16);
+    const sepTrain = diagonalTask(1000, 3);
+    const sepTest = diagonalTask(500, 2);
+    await fit(sep, { train: sepTrain }, { epochs: 3, batchSize: 32, lr: 0.01, progress: 'silent' });
+    const floatAcc = evaluate(sep, sepTest).accuracy;
+    expect(floatAcc).toBeGreaterThan(0.9);
+    expect(evaluate(quantizePostTraining(sep, sepTrain, { bits: 3 }), sepTest).accuracy).toBeGreaterThan(floatAcc - 0.05);
     expect(() => quantizePostTraining(net, { ...train, x: new Float32Array(0), y: new Int32Array(0) }, { bits: 3 })).toThrow(/non-empty calibration/);
   });
 });

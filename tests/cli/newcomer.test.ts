@@ -9,7 +9,8 @@ import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { loadModels } from '../../src/hybrid/server.js';
+import { loadModels } from '../../src/hybrid/server/models.js';
+import { limitsOf } from '../../src/hybrid/server/options.js';
 import { FIXTURE_DIR } from '../fixture-dir.js';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'fhenet-cli-'));
@@ -36,7 +37,7 @@ describe('fhenet CLI for a new user', () => {
     const h = fhenet('hybrid', 'build', path.join(run, 'model.safetensors'), '--modules', 'fc2', '--backend', 'simulate', '-o', models);
     expect(h.code, h.err).toBe(0);
     expect(h.out).toContain(`wrote ${path.join(models, 'cb')}`);
-    expect([...loadModels(models).keys()]).toEqual(['cb/fc2/32']);
+    expect([...loadModels(models, limitsOf({ modelsDir: models, keysDir: '' })).keys()]).toEqual(['cb/fc2/32']);
   });
 
   it('a plain QAT net with 8-bit accumulators: the refusal names the width, the plaintext space and the fix; the report follows --rounding', () => {

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { Circuit } from '../../src/compiler/circuit.js';
 import { simulate } from '../../src/compiler/simulate.js';
 import { loadSimulateKernel, simulateKernelError } from '../../src/compiler/native.js';
+import { expectNativeWhenRequired } from '../require-native.js';
 
 /** The textbook convolution the simulator's weight-stationary loop must equal bit for bit. */
 function naiveConv(x: Float64Array, [C, H, W]: number[], w: Int32Array, [O, , KH, KW]: number[], [sh, sw]: number[], [pt, pl]: number[], [OH, OW]: number[]): Float64Array {
@@ -45,6 +46,7 @@ describe('simulate: convolution', () => {
         ops: [{ kind: 'conv', name: 'c', input: 'x', output: 'y', weight: w, weightDims: [O, C, KH, KW], strides: [sh, sw], pads }],
         output: { value: 'y' },
       } as unknown as Circuit;
+      expectNativeWhenRequired('simulation dgemm', loadSimulateKernel() !== null, simulateKernelError());
       for (const native of [false, true]) {
         const got = simulate(circuit, x, batch, { native }).output;
         for (let n = 0; n < batch; n++) {
@@ -59,7 +61,7 @@ describe('simulate: convolution', () => {
 describe('simulate: native kernel', () => {
   it('loads where the CI requires native kernels, and its gemm equals the TypeScript loop on large integers', () => {
     const k = loadSimulateKernel();
-    if (process.env.FHENET_REQUIRE_NATIVE === '1') expect(k, simulateKernelError()).not.toBeNull();
+    expectNativeWhenRequired('simulation dgemm', k !== null, simulateKernelError());
     const [batch, inF, out] = [3, 300, 40];
     const x = Float64Array.from({ length: batch * inF }, (_, i) => ((i * 2654435761) % 65536) - 32768);
     const weight = Int32Array.from({ length: out * inF }, (_, i) => ((i * 40503) % 511) - 255);

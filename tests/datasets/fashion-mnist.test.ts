@@ -57,5 +57,11 @@ describe('Fashion-MNIST IDX loader', () => {
     const counts = new Array(10).fill(0);
     for (const l of d.test.y) counts[l]++;
     expect(counts).toEqual(new Array(10).fill(1000));
+    // the real files, not any IDX pair of the right size: first labels (ankle boots) and the mean pixel of the
+    // training set (72.94 / 255, the published normalization constant)
+    expect([d.train.y[0], d.test.y[0]]).toEqual([9, 9]);
+    let sum = 0;
+    for (let i = 0; i < d.train.x.length; i++) sum += d.train.x[i]!;
+    expect(sum / d.train.x.length).toBeCloseTo(0.286, 3);
   });
 });

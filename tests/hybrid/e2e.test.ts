@@ -154,7 +154,7 @@ describe('checkerboard QAT net, hidden layer fc2 remote', () => {
       // a second forward reuses the uid (keys uploaded once)
       const y2 = await client.forward(x);
       y2.dispose();
-      expect((await fetch(`${url}/metrics`).then((r) => r.text())).match(/fhenet_keys_added_total\{\} (\d+)/)?.[1]).toBe('1');
+      expect((await fetch(`${url}/metrics`).then((r) => r.text())).match(/^fhenet_keys_added_total (\d+)$/m)?.[1]).toBe('1');
     } finally {
       await app.close();
     }

@@ -1,6 +1,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import * as tf from '@tensorflow/tfjs-core';
 import type { AddressInfo } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import { Linear, ReLU, Sequential } from '../../src/nn/layers.js';
@@ -18,6 +19,20 @@ export class SeedNet extends Module {
   override forwardAsync(x: Activation): Promise<Activation> {
     return this.seq.callAsync(x);
   }
+}
+
+/** Seed net with `keep` largest weights per neuron of seq.0 (the others zero): 2-bit PTQ then fits 4-bit accumulators (the 2_2 TFHE set). */
+export function prunedSeed(keep: number): SeedNet {
+  const net = new SeedNet();
+  const lin = [...net.namedModules()].find(([n]) => n === 'seq.0')![1] as unknown as { weight: tf.Variable };
+  const [o, i] = lin.weight.shape as [number, number];
+  const w = Float32Array.from(lin.weight.dataSync() as Float32Array);
+  for (let r = 0; r < o; r++) {
+    const order = Array.from({ length: i }, (_, k) => k).sort((a, b) => Math.abs(w[r * i + b]!) - Math.abs(w[r * i + a]!));
+    for (const k of order.slice(keep)) w[r * i + k] = 0;
+  }
+  lin.weight.assign(tf.tensor(w, [o, i]));
+  return net;
 }
 
 export function tmpDir(tag: string): string {

@@ -141,7 +141,14 @@ describe('B. function level (simulate backend)', () => {
       return W;
     };
     expect(recover(leaky)).toEqual(Array.from(gemm.weight));
-    expect(recover(safe)).not.toEqual(Array.from(safe.ops.find((o) => o.kind === 'gemm')!.kind === 'gemm' ? (safe.ops.find((o) => o.kind === 'gemm') as typeof gemm).weight : []));
+    // the default circuit has the same linear layer, but its outputs pass a table lookup: the attack's answers are
+    // not the weights (at most a few coincide)
+    const safeGemm = safe.ops.find((o) => o.kind === 'gemm') as typeof gemm | undefined;
+    expect(safeGemm).toBeDefined();
+    expect(Array.from(safeGemm!.weight)).toEqual(Array.from(gemm.weight));
+    const got = recover(safe);
+    const same = got.filter((v, k) => v === safeGemm!.weight[k]).length;
+    expect(same).toBeLessThan(got.length / 4);
     // the input quantizer maps real inputs to these integers, so the attack needs no access to the integers
     expect(Array.from(quantizeInput(leaky, [0, 0, 0, 0, 0, 0]))).toEqual([0, 0, 0, 0, 0, 0]);
   });

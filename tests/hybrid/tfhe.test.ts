@@ -25,7 +25,7 @@ import { RemoteClient } from '../../src/hybrid/remote-client.js';
 import { RemoteCallError } from '../../src/hybrid/errors.js';
 import { decodeTfheCiphertexts, decodeTfheKey, encodeTfheCiphertexts, encodeTfheKey } from '../../src/hybrid/tfhe-backend.js';
 import { Rng } from '../../src/util/rng.js';
-import { SeedNet, filesUnder, startServer, tmpDir } from './helpers.js';
+import { SeedNet, filesUnder, prunedSeed, startServer, tmpDir } from './helpers.js';
 
 const root = tmpDir('tfhe');
 const modelsDir = path.join(root, 'models');
@@ -60,20 +60,6 @@ afterAll(() => {
 function randn(n: number, d: number, seed: number): tf.Tensor {
   const r = new Rng(seed);
   return tf.tensor(Float32Array.from({ length: n * d }, () => r.uniform(-1, 1)), [n, d]);
-}
-
-/** Seed net with `keep` largest weights per neuron of seq.0 (the others zero): 2-bit PTQ then fits 4-bit accumulators. */
-function prunedSeed(keep: number): SeedNet {
-  const net = new SeedNet();
-  const lin = [...net.namedModules()].find(([n]) => n === 'seq.0')![1] as unknown as { weight: tf.Variable };
-  const [o, i] = lin.weight.shape as [number, number];
-  const w = Float32Array.from(lin.weight.dataSync() as Float32Array);
-  for (let r = 0; r < o; r++) {
-    const order = Array.from({ length: i }, (_, k) => k).sort((a, b) => Math.abs(w[r * i + b]!) - Math.abs(w[r * i + a]!));
-    for (const k of order.slice(keep)) w[r * i + k] = 0;
-  }
-  lin.weight.assign(tf.tensor(w, [o, i]));
-  return net;
 }
 
 async function expect4xx(p: Promise<unknown>, status: number, code: string): Promise<string> {

@@ -3,7 +3,7 @@
  * zeros. The only acceptable failures are fhenet's typed ONNX errors; no crash, hang or runaway allocation.
  */
 import { describe, expect, it } from 'vitest';
-import { allocate, importModel, Interpreter, OnnxError, type Feed } from '../../src/onnx/index.js';
+import { allocate, importModel, Interpreter, OnnxError, OnnxInternalError, type Feed } from '../../src/onnx/index.js';
 import { FIXTURES, fixtureBytes, rng } from './helpers.js';
 
 const CASES = 3000;
@@ -59,14 +59,18 @@ describe('fuzz', () => {
         if (e instanceof OnnxError) {
           if (e.name === 'OnnxFormatError') stats.formatErrors++;
           else stats.runtimeErrors++;
-          // Kernel exceptions wrapped by the interpreter: typed, but worth knowing about.
-          if (/ failed: /.test(e.message)) stats.internal++;
+          // Kernel exceptions wrapped by the interpreter: a bug, whatever the input
+          if (e instanceof OnnxInternalError) {
+            stats.internal++;
+            unexpected.push(`case ${i}: ${e.message}`);
+          }
         } else unexpected.push(`case ${i}: ${e instanceof Error ? `${e.name}: ${e.message}` : String(e)}`);
       }
     }
     const secs = (performance.now() - t0) / 1000;
     console.log(`[onnx] fuzz: ${CASES} cases in ${secs.toFixed(1)} s`, stats);
     expect(unexpected.slice(0, 10)).toEqual([]);
+    expect(stats.internal).toBe(0);
     expect(stats.formatErrors).toBeGreaterThan(0);
     expect(stats.ran).toBeGreaterThan(0);
   });

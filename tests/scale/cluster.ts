@@ -10,9 +10,16 @@ import * as path from 'node:path';
 
 const started = new Set<ChildProcess>();
 
+/** The path of an installed command (also /usr/sbin, which is not on every user's PATH), or undefined. */
+export function which(cmd: string): string | undefined {
+  const r = spawnSync('sh', ['-c', `command -v ${cmd}`], { encoding: 'utf8' });
+  if (r.status === 0 && r.stdout.trim()) return r.stdout.trim();
+  return ['/usr/sbin', '/usr/bin', '/usr/local/bin'].map((d) => path.join(d, cmd)).find((f) => fs.existsSync(f));
+}
+
 /** Whether a command is installed (tests skip with this reason otherwise, unless FHENET_REQUIRE_SCALE=1). */
 export function have(cmd: string): boolean {
-  return spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status === 0;
+  return which(cmd) !== undefined;
 }
 
 export const REQUIRE_SCALE = process.env.FHENET_REQUIRE_SCALE === '1';
@@ -120,7 +127,7 @@ export async function startRedis(dir: string, port?: number): Promise<RedisProc>
   fs.mkdirSync(dir, { recursive: true });
   for (let attempt = 0; ; attempt++) {
     const p = port ?? (await freePort());
-    const proc = startProcess('redis-server', ['--port', String(p), '--bind', '127.0.0.1', '--dir', dir, '--appendonly', 'yes', '--appendfsync', 'always', '--save', '', '--protected-mode', 'yes', '--logfile', '']);
+    const proc = startProcess(which('redis-server') ?? 'redis-server', ['--port', String(p), '--bind', '127.0.0.1', '--dir', dir, '--appendonly', 'yes', '--appendfsync', 'always', '--save', '', '--protected-mode', 'yes', '--logfile', '']);
     try {
       await proc.waitFor(/Ready to accept connections/, 20_000);
       return { ...proc, port: p, url: `redis://127.0.0.1:${p}`, dir };

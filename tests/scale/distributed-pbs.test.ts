@@ -1,6 +1,6 @@
 /**
- * Distributed KS-PBS (src/scale/pbs-queue.ts, pbs-worker.ts): a circuit evaluated by TfheCircuitServer whose
- * lookups run on two `fhenet worker` processes through Redis equals simulate; SIGKILL of a worker in the middle of
+ * Distributed KS-PBS (src/scale/pbs-queue.ts, pbs-worker.ts): a circuit evaluated by TfheCircuitServer (and by
+ * FheModel's executor) whose lookups run on two `fhenet worker` processes through Redis equals simulate; SIGKILL of a worker in the middle of
  * a request loses nothing (its job is retried by the other); with no worker a request fails within its time limit.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -11,7 +11,7 @@ import { GraphBuilder } from '../../src/onnx/builder.js';
 import { floatTensor } from '../../src/onnx/graph.js';
 import { FheModel } from '../../src/compiler/fhe-model.js';
 import { quantizeInput, simulate } from '../../src/compiler/simulate.js';
-import { TfheCircuitClient, TfheCircuitServer } from '../../src/runtime/executor.js';
+import { TfheCircuitClient, TfheCircuitExecutor, TfheCircuitServer } from '../../src/runtime/executor.js';
 import { PbsQueueClient, PbsQueueError } from '../../src/scale/pbs-queue.js';
 import { parseRedisUrl } from '../../src/scale/redis.js';
 import { REQUIRE_SCALE, type RedisProc, have, startFhenet, startRedis, stopAll } from './cluster.js';
@@ -72,6 +72,18 @@ describe.skipIf(!available)('distributed PBS on a Redis queue (skipped: redis-se
       expect(server.lastStats!.pbs).toBe(32);
       expect(queue.stats.jobs).toBe(2);
 
+      // the local executor (FheModel's 'execute' mode) on the same queue
+      const model = FheModel.compile(smallNet(), { data: ALL, n: 16 });
+      const exec = new TfheCircuitExecutor({ pbsRunner: queue.factory });
+      model.executor = exec;
+      try {
+        const r = await model.forward(ALL, 16, { fhe: 'execute' });
+        expect(Array.from(r.outputInts!)).toEqual(Array.from((await model.forward(ALL, 16, { fhe: 'simulate' })).outputInts!));
+        expect(queue.stats.jobs).toBe(4);
+      } finally {
+        await exec.close();
+      }
+
       // 128 lookups in 8 jobs of 16; worker 1 is killed (SIGKILL) as soon as it starts a job of this request.
       const n = 64;
       const bigInts = quantizeInput(c, Float32Array.from({ length: 2 * n }, (_, i) => ALL[i % 32]!));
@@ -94,7 +106,7 @@ describe.skipIf(!available)('distributed PBS on a Redis queue (skipped: redis-se
       await server.close();
       await queue.close();
     }
-  }, 120_000);
+  }, 240_000);
 
   it('with no worker on its queue, a request fails with a clear error within its time limit', async () => {
     const queue = await PbsQueueClient.connect(parseRedisUrl(redis.url), { jobTimeoutMs: 1500, queueName: 'fhenet-pbs-nobody' });

@@ -4,6 +4,8 @@ import { chooseParameterSet, TfheClient } from '../../src/tfhe/client.js';
 import { TfheParameterError } from '../../src/tfhe/errors.js';
 import { NAMED_PARAMS } from '../../src/tfhe/params.js';
 import { ServerKey } from '../../src/tfhe/server-key.js';
+import { nativeKernelError } from '../../src/tfhe/native.js';
+import { expectNativeWhenRequired } from '../require-native.js';
 
 const base = NAMED_PARAMS.PARAM_MESSAGE_2_CARRY_2_KS_PBS_TUNIFORM_2M128!;
 
@@ -68,6 +70,7 @@ describe('1_1 set (GLWE dimension k = 4, N = 512): the k > 1 paths', () => {
     const kb = c11.compressedServerKey();
     const native = ServerKey.fromCompressedBytes(kb);
     const ref = ServerKey.fromCompressedBytes(kb, { backend: 'typescript' });
+    expectNativeWhenRequired('TFHE PBS', native.backend === 'native', nativeKernelError());
     expect(native.params.glweDimension).toBe(4);
     for (const f of [(m: number) => 3 - m, (m: number) => (m * m) % 4]) {
       for (let m = 0; m < 4; m++) {

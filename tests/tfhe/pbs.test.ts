@@ -7,6 +7,7 @@ import { TfheNoiseError, TfheParameterError } from '../../src/tfhe/errors.js';
 import { ServerKey } from '../../src/tfhe/server-key.js';
 import { PbsPool } from '../../src/tfhe/pool.js';
 import { nativeKernelError } from '../../src/tfhe/native.js';
+import { expectNativeWhenRequired } from '../require-native.js';
 import { makeFixture, LONG, rng, type Fixture } from './helpers.js';
 
 let fx: Fixture;
@@ -45,6 +46,7 @@ describe('KS-PBS (2_2 set)', () => {
   it('the TypeScript reference path agrees with the default backend (native kernel when it builds)', () => {
     const { client, sk, serverKeyBytes } = fx;
     console.log(`default backend: ${sk.backend}${sk.backend === 'typescript' ? ` (${nativeKernelError()})` : ''}`);
+    expectNativeWhenRequired('TFHE PBS', sk.backend === 'native', nativeKernelError());
     const ref = ServerKey.fromCompressedBytes(serverKeyBytes, { backend: 'typescript' });
     expect(ref.backend).toBe('typescript');
     const f = tables.square!;

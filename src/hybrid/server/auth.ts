@@ -12,7 +12,8 @@ import { HybridError } from '../errors.js';
 
 /** Visible ASCII without spaces, at least 16 characters (e.g. `openssl rand -hex 32`). */
 const TOKEN_RE = /^[\x21-\x7e]{16,4096}$/;
-const HEADER_RE = /^Bearer ([\x21-\x7e]{1,4096})$/;
+/** RFC 7235: the auth scheme is case-insensitive. */
+const HEADER_RE = /^Bearer +([\x21-\x7e]{1,4096})$/i;
 
 const digest = (token: string): Buffer => createHash('sha256').update(token, 'utf8').digest();
 

@@ -6,6 +6,8 @@
  */
 export * from './app.js';
 export * from './key-store.js';
+export * from './local-key-store.js';
+export { limitsOf, type Limits } from './options.js';
 export * from './auth.js';
 export { FHEModelServer, SERVER_FILE, CLIENT_FILE, type ArtefactInfo } from '../deployment.js';
 export { serverBackend, type ServerBackend } from '../backend.js';
