@@ -23,6 +23,7 @@
 #include <fftw3.h>
 
 #include "../../tfhe/native/negacyclic_fft.h"
+#include "../../tfhe/native/napi_typed.h"
 
 /*
  * The packing keyswitch's transforms use FFTW (libfftw3, Debian libfftw3-dev): ≈ 1.3 µs per 1,024-point complex
@@ -279,15 +280,6 @@ static int matvec(Ctx *c) {
 }
 
 /* ---------------------------------------------------------------- Node-API glue */
-
-static void *typed(napi_env env, napi_value v, size_t *len) {
-  napi_typedarray_type t;
-  void *data = NULL;
-  napi_value ab;
-  size_t off;
-  if (napi_get_typedarray_info(env, v, &t, len, &data, &ab, &off) != napi_ok) return NULL;
-  return data;
-}
 
 /*
  * matvec(a, b, weightSpectra, keySpectra, biasTorus, masksOut, bodiesOut, dims, twRe, twIm, stRe, stIm)
