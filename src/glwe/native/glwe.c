@@ -79,7 +79,9 @@ static void nfft_inverse(const Fft *f, const double *re, const double *im, doubl
 }
 
 #define TWO_64 18446744073709551616.0
+#ifndef HB
 #define HB 4 /* result GLWEs packed per pass over the key */
+#endif
 
 static inline double reduce64(double v) { return v - TWO_64 * rint(v / TWO_64); }
 
@@ -113,14 +115,39 @@ static void fft_inverse_set(const Fft *f, double *re, double *im, double *dst, i
   fft_inverse_add(f, re, im, dst);
 }
 
+/*
+ * Digits of one product mask, balanced base 2^baseLog, top level·baseLog bits: dg[t·N + i] = digit t of
+ * coefficient i. Level-major with a q[] scratch so that every loop is a plain vector loop (rint, floor and the int16
+ * conversion vectorize; the coefficient-major form with the level loop inside ran scalar).
+ */
+static void mask_digits(const double *restrict pa, double *restrict q, int16_t *restrict dg, int N, int level, double toTop,
+                        double base, double invBase) {
+  for (int i = 0; i < N; i++) q[i] = rint(reduce64(pa[i]) * toTop);
+  for (int t = 0; t < level; t++) {
+    int16_t *restrict row = dg + (size_t)t * N;
+    for (int i = 0; i < N; i++) {
+      /* floor(y) as rint(y) corrected down: floor() does not vectorize without -fno-trapping-math, rint() does */
+      const double y = q[i] * invBase + 0.5, r = rint(y);
+      const double d = q[i] - base * (r > y ? r - 1.0 : r); /* in [−base/2, base/2): fits int16 for base ≤ 2^16 */
+      row[i] = (int16_t)(int32_t)d;
+      q[i] = (q[i] - d) * invBase;
+    }
+  }
+}
+
 /* Phase 2: products of the groups of GB blocks t, t + threads, … (group index from g0). */
 static void *products(void *arg) {
   Job *job = arg;
   Ctx *c = job->ctx;
   const int N = c->N, M = N / 2, level = c->level;
-  double *accA = malloc(sizeof(double) * 4 * (size_t)N);
-  int16_t *local = malloc(sizeof(int16_t) * (size_t)GB * level * N);
-  double *accB = accA + N, *pa = accB + N, *pb = pa + N;
+  /*
+   * Per-block stride of `local`, padded by one cache line: with the unpadded level·N (a multiple of 4 KiB) the
+   * transpose's GB read streams all fell in one L1 set and missed on every read.
+   */
+  const size_t LS = (size_t)level * N + 32;
+  double *accA = malloc(sizeof(double) * 5 * (size_t)N);
+  int16_t *local = malloc(sizeof(int16_t) * (size_t)GB * LS);
+  double *accB = accA + N, *pa = accB + N, *pb = pa + N, *q = pb + N;
   const double toTop = ldexp(1.0, c->baseLog * level - 64), base = ldexp(1.0, c->baseLog), invBase = 1.0 / base;
   for (int grp = job->t; grp * GB < c->nb; grp += c->threads) {
     const int gs = c->g0 + grp * GB, ge = gs + GB - 1 < c->g1 ? gs + GB - 1 : c->g1;
@@ -138,15 +165,7 @@ static void *products(void *arg) {
       }
       fft_inverse_set(&c->f, accA, accA + M, pa, N);
       fft_inverse_set(&c->f, accB, accB + M, pb, N);
-      int16_t *dg = local + (size_t)(g - gs) * level * N;
-      for (int i = 0; i < N; i++) {
-        double q = rint(reduce64(pa[i]) * toTop);
-        for (int t = 0; t < level; t++) {
-          double d = q - base * floor(q * invBase + 0.5); /* in [−base/2, base/2): fits int16 for base ≤ 2^16 */
-          dg[(size_t)t * N + i] = (int16_t)d;
-          q = (q - d) * invBase;
-        }
-      }
+      mask_digits(pa, q, local + (size_t)(g - gs) * LS, N, level, toTop, base, invBase);
       for (int r = 0; r < c->R; r++) {
         int o = g * c->R + r;
         if (o < c->first || o >= c->first + c->count) continue;
@@ -156,12 +175,28 @@ static void *products(void *arg) {
     const int width = ge - gs + 1;
     for (int tk = 0; tk < level * N; tk++) {
       int16_t *dst = c->T + (size_t)tk * c->nb + (gs - c->g0);
-      for (int x = 0; x < width; x++) dst[x] = local[(size_t)x * level * N + tk];
+      for (int x = 0; x < width; x++) dst[x] = local[(size_t)x * LS + tk];
     }
   }
   free(accA);
   free(local);
   return NULL;
+}
+
+/*
+ * acc += D·K for one packing GLWE: (oar, oai) += D·K_mask, (obr, obi) += D·K_body, M complex values each. A function
+ * of its own with restrict arguments so that it vectorizes (inlined in the loop over the batch it ran scalar).
+ */
+static void mac_key(int M, const double *restrict dr, const double *restrict di, const double *restrict ar, const double *restrict ai,
+                    const double *restrict br, const double *restrict bi, double *restrict oar, double *restrict oai,
+                    double *restrict obr, double *restrict obi) {
+  for (int x = 0; x < M; x++) {
+    const double u = dr[x], v = di[x];
+    oar[x] += u * ar[x] - v * ai[x];
+    oai[x] += u * ai[x] + v * ar[x];
+    obr[x] += u * br[x] - v * bi[x];
+    obi[x] += u * bi[x] + v * br[x];
+  }
 }
 
 /* Phase 3: packing-key pass over j = t, t + threads, … into this thread's accumulators. */
@@ -193,16 +228,8 @@ static void *packing(void *arg) {
       const double *k = c->K + (size_t)2 * N * ((size_t)j * level + t);
       for (int hh = 0; hh < c->hb; hh++) {
         nfft_forward(&c->f, poly + (size_t)hh * N, yr, yi, spec, spec + M);
-        const double *restrict dr = spec, *restrict di = spec + M;
-        const double *restrict ar = k, *restrict ai = k + M, *restrict br = k + N, *restrict bi = k + N + M;
-        double *restrict oar = acc + (size_t)hh * 2 * N, *restrict oai = oar + M, *restrict obr = oar + N, *restrict obi = obr + M;
-        for (int x = 0; x < M; x++) {
-          const double u = dr[x], v = di[x];
-          oar[x] += u * ar[x] - v * ai[x];
-          oai[x] += u * ai[x] + v * ar[x];
-          obr[x] += u * br[x] - v * bi[x];
-          obi[x] += u * bi[x] + v * br[x];
-        }
+        double *oar = acc + (size_t)hh * 2 * N;
+        mac_key(M, spec, spec + M, k, k + M, k + N, k + N + M, oar, oar + M, oar + N, oar + N + M);
       }
     }
   }
@@ -240,7 +267,13 @@ static int matvec(Ctx *c) {
     fft_forward(&c->f, c->b + (size_t)ch * N, sb, sb + M);
   }
   const int H = (c->dOut + N - 1) / N;
-  const int maxBlocks = (HB * N) / c->R + 2;
+  /* T sized for this call's largest batch (a 768-row matrix needs 6 MiB, not the 64 MiB of a full batch) */
+  int maxBlocks = 1;
+  for (int h0 = 0; h0 < H; h0 += HB) {
+    const int first = h0 * N, count = c->dOut - first < HB * N ? c->dOut - first : HB * N;
+    const int nb = (first + count - 1) / c->R - first / c->R + 1;
+    if (nb > maxBlocks) maxBlocks = nb;
+  }
   c->T = malloc(sizeof(int16_t) * (size_t)maxBlocks * level * N);
   c->bPrime = malloc(sizeof(double) * (size_t)HB * N);
   c->acc = fftw_malloc(sizeof(double) * (size_t)c->threads * HB * 2 * N);
