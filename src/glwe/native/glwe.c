@@ -135,7 +135,7 @@ static void nfft_inverse(const Fft *f, const double *re, const double *im, doubl
 
 #define TWO_64 18446744073709551616.0
 #ifndef HB
-#define HB 8 /* result GLWEs packed per pass over the key */
+#define HB 4 /* result GLWEs packed per pass over the key */
 #endif
 
 static inline double reduce64(double v) { return v - TWO_64 * rint(v / TWO_64); }
