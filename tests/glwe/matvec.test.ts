@@ -67,6 +67,19 @@ describe('packed GLWE matrix-vector product', () => {
     expect(() => serverMatVec(prepared, tw, ct, { kernel: 'native' })).toThrow(/prepared for the typescript kernel/);
   });
 
+  it.runIf(native)('native kernel: both body paths (R ≤ 8 rows per product: direct extraction; R > 8: inverse FFT) agree with the oracle', () => {
+    expect(check(500, 300, 'native', 41, true).tw.layout).toMatchObject({ perProduct: 6 });
+    expect(check(37, 100, 'native', 43, true).tw.layout).toMatchObject({ perProduct: 20 });
+    const { clientKey, prepared, preparedNative } = testKeys();
+    const w = randomInts(45, 200 * 300, -128, 127);
+    const x = randomInts(46, 300, -255, 255);
+    const tw = transformWeights(P, w, 200, 300);
+    const ct = encryptVector(clientKey, x, tw.layout);
+    const a = decryptPhases(clientKey, serverMatVec(prepared, tw, ct, { kernel: 'typescript' }));
+    const b = decryptPhases(clientKey, serverMatVec(preparedNative!, tw, ct, { kernel: 'native', threads: 1 }));
+    for (let o = 0; o < 200; o++) expect(Math.abs(a[o]! - b[o]!)).toBeLessThan(0.5);
+  });
+
   it('768×768 (a GPT-2 attention projection shape)', () => {
     check(768, 768, native ? 'native' : 'typescript', 31, true);
   });

@@ -3,12 +3,13 @@
  * algorithm's description; docs/glwe.md the noise model). One call = one encrypted vector times one transformed
  * matrix:
  *   1. input spectra (2 FFTs per input GLWE);
- *   2. per block of R output rows, Σ_c FFT(A_c)·W_gc and Σ_c FFT(B_c)·W_gc, two inverse FFTs, the balanced digits of
- *      the whole product mask polynomial and the extracted bodies — threads split the blocks;
+ *   2. per block of R output rows, Σ_c FFT(A_c)·W_gc and Σ_c FFT(B_c)·W_gc, the mask's inverse FFT (FFTW, after
+ *      reordering the spectrum), the balanced digits of the whole product mask polynomial and the R extracted bodies
+ *      (dot products with the spectra of X^p, no inverse FFT) — threads split the blocks;
  *   3. the transposed packing keyswitch: for key coefficient j and level l, the polynomial of digit l of a'_j over
  *      the outputs is FFT'd and multiplied with the packing GLWE K_{j,l} — threads split j, each with its own
  *      Fourier accumulators, summed at the end; up to HB result GLWEs share one pass over the key (so a large
- *      matrix reads the 128 MiB key once per HB results, not once per result);
+ *      matrix reads the 256 MiB key once per HB results, not once per result);
  *   4. inverse FFTs and the modulus switch to outputBits.
  * Arithmetic: signed torus values in double, as the TFHE kernel; the FFT is src/tfhe/native/negacyclic_fft.h with
  * the TypeScript twiddle tables. Built with -march=native (AVX-512/AVX2 on this CPU, portable code elsewhere).
