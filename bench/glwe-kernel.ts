@@ -20,17 +20,12 @@ import { decryptPhases, encryptVector } from '../src/glwe/client.js';
 import { generateKeys, prepareEvaluationKey, type ClientKey, type PreparedEvaluationKey } from '../src/glwe/keys.js';
 import { predictNoise } from '../src/glwe/noise.js';
 import { GLWE_PARAMS_2048 as P } from '../src/glwe/params.js';
-import { cryptoRng, seededStream } from '../src/glwe/random.js';
+import { cryptoRng } from '../src/glwe/random.js';
 import { serverMatVec } from '../src/glwe/server.js';
 import { transformWeights, type TransformedWeights } from '../src/glwe/weights.js';
+import { GPT2_SHAPES, randomInputs, randomInt8 } from './glwe-data.js';
 
-const SHAPES: Record<string, [number, number]> = {
-  'attn.c_attn': [768, 2304],
-  'attn.c_proj': [768, 768],
-  'mlp.c_fc': [768, 3072],
-  'mlp.c_proj': [3072, 768],
-  lm_head: [768, 50257],
-};
+const SHAPES: Record<string, [number, number]> = Object.fromEntries(GPT2_SHAPES.map(([name, dIn, dOut]) => [name, [dIn, dOut]]));
 
 const opts = new Command('bench/glwe-kernel.ts')
   .option('--shapes <list>', `comma-separated, of ${Object.keys(SHAPES).join(', ')}`, 'attn.c_proj,mlp.c_fc,lm_head')
@@ -48,22 +43,11 @@ const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floo
 
 function cached<T>(name: string, make: () => T): T {
   mkdirSync(opts.cache, { recursive: true });
-  const file = join(opts.cache, `${name}.v8`);
+  const file = join(opts.cache, `${P.name}-${name}.v8`); // a cached file is for one parameter set
   if (existsSync(file)) return deserialize(readFileSync(file)) as T;
   const v = make();
   writeFileSync(file, serialize(v));
   return v;
-}
-
-function randomInt8(seedByte: number, n: number): Int8Array {
-  const out = new Int8Array(n);
-  seededStream(new Uint8Array(16).fill(seedByte)).fill(new Uint8Array(out.buffer));
-  return out;
-}
-function randomInputs(seedByte: number, n: number): Int32Array {
-  const raw = new Uint32Array(n);
-  seededStream(new Uint8Array(16).fill(seedByte)).fill(new Uint8Array(raw.buffer));
-  return Int32Array.from(raw, (r) => (r % 511) - 255);
 }
 
 const stored = cached('keys', () => {
