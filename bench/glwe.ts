@@ -24,10 +24,11 @@ import { generateKeys, prepareEvaluationKey } from '../src/glwe/keys.js';
 import { glweKernelError, loadGlweKernel } from '../src/glwe/native.js';
 import { predictNoise } from '../src/glwe/noise.js';
 import { GLWE_PARAMS_2048 as P } from '../src/glwe/params.js';
-import { cryptoRng, seededStream } from '../src/glwe/random.js';
+import { cryptoRng } from '../src/glwe/random.js';
 import { serializeEvaluationKey, serializeInputCiphertext, serializeResult } from '../src/glwe/serialize.js';
 import { serverMatVec } from '../src/glwe/server.js';
 import { transformWeights, type TransformedWeights } from '../src/glwe/weights.js';
+import { GPT2_SHAPES, randomInputs, randomInt8 } from './glwe-data.js';
 
 const opts = new Command('bench/glwe.ts')
   .option('--outputs <n>', 'decrypted outputs checked for the error statistics', intOption('--outputs', 0), 1_000_000)
@@ -52,25 +53,7 @@ const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floo
 const f1 = (x: number): string => x.toFixed(1);
 const mb = (b: number): string => (b / 2 ** 20).toFixed(2);
 
-/** [name, d_in, d_out, count per token] */
-const SHAPES: [string, number, number, number][] = [
-  ['attn.c_attn', 768, 2304, 12],
-  ['attn.c_proj', 768, 768, 12],
-  ['mlp.c_fc', 768, 3072, 12],
-  ['mlp.c_proj', 3072, 768, 12],
-  ['lm_head', 768, 50257, 1],
-];
-
-function randomInt8(seedByte: number, n: number): Int8Array {
-  const out = new Int8Array(n);
-  seededStream(new Uint8Array(16).fill(seedByte)).fill(new Uint8Array(out.buffer));
-  return out;
-}
-function randomInputs(seedByte: number, n: number): Int32Array {
-  const raw = new Uint32Array(n);
-  seededStream(new Uint8Array(16).fill(seedByte)).fill(new Uint8Array(raw.buffer));
-  return Int32Array.from(raw, (r) => (r % 511) - 255);
-}
+const SHAPES = GPT2_SHAPES;
 function clearF32(w: Float32Array, x: Float32Array, dOut: number, dIn: number, y: Float32Array): void {
   for (let o = 0; o < dOut; o++) {
     let s = 0;

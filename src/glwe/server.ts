@@ -108,6 +108,8 @@ export function serverMatVec(
   options: MatVecOptions = {},
 ): MatVecResult {
   checkInputs(key, tw, ct, options.bias);
+  const threads = options.threads ?? 1;
+  if (!Number.isInteger(threads) || threads < 1 || threads > 64) throw new GlweParameterError(`serverMatVec: threads = ${threads}: expected an integer in 1..64`);
   const kernel = options.kernel ?? 'auto';
   if (kernel !== 'auto' && kernel !== key.kernel) {
     throw new GlweParameterError(`serverMatVec: kernel '${kernel}' asked for, but the key was prepared for the ${key.kernel} kernel (prepareEvaluationKey(key, { kernel: '${kernel}' }))`);
@@ -123,7 +125,7 @@ export function serverMatVec(
     const fft = fftPlan(n);
     native.matvec(
       a, b, tw.spectra, key.spectra, biasT, masks, bodies,
-      [n, l.dIn, l.dOut, l.chunkLen, l.chunks, tw.params.packingBaseLog, tw.params.packingLevel, tw.params.outputBits, Math.max(1, options.threads ?? 1)],
+      [n, l.dIn, l.dOut, l.chunkLen, l.chunks, tw.params.packingBaseLog, tw.params.packingLevel, tw.params.outputBits, threads],
       fft.twRe, fft.twIm, fft.stRe, fft.stIm,
     );
   } else {

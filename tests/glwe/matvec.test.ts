@@ -41,6 +41,20 @@ function check(dOut: number, dIn: number, kernel: 'typescript' | 'native', seed:
   return { tw, res, y, exact, phases: decryptPhases(clientKey, res) };
 }
 
+/** The native kernel's and the oracle's results on one ciphertext decrypt to phases within 0.5 of each other. */
+function nativeMatchesOracle(seed: number, dOut: number, dIn: number, threads: number) {
+  const { clientKey, prepared, preparedNative } = testKeys();
+  const w = randomInts(seed, dOut * dIn, -128, 127);
+  const x = randomInts(seed + 1, dIn, -255, 255);
+  const tw = transformWeights(P, w, dOut, dIn);
+  const ct = encryptVector(clientKey, x, tw.layout);
+  const a = decryptPhases(clientKey, serverMatVec(prepared, tw, ct, { kernel: 'typescript' }));
+  const b = decryptPhases(clientKey, serverMatVec(preparedNative!, tw, ct, { kernel: 'native', threads }));
+  // same ciphertext, same key, same noise: only the FFTs' rounding differs (≈ 2^35 torus units ≪ Δ = 2^39 here)
+  for (let o = 0; o < dOut; o++) expect(Math.abs(a[o]! - b[o]!)).toBeLessThan(0.5);
+  return { tw, ct };
+}
+
 describe('packed GLWE matrix-vector product', () => {
   it('TypeScript oracle: one input GLWE, many outputs per product, bias added by the server', () => {
     const r = check(37, 100, 'typescript', 1, true);
@@ -54,17 +68,15 @@ describe('packed GLWE matrix-vector product', () => {
 
   it.runIf(native)('native kernel: within the bound, and equal to the oracle up to float rounding on the same ciphertext', () => {
     check(300, 700, 'native', 9, true);
-    const { clientKey, prepared, preparedNative } = testKeys();
-    const w = randomInts(21, 64 * 900, -128, 127);
-    const x = randomInts(22, 900, -255, 255);
-    const tw = transformWeights(P, w, 64, 900);
-    const ct = encryptVector(clientKey, x, tw.layout);
-    const a = decryptPhases(clientKey, serverMatVec(prepared, tw, ct, { kernel: 'typescript' }));
-    const b = decryptPhases(clientKey, serverMatVec(preparedNative!, tw, ct, { kernel: 'native', threads: 2 }));
-    // same ciphertext, same key, same noise: only the FFTs' rounding differs (≈ 2^35 torus units ≪ Δ = 2^39 here)
-    for (let o = 0; o < 64; o++) expect(Math.abs(a[o]! - b[o]!)).toBeLessThan(0.5);
+    const { tw, ct } = nativeMatchesOracle(21, 64, 900, 2);
     // a key prepared for one kernel is refused by the other (different frequency order)
-    expect(() => serverMatVec(prepared, tw, ct, { kernel: 'native' })).toThrow(/prepared for the typescript kernel/);
+    expect(() => serverMatVec(testKeys().prepared, tw, ct, { kernel: 'native' })).toThrow(/prepared for the typescript kernel/);
+  });
+
+  it.runIf(native)('native kernel: both body paths (R ≤ 8 rows per product: direct extraction; R > 8: inverse FFT) agree with the oracle', () => {
+    expect(check(500, 300, 'native', 41, true).tw.layout).toMatchObject({ perProduct: 6 });
+    expect(check(37, 100, 'native', 43, true).tw.layout).toMatchObject({ perProduct: 20 });
+    nativeMatchesOracle(45, 200, 300, 1);
   });
 
   it('768×768 (a GPT-2 attention projection shape)', () => {

@@ -92,6 +92,7 @@ describe('hostile input', () => {
     const { prepared } = testKeys();
     expect(() => serverMatVec(prepared, other, ct)).toThrow(GlweParameterError);
     expect(() => serverMatVec(prepared, tw, ct, { bias: [1, 2, 3] })).toThrow(/bias of length 3/);
+    expect(() => serverMatVec(prepared, tw, ct, { threads: 1000 })).toThrow(/threads = 1000/);
     expect(() => serverMatVec(prepared, tw, ct, { bias: new Array(dOut).fill(2 ** 30) })).toThrow(/overflows/);
   });
 

@@ -3,12 +3,13 @@
  * algorithm's description; docs/glwe.md the noise model). One call = one encrypted vector times one transformed
  * matrix:
  *   1. input spectra (2 FFTs per input GLWE);
- *   2. per block of R output rows, Σ_c FFT(A_c)·W_gc and Σ_c FFT(B_c)·W_gc, two inverse FFTs, the balanced digits of
- *      the whole product mask polynomial and the extracted bodies — threads split the blocks;
+ *   2. per block of R output rows, Σ_c FFT(A_c)·W_gc and Σ_c FFT(B_c)·W_gc, the mask's inverse FFT (FFTW, after
+ *      reordering the spectrum), the balanced digits of the whole product mask polynomial and the R extracted bodies
+ *      (dot products with the spectra of X^p, no inverse FFT) — threads split the blocks;
  *   3. the transposed packing keyswitch: for key coefficient j and level l, the polynomial of digit l of a'_j over
  *      the outputs is FFT'd and multiplied with the packing GLWE K_{j,l} — threads split j, each with its own
  *      Fourier accumulators, summed at the end; up to HB result GLWEs share one pass over the key (so a large
- *      matrix reads the 128 MiB key once per HB results, not once per result);
+ *      matrix reads the 256 MiB key once per HB results, not once per result);
  *   4. inverse FFTs and the modulus switch to outputBits.
  * Arithmetic: signed torus values in double, as the TFHE kernel; the FFT is src/tfhe/native/negacyclic_fft.h with
  * the TypeScript twiddle tables. Built with -march=native (AVX-512/AVX2 on this CPU, portable code elsewhere).
@@ -22,7 +23,9 @@
 
 #include <fftw3.h>
 
+
 #include "../../tfhe/native/negacyclic_fft.h"
+#include "../../tfhe/native/napi_typed.h"
 
 /*
  * The packing keyswitch's transforms use FFTW (libfftw3, Debian libfftw3-dev): ≈ 1.3 µs per 1,024-point complex
@@ -54,6 +57,60 @@ static int ensure_plan(int M) {
   return fwd_plan ? 0 : -1;
 }
 
+/*
+ * The products' spectra are in the shared FFT's (bit-reversed) order, FFTW's in natural order; both transforms fold
+ * and twist alike, so one is a permutation of the other. fftw_index[x] = FFTW index of shared index x, found once
+ * by transforming a test polynomial both ways (and checked: if no exact permutation is found, the products keep
+ * the shared inverse FFT). This lets the products' inverse transforms use FFTW (≈ 4× faster here).
+ */
+static int *fftw_index = NULL;
+static int fftw_index_m = 0;
+
+static void nfft_forward(const Fft *f, const double *src, double *yr, double *yi, double *re, double *im);
+
+static int ensure_permutation(const Fft *f) {
+  const int M = f->m, N = 2 * M;
+  pthread_mutex_lock(&plan_lock);
+  if (fftw_index_m != M) {
+    free(fftw_index);
+    fftw_index = NULL;
+    fftw_index_m = M;
+    double *src = malloc(sizeof(double) * N), *a = malloc(sizeof(double) * N);
+    double *b = fftw_malloc(sizeof(double) * 2 * N);
+    int *idx = malloc(sizeof(int) * M), *used = calloc(M, sizeof(int));
+    int ok = src && a && b && idx && used;
+    if (ok) {
+      uint64_t st = 0x9e3779b97f4a7c15ull; /* fixed test polynomial: distinct spectrum values */
+      for (int i = 0; i < N; i++) {
+        st = st * 6364136223846793005ull + 1442695040888963407ull;
+        src[i] = (double)(int64_t)(st >> 11) / 9007199254740992.0;
+      }
+      fft_forward(f, src, a, a + M);
+      nfft_forward(f, src, b, b + M, b + N, b + N + M);
+      double scale = 0;
+      for (int y = 0; y < M; y++) scale = fmax(scale, fabs(b[N + y]) + fabs(b[N + M + y]));
+      for (int x = 0; x < M && ok; x++) {
+        int best = -1;
+        double bestErr = 1e300;
+        for (int y = 0; y < M; y++) {
+          const double e = fabs(a[x] - b[N + y]) + fabs(a[M + x] - b[N + M + y]);
+          if (e < bestErr) bestErr = e, best = y;
+        }
+        if (best < 0 || used[best] || bestErr > 1e-9 * scale) ok = 0;
+        else used[best] = 1, idx[x] = best;
+      }
+    }
+    free(src);
+    free(a);
+    fftw_free(b);
+    free(used);
+    if (ok) fftw_index = idx;
+    else free(idx);
+  }
+  pthread_mutex_unlock(&plan_lock);
+  return fftw_index != NULL;
+}
+
 /* Spectrum (re[M], im[M]; FFTW-aligned) of the real polynomial src[N]; yr, yi: aligned scratch of M. */
 static void nfft_forward(const Fft *f, const double *src, double *yr, double *yi, double *re, double *im) {
   const int m = f->m;
@@ -78,9 +135,19 @@ static void nfft_inverse(const Fft *f, const double *re, const double *im, doubl
 }
 
 #define TWO_64 18446744073709551616.0
+#ifndef HB
 #define HB 4 /* result GLWEs packed per pass over the key */
+#endif
 
 static inline double reduce64(double v) { return v - TWO_64 * rint(v / TWO_64); }
+
+/*
+ * Packing digits are balanced base-2^baseLog digits in [−2^(baseLog−1), 2^(baseLog−1)): int8 for baseLog ≤ 8 (the
+ * parameter set's 8; the kernel refuses larger bases). T is read twice per packing pass (once per output row of a
+ * block), so its width is memory traffic: int8 halves it against the first version's int16.
+ */
+typedef int8_t digit_t;
+#define MAX_BASE_LOG 8
 
 typedef struct {
   const double *a, *b, *W, *K, *biasT;
@@ -95,7 +162,9 @@ typedef struct {
    * mask. The packing pass reads, for one (j, t) and one row r of the blocks, nb consecutive values — a sequential
    * stream instead of one cache miss per output (the first version's layout, 5× slower on lm_head).
    */
-  int16_t *T;
+  digit_t *T;
+  const int *perm;  /* shared → FFTW spectrum index (ensure_permutation), or NULL: shared inverse FFT */
+  double *bodyProbe; /* R × N: spectra (re, im) of X^{p_r}, for the direct extraction of the R bodies, or NULL */
   double *bPrime;  /* count */
   double *acc;     /* threads × hb × 2N Fourier accumulators (mask, body) */
 } Ctx;
@@ -105,11 +174,31 @@ typedef struct {
   int t;
 } Job;
 
-#define GB 32 /* blocks per thread task in the product phase: one 64-byte line of T per (t, k) */
+#define GB 64 /* blocks per thread task in the product phase: one 64-byte line of T per (t, k) */
 
 static void fft_inverse_set(const Fft *f, double *re, double *im, double *dst, int N) {
   memset(dst, 0, sizeof(double) * (size_t)N);
   fft_inverse_add(f, re, im, dst);
+}
+
+/*
+ * Digits of one product mask, balanced base 2^baseLog, top level·baseLog bits: dg[t·N + i] = digit t of
+ * coefficient i. Level-major with a q[] scratch so that every loop is a plain vector loop (rint, floor and the int8
+ * conversion vectorize; the coefficient-major form with the level loop inside ran scalar).
+ */
+static void mask_digits(const double *restrict pa, double *restrict q, digit_t *restrict dg, int N, int level, double toTop,
+                        double base, double invBase) {
+  for (int i = 0; i < N; i++) q[i] = rint(reduce64(pa[i]) * toTop);
+  for (int t = 0; t < level; t++) {
+    digit_t *restrict row = dg + (size_t)t * N;
+    for (int i = 0; i < N; i++) {
+      /* floor(y) as rint(y) corrected down: floor() does not vectorize without -fno-trapping-math, rint() does */
+      const double y = q[i] * invBase + 0.5, r = rint(y);
+      const double d = q[i] - base * (r > y ? r - 1.0 : r); /* in [−base/2, base/2): fits digit_t */
+      row[i] = (digit_t)(int32_t)d;
+      q[i] = (q[i] - d) * invBase;
+    }
+  }
 }
 
 /* Phase 2: products of the groups of GB blocks t, t + threads, … (group index from g0). */
@@ -117,9 +206,15 @@ static void *products(void *arg) {
   Job *job = arg;
   Ctx *c = job->ctx;
   const int N = c->N, M = N / 2, level = c->level;
-  double *accA = malloc(sizeof(double) * 4 * (size_t)N);
-  int16_t *local = malloc(sizeof(int16_t) * (size_t)GB * level * N);
-  double *accB = accA + N, *pa = accB + N, *pb = pa + N;
+  /*
+   * Per-block stride of `local`, padded by one cache line: with the unpadded level·N (a multiple of 4 KiB) the
+   * transpose's GB read streams all fell in one L1 set and missed on every read.
+   */
+  const size_t LS = (size_t)level * N + 64 / sizeof(digit_t);
+  double *accA = malloc(sizeof(double) * 5 * (size_t)N);
+  digit_t *local = malloc(sizeof(digit_t) * (size_t)GB * LS);
+  double *accB = accA + N, *pa = accB + N, *pb = pa + N, *q = pb + N;
+  double *nat = fftw_malloc(sizeof(double) * 2 * (size_t)N), *yr = nat + N, *yi = yr + M; /* FFTW inverse scratch */
   const double toTop = ldexp(1.0, c->baseLog * level - 64), base = ldexp(1.0, c->baseLog), invBase = 1.0 / base;
   for (int grp = job->t; grp * GB < c->nb; grp += c->threads) {
     const int gs = c->g0 + grp * GB, ge = gs + GB - 1 < c->g1 ? gs + GB - 1 : c->g1;
@@ -135,17 +230,27 @@ static void *products(void *arg) {
           accB[M + j] += xb[j] * wi[j] + xbi[j] * w[j];
         }
       }
-      fft_inverse_set(&c->f, accA, accA + M, pa, N);
-      fft_inverse_set(&c->f, accB, accB + M, pb, N);
-      int16_t *dg = local + (size_t)(g - gs) * level * N;
-      for (int i = 0; i < N; i++) {
-        double q = rint(reduce64(pa[i]) * toTop);
-        for (int t = 0; t < level; t++) {
-          double d = q - base * floor(q * invBase + 0.5); /* in [−base/2, base/2): fits int16 for base ≤ 2^16 */
-          dg[(size_t)t * N + i] = (int16_t)d;
-          q = (q - d) * invBase;
+      if (c->perm) {
+        for (int x = 0; x < M; x++) {
+          nat[c->perm[x]] = accA[x];
+          nat[M + c->perm[x]] = accA[M + x];
         }
+        nfft_inverse(&c->f, nat, nat + M, yr, yi, pa);
+      } else {
+        fft_inverse_set(&c->f, accA, accA + M, pa, N);
       }
+      if (c->bodyProbe) {
+        /* only R coefficients of the body product are used: coefficient p = Re Σ_x S[x]·conj(F(X^p)[x]) / M */
+        for (int r = 0; r < c->R; r++) {
+          const double *pr = c->bodyProbe + (size_t)r * N, *pi = pr + M;
+          double sum = 0;
+          for (int x = 0; x < M; x++) sum += accB[x] * pr[x] + accB[M + x] * pi[x];
+          pb[r * c->L + c->L - 1] = sum / M;
+        }
+      } else {
+        fft_inverse_set(&c->f, accB, accB + M, pb, N);
+      }
+      mask_digits(pa, q, local + (size_t)(g - gs) * LS, N, level, toTop, base, invBase);
       for (int r = 0; r < c->R; r++) {
         int o = g * c->R + r;
         if (o < c->first || o >= c->first + c->count) continue;
@@ -154,13 +259,30 @@ static void *products(void *arg) {
     }
     const int width = ge - gs + 1;
     for (int tk = 0; tk < level * N; tk++) {
-      int16_t *dst = c->T + (size_t)tk * c->nb + (gs - c->g0);
-      for (int x = 0; x < width; x++) dst[x] = local[(size_t)x * level * N + tk];
+      digit_t *dst = c->T + (size_t)tk * c->nb + (gs - c->g0);
+      for (int x = 0; x < width; x++) dst[x] = local[(size_t)x * LS + tk];
     }
   }
   free(accA);
   free(local);
+  fftw_free(nat);
   return NULL;
+}
+
+/*
+ * acc += D·K for one packing GLWE: (oar, oai) += D·K_mask, (obr, obi) += D·K_body, M complex values each. A function
+ * of its own with restrict arguments so that it vectorizes (inlined in the loop over the batch it ran scalar).
+ */
+static void mac_key(int M, const double *restrict dr, const double *restrict di, const double *restrict ar, const double *restrict ai,
+                    const double *restrict br, const double *restrict bi, double *restrict oar, double *restrict oai,
+                    double *restrict obr, double *restrict obi) {
+  for (int x = 0; x < M; x++) {
+    const double u = dr[x], v = di[x];
+    oar[x] += u * ar[x] - v * ai[x];
+    oai[x] += u * ai[x] + v * ar[x];
+    obr[x] += u * br[x] - v * bi[x];
+    obi[x] += u * bi[x] + v * br[x];
+  }
 }
 
 /* Phase 3: packing-key pass over j = t, t + threads, … into this thread's accumulators. */
@@ -176,10 +298,11 @@ static void *packing(void *arg) {
   for (int j = job->t; j < N; j += c->threads) {
     for (int t = 0; t < level; t++) {
       /* D_{j,t} for every result GLWE of the batch: slot s = g·R + r − first */
-      memset(poly, 0, sizeof(double) * (size_t)N * c->hb);
+      /* every slot below count is written below (one (block, row) each): only the tail needs zeros */
+      memset(poly + c->count, 0, sizeof(double) * ((size_t)N * c->hb - c->count));
       for (int r = 0; r < R; r++) {
         const int p = r * L + L - 1;
-        const int16_t *src = j <= p ? c->T + ((size_t)t * N + p - j) * nb : c->T + ((size_t)t * N + N + p - j) * nb;
+        const digit_t *src = j <= p ? c->T + ((size_t)t * N + p - j) * nb : c->T + ((size_t)t * N + N + p - j) * nb;
         const double sign = j <= p ? 1.0 : -1.0;
         /* slots s = (g0 + x)·R + r − first inside [0, count): x in [xlo, xhi) */
         const long base = (long)c->g0 * R + r - c->first;
@@ -192,16 +315,8 @@ static void *packing(void *arg) {
       const double *k = c->K + (size_t)2 * N * ((size_t)j * level + t);
       for (int hh = 0; hh < c->hb; hh++) {
         nfft_forward(&c->f, poly + (size_t)hh * N, yr, yi, spec, spec + M);
-        const double *restrict dr = spec, *restrict di = spec + M;
-        const double *restrict ar = k, *restrict ai = k + M, *restrict br = k + N, *restrict bi = k + N + M;
-        double *restrict oar = acc + (size_t)hh * 2 * N, *restrict oai = oar + M, *restrict obr = oar + N, *restrict obi = obr + M;
-        for (int x = 0; x < M; x++) {
-          const double u = dr[x], v = di[x];
-          oar[x] += u * ar[x] - v * ai[x];
-          oai[x] += u * ai[x] + v * ar[x];
-          obr[x] += u * br[x] - v * bi[x];
-          obi[x] += u * bi[x] + v * br[x];
-        }
+        double *oar = acc + (size_t)hh * 2 * N;
+        mac_key(M, spec, spec + M, k, k + M, k + N, k + N + M, oar, oar + M, oar + N, oar + N + M);
       }
     }
   }
@@ -239,13 +354,29 @@ static int matvec(Ctx *c) {
     fft_forward(&c->f, c->b + (size_t)ch * N, sb, sb + M);
   }
   const int H = (c->dOut + N - 1) / N;
-  const int maxBlocks = (HB * N) / c->R + 2;
-  c->T = malloc(sizeof(int16_t) * (size_t)maxBlocks * level * N);
+  /* T sized for this call's largest batch (a 768-row matrix needs 6 MiB, not the 64 MiB of a full batch) */
+  int maxBlocks = 1;
+  for (int h0 = 0; h0 < H; h0 += HB) {
+    const int first = h0 * N, count = c->dOut - first < HB * N ? c->dOut - first : HB * N;
+    const int nb = (first + count - 1) / c->R - first / c->R + 1;
+    if (nb > maxBlocks) maxBlocks = nb;
+  }
+  c->T = malloc(sizeof(digit_t) * (size_t)maxBlocks * level * N);
   c->bPrime = malloc(sizeof(double) * (size_t)HB * N);
   c->acc = fftw_malloc(sizeof(double) * (size_t)c->threads * HB * 2 * N);
   double *tmp = malloc(sizeof(double) * 2 * (size_t)N);
   double *yr = fftw_malloc(sizeof(double) * (size_t)N), *yi = yr + M;
   if (!c->T || !c->bPrime || !c->acc || !tmp || !yr || ensure_plan(M) != 0) return -1;
+  c->perm = ensure_permutation(&c->f) ? fftw_index : NULL;
+  /* direct body extraction: R dot products of M instead of an inverse FFT, while R is small */
+  c->bodyProbe = c->R <= 8 ? malloc(sizeof(double) * (size_t)c->R * N) : NULL;
+  if (c->bodyProbe) {
+    for (int r = 0; r < c->R; r++) {
+      memset(tmp, 0, sizeof(double) * (size_t)N);
+      tmp[r * c->L + c->L - 1] = 1.0;
+      fft_forward(&c->f, tmp, c->bodyProbe + (size_t)r * N, c->bodyProbe + (size_t)r * N + M);
+    }
+  }
   const double scale = ldexp(1.0, 64 - c->outBits), mod = ldexp(1.0, c->outBits);
   for (c->h0 = 0; c->h0 < H; c->h0 += HB) {
     c->hb = H - c->h0 < HB ? H - c->h0 : HB;
@@ -269,6 +400,7 @@ static int matvec(Ctx *c) {
       for (int s = lo; s < hi; s++) c->bodies[c->first + s] = mod_switch(c->bPrime[s] - tmp[N + s - lo], scale, mod);
     }
   }
+  free(c->bodyProbe);
   free(c->inSpec);
   free(c->T);
   free(c->bPrime);
@@ -279,15 +411,6 @@ static int matvec(Ctx *c) {
 }
 
 /* ---------------------------------------------------------------- Node-API glue */
-
-static void *typed(napi_env env, napi_value v, size_t *len) {
-  napi_typedarray_type t;
-  void *data = NULL;
-  napi_value ab;
-  size_t off;
-  if (napi_get_typedarray_info(env, v, &t, len, &data, &ab, &off) != napi_ok) return NULL;
-  return data;
-}
 
 /*
  * matvec(a, b, weightSpectra, keySpectra, biasTorus, masksOut, bodiesOut, dims, twRe, twIm, stRe, stIm)
@@ -333,7 +456,7 @@ static napi_value Matvec(napi_env env, napi_callback_info info) {
   }
   const int N = c.N;
   if (N < 8 || (N & (N - 1)) || c.L < 1 || c.L > N || c.C < 1 || c.dIn < 1 || c.dIn > c.L * c.C || c.dOut < 1 ||
-      c.baseLog < 1 || c.level < 1 || c.baseLog > 16 || c.baseLog * c.level > 48 || c.outBits < 2 || c.outBits > 32 || c.threads < 1 ||
+      c.baseLog < 1 || c.level < 1 || c.baseLog > MAX_BASE_LOG || c.baseLog * c.level > 48 || c.outBits < 2 || c.outBits > 32 || c.threads < 1 ||
       c.threads > 64) {
     napi_throw_range_error(env, NULL, "matvec: dimensions out of range");
     return NULL;
