@@ -54,6 +54,7 @@ for (const p of prompts) expected.push((await generate(ref, p, { maxNewTokens: o
 const built = buildHybridLlm(modelDir, path.join(work, 'models'), { backend: o.backend, name: 'llm' });
 const port = 20000 + Math.floor(Math.random() * 20000);
 const server = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'serve', '--models', path.join(work, 'models'), '--keys', path.join(work, 'keys'), '--port', String(port), '--log-level', 'warn'], { stdio: ['ignore', 'inherit', 'inherit'] });
+process.once('exit', () => server.kill('SIGTERM')); // no orphaned server if this script dies
 const url = `http://127.0.0.1:${port}`;
 for (let i = 0; ; i++) {
   try {

@@ -87,6 +87,7 @@ const built = buildHybridLlm(modelDir, path.join(work, 'models'), { backend: o.b
 const buildS = (performance.now() - tb) / 1000;
 const port = 20000 + Math.floor(Math.random() * 20000);
 const server = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'serve', '--models', path.join(work, 'models'), '--keys', path.join(work, 'keys'), '--port', String(port), '--log-level', 'warn'], { stdio: ['ignore', 'inherit', 'inherit'] });
+process.once('exit', () => server.kill('SIGTERM')); // no orphaned server if this script dies
 const url = `http://127.0.0.1:${port}`;
 for (let i = 0; ; i++) {
   try {
@@ -106,6 +107,7 @@ try {
     const s0 = procStat(server.pid!);
     const calls0 = hybrid.calls.length;
     const steps: number[] = [];
+    const callsAt: number[] = [];
     let last = performance.now();
     const { newTokens } = await generate(model, prompts[i]!, {
       maxNewTokens: o.newTokens,
@@ -113,14 +115,15 @@ try {
       onToken: () => {
         const now = performance.now();
         steps.push(now - last);
+        callsAt.push(hybrid.calls.length);
         last = now;
       },
     });
     const calls = hybrid.calls.slice(calls0);
+    const perToken = hybrid.calls.slice(callsAt[0]!); // the calls of generated tokens (after the prompt step)
     const c1 = process.cpuUsage(c0);
     const s1 = procStat(server.pid!);
     const gen = steps.slice(1);
-    const perToken = calls.filter((c) => c.n === 1); // the calls of generated tokens (one token each)
     const r = {
       prompt: i,
       tokens: newTokens[0],
