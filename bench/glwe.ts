@@ -43,6 +43,11 @@ const log = (s = ''): void => {
   lines.push(s);
 };
 const ms = (t0: number): number => performance.now() - t0;
+/** Process CPU time (user + system, all threads) in ms: on a loaded shared machine, closer to unloaded wall time. */
+const cpuMs = (): number => {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1000;
+};
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const f1 = (x: number): string => x.toFixed(1);
 const mb = (b: number): string => (b / 2 ** 20).toFixed(2);
@@ -113,6 +118,7 @@ interface ShapeRun {
   enc: number;
   server1: number;
   server2: number;
+  cpu1: number;
   dec: number;
   up: number;
   down: number;
@@ -122,7 +128,7 @@ interface ShapeRun {
 const runs: ShapeRun[] = [];
 log(`## Per matrix (median of ${opts.reps}; server with the native kernel)`);
 log();
-log(`| layer (d_in × d_out) | transform (once) | weights in memory | encrypt | up | server 1 thread | server 2 threads | down | decrypt | clear f32 TS | PyTorch f32 1 thread | server 2 thr / PyTorch |`);
+log(`| layer (d_in × d_out) | transform (once) | weights in memory | encrypt | up | server 1 thread (CPU time) | server 2 threads | down | decrypt | clear f32 TS | PyTorch f32 1 thread | server 1 thr CPU / PyTorch |`);
 log(`|---|---|---|---|---|---|---|---|---|---|---|---|`);
 for (const [name, dIn, dOut] of SHAPES) {
   const w = randomInt8(dOut % 251, dOut * dIn);
@@ -130,7 +136,7 @@ for (const [name, dIn, dOut] of SHAPES) {
   const tw = transformWeights(P, w, dOut, dIn);
   const tTransform = ms(t0);
   const x = randomInputs(7, dIn);
-  const enc: number[] = [], s1: number[] = [], s2: number[] = [], dec: number[] = [], clr: number[] = [];
+  const enc: number[] = [], s1: number[] = [], c1: number[] = [], s2: number[] = [], dec: number[] = [], clr: number[] = [];
   let up = 0, down = 0;
   const wf = Float32Array.from(w), xf = Float32Array.from(x), yf = new Float32Array(dOut);
   for (let r = 0; r < opts.reps; r++) {
@@ -139,8 +145,10 @@ for (const [name, dIn, dOut] of SHAPES) {
     up = serializeInputCiphertext(ct).byteLength;
     enc.push(ms(t0));
     t0 = performance.now();
+    const cpu0 = cpuMs();
     serverMatVec(prepared, tw, ct, { threads: 1 });
     s1.push(ms(t0));
+    c1.push(cpuMs() - cpu0);
     t0 = performance.now();
     const res = serverMatVec(prepared, tw, ct, { threads: 2 });
     s2.push(ms(t0));
@@ -154,10 +162,10 @@ for (const [name, dIn, dOut] of SHAPES) {
     clr.push(ms(t0));
   }
   const key = `${dOut}x${dIn}`;
-  const run: ShapeRun = { name, tw, w, enc: median(enc), server1: median(s1), server2: median(s2), dec: median(dec), up, down, clearTs: median(clr), torch: torchMs[key] };
+  const run: ShapeRun = { name, tw, w, enc: median(enc), server1: median(s1), cpu1: median(c1), server2: median(s2), dec: median(dec), up, down, clearTs: median(clr), torch: torchMs[key] };
   runs.push(run);
   log(
-    `| ${name} (${dIn} × ${dOut}) | ${f1(tTransform)} ms | ${mb(tw.spectra.byteLength)} MiB | ${f1(run.enc)} ms | ${(up / 1024).toFixed(1)} KiB | ${f1(run.server1)} ms | ${f1(run.server2)} ms | ${(down / 1024).toFixed(1)} KiB | ${f1(run.dec)} ms | ${run.clearTs.toFixed(2)} ms | ${run.torch !== undefined ? run.torch.toFixed(3) + ' ms' : 'n/a'} | ${run.torch !== undefined ? Math.round(run.server2 / run.torch) + '×' : 'n/a'} |`,
+    `| ${name} (${dIn} × ${dOut}) | ${f1(tTransform)} ms | ${mb(tw.spectra.byteLength)} MiB | ${f1(run.enc)} ms | ${(up / 1024).toFixed(1)} KiB | ${f1(run.server1)} ms (${f1(run.cpu1)} ms) | ${f1(run.server2)} ms | ${(down / 1024).toFixed(1)} KiB | ${f1(run.dec)} ms | ${run.clearTs.toFixed(2)} ms | ${run.torch !== undefined ? run.torch.toFixed(3) + ' ms' : 'n/a'} | ${run.torch !== undefined ? Math.round(run.cpu1 / run.torch) + '×' : 'n/a'} |`,
   );
 }
 log();
@@ -214,13 +222,13 @@ log();
 if (!opts.skipToken) {
   log(`## One GPT-2-small token: 49 products in sequence (12 × 4 layers + lm_head), native kernel`);
   log();
-  log(`| threads | client encrypt | server | client decrypt | up | down | total wire |`);
-  log(`|---|---|---|---|---|---|---|`);
+  log(`| threads | client encrypt | server wall | server CPU time (all threads) | client decrypt | up | down | total wire |`);
+  log(`|---|---|---|---|---|---|---|---|`);
   const order: number[] = [];
   for (let l = 0; l < 12; l++) order.push(0, 1, 2, 3);
   order.push(4);
   for (const threads of [1, 2]) {
-    let enc = 0, srv = 0, dec = 0, up = 0, down = 0;
+    let enc = 0, srv = 0, cpu = 0, dec = 0, up = 0, down = 0;
     for (const k of order) {
       const { tw } = runs[k]!;
       const x = randomInputs(200 + k, tw.layout.dIn);
@@ -229,14 +237,16 @@ if (!opts.skipToken) {
       enc += ms(t0);
       up += serializeInputCiphertext(ct).byteLength;
       t0 = performance.now();
+      const cpu0 = cpuMs();
       const res = serverMatVec(prepared, tw, ct, { threads });
       srv += ms(t0);
+      cpu += cpuMs() - cpu0;
       down += serializeResult(res).byteLength;
       t0 = performance.now();
       decryptVector(clientKey, res);
       dec += ms(t0);
     }
-    log(`| ${threads} | ${f1(enc)} ms | **${(srv / 1000).toFixed(2)} s** | ${f1(dec)} ms | ${mb(up)} MiB | ${mb(down)} MiB | ${((up + down) / 1e6).toFixed(2)} MB |`);
+    log(`| ${threads} | ${f1(enc)} ms | **${(srv / 1000).toFixed(2)} s** | ${(cpu / 1000).toFixed(2)} s | ${f1(dec)} ms | ${mb(up)} MiB | ${mb(down)} MiB | ${((up + down) / 1e6).toFixed(2)} MB |`);
   }
   const clearToken = order.reduce((s, k) => s + runs[k]!.clearTs, 0);
   const torchToken = runs.every((r) => r.torch !== undefined) ? order.reduce((s, k) => s + runs[k]!.torch!, 0) : undefined;

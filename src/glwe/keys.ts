@@ -10,6 +10,7 @@ import type { GlweParams } from './params.js';
 import { fftPlan, keySpectrum, mulBinaryKey } from './poly.js';
 import { binaryKey, cryptoRng, randomSeed, seededStream, tuniform, type GlweRng } from './random.js';
 import { TWO_32 } from '../tfhe/torus.js';
+import { loadGlweKernel, requireGlweKernel } from './native.js';
 
 export interface ClientKey {
   readonly params: GlweParams;
@@ -32,9 +33,14 @@ export interface EvaluationKey {
   readonly bodies: Uint32Array;
 }
 
-/** The server's form of the evaluation key: for every packing GLWE (j, l), its mask and body spectra (N f64 each). */
+/**
+ * The server's form of the evaluation key: for every packing GLWE (j, l), its mask and body spectra (N f64 each), in
+ * the frequency order of the kernel that will use it (the native kernel's packing uses FFTW; the TypeScript oracle
+ * its own FFT).
+ */
 export interface PreparedEvaluationKey {
   readonly params: GlweParams;
+  readonly kernel: 'native' | 'typescript';
   /** (j·ℓ + l)·2N: mask spectrum, then body spectrum. */
   readonly spectra: Float64Array;
 }
@@ -83,8 +89,11 @@ export function generateKeys(params: GlweParams, rng: GlweRng = cryptoRng()): { 
   return { clientKey, evaluationKey: { params, seed, bodies } };
 }
 
-/** Expands the seeded masks and transforms every packing GLWE to the Fourier domain (server, once per client). */
-export function prepareEvaluationKey(key: EvaluationKey): PreparedEvaluationKey {
+/**
+ * Expands the seeded masks and transforms every packing GLWE to the Fourier domain (server, once per client).
+ * `kernel` (default 'auto': native when it builds) picks whose FFT the spectra are for.
+ */
+export function prepareEvaluationKey(key: EvaluationKey, options: { kernel?: 'auto' | 'native' | 'typescript' } = {}): PreparedEvaluationKey {
   const { params } = key;
   const n = params.polynomialSize;
   const level = params.packingLevel;
@@ -92,20 +101,30 @@ export function prepareEvaluationKey(key: EvaluationKey): PreparedEvaluationKey 
   if (key.bodies.length !== 2 * n * count) {
     throw new GlweParameterError(`evaluation key: ${key.bodies.length / 2} body values, expected ${n * count} for ${params.name}`);
   }
+  const kernel = options.kernel ?? 'auto';
+  const native = kernel === 'typescript' ? null : kernel === 'native' ? requireGlweKernel() : loadGlweKernel();
   const fft = fftPlan(n);
   const m = fft.m;
   const spectra = new Float64Array(2 * n * count);
   const masks = seededStream(key.seed);
   const words = new Uint32Array(2 * n);
-  const poly = new Float64Array(n);
-  for (let t = 0; t < count; t++) {
-    const o = 2 * n * t;
-    masks.fillU64(words, 0, n);
-    for (let i = 0; i < n; i++) poly[i] = wordToSigned(words[2 * i]!, words[2 * i + 1]!);
-    fft.forward(poly, 0, spectra, o, o + m);
-    const b = key.bodies;
-    for (let i = 0; i < n; i++) poly[i] = wordToSigned(b[o + 2 * i]!, b[o + 2 * i + 1]!);
-    fft.forward(poly, 0, spectra, o + n, o + n + m);
+  const BATCH = 256; // polynomials per native call (bounded scratch)
+  const polys = new Float64Array(2 * n * BATCH);
+  for (let t0 = 0; t0 < count; t0 += BATCH) {
+    const nt = Math.min(BATCH, count - t0);
+    for (let t = 0; t < nt; t++) {
+      const o = 2 * n * t;
+      masks.fillU64(words, 0, n);
+      for (let i = 0; i < n; i++) polys[o + i] = wordToSigned(words[2 * i]!, words[2 * i + 1]!);
+      const b = key.bodies;
+      const ob = 2 * n * (t0 + t);
+      for (let i = 0; i < n; i++) polys[o + n + i] = wordToSigned(b[ob + 2 * i]!, b[ob + 2 * i + 1]!);
+    }
+    if (native) {
+      native.keySpectra(polys.subarray(0, 2 * n * nt), spectra.subarray(2 * n * t0, 2 * n * (t0 + nt)), n, fft.twRe, fft.twIm);
+    } else {
+      for (let q = 0; q < 2 * nt; q++) fft.forward(polys, q * n, spectra, (2 * t0 + q) * n, (2 * t0 + q) * n + m);
+    }
   }
-  return { params, spectra };
+  return { params, kernel: native ? 'native' : 'typescript', spectra };
 }

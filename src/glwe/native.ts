@@ -1,9 +1,10 @@
 /**
  * Loader of the native GLWE kernel (native/glwe.c): the server's per-call work (input FFTs, products, packing
  * keyswitch, modulus switch) in C with pthreads, compiled at first use by src/util/native-addon.ts (system C
- * compiler, Node-API headers; cached by source, flags, Node ABI and CPU features). It shares the negacyclic FFT of
- * the TFHE kernel (src/tfhe/native/negacyclic_fft.h) and takes its twiddle tables from TypeScript, so spectra made
- * by either side (transformed weights, prepared keys) are interchangeable.
+ * compiler, Node-API headers, FFTW — Debian libfftw3-dev; cached by source, flags, Node ABI and CPU features). The
+ * products use the negacyclic FFT of the TFHE kernel (src/tfhe/native/negacyclic_fft.h) with TypeScript's twiddle
+ * tables, so weights transformed in TypeScript serve both kernels; the packing keyswitch uses FFTW, so the packing
+ * key is prepared for one kernel or the other (PreparedEvaluationKey.kernel).
  *
  * `-march=native` selects the instruction set at build time on the machine that runs it (AVX-512/AVX2 where the
  * CPU has them, plain x86-64 or arm64 code elsewhere; the cache key holds the CPU's feature flags, so a copied
@@ -21,6 +22,8 @@ export interface GlweKernel {
     dims: number[],
     twRe: Float64Array, twIm: Float64Array, stRe: Float64Array, stIm: Float64Array,
   ): void;
+  /** FFTW-order spectra of `polys.length / N` real polynomials (the packing key's form for this kernel). */
+  keySpectra(polys: Float64Array, out: Float64Array, n: number, twRe: Float64Array, twIm: Float64Array): void;
 }
 
 let loadError: string | undefined;
@@ -36,15 +39,15 @@ export function loadGlweKernel(): GlweKernel | null {
   if (kernel !== undefined) return kernel;
   try {
     const sources = [findSource(import.meta.url, ['native/glwe.c', '../../src/glwe/native/glwe.c'])];
-    const headers = [findSource(import.meta.url, ['../tfhe/native/negacyclic_fft.h', '../../src/tfhe/native/negacyclic_fft.h'])];
+    const headers = ['negacyclic_fft.h', 'napi_typed.h'].map((h) => findSource(import.meta.url, [`../tfhe/native/${h}`, `../../src/tfhe/native/${h}`]));
     const r = loadNativeAddon<GlweKernel>({
       name: 'fhenet-glwe',
       sources,
       headers,
       flags: ['-O3', '-march=native', '-ffp-contract=off', '-pthread'],
-      libs: ['-lm', '-lpthread'],
+      libs: ['-lfftw3', '-lm', '-lpthread'],
       disableEnv: 'FHENET_GLWE_NATIVE',
-      exports: ['matvec'],
+      exports: ['matvec', 'keySpectra'],
     });
     loadError = r.error;
     kernel = r.addon;

@@ -33,6 +33,18 @@ export function keySpectrum(key: Uint8Array): Float64Array {
   return spectrum(fft, Float64Array.from(key));
 }
 
+const scratch = new Map<number, { limb: Float64Array; spec: Float64Array; acc: Float64Array[] }>();
+
+/** Per-size scratch buffers of mulBinaryKey (the client calls it thousands of times during key generation). */
+function scratchFor(n: number): { limb: Float64Array; spec: Float64Array; acc: Float64Array[] } {
+  let s = scratch.get(n);
+  if (!s) {
+    s = { limb: new Float64Array(n), spec: new Float64Array(n), acc: Array.from({ length: 4 }, () => new Float64Array(n)) };
+    scratch.set(n, s);
+  }
+  return s;
+}
+
 /**
  * Exact negacyclic product of the u64 polynomial `a` (interleaved lo/hi words, N values) with a binary key
  * (given by its spectrum), plus `add` (optional signed integer coefficients, |·| < 2^52) placed at the 2^shiftBits
@@ -50,9 +62,8 @@ export function mulBinaryKey(
   const n = keySpec.length;
   const fft = fftPlan(n);
   const m = fft.m;
-  const limb = new Float64Array(n);
-  const spec = new Float64Array(n);
-  const acc = Array.from({ length: 4 }, () => new Float64Array(n));
+  const { limb, spec, acc } = scratchFor(n);
+  for (let t = limbs; t < 4; t++) acc[t]!.fill(0);
   for (let t = 0; t < limbs; t++) {
     const word = t >> 1;
     const shift = (t & 1) * 16;

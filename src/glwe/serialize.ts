@@ -30,6 +30,7 @@ export interface GlweParseLimits {
 }
 
 function packBits(values: ArrayLike<number>, bits: number, out: Uint8Array, offset: number): number {
+  if (bits % 8 === 0) return packBytes(values, bits / 8, out, offset);
   let pos = offset;
   let acc = 0;
   let accBits = 0;
@@ -55,7 +56,36 @@ function packBits(values: ArrayLike<number>, bits: number, out: Uint8Array, offs
   return pos;
 }
 
+/** Byte-aligned widths (32, 48 bits): little-endian bytes, no bit arithmetic. */
+function packBytes(values: ArrayLike<number>, width: number, out: Uint8Array, offset: number): number {
+  let pos = offset;
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i]!;
+    const lo = v % 4294967296;
+    const hi = (v - lo) / 4294967296;
+    out[pos] = lo & 255;
+    out[pos + 1] = (lo >>> 8) & 255;
+    out[pos + 2] = (lo >>> 16) & 255;
+    out[pos + 3] = lo >>> 24;
+    for (let b = 4; b < width; b++) out[pos + b] = (hi >>> (8 * (b - 4))) & 255;
+    pos += width;
+  }
+  return pos;
+}
+
+function unpackBytes(bytes: Uint8Array, offset: number, count: number, width: number, out: { [i: number]: number }): void {
+  let pos = offset;
+  for (let i = 0; i < count; i++) {
+    const lo = (bytes[pos]! | (bytes[pos + 1]! << 8) | (bytes[pos + 2]! << 16) | (bytes[pos + 3]! << 24)) >>> 0;
+    let hi = 0;
+    for (let b = width - 1; b >= 4; b--) hi = hi * 256 + bytes[pos + b]!;
+    out[i] = hi * 4294967296 + lo;
+    pos += width;
+  }
+}
+
 function unpackBits(bytes: Uint8Array, offset: number, count: number, bits: number, out: { [i: number]: number }): void {
+  if (bits % 8 === 0) return unpackBytes(bytes, offset, count, bits / 8, out);
   let pos = offset;
   let acc = 0;
   let accBits = 0;

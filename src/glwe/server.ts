@@ -12,8 +12,9 @@
  * 4. Modulus switch of every result coefficient to `outputBits` bits.
  *
  * Arithmetic is the approximate torus form of src/tfhe (signed values in float64): the FFT's rounding error is
- * noise, budgeted and measured (docs/glwe.md). `kernel: 'native'` runs steps 1–4 in C (native/glwe.c, threads over
- * output blocks and over j), 'typescript' in this file (the oracle); 'auto' (default) prefers the native kernel.
+ * noise, budgeted and measured (docs/glwe.md). The native kernel runs steps 1–4 in C (native/glwe.c, threads over
+ * output blocks and over j, FFTW for step 3); the TypeScript oracle is this file. Which one runs follows the prepared
+ * key (prepareEvaluationKey's `kernel`).
  */
 import { GlweParameterError } from './errors.js';
 import type { InputCiphertext, MatVecResult } from './client.js';
@@ -21,7 +22,7 @@ import { wordToSigned, type PreparedEvaluationKey } from './keys.js';
 import type { TransformedWeights } from './weights.js';
 import { fftPlan } from './poly.js';
 import { seededStream } from './random.js';
-import { loadGlweKernel, requireGlweKernel } from './native.js';
+import { requireGlweKernel } from './native.js';
 import { ROUND_MAGIC, TWO_64 } from '../tfhe/torus.js';
 
 export interface MatVecOptions {
@@ -32,7 +33,10 @@ export interface MatVecOptions {
   bias?: ArrayLike<number>;
   /** Worker threads of the native kernel (default 1). */
   threads?: number;
-  /** 'auto' (native if it builds, else TypeScript), 'native' (throws if unavailable) or 'typescript'. */
+  /**
+   * 'auto' (default: the kernel the key was prepared for), 'native' or 'typescript' — a key prepared for the other
+   * kernel is refused (its spectra are in another frequency order).
+   */
   kernel?: 'auto' | 'native' | 'typescript';
 }
 
@@ -105,7 +109,10 @@ export function serverMatVec(
 ): MatVecResult {
   checkInputs(key, tw, ct, options.bias);
   const kernel = options.kernel ?? 'auto';
-  const native = kernel === 'typescript' ? null : kernel === 'native' ? requireGlweKernel() : loadGlweKernel();
+  if (kernel !== 'auto' && kernel !== key.kernel) {
+    throw new GlweParameterError(`serverMatVec: kernel '${kernel}' asked for, but the key was prepared for the ${key.kernel} kernel (prepareEvaluationKey(key, { kernel: '${kernel}' }))`);
+  }
+  const native = key.kernel === 'native' ? requireGlweKernel() : null;
   const { a, b } = inputPolynomials(ct);
   const biasT = biasTorus(tw, options.bias);
   const n = tw.params.polynomialSize;

@@ -34,7 +34,7 @@ export function loadNativeKernel(): NativeKernel | null {
     // From src/tfhe (tsx, tests) the source sits next to this file; from a tsc build (dist/tfhe, which does not copy
     // .c files) it is found in the package's src/ folder.
     sources = [findSource(import.meta.url, ['native/kernel.c', '../../src/tfhe/native/kernel.c'])];
-    headers = [findSource(import.meta.url, ['native/negacyclic_fft.h', '../../src/tfhe/native/negacyclic_fft.h'])];
+    headers = ['negacyclic_fft.h', 'napi_typed.h'].map((h) => findSource(import.meta.url, [`native/${h}`, `../../src/tfhe/native/${h}`]));
   } catch (e) {
     loadError = (e as Error).message;
     return null;

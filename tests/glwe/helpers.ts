@@ -1,17 +1,36 @@
 import { GLWE_PARAMS_2048 } from '../../src/glwe/params.js';
 import { generateKeys, prepareEvaluationKey, type ClientKey, type EvaluationKey, type PreparedEvaluationKey } from '../../src/glwe/keys.js';
 import { cryptoRng } from '../../src/glwe/random.js';
+import { loadGlweKernel } from '../../src/glwe/native.js';
 import { Rng } from '../../src/util/rng.js';
 
 export const P = GLWE_PARAMS_2048;
 
-let keys: { clientKey: ClientKey; evaluationKey: EvaluationKey; prepared: PreparedEvaluationKey } | undefined;
+interface TestKeys {
+  clientKey: ClientKey;
+  evaluationKey: EvaluationKey;
+  /** Prepared for the TypeScript oracle. */
+  prepared: PreparedEvaluationKey;
+  /** Prepared for the native kernel on first use (null when it cannot be built). */
+  readonly preparedNative: PreparedEvaluationKey | null;
+}
+let keys: TestKeys | undefined;
 
 /** One reproducible key set per test file (key generation takes seconds in TypeScript). */
-export function testKeys(): { clientKey: ClientKey; evaluationKey: EvaluationKey; prepared: PreparedEvaluationKey } {
+export function testKeys(): TestKeys {
   if (!keys) {
     const { clientKey, evaluationKey } = generateKeys(P, cryptoRng(new Uint8Array(16).fill(11)));
-    keys = { clientKey, evaluationKey, prepared: prepareEvaluationKey(evaluationKey) };
+    const prepared = prepareEvaluationKey(evaluationKey, { kernel: 'typescript' });
+    let native: PreparedEvaluationKey | null | undefined;
+    keys = {
+      clientKey,
+      evaluationKey,
+      prepared,
+      get preparedNative() {
+        if (native === undefined) native = loadGlweKernel() ? prepareEvaluationKey(evaluationKey, { kernel: 'native' }) : null;
+        return native;
+      },
+    };
   }
   return keys;
 }

@@ -16,7 +16,8 @@ const native = loadGlweKernel();
 if (!native) console.warn(`native GLWE kernel unavailable (${glweKernelError()}): native cases skipped`);
 
 function check(dOut: number, dIn: number, kernel: 'typescript' | 'native', seed: number, withBias = false) {
-  const { clientKey, prepared } = testKeys();
+  const { clientKey, prepared: ts, preparedNative } = testKeys();
+  const prepared = kernel === 'native' ? preparedNative! : ts;
   const w = randomInts(seed, dOut * dIn, -128, 127);
   const x = randomInts(seed + 1, dIn, -255, 255);
   const bias = withBias ? randomInts(seed + 2, dOut, -5000, 5000) : undefined;
@@ -51,25 +52,19 @@ describe('packed GLWE matrix-vector product', () => {
     expect(r.tw.layout).toMatchObject({ chunks: 3, chunkLen: 834, perProduct: 2, outputGlwes: 2 });
   });
 
-  it.runIf(native)('native kernel agrees with the oracle (same noise, float-level differences only)', () => {
-    const ts = check(300, 700, 'typescript', 9, true);
-    const nat = check(300, 700, 'native', 9, true);
-    // same inputs but fresh encryptions: compare each to the exact product, and their spreads to each other
-    let maxDiff = 0;
-    for (let o = 0; o < 300; o++) maxDiff = Math.max(maxDiff, Math.abs(nat.phases[o]! - nat.exact[o]!), Math.abs(ts.phases[o]! - ts.exact[o]!));
-    expect(maxDiff).toBeLessThan(2);
-  });
-
-  it.runIf(native)('native kernel: bit-identical to the oracle on the same ciphertext with one thread', () => {
-    const { clientKey, prepared } = testKeys();
+  it.runIf(native)('native kernel: within the bound, and equal to the oracle up to float rounding on the same ciphertext', () => {
+    check(300, 700, 'native', 9, true);
+    const { clientKey, prepared, preparedNative } = testKeys();
     const w = randomInts(21, 64 * 900, -128, 127);
     const x = randomInts(22, 900, -255, 255);
     const tw = transformWeights(P, w, 64, 900);
     const ct = encryptVector(clientKey, x, tw.layout);
-    const a = serverMatVec(prepared, tw, ct, { kernel: 'typescript' });
-    const b = serverMatVec(prepared, tw, ct, { kernel: 'native', threads: 1 });
-    expect(Array.from(b.bodies)).toEqual(Array.from(a.bodies));
-    expect(Array.from(b.masks)).toEqual(Array.from(a.masks));
+    const a = decryptPhases(clientKey, serverMatVec(prepared, tw, ct, { kernel: 'typescript' }));
+    const b = decryptPhases(clientKey, serverMatVec(preparedNative!, tw, ct, { kernel: 'native', threads: 2 }));
+    // same ciphertext, same key, same noise: only the FFTs' rounding differs (≈ 2^35 torus units ≪ Δ = 2^39 here)
+    for (let o = 0; o < 64; o++) expect(Math.abs(a[o]! - b[o]!)).toBeLessThan(0.5);
+    // a key prepared for one kernel is refused by the other (different frequency order)
+    expect(() => serverMatVec(prepared, tw, ct, { kernel: 'native' })).toThrow(/prepared for the typescript kernel/);
   });
 
   it('768×768 (a GPT-2 attention projection shape)', () => {

@@ -43,7 +43,7 @@ describe('wire formats', () => {
     expect(keyBytes.byteLength).toBe(28 + P.polynomialSize ** 2 * P.packingLevel * 6);
     // the server works from the parsed key (bodies rounded to 48 bits): results still decrypt within the bound
     const prepared = prepareEvaluationKey(deserializeEvaluationKey(keyBytes));
-    const res = serverMatVec(prepared, tw, ct2, { kernel: 'typescript' });
+    const res = serverMatVec(prepared, tw, ct2);
     const resBytes = serializeResult(res);
     expect(resBytes.byteLength).toBe(16 + Math.ceil(((P.polynomialSize + dOut) * P.outputBits) / 8));
     const res2 = deserializeResult(resBytes, dOut);

@@ -16,6 +16,7 @@
 #define TWO_64 18446744073709551616.0
 
 #include "negacyclic_fft.h"
+#include "napi_typed.h"
 
 
 static inline double reduce64(double v) { return v - TWO_64 * rint(v / TWO_64); }
@@ -145,15 +146,6 @@ static void keyswitch(const double *rows, const uint32_t *input, double *out, in
 }
 
 /* ---------------------------------------------------------------- Node-API glue */
-
-static void *typed(napi_env env, napi_value v, size_t *len) {
-  napi_typedarray_type t;
-  void *data = NULL;
-  napi_value ab;
-  size_t off;
-  if (napi_get_typedarray_info(env, v, &t, len, &data, &ab, &off) != napi_ok) return NULL;
-  return data;
-}
 
 static int32_t i32(napi_env env, napi_value v) {
   int32_t x = 0;
