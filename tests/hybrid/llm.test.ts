@@ -170,4 +170,34 @@ describe('hybrid GPT-2, every linear layer remote, dynamic quantization', () => 
       await app.close();
     }
   });
+
+  it('with bearer tokens: /llm routes need one, and a key answers only to the token that uploaded it', async () => {
+    const ALICE = 'alice-token-0123456789abcdef';
+    const BOB = 'bob-token-0123456789abcdef00';
+    const model = new GPT2LMHeadModel(CONFIG, { seed: 5 }).eval();
+    const h = new HybridFHEModel(model, linearModuleNames(model), { modelName: 'authed' });
+    h.compileModel(ids(2, 8, 3), { nBits: 8, dynamicQuantization: true });
+    const dir = path.join(root, 'auth-models', 'authed');
+    h.saveAndClearPrivateInfo(dir);
+    const { app, url } = await startServer({ modelsDir: path.dirname(dir), keysDir: path.join(root, 'auth-keys'), apiTokens: [ALICE, BOB] });
+    try {
+      const alice = loadHybridLlmClient(path.join(dir, 'client'), { serverUrl: url, serverToken: ALICE });
+      const { newTokens } = await generate(alice.model, [3, 1, 4], { maxNewTokens: 2, eosTokenId: null });
+      expect(newTokens[0]).toHaveLength(2);
+      const uid = (await alice.hybrid.uidOf('lm_head', '32'))!;
+      const post = (token: string | undefined) =>
+        fetch(`${url}/llm/linear?uid=${uid}&model_name=authed&layer=lm_head&tokens=1`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/octet-stream', ...(token ? { authorization: `Bearer ${token}` } : {}) },
+          body: new Uint8Array(48),
+        });
+      expect((await post(undefined)).status).toBe(401);
+      const asBob = await post(BOB);
+      expect([asBob.status, ((await asBob.json()) as { code: string }).code]).toEqual([404, 'unknown_uid']); // as if unknown
+      expect((await post(ALICE)).status).toBe(400); // her uid, a malformed ciphertext
+      await alice.hybrid.close();
+    } finally {
+      await app.close();
+    }
+  });
 });
