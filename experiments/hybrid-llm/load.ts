@@ -10,6 +10,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { spawn } from 'node:child_process';
+import { serveChild } from './serve-child.js';
 import * as tf from '@tensorflow/tfjs-core';
 import { Command } from 'commander';
 import { intOption } from '../../src/cli/options.js';
@@ -52,19 +53,7 @@ h.compileModel(tf.tensor2d([prompts[0]!], [1, 3], 'int32'), { nBits: 8, dynamicQ
 const expected: number[][] = [];
 for (const p of prompts) expected.push((await generate(ref, p, { maxNewTokens: o.newTokens, eosTokenId: null })).newTokens[0]!);
 const built = buildHybridLlm(modelDir, path.join(work, 'models'), { backend: o.backend, name: 'llm' });
-const port = 20000 + Math.floor(Math.random() * 20000);
-const server = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'serve', '--models', path.join(work, 'models'), '--keys', path.join(work, 'keys'), '--port', String(port), '--log-level', 'warn'], { stdio: ['ignore', 'inherit', 'inherit'] });
-process.once('exit', () => server.kill('SIGTERM')); // no orphaned server if this script dies
-const url = `http://127.0.0.1:${port}`;
-for (let i = 0; ; i++) {
-  try {
-    if ((await fetch(`${url}/health`)).ok) break;
-  } catch {
-    /* not up yet */
-  }
-  if (i > 600) throw new Error('server did not start');
-  await new Promise((r) => setTimeout(r, 500));
-}
+const { server, url } = await serveChild(path.join(work, 'models'), path.join(work, 'keys'));
 try {
   const t0 = performance.now();
   const outs = await Promise.all(

@@ -13,7 +13,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { spawn } from 'node:child_process';
+import { serveChild } from './serve-child.js';
 import * as tf from '@tensorflow/tfjs-core';
 import { Command } from 'commander';
 import { intOption } from '../../src/cli/options.js';
@@ -85,19 +85,7 @@ if (!o.skipClear) {
 const tb = performance.now();
 const built = buildHybridLlm(modelDir, path.join(work, 'models'), { backend: o.backend, name: 'llm' });
 const buildS = (performance.now() - tb) / 1000;
-const port = 20000 + Math.floor(Math.random() * 20000);
-const server = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'serve', '--models', path.join(work, 'models'), '--keys', path.join(work, 'keys'), '--port', String(port), '--log-level', 'warn'], { stdio: ['ignore', 'inherit', 'inherit'] });
-process.once('exit', () => server.kill('SIGTERM')); // no orphaned server if this script dies
-const url = `http://127.0.0.1:${port}`;
-for (let i = 0; ; i++) {
-  try {
-    if ((await fetch(`${url}/health`)).ok) break;
-  } catch {
-    /* not up yet */
-  }
-  if (i > 600) throw new Error('server did not start');
-  await new Promise((r) => setTimeout(r, 500));
-}
+const { server, url } = await serveChild(path.join(work, 'models'), path.join(work, 'keys'));
 const serverStart = procStat(server.pid!);
 try {
   const { model, hybrid } = loadHybridLlmClient(path.join(built.dir, 'client'), { serverUrl: url });
