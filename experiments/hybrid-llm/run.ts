@@ -13,7 +13,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { spawn } from 'node:child_process';
+import { serveChild } from './serve-child.js';
 import * as tf from '@tensorflow/tfjs-core';
 import { Command } from 'commander';
 import { intOption } from '../../src/cli/options.js';
@@ -85,18 +85,7 @@ if (!o.skipClear) {
 const tb = performance.now();
 const built = buildHybridLlm(modelDir, path.join(work, 'models'), { backend: o.backend, name: 'llm' });
 const buildS = (performance.now() - tb) / 1000;
-const port = 20000 + Math.floor(Math.random() * 20000);
-const server = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'serve', '--models', path.join(work, 'models'), '--keys', path.join(work, 'keys'), '--port', String(port), '--log-level', 'warn'], { stdio: ['ignore', 'inherit', 'inherit'] });
-const url = `http://127.0.0.1:${port}`;
-for (let i = 0; ; i++) {
-  try {
-    if ((await fetch(`${url}/health`)).ok) break;
-  } catch {
-    /* not up yet */
-  }
-  if (i > 600) throw new Error('server did not start');
-  await new Promise((r) => setTimeout(r, 500));
-}
+const { server, url } = await serveChild(path.join(work, 'models'), path.join(work, 'keys'));
 const serverStart = procStat(server.pid!);
 try {
   const { model, hybrid } = loadHybridLlmClient(path.join(built.dir, 'client'), { serverUrl: url });
@@ -106,6 +95,7 @@ try {
     const s0 = procStat(server.pid!);
     const calls0 = hybrid.calls.length;
     const steps: number[] = [];
+    const callsAt: number[] = [];
     let last = performance.now();
     const { newTokens } = await generate(model, prompts[i]!, {
       maxNewTokens: o.newTokens,
@@ -113,14 +103,15 @@ try {
       onToken: () => {
         const now = performance.now();
         steps.push(now - last);
+        callsAt.push(hybrid.calls.length);
         last = now;
       },
     });
     const calls = hybrid.calls.slice(calls0);
+    const perToken = hybrid.calls.slice(callsAt[0]!); // the calls of generated tokens (after the prompt step)
     const c1 = process.cpuUsage(c0);
     const s1 = procStat(server.pid!);
     const gen = steps.slice(1);
-    const perToken = calls.filter((c) => c.n === 1); // the calls of generated tokens (one token each)
     const r = {
       prompt: i,
       tokens: newTokens[0],

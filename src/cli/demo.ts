@@ -163,7 +163,14 @@ export function demoCommand(): Command {
     .option('--batch <n>', 'samples per remote call', intOption('--batch', 1, 256), 4)
     .option('--threads <n>', 'server PBS worker threads (≥ 2)', intOption('--threads', 2, 64), 2)
     .option('--json', 'print the result as JSON on stdout', false)
-    .action(async (o: { hidden: number; epochs: number; calls: number; batch: number; threads: number; json: boolean }) => {
+    .option('--llm', 'the hybrid LLM instead: a GPT-2 with every linear layer on the server, encrypted (GLWE); prints text, s/token, bytes/token')
+    .option('--new-tokens <n>', 'with --llm: tokens to generate', intOption('--new-tokens', 1, 256), 8)
+    .action(async (o: { hidden: number; epochs: number; calls: number; batch: number; threads: number; json: boolean; llm?: boolean; newTokens: number }) => {
+      if (o.llm) {
+        const r = await (await import('./demo-llm.js')).runLlmDemo({ newTokens: o.newTokens });
+        if (o.json) process.stdout.write(`${JSON.stringify(r, null, 1)}\n`);
+        return;
+      }
       const r = await runDemo({ hidden: o.hidden, epochs: o.epochs, calls: o.calls, batch: o.batch, threads: o.threads });
       if (o.json) process.stdout.write(`${JSON.stringify(r, null, 1)}\n`);
       if (!r.remoteEqualsSimulate) process.exitCode = 1;

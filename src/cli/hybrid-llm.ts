@@ -68,12 +68,13 @@ export function hybridLlmCommand(): Command {
       const up = hybrid.calls.reduce((a, c) => a + c.bytesSent, 0);
       const down = hybrid.calls.reduce((a, c) => a + c.bytesReceived, 0);
       const n = stepMs.length;
+      const kB = (b: number) => (b >= 1e6 ? `${(b / 1e6).toFixed(2)} MB` : `${(b / 1e3).toFixed(1)} kB`);
       const key = hybrid.keyReports[0];
       process.stderr.write(
         `${n} tokens in ${((performance.now() - t0) / 1000).toFixed(1)} s (first, with the ${ids.length}-token prompt and the key upload: ${(stepMs[0]! / 1000).toFixed(1)} s; ` +
           `then ${n > 1 ? (stepMs.slice(1).reduce((a, b) => a + b, 0) / (n - 1) / 1000).toFixed(2) : '–'} s/token); ` +
-          `${hybrid.calls.length} encrypted layer calls, ${(up / n / 1e6).toFixed(2)} MB up + ${(down / n / 1e6).toFixed(2)} MB down per token; ` +
-          `key ${key ? (key.bytes / 1e6).toFixed(1) : '?'} MB uploaded once\n`,
+          `${hybrid.calls.length} remote layer calls, ${kB(up / n)} up + ${kB(down / n)} down per token; ` +
+          `key ${key ? kB(key.bytes) : '?'} uploaded once\n`,
       );
       await hybrid.close();
     });

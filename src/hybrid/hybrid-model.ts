@@ -17,7 +17,9 @@
  * module must therefore implement `forwardAsync` (containers like `Sequential` do; see docs/hybrid.md).
  *
  * Parts: remote-module.ts (the stub), remote-layer.ts (one remote module's circuits and layouts), calibration.ts
- * (compileModel's work), encrypted-calls.ts (execute / remote sessions), hybrid-artefacts.ts (saved files).
+ * (compileModel's work), encrypted-calls.ts (execute / remote sessions of circuits), hybrid-artefacts.ts (saved
+ * files); the LLM path (dynamic quantization): dynamic-quant.ts, linear-backend.ts, glwe-linear-backend.ts,
+ * linear-calls.ts, llm-routes.ts (server), hybrid-llm.ts (the recipe for GPT-2 folders).
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { Module } from '../nn/module.js';
@@ -148,8 +150,10 @@ export class HybridFHEModel {
 
   /**
    * One calibration pass over `x` (batched) records every remote module's inputs; each module then becomes a
-   * quantized sub-network (subnet.ts), is exported with moduleToGraph and compiled into a circuit. Leaves the
-   * model in 'simulate' mode.
+   * quantized sub-network (subnet.ts), is exported with moduleToGraph and compiled into a circuit. With
+   * `dynamicQuantization` (the LLM recipe) each remote module must be a Linear/Conv1D and becomes a per-channel int8
+   * layer whose inputs the client quantizes per token (dynamic-quant.ts); `backend` then names a linear backend
+   * ('simulate' or 'glwe'). Leaves the model in 'simulate' mode.
    */
   compileModel(x: tf.Tensor, opts: HybridCompileOptions = {}): void {
     for (const l of this.layers.values()) {

@@ -5,3 +5,7 @@ export * from './deployment.js';
 export * from './remote-client.js';
 export * from './server/app.js';
 export * from './hybrid-model.js';
+export { linearModuleNames, isLinearModule } from './linear-modules.js';
+export { buildHybridLlm, loadHybridLlmClient, type BuildHybridLlmOptions } from './hybrid-llm.js';
+export { llmRoutes, type LlmRoutesOptions } from './llm-routes.js';
+export type { LinearClientBackend, LinearServerBackend, LinearClientKeys } from './linear-backend.js';

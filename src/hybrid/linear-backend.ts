@@ -156,19 +156,14 @@ export const simulateLinearServer: LinearServerBackend = {
   },
 };
 
-const CLIENTS = new Map<string, LinearClientBackend>([
+const CLIENTS: ReadonlyMap<string, LinearClientBackend> = new Map([
   ['simulate', simulateLinearClient],
   ['glwe', glweLinearClient],
 ]);
-const SERVERS = new Map<string, LinearServerBackend>([
+const SERVERS: ReadonlyMap<string, LinearServerBackend> = new Map([
   ['simulate', simulateLinearServer],
   ['glwe', glweLinearServer],
 ]);
-
-export function registerLinearBackend(client: LinearClientBackend, server: LinearServerBackend): void {
-  CLIENTS.set(client.name, client);
-  SERVERS.set(server.name, server);
-}
 
 export function linearClientBackend(name: string): LinearClientBackend {
   const b = CLIENTS.get(name);

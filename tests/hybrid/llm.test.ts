@@ -15,6 +15,11 @@ import { generate } from '../../src/transformers/generation.js';
 import { fromFloat32 } from '../../src/util/safetensors-file.js';
 import { HybridFHEModel, type HybridMode } from '../../src/hybrid/hybrid-model.js';
 import { linearModuleNames } from '../../src/hybrid/linear-modules.js';
+import { loadHybridLlmClient } from '../../src/hybrid/hybrid-llm.js';
+import { llmRoutes } from '../../src/hybrid/llm-routes.js';
+import { RemoteCallError } from '../../src/hybrid/errors.js';
+import Fastify from 'fastify';
+import type { AddressInfo } from 'node:net';
 import { Rng } from '../../src/util/rng.js';
 import { filesUnder, startServer, tmpDir } from './helpers.js';
 
@@ -139,6 +144,58 @@ describe('hybrid GPT-2, every linear layer remote, dynamic quantization', () => 
       expect((await post(`uid=${uid}&model_name=tiny-gpt2&layer=transformer.wte&tokens=1`, new Uint8Array(10))).status).toBe(404);
       expect((await post('uid=00000000-0000-4000-8000-000000000000&model_name=tiny-gpt2&layer=lm_head&tokens=1', new Uint8Array(10))).status).toBe(404);
       await client.close();
+    } finally {
+      await app.close();
+    }
+  });
+
+  it('a per-key token quota answers 429 quota_exceeded past its budget (llmRoutes on a bare fastify app)', async () => {
+    const model = new GPT2LMHeadModel(CONFIG, { seed: 4 }).eval();
+    const h = new HybridFHEModel(model, linearModuleNames(model), { modelName: 'quota' });
+    h.compileModel(ids(2, 8, 2), { nBits: 8, dynamicQuantization: true });
+    const dir = path.join(root, 'quota-models', 'quota');
+    h.saveAndClearPrivateInfo(dir);
+    const app = Fastify({ logger: false });
+    await app.register(llmRoutes, { modelsDir: path.dirname(dir), maxTokensPerKey: 10 });
+    await app.listen({ port: 0, host: '127.0.0.1' });
+    try {
+      const url = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
+      const { model: fresh, hybrid } = loadHybridLlmClient(path.join(dir, 'client'), { serverUrl: url });
+      await generate(fresh, [1, 2, 3, 4, 5, 6], { maxNewTokens: 5, eosTokenId: null }); // 6 + 4 = 10 tokens: the budget
+      const err = await generate(fresh, [7], { maxNewTokens: 1, eosTokenId: null }).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(RemoteCallError);
+      expect([(err as RemoteCallError).statusCode, (err as RemoteCallError).code]).toEqual([429, 'quota_exceeded']);
+      await hybrid.close();
+    } finally {
+      await app.close();
+    }
+  });
+
+  it('with bearer tokens: /llm routes need one, and a key answers only to the token that uploaded it', async () => {
+    const ALICE = 'alice-token-0123456789abcdef';
+    const BOB = 'bob-token-0123456789abcdef00';
+    const model = new GPT2LMHeadModel(CONFIG, { seed: 5 }).eval();
+    const h = new HybridFHEModel(model, linearModuleNames(model), { modelName: 'authed' });
+    h.compileModel(ids(2, 8, 3), { nBits: 8, dynamicQuantization: true });
+    const dir = path.join(root, 'auth-models', 'authed');
+    h.saveAndClearPrivateInfo(dir);
+    const { app, url } = await startServer({ modelsDir: path.dirname(dir), keysDir: path.join(root, 'auth-keys'), apiTokens: [ALICE, BOB] });
+    try {
+      const alice = loadHybridLlmClient(path.join(dir, 'client'), { serverUrl: url, serverToken: ALICE });
+      const { newTokens } = await generate(alice.model, [3, 1, 4], { maxNewTokens: 2, eosTokenId: null });
+      expect(newTokens[0]).toHaveLength(2);
+      const uid = (await alice.hybrid.uidOf('lm_head', '32'))!;
+      const post = (token: string | undefined) =>
+        fetch(`${url}/llm/linear?uid=${uid}&model_name=authed&layer=lm_head&tokens=1`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/octet-stream', ...(token ? { authorization: `Bearer ${token}` } : {}) },
+          body: new Uint8Array(48),
+        });
+      expect((await post(undefined)).status).toBe(401);
+      const asBob = await post(BOB);
+      expect([asBob.status, ((await asBob.json()) as { code: string }).code]).toEqual([404, 'unknown_uid']); // as if unknown
+      expect((await post(ALICE)).status).toBe(400); // her uid, a malformed ciphertext
+      await alice.hybrid.close();
     } finally {
       await app.close();
     }

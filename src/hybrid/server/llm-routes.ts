@@ -10,8 +10,8 @@
  *
  * Usage metering — what a linear-only remote layer really gives a model owner (docs/hybrid.md, threat model):
  * per client key (a label derived from the uid, not the uid itself) the tokens processed (rows sent to the model's
- * first remote layer), layer calls and bytes in and out; `maxTokensPerKey` refuses further tokens with 429
- * `quota_exceeded`. Keys live in memory, least recently used evicted past `maxKeys` or `maxStoredKeyBytes` (a client
+ * first remote layer), layer calls and bytes in and out, as prom-client counters in the server's registry (its
+ * `/metrics`) when given one; `maxTokensPerKey` refuses further tokens with 429 `quota_exceeded`. Keys live in memory, least recently used evicted past `maxKeys` or `maxStoredKeyBytes` (a client
  * whose key was evicted gets 404 `unknown_uid` and uploads it again). Size limits are checked before parsing: the
  * body length against the limit, then the layer's expected ciphertext size by the backend. Loads no TensorFlow.js.
  */
@@ -19,6 +19,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { createHash, randomUUID } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { Counter, Gauge, Registry } from 'prom-client';
 import { decodeSafetensors } from '../../util/safetensors.js';
 import { HybridError } from '../errors.js';
 import { type LinearServerBackend, type ServerLayer, layerTag, linearServerBackend } from '../linear-backend.js';
@@ -37,6 +38,11 @@ export interface LlmRoutesOptions {
   maxTokensPerKey?: number;
   /** The authenticated owner of a request (auth.ts), bound to the keys it uploads; undefined on an open server. */
   ownerOf?: (req: FastifyRequest) => string | undefined;
+  /**
+   * The server's prom-client registry, so that the usage counters appear in its `/metrics`; by default a registry of
+   * their own. `/llm/metrics` serves them in either case.
+   */
+  registry?: Registry;
 }
 
 interface LlmModel {
@@ -53,12 +59,37 @@ interface LlmKey {
   label: string;
 }
 
-interface Usage {
-  model: string;
-  tokens: number;
-  calls: number;
-  bytesIn: number;
-  bytesOut: number;
+/** Usage per client key (label: a hash prefix of the uid, not the uid), as prom-client counters. */
+class Usage {
+  readonly tokens: Counter<'model' | 'key'>;
+  readonly calls: Counter<'model' | 'key'>;
+  readonly bytes: Counter<'model' | 'key' | 'direction'>;
+  private readonly counted = new Map<string, number>(); // tokens per key, for the quota
+
+  constructor(readonly registry: Registry, keys: () => { count: number; bytes: number }) {
+    const registers = [registry];
+    this.tokens = new Counter({ name: 'fhenet_llm_tokens_total', help: 'Tokens processed per client key (rows sent to the first remote layer)', labelNames: ['model', 'key'], registers });
+    this.calls = new Counter({ name: 'fhenet_llm_layer_calls_total', help: 'Remote linear-layer calls per client key', labelNames: ['model', 'key'], registers });
+    this.bytes = new Counter({ name: 'fhenet_llm_bytes_total', help: 'Ciphertext bytes per client key and direction', labelNames: ['model', 'key', 'direction'], registers });
+    new Gauge({ name: 'fhenet_llm_keys', help: 'Client keys of the LLM routes held in memory', registers, collect() {
+      this.set(keys().count);
+    } });
+    new Gauge({ name: 'fhenet_llm_key_bytes', help: 'Bytes of the LLM client keys held in memory', registers, collect() {
+      this.set(keys().bytes);
+    } });
+  }
+
+  tokensOf(key: string): number {
+    return this.counted.get(key) ?? 0;
+  }
+
+  record(model: string, key: string, u: { tokens: number; bytesIn: number; bytesOut: number }): void {
+    if (u.tokens) this.tokens.inc({ model, key }, u.tokens);
+    this.counted.set(key, this.tokensOf(key) + u.tokens);
+    this.calls.inc({ model, key });
+    this.bytes.inc({ model, key, direction: 'in' }, u.bytesIn);
+    this.bytes.inc({ model, key, direction: 'out' }, u.bytesOut);
+  }
 }
 
 const UID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
@@ -94,8 +125,8 @@ export async function llmRoutes(app: FastifyInstance, opts: LlmRoutesOptions): P
   const maxKeys = opts.maxKeys ?? 64;
   const maxStored = opts.maxStoredKeyBytes ?? 4 * 2 ** 30;
   const keys = new Map<string, LlmKey>(); // insertion order = LRU order
-  const usage = new Map<string, Usage>(); // by key label; survives eviction
   let stored = 0;
+  const usage = new Usage(opts.registry ?? new Registry(), () => ({ count: keys.size, bytes: stored }));
 
   const str = (q: unknown, name: string): string => {
     const v = (q as Record<string, unknown> | undefined)?.[name];
@@ -141,7 +172,6 @@ export async function llmRoutes(app: FastifyInstance, opts: LlmRoutesOptions): P
       const label = createHash('sha256').update(uid).digest('hex').slice(0, 12);
       keys.set(uid, { model, owner: opts.ownerOf?.(req), handle, bytes: bytes.length, label });
       stored += bytes.length;
-      usage.set(label, { model, tokens: 0, calls: 0, bytesIn: 0, bytesOut: 0 });
       return { uid };
     });
 
@@ -157,44 +187,23 @@ export async function llmRoutes(app: FastifyInstance, opts: LlmRoutesOptions): P
       if (!l) throw new HybridError(`model '${model}' has no remote layer '${layerName.slice(0, 200)}'`, 404, 'unknown_module');
       const tokens = Number(str(req.query, 'tokens'));
       if (!Number.isInteger(tokens) || tokens < 1 || tokens > 65_536) throw new HybridError('tokens must be an integer in 1..65536', 400, 'bad_shape');
-      const u = usage.get(k.label)!;
-      if (layerName === m.firstLayer && opts.maxTokensPerKey !== undefined && u.tokens + tokens > opts.maxTokensPerKey) {
+      const used = usage.tokensOf(k.label);
+      if (layerName === m.firstLayer && opts.maxTokensPerKey !== undefined && used + tokens > opts.maxTokensPerKey) {
         void reply.header('retry-after', '3600');
-        throw new HybridError(`this key has used ${u.tokens} of its ${opts.maxTokensPerKey} tokens`, 429, 'quota_exceeded');
+        throw new HybridError(`this key has used ${used} of its ${opts.maxTokensPerKey} tokens`, 429, 'quota_exceeded');
       }
       const ct = body(req.body, maxCt, 'ciphertext');
       keys.delete(uid); // LRU: most recently used last
       keys.set(uid, k);
       const out = await m.backend.matVec(k.handle, l.prepared, l.layer, ct, l.tag);
-      if (layerName === m.firstLayer) u.tokens += tokens;
-      u.calls++;
-      u.bytesIn += ct.length;
-      u.bytesOut += out.length;
+      usage.record(model, k.label, { tokens: layerName === m.firstLayer ? tokens : 0, bytesIn: ct.length, bytesOut: out.length });
       void reply.type('application/octet-stream');
       return Buffer.from(out.buffer, out.byteOffset, out.byteLength);
     });
 
     scope.get('/llm/metrics', async (_req, reply) => {
-      const lines = [
-        '# HELP fhenet_llm_tokens_total Tokens processed per client key (rows sent to the first remote layer).',
-        '# TYPE fhenet_llm_tokens_total counter',
-        ...[...usage].map(([key, u]) => `fhenet_llm_tokens_total{model="${u.model}",key="${key}"} ${u.tokens}`),
-        '# HELP fhenet_llm_layer_calls_total Remote linear-layer calls per client key.',
-        '# TYPE fhenet_llm_layer_calls_total counter',
-        ...[...usage].map(([key, u]) => `fhenet_llm_layer_calls_total{model="${u.model}",key="${key}"} ${u.calls}`),
-        '# HELP fhenet_llm_bytes_total Ciphertext bytes per client key and direction.',
-        '# TYPE fhenet_llm_bytes_total counter',
-        ...[...usage].flatMap(([key, u]) => [
-          `fhenet_llm_bytes_total{model="${u.model}",key="${key}",direction="in"} ${u.bytesIn}`,
-          `fhenet_llm_bytes_total{model="${u.model}",key="${key}",direction="out"} ${u.bytesOut}`,
-        ]),
-        '# HELP fhenet_llm_keys Client keys held in memory, and their bytes.',
-        '# TYPE fhenet_llm_keys gauge',
-        `fhenet_llm_keys ${keys.size}`,
-        `fhenet_llm_key_bytes ${stored}`,
-      ];
-      void reply.type('text/plain; version=0.0.4');
-      return `${lines.join('\n')}\n`;
+      void reply.type(usage.registry.contentType);
+      return usage.registry.metrics();
     });
   });
 }
