@@ -37,7 +37,7 @@ export function executeCommand(): Command {
       if (data.x.length !== data.n * perIn) throw new ConfigError(`--data ${o.data}: ${data.x.length / data.n} values per sample, the circuit takes ${perIn}`);
       const xInt = quantizeInput(circuit, data.x.subarray(0, n * perIn));
       const clear = simulate(circuit, xInt, n).output;
-      const { TfheCircuitExecutor } = await import('../tfhe/executor.js');
+      const { TfheCircuitExecutor } = await import('../runtime/executor.js');
       const exec = new TfheCircuitExecutor({ threads: o.threads });
       const log = (s: string) => process.stderr.write(`${s}\n`);
       try {

@@ -12,6 +12,11 @@ export function manualSeed(seed: number): void {
   globalRng = new Rng(seed);
 }
 
+/** The generator `manualSeed` seeds: what modules without their own Rng draw from (Dropout's masks). */
+export function defaultRng(): Rng {
+  return globalRng;
+}
+
 export function uniform(shape: number[], lo: number, hi: number, rng: Rng = globalRng): tf.Tensor {
   const n = shape.reduce((a, b) => a * b, 1);
   const data = new Float32Array(n);

@@ -111,7 +111,7 @@ export async function buildServer(opts: ServeOptions): Promise<FastifyInstance> 
   await keyRoutes(app, ctx);
   await computeRoutes(app, ctx);
   // hybrid LLM routes (llm-routes.ts): the per-token GLWE linear layers, with usage metering
-  await app.register(llmRoutes, { modelsDir: opts.modelsDir, maxKeyBytes: limits.maxKeyBytes, maxCiphertextBytes: limits.maxCiphertextBytes, ownerOf: (req) => owners.get(req) });
+  await app.register(llmRoutes, { modelsDir: opts.modelsDir, maxKeyBytes: limits.maxKeyBytes, maxCiphertextBytes: limits.maxCiphertextBytes, ownerOf: ctx.ownerOf, registry: ctx.metrics.registry });
 
   if (auth && opts.tokenFile !== undefined) {
     const file = opts.tokenFile;
