@@ -45,7 +45,7 @@ export async function runLlmDemo(opts: LlmDemoOptions = {}): Promise<LlmDemoResu
   const { generate } = await import('../transformers/generation.js');
   const { GPT2Tokenizer } = await import('../transformers/tokenizer.js');
   const { buildHybridLlm, loadHybridLlmClient } = await import('../hybrid/hybrid-llm.js');
-  const { buildServer } = await import('../hybrid/server.js');
+  const { buildServer } = await import('../hybrid/server/app.js');
   await initBackend();
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'fhenet-demo-llm-'));
   try {

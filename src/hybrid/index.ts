@@ -7,5 +7,5 @@ export * from './server/app.js';
 export * from './hybrid-model.js';
 export { linearModuleNames, isLinearModule } from './linear-modules.js';
 export { buildHybridLlm, loadHybridLlmClient, type BuildHybridLlmOptions } from './hybrid-llm.js';
-export { llmRoutes, type LlmRoutesOptions } from './llm-routes.js';
+export { llmRoutes, type LlmRoutesOptions } from './server/llm-routes.js';
 export type { LinearClientBackend, LinearServerBackend, LinearClientKeys } from './linear-backend.js';

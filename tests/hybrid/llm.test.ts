@@ -16,7 +16,7 @@ import { fromFloat32 } from '../../src/util/safetensors-file.js';
 import { HybridFHEModel, type HybridMode } from '../../src/hybrid/hybrid-model.js';
 import { linearModuleNames } from '../../src/hybrid/linear-modules.js';
 import { loadHybridLlmClient } from '../../src/hybrid/hybrid-llm.js';
-import { llmRoutes } from '../../src/hybrid/llm-routes.js';
+import { llmRoutes } from '../../src/hybrid/server/llm-routes.js';
 import { RemoteCallError } from '../../src/hybrid/errors.js';
 import Fastify from 'fastify';
 import type { AddressInfo } from 'node:net';
