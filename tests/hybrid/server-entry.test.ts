@@ -16,7 +16,7 @@ function tensorflowModulesAfterImporting(specifier: string): string[] {
     if (globalThis._tfengine !== undefined) loaded.push('globalThis._tfengine');
     console.log(JSON.stringify(loaded));
   `;
-  const r = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { encoding: 'utf8', timeout: 60_000, cwd: process.cwd() });
+  const r = spawnSync(process.execPath, ['--conditions=fhenet-source', '--import', 'tsx', '--input-type=module', '-e', script], { encoding: 'utf8', timeout: 60_000, cwd: process.cwd() });
   if (r.status !== 0) throw new Error(`import ${specifier} failed: ${r.stderr}`);
   return JSON.parse(r.stdout.trim().split('\n').pop()!) as string[];
 }
