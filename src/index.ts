@@ -15,6 +15,9 @@ export { QuantIdentity, QuantReLU, QuantLinear, QuantConv2d } from './quant/laye
 export { fit, evaluate, predict, type FitOptions, type EpochMetrics } from './train/trainer.js';
 export { SGD, Adam, AdamW } from './train/optim.js';
 export { crossEntropy } from './train/loss.js';
+export {
+  fitCausalLM, evaluatePerplexity, type CausalLMFitOptions, type LMLogEntry, type PerplexityOptions, type PerplexityResult, type TokenIds,
+} from './train/causal-lm.js';
 export type { Dataset, Split } from './train/dataset.js';
 export { SimpleNet, QuantSimpleNet } from './models/checkerboard.js';
 export { CNV, createCnv, FashionCnn, type CnvVariant, type CnvOptions, type FashionCnnOptions } from './models/cnv.js';

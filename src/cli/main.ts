@@ -5,6 +5,7 @@ import { FhenetError } from '../util/errors.js';
 import { analyzeCommand } from './analyze.js';
 import { compileCommand } from './compile.js';
 import { demoCommand } from './demo.js';
+import { evalLmCommand } from './eval-lm.js';
 import { exportCommand, inspectCommand } from './onnx.js';
 import { generateCommand } from './generate.js';
 import { serveCommand } from './serve.js';
@@ -26,6 +27,7 @@ const program = new Command('fhenet')
   .addCommand(serveCommand())
   .addCommand(demoCommand());
 program.addCommand(generateCommand());
+program.addCommand(evalLmCommand());
 
 try {
   await program.parseAsync(process.argv);

@@ -60,6 +60,11 @@ export interface CausalLMFitOptions {
   maxSeconds?: number;
   progress?: 'bar' | 'lines' | 'silent';
   forward?: LMForward;
+  /**
+   * For a `forward` that returns logits over a subset of the vocabulary: the logit column of each token id (−1 for
+   * ids outside the subset, which must then not occur as targets). Default: the id itself.
+   */
+  targetIndex?: Int32Array;
   onLog?: (entry: LMLogEntry) => void;
 }
 
@@ -109,15 +114,21 @@ function checkFitOptions(o: CausalLMFitOptions): void {
   if (o.resume && !o.checkpointDir) throw new ConfigError('fitCausalLM: resume needs checkpointDir');
 }
 
-/** Windows [B, T+1] of the stream starting at `starts`, split into inputs [B, T] and next-token targets [B·T]. */
-function windows(ids: TokenIds, starts: readonly number[], t: number): { x: tf.Tensor2D; y: tf.Tensor1D } {
+/**
+ * Windows [B, T+1] of the stream starting at `starts`, split into inputs [B, T] and next-token targets [B·T] (mapped
+ * through `targetIndex` when given).
+ */
+function windows(ids: TokenIds, starts: readonly number[], t: number, targetIndex?: Int32Array): { x: tf.Tensor2D; y: tf.Tensor1D } {
   const b = starts.length;
   const x = new Int32Array(b * t);
   const y = new Int32Array(b * t);
   starts.forEach((s, i) => {
     for (let j = 0; j < t; j++) {
       x[i * t + j] = ids[s + j]!;
-      y[i * t + j] = ids[s + j + 1]!;
+      const next = ids[s + j + 1]!;
+      const column = targetIndex ? (targetIndex[next] ?? -1) : next;
+      if (column < 0) throw new ConfigError(`token id ${next} at position ${s + j + 1} has no logit column in targetIndex`);
+      y[i * t + j] = column;
     }
   });
   return { x: tf.tensor2d(x, [b, t], 'int32'), y: tf.tensor1d(y, 'int32') };
@@ -195,7 +206,7 @@ export async function fitCausalLM(
       let stepLoss = 0;
       for (let micro = 0; micro < accum; micro++) {
         const starts = Array.from({ length: opts.batchSize }, () => rng.int(data.train.length - t));
-        const { x, y } = windows(data.train, starts, t);
+        const { x, y } = windows(data.train, starts, t, opts.targetIndex);
         const { value, grads: g } = tf.variableGrads(() => lmLoss(model, forward, x, y), vars);
         stepLoss += (await value.data())[0]! / accum;
         tf.dispose([x, y, value]);
@@ -226,7 +237,7 @@ export async function fitCausalLM(
       if (step % logEvery === 0 || evalNow || step === opts.maxSteps) {
         const entry: LMLogEntry = { step, lr: optimizer.lr, loss: lossSum / sinceLog, gradNorm: normSum / sinceLog, tokens: step * tokensPerStep, seconds: priorSeconds + elapsed() };
         if (evalNow) {
-          entry.validationLoss = (await evaluatePerplexity(model, data.validation!, { contextLength: t, forward })).loss;
+          entry.validationLoss = (await evaluatePerplexity(model, data.validation!, { contextLength: t, forward, targetIndex: opts.targetIndex })).loss;
           model.train();
         }
         log.push(entry);
@@ -261,6 +272,8 @@ export interface PerplexityOptions {
   /** Windows per forward pass (default 8). */
   batchSize?: number;
   forward?: LMForward;
+  /** As in CausalLMFitOptions. */
+  targetIndex?: Int32Array;
   /** Called after each batch with (tokens scored, tokens to score). */
   onProgress?: (done: number, total: number) => void;
 }
@@ -306,7 +319,7 @@ export async function evaluatePerplexity(model: Module, ids: TokenIds, opts: Per
       const group = plan.slice(i, i + batchSize).filter((w, _, all) => w.end - w.begin === all[0]!.end - all[0]!.begin);
       i -= batchSize - group.length;
       const len = group[0]!.end - group[0]!.begin;
-      const { x, y } = windows(ids, group.map((w) => w.begin), len);
+      const { x, y } = windows(ids, group.map((w) => w.begin), len, opts.targetIndex);
       // Negative log-likelihood of every position's next token, computed on the backend ([B·T] comes back, not [B·T·V]).
       const nllTensor = tf.tidy(() => {
         const logits = forward(model, x);
