@@ -30,7 +30,7 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 
 const SHIPPED_DIR = path.join(here, '../models/gpt2-kjv-small');
 const SHAPES: Record<string, Partial<GPT2ConfigFields>> = {
-  shipped: { n_embd: 384, n_layer: 6, n_head: 6, n_positions: 256, vocab_size: 50257 },
+  shipped: { n_embd: 256, n_layer: 4, n_head: 4, n_positions: 128, vocab_size: 50257 },
   small: { n_embd: 768, n_layer: 12, n_head: 12, n_positions: 1024, vocab_size: 50257 },
 };
 
