@@ -108,7 +108,9 @@ async function main(): Promise<void> {
       const r = JSON.parse(out.trim().split('\n').pop()!);
       const p = median(r.prompt_s);
       const t = median(r.token_s);
-      rows.push(`| ${shape} | fhenet ${b} — ${r.backend} | ${(promptLen / p).toFixed(1)} | ${(t * 1000).toFixed(1)} | ${(1 / t).toFixed(1)} | ${(tToken / t).toFixed(2)} |`);
+      const threads = /OpenBLAS [\d.]+, (\d+) threads?/.exec(r.backend)?.[1];
+      const label = threads ? `native OpenBLAS, ${threads} thread${threads === '1' ? '' : 's'}` : /native kernels unavailable/.test(r.backend) ? 'WASM kernels only' : r.backend;
+      rows.push(`| ${shape} | fhenet ${b} — ${label} | ${(promptLen / p).toFixed(1)} | ${(t * 1000).toFixed(1)} | ${(1 / t).toFixed(1)} | ${(tToken / t).toFixed(2)} |`);
     }
     console.error(rows.slice(-1 - backends.length).join('\n'));
   }
