@@ -9,7 +9,7 @@
  * So replacing `transformer.h.0.attn.c_attn` by a remote module needs no second copy of the attention code.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { Module } from '../nn/module.js';
+import type { Module } from '../nn/module.js';
 
 /** One linear-layer call: `input` is [tokens, inFeatures]; the answer must be [tokens, outFeatures]. */
 export interface LayerCall {
@@ -24,19 +24,8 @@ export interface AsyncForward {
 
 export type LayerSteps<T> = Generator<LayerCall, T, tf.Tensor>;
 
-/**
- * Whether a module answers asynchronously: it has a `forwardAsync` of its own. (Should `Module` itself supply a
- * default `forwardAsync` that runs `forward`, that default does not count: such a module answers synchronously.)
- */
 export function hasForwardAsync(m: Module): m is Module & AsyncForward {
-  const f = (m as Partial<AsyncForward>).forwardAsync;
-  return typeof f === 'function' && f !== (Module.prototype as Partial<AsyncForward>).forwardAsync;
-}
-
-/** Awaits an asynchronous module, through `callAsync` (which also runs forward hooks) where the module has one. */
-async function callAsync(m: Module & AsyncForward, input: tf.Tensor): Promise<tf.Tensor> {
-  const withHooks = (m as { callAsync?: (x: tf.Tensor) => Promise<unknown> }).callAsync;
-  return (typeof withHooks === 'function' ? await withHooks.call(m, input) : await m.forwardAsync(input)) as tf.Tensor;
+  return typeof (m as Partial<AsyncForward>).forwardAsync === 'function';
 }
 
 export function runSync<T>(steps: LayerSteps<T>): T {
@@ -58,7 +47,7 @@ export async function runAsync<T>(steps: LayerSteps<T>): Promise<T> {
     let r = steps.next();
     while (!r.done) {
       const { module, input } = r.value;
-      const out = hasForwardAsync(module) ? await callAsync(module, input) : (module.call(input) as tf.Tensor);
+      const out = hasForwardAsync(module) ? await module.forwardAsync(input) : (module.call(input) as tf.Tensor);
       r = steps.next(out);
     }
     result = r.value;
