@@ -8,7 +8,7 @@
  *   npx tsx bench/gpt2.ts [--shapes shipped,small] [--prompt 32] [--tokens 32] [--repeats 3] [--backends wasm,wasm-plain,cpu]
  *     [--dir small=DIR] (reuse a checkpoint folder of that shape instead of writing a random one)
  *
- * Backends: `wasm` (with the native accelerator when it builds; 2 threads here), `wasm-1t` (the same on one thread,
+ * Backends (`--backends`, default wasm,wasm-1t,wasm-plain; also cpu, webgpu): `wasm` (with the native accelerator when it builds; 2 threads here), `wasm-1t` (the same on one thread,
  * FHENET_NATIVE_THREADS=1, like the PyTorch peer), `wasm-plain` (FHENET_NATIVE_KERNELS=0: tfjs's WASM kernels only),
  * `cpu`; each runs in its own process. PyTorch: bench/gpt2-torch.py (Debian python3-torch, 1 thread).
  */
@@ -30,7 +30,7 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 
 const SHIPPED_DIR = path.join(here, '../models/gpt2-kjv-small');
 const SHAPES: Record<string, Partial<GPT2ConfigFields>> = {
-  shipped: { n_embd: 384, n_layer: 6, n_head: 6, n_positions: 256, vocab_size: 50257 },
+  shipped: { n_embd: 256, n_layer: 4, n_head: 4, n_positions: 128, vocab_size: 50257 },
   small: { n_embd: 768, n_layer: 12, n_head: 12, n_positions: 1024, vocab_size: 50257 },
 };
 
@@ -42,10 +42,11 @@ async function measure(dir: string, promptLen: number, newTokens: number, repeat
   const ids = tf.tensor2d([prompt], [1, promptLen], 'int32');
   const promptS: number[] = [];
   const tokenS: number[] = [];
-  const once = () => {
+  // Reads are asynchronous (`await data()`): WebGPU in Node has no synchronous download.
+  const once = async () => {
     const t0 = performance.now();
     let out = model.forwardWithPast(ids);
-    const logits = out.logits.dataSync();
+    const logits = await out.logits.data();
     promptS.push((performance.now() - t0) / 1000);
     const V = model.config.vocab_size;
     let tok = argmaxRow(logits, (promptLen - 1) * V, V);
@@ -56,17 +57,17 @@ async function measure(dir: string, promptLen: number, newTokens: number, repeat
       const next = model.forwardWithPast(x, { pastKeyValues: out.pastKeyValues, logitsToKeep: 1 });
       x.dispose();
       for (const l of out.pastKeyValues) tf.dispose([l.key, l.value]);
-      tok = argmaxRow(next.logits.dataSync(), 0, V);
+      tok = argmaxRow(await next.logits.data(), 0, V);
       next.logits.dispose();
       out = next;
     }
     tokenS.push((performance.now() - t1) / 1000 / newTokens);
     for (const l of out.pastKeyValues) tf.dispose([l.key, l.value]);
   };
-  once(); // warm-up (kernel compilation, heap growth)
+  await once(); // warm-up (kernel compilation, heap growth)
   promptS.length = 0;
   tokenS.length = 0;
-  for (let r = 0; r < repeats; r++) once();
+  for (let r = 0; r < repeats; r++) await once();
   console.log(JSON.stringify({ backend: describeBackend(info), prompt_s: promptS, token_s: tokenS }));
 }
 
@@ -108,7 +109,9 @@ async function main(): Promise<void> {
       const r = JSON.parse(out.trim().split('\n').pop()!);
       const p = median(r.prompt_s);
       const t = median(r.token_s);
-      rows.push(`| ${shape} | fhenet ${b} — ${r.backend} | ${(promptLen / p).toFixed(1)} | ${(t * 1000).toFixed(1)} | ${(1 / t).toFixed(1)} | ${(tToken / t).toFixed(2)} |`);
+      const threads = /OpenBLAS [\d.]+, (\d+) threads?/.exec(r.backend)?.[1];
+      const label = threads ? `native OpenBLAS, ${threads} thread${threads === '1' ? '' : 's'}` : /native kernels unavailable/.test(r.backend) ? 'WASM kernels only' : r.backend;
+      rows.push(`| ${shape} | fhenet ${b} — ${label} | ${(promptLen / p).toFixed(1)} | ${(t * 1000).toFixed(1)} | ${(1 / t).toFixed(1)} | ${(tToken / t).toFixed(2)} |`);
     }
     console.error(rows.slice(-1 - backends.length).join('\n'));
   }

@@ -6,6 +6,7 @@
  *   npx tsx experiments/gpt2/torch-check.ts --random small   # writes a random GPT-2-small-shaped checkpoint first
  *   npx tsx experiments/gpt2/torch-check.ts --model DIR      # any GPT-2 folder (e.g. the shipped model)
  *
+ * A folder with tokenizer files gets 5 English prompts (--random-ids: random token ids instead).
  * Options: --new-tokens N (50), --seed S (0, the random checkpoint's weights and the prompts), --dtype F32|F16,
  * --init-range R (0.02: GPT-2's initializer_range; larger values give a random model less repetitive continuations).
  */
@@ -16,10 +17,18 @@ import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend, describeBackend } from '../../src/backend/index.js';
-import { GPT2Config, GPT2LMHeadModel, fromPretrained, generate, savePretrained } from '../../src/transformers/index.js';
+import { GPT2Config, GPT2LMHeadModel, GPT2Tokenizer, fromPretrained, generate, savePretrained } from '../../src/transformers/index.js';
 import { Rng } from '../../src/util/rng.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
+const TEXT_PROMPTS = [
+  'In the beginning God created',
+  'And the LORD said unto Moses,',
+  'The LORD is my shepherd;',
+  'Blessed are the poor in spirit:',
+  'And it came to pass, when the king heard',
+];
+let decode: ((ids: number[]) => string) | undefined;
 const arg = (name: string, def?: string) => {
   const i = process.argv.indexOf(`--${name}`);
   return i >= 0 ? process.argv[i + 1] : def;
@@ -34,7 +43,7 @@ async function main(): Promise<void> {
   const backend = await initBackend();
   const seed = Number(arg('seed', '0'));
   const newTokens = Number(arg('new-tokens', '50'));
-  let dir = arg('model');
+  let dir = arg('model') ? path.resolve(arg('model')!) : undefined;
   const shape = arg('random');
   if (!dir) {
     if (!shape || !SHAPES[shape]) throw new Error('pass --model DIR or --random small|tiny');
@@ -48,7 +57,15 @@ async function main(): Promise<void> {
   const model = fromPretrained(dir);
   const vocab = model.config.vocab_size;
   const rng = new Rng(`prompts-${seed}`);
-  const prompts = [8, 16, 5, 32, 12].map((n) => Array.from({ length: n }, () => rng.int(vocab)));
+  let prompts = [8, 16, 5, 32, 12].map((n) => Array.from({ length: n }, () => rng.int(vocab)));
+  let texts: string[] | undefined;
+  if (fs.existsSync(path.join(dir, 'tokenizer.json')) && !process.argv.includes('--random-ids')) {
+    // A folder with a tokenizer: English prompts (token ids a trained model has seen), decoded in the report.
+    const tok = GPT2Tokenizer.fromPretrained(dir);
+    texts = TEXT_PROMPTS;
+    prompts = texts.map((t) => tok.encode(t));
+    decode = (ids) => tok.decode(ids);
+  }
 
   const t0 = performance.now();
   const ours: Float32Array[] = [];
@@ -95,7 +112,8 @@ async function main(): Promise<void> {
     fhenetSeconds: Number(fhenetSeconds.toFixed(2)),
     torchSeconds: Number(out.seconds.toFixed(2)),
     torch: out.torch,
-    fhenetGreedySample: oursGreedy.map((g) => g.slice(0, 12).join(' ')),
+    prompts: texts,
+    fhenetGreedySample: oursGreedy.map((g) => (decode ? decode(g) : g.slice(0, 12).join(' '))),
     distinctGreedyTokens: oursGreedy.map((g) => new Set(g).size),
   };
   console.log(JSON.stringify(report, null, 2));

@@ -42,6 +42,18 @@ describe('fhenet generate', () => {
     model.dispose();
   });
 
+  it('--stop ends the continuation once the text contains the stop string', async () => {
+    const tok = GPT2Tokenizer.fromPretrained(dir);
+    const model = fromPretrained(dir);
+    const free = (await generate(model, tok.encode('In the beginning'), { maxNewTokens: 12, eosTokenId: null })).newTokens[0]!;
+    model.dispose();
+    const stop = tok.decode([free[3]!]);
+    const cut = free.findIndex((_, i) => tok.decode(free.slice(0, i + 1)).includes(stop));
+    const out = await run(['--model', dir, '--prompt', 'In the beginning', '--max-new-tokens', '12', '--stop', stop]);
+    expect(out).toBe(`In the beginning${tok.decode(free.slice(0, cut + 1))}\n`);
+    expect(cut).toBeLessThan(11);
+  });
+
   it('samples reproducibly with a seed', async () => {
     const a = await run(['--model', dir, '--prompt', 'And God said', '--max-new-tokens', '10', '--temperature', '0.9', '--top-p', '0.9', '--seed', '4']);
     const b = await run(['--model', dir, '--prompt', 'And God said', '--max-new-tokens', '10', '--temperature', '0.9', '--top-p', '0.9', '--seed', '4']);

@@ -22,6 +22,14 @@ function maxAbsDiff(a: tf.Tensor, b: tf.Tensor): number {
   return tf.tidy(() => tf.max(tf.abs(tf.sub(a, b))).dataSync()[0]!);
 }
 
+/** Loads `dir` and checks its logits equal `m`'s bit for bit. */
+function expectSameLogits(dir: string, m: GPT2LMHeadModel): void {
+  const back = fromPretrained(dir);
+  const x = ids();
+  expect(maxAbsDiff(back.forward(x) as tf.Tensor, m.forward(x) as tf.Tensor)).toBe(0);
+  back.dispose();
+}
+
 /** PyTorch's named_modules() for transformers' GPT2LMHeadModel (modeling_gpt2.py registration order). */
 function torchModuleNames(nLayer: number): string[] {
   const names = ['', 'transformer', 'transformer.wte', 'transformer.wpe', 'transformer.drop', 'transformer.h'];
@@ -208,10 +216,7 @@ describe('Hugging Face folders', () => {
     const f = SafetensorsFile.open(path.join(dir, 'model.safetensors'));
     expect(f.entries.has('lm_head.weight')).toBe(true);
     f.close();
-    const back = fromPretrained(dir);
-    const x = ids();
-    expect(maxAbsDiff(back.forward(x) as tf.Tensor, m.forward(x) as tf.Tensor)).toBe(0);
-    back.dispose();
+    expectSameLogits(dir, m);
     m.dispose();
   });
 
@@ -230,10 +235,7 @@ describe('Hugging Face folders', () => {
     const wte = m.transformer.wte.weight;
     tensors.push({ name: 'lm_head.weight', dtype: 'F32', shape: [...wte.shape], bytes: () => new Uint8Array((wte.dataSync() as Float32Array).buffer.slice(0)) });
     writeSafetensorsFile(path.join(dir, 'model.safetensors'), tensors, { format: 'pt' });
-    const back = fromPretrained(dir);
-    const x = ids();
-    expect(maxAbsDiff(back.forward(x) as tf.Tensor, m.forward(x) as tf.Tensor)).toBe(0);
-    back.dispose();
+    expectSameLogits(dir, m);
     m.dispose();
   });
 

@@ -50,9 +50,10 @@ export class GPT2Attention extends Module {
 
   /**
    * x [batch, seq, n_embd]; `past` the cached keys/values of earlier positions; `mask` additive, broadcastable to
-   * [batch, heads, seq, past + seq]. Yields the two linear-layer calls; returns the output and the new cache.
+   * [batch, heads, seq, past + seq], or undefined when every key is visible (one new token, no padding).
+   * Yields the two linear-layer calls; returns the output and the new cache.
    */
-  *steps(x: tf.Tensor, past: LayerPast | undefined, mask: tf.Tensor): LayerSteps<{ output: tf.Tensor; present: LayerPast }> {
+  *steps(x: tf.Tensor, past: LayerPast | undefined, mask: tf.Tensor | undefined): LayerSteps<{ output: tf.Tensor; present: LayerPast }> {
     const [b, s, e] = x.shape as [number, number, number];
     const h = this.nHead;
     const d = e / h;
@@ -60,7 +61,8 @@ export class GPT2Attention extends Module {
     const [q, k, v] = tf.split(tf.reshape(qkv, [b, s, 3 * e]), 3, 2).map((t) => tf.transpose(tf.reshape(t, [b, s, h, d]), [0, 2, 1, 3]));
     const key = past ? tf.concat([past.key, k!], 2) : k!;
     const value = past ? tf.concat([past.value, v!], 2) : v!;
-    const scores = tf.add(tf.mul(tf.matMul(q!, key, false, true), this.scale), mask);
+    const scaled = tf.mul(tf.matMul(q!, key, false, true), this.scale);
+    const scores = mask ? tf.add(scaled, mask) : scaled;
     const probs = this.child('attn_dropout').call(tf.softmax(scores)) as tf.Tensor;
     const merged = tf.reshape(tf.transpose(tf.matMul(probs, value), [0, 2, 1, 3]), [b * s, e]);
     const projected = yield { module: this.child('c_proj'), input: merged };

@@ -29,7 +29,7 @@ export class GPT2Block extends Module {
     return tf.tidy(() => runSync(this.steps(v, undefined, causalMask(v.shape[1]!, 0))).output);
   }
 
-  *steps(x: tf.Tensor, past: LayerPast | undefined, mask: tf.Tensor): LayerSteps<{ output: tf.Tensor; present: LayerPast }> {
+  *steps(x: tf.Tensor, past: LayerPast | undefined, mask: tf.Tensor | undefined): LayerSteps<{ output: tf.Tensor; present: LayerPast }> {
     const [b, s, e] = x.shape as [number, number, number];
     const attn = yield* (this.child('attn') as GPT2Attention).steps(this.child('ln_1').call(x) as tf.Tensor, past, mask);
     const h = tf.add(x, attn.output);

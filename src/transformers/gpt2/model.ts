@@ -119,7 +119,8 @@ export class GPT2Model extends Module {
     }
     const positions = tf.tensor2d(positionIds(b, s, pastLen, mask), [b, s], 'int32');
     let hidden = this.child('drop').call(tf.add(this.child('wte').call(inputIds) as tf.Tensor, this.child('wpe').call(positions) as tf.Tensor)) as tf.Tensor;
-    const additive = causalMask(s, pastLen, mask);
+    // One new token without padding sees every cached key: no mask to add (the common generation step).
+    const additive = s === 1 && !mask ? undefined : causalMask(s, pastLen, mask);
     const presents: PastKeyValues = [];
     let i = 0;
     for (const block of this.child('h') as ModuleList<GPT2Block>) {
