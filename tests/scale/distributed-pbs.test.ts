@@ -42,7 +42,7 @@ function jobLog(out: string): { started: Set<string>; done: Set<string> } {
   return { started, done };
 }
 
-describe.skipIf(!available)('distributed PBS on a Redis queue (skipped: redis-server not installed)', () => {
+describe.skipIf(!available)(`distributed PBS on a Redis queue${available ? '' : ' (skipped: redis-server not installed)'}`, () => {
   let redis: RedisProc;
   let root: string;
   let client: TfheCircuitClient;

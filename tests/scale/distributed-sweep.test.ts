@@ -34,7 +34,7 @@ function comparable(file: string): Map<string, unknown> {
   return out;
 }
 
-describe.skipIf(!available)('sweeps on the Redis queue (skipped: redis-server not installed)', () => {
+describe.skipIf(!available)(`sweeps on the Redis queue${available ? '' : ' (skipped: redis-server not installed)'}`, () => {
   let redis: RedisProc;
   let root: string;
   beforeAll(async () => {

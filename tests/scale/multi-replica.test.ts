@@ -42,7 +42,7 @@ async function startReplica(modelsDir: string, redisUrl: string, extra: string[]
   return { ...p, url: m[1]!, port: Number(m[2]) };
 }
 
-describe.skipIf(!available)('several model-server replicas behind HAProxy on a shared Redis key store (skipped: redis-server/haproxy not installed)', () => {
+describe.skipIf(!available)(`several model-server replicas behind HAProxy on a shared Redis key store${available ? '' : ' (skipped: redis-server/haproxy not installed)'}`, () => {
   let root: string;
   beforeAll(async () => {
     root = fs.mkdtempSync(path.join(os.tmpdir(), 'fhenet-replicas-'));

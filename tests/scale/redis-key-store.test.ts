@@ -39,7 +39,7 @@ async function until(cond: () => boolean, ms = 5000): Promise<void> {
   }
 }
 
-describe.skipIf(!available)('Redis key store shared by replicas (skipped: redis-server not installed)', () => {
+describe.skipIf(!available)(`Redis key store shared by replicas${available ? '' : ' (skipped: redis-server not installed)'}`, () => {
   let redis: RedisProc;
   let root: string;
   let db = 0;
