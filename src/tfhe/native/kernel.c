@@ -69,12 +69,12 @@ static void scratch_free(Scratch *s) {
 }
 
 /* Spectrum of digit[N] into slot (re, im: the shared FFT's order, the Fourier key's). */
-static void digit_spectrum(const Fft *f, const double *digit, double *re, double *im, Scratch *sc) {
+static void digit_spectrum(const Fft *f, const double *digit, double *restrict re, double *restrict im, Scratch *sc) {
 #ifdef FHENET_FFTW
   if (sc->fftw) {
     const int M = f->m;
-    const int *perm = sc->fftw->perm;
-    double *nr = sc->nat, *ni = nr + M, *yr = ni + M, *yi = yr + M;
+    const int *restrict perm = sc->fftw->perm;
+    double *restrict nr = sc->nat, *restrict ni = nr + M, *yr = ni + M, *yi = yr + M;
     fftw_order_forward(f, sc->fftw->plan, digit, yr, yi, nr, ni);
     for (int x = 0; x < M; x++) {
       re[x] = nr[perm[x]];
@@ -88,12 +88,12 @@ static void digit_spectrum(const Fft *f, const double *digit, double *re, double
 }
 
 /* dst[N] += inverse transform of (re, im) (shared order; re and im may be overwritten). */
-static void spectrum_inverse_add(const Fft *f, double *re, double *im, double *dst, Scratch *sc) {
+static void spectrum_inverse_add(const Fft *f, double *restrict re, double *restrict im, double *dst, Scratch *sc) {
 #ifdef FHENET_FFTW
   if (sc->fftw) {
     const int M = f->m;
-    const int *perm = sc->fftw->perm;
-    double *nr = sc->nat, *ni = nr + M, *yr = ni + M, *yi = yr + M;
+    const int *restrict perm = sc->fftw->perm;
+    double *restrict nr = sc->nat, *restrict ni = nr + M, *yr = ni + M, *yi = yr + M;
     for (int x = 0; x < M; x++) {
       nr[perm[x]] = re[x];
       ni[perm[x]] = im[x];
