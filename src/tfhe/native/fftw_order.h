@@ -58,6 +58,11 @@ static void fftw_order_inverse_add(const Fft *f, fftw_plan plan, const double *r
 /* The plan and permutation for the size of `f`, or NULL (then the caller keeps the shared FFT). */
 static const FftwOrder *fftw_order_get(const Fft *f) {
   const int M = f->m, N = 2 * M;
+  /*
+   * The inverse runs the plan on swapped arrays (im, re): every array must have the planned arrays' alignment, which
+   * holds when M doubles are a multiple of 64 bytes (every TFHE-rs set: M ≥ 256).
+   */
+  if (M % 8 != 0) return NULL;
   pthread_mutex_lock(&fftw_order_lock);
   if (fftw_order.m != M) {
     if (fftw_order.plan) fftw_destroy_plan(fftw_order.plan);
