@@ -18,7 +18,7 @@ import { TfheClient } from '../src/tfhe/client.js';
 import { NegacyclicFft } from '../src/tfhe/fft.js';
 import { expandKeyswitchKey, keyswitch } from '../src/tfhe/keyswitch.js';
 import { expandBootstrapKey } from '../src/tfhe/pbs.js';
-import { nativeKernelError } from '../src/tfhe/native.js';
+import { loadNativeKernel, nativeKernelError } from '../src/tfhe/native.js';
 import { ServerKey } from '../src/tfhe/server-key.js';
 import { PbsPool } from '../src/tfhe/pool.js';
 import { ReportLog } from '../src/util/report-log.js';
@@ -74,7 +74,7 @@ log(`# TFHE runtime benchmark`);
 log('');
 log(`- command: \`npx tsx bench/tfhe.ts ${process.argv.slice(2).join(' ')}\``);
 log(`- machine: ${machine}`);
-log(`- native kernel: ${nativeKernelError() ?? 'see per-set backend column'}`);
+log(`- native kernel: ${nativeKernelError() ?? `blind-rotation transform ${loadNativeKernel()?.transform ?? 'n/a'} (FHENET_TFHE_FFTW=1 selects FFTW where the kernel was built with it); see per-set backend column`}`);
 log(`- date: ${new Date().toISOString()}; load average at start ${loadavg().map((x) => x.toFixed(1)).join(' / ')} (shared 2-core VM: other jobs inflate medians; p10 is the less disturbed figure)`);
 log('');
 

@@ -7,7 +7,7 @@
  * Anything that goes wrong — no compiler, no headers, a failing build, FHENET_TFHE_NATIVE=0 —
  * yields `null` and the TypeScript implementation (the reference) is used instead.
  */
-import { findSource, loadNativeAddon } from '../util/native-addon.js';
+import { findIncludeDir, findSource, loadNativeAddon } from '../util/native-addon.js';
 
 export interface NativeKernel {
   /** Blind rotation of `batch` ciphertexts (luts batch×N, masks batch×n, accs batch×(k+1)N). */
@@ -17,7 +17,12 @@ export interface NativeKernel {
     twRe: Float64Array, twIm: Float64Array, stRe: Float64Array, stIm: Float64Array,
   ): void;
   keyswitch(rows: Float64Array, input: Uint32Array, out: Float64Array, inputDim: number, outputSize: number, baseLog: number, level: number): void;
+  /** Transform of the blind rotation: 'shared' (bit-identical to TypeScript) or 'fftw' (FHENET_TFHE_FFTW=1). */
+  readonly transform: 'shared' | 'fftw';
 }
+
+/** Where fftw3.h may be (Debian/Ubuntu libfftw3-dev, /usr/local builds, Homebrew). */
+const FFTW_INCLUDE_DIRS = ['/usr/include', '/usr/local/include', '/opt/homebrew/include', '/usr/include/x86_64-linux-gnu', '/usr/include/aarch64-linux-gnu'];
 
 let loadError: string | undefined;
 
@@ -39,16 +44,23 @@ export function loadNativeKernel(): NativeKernel | null {
     loadError = (e as Error).message;
     return null;
   }
-  const r = loadNativeAddon<NativeKernel>({
-    name: 'fhenet-tfhe',
-    sources,
-    headers,
-    // -ffp-contract=off keeps the C arithmetic bit-identical to the TypeScript reference (no fused multiply-add).
-    flags: ['-O3', '-march=native', '-ffp-contract=off'],
-    libs: ['-lm'],
-    disableEnv: 'FHENET_TFHE_NATIVE',
-    exports: ['blindRotate', 'keyswitch'],
-  });
+  // -ffp-contract=off keeps the C arithmetic bit-identical to the TypeScript reference (no fused multiply-add).
+  const base = { sources, disableEnv: 'FHENET_TFHE_NATIVE', exports: ['blindRotate', 'keyswitch'] };
+  const plain = { ...base, name: 'fhenet-tfhe', headers, flags: ['-O3', '-march=native', '-ffp-contract=off'], libs: ['-lm'] };
+  // With FFTW (libfftw3-dev) the kernel can also run the blind rotation's transforms with it (FHENET_TFHE_FFTW=1);
+  // without it, or if that build fails, the kernel is built without (same results as before, shared FFT only).
+  const fftwHeader = findIncludeDir('fftw3.h', FFTW_INCLUDE_DIRS);
+  let r = fftwHeader
+    ? loadNativeAddon<NativeKernel>({
+        ...plain,
+        name: 'fhenet-tfhe-fftw',
+        headers: [...headers, findSource(import.meta.url, ['native/fftw_order.h', '../../src/tfhe/native/fftw_order.h'])],
+        flags: [...plain.flags, '-DFHENET_FFTW', '-pthread'],
+        includeDirs: [fftwHeader],
+        libs: ['-lfftw3', '-lm', '-lpthread'],
+      })
+    : null;
+  if (!r?.addon) r = loadNativeAddon<NativeKernel>(plain);
   loadError = r.error;
   return r.addon;
 }

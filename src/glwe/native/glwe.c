@@ -61,7 +61,8 @@ static int ensure_plan(int M) {
  * The products' spectra are in the shared FFT's (bit-reversed) order, FFTW's in natural order; both transforms fold
  * and twist alike, so one is a permutation of the other. fftw_index[x] = FFTW index of shared index x, found once
  * by transforming a test polynomial both ways (and checked: if no exact permutation is found, the products keep
- * the shared inverse FFT). This lets the products' inverse transforms use FFTW (≈ 4× faster here).
+ * the shared inverse FFT). This lets the products' inverse transforms use FFTW (docs/glwe.md: 1.3 µs against 4.9 µs
+ * per transform on an idle core). The table is rebuilt only if N changes (one parameter set exists).
  */
 static int *fftw_index = NULL;
 static int fftw_index_m = 0;
