@@ -39,7 +39,7 @@ export function loadGlweKernel(): GlweKernel | null {
   if (kernel !== undefined) return kernel;
   try {
     const sources = [findSource(import.meta.url, ['native/glwe.c', '../../src/glwe/native/glwe.c'])];
-    const headers = ['negacyclic_fft.h', 'napi_typed.h'].map((h) => findSource(import.meta.url, [`../tfhe/native/${h}`, `../../src/tfhe/native/${h}`]));
+    const headers = ['negacyclic_fft.h', 'napi_typed.h', 'fftw_order.h'].map((h) => findSource(import.meta.url, [`../tfhe/native/${h}`, `../../src/tfhe/native/${h}`]));
     const r = loadNativeAddon<GlweKernel>({
       name: 'fhenet-glwe',
       sources,

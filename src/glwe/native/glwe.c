@@ -26,6 +26,7 @@
 
 #include "../../tfhe/native/negacyclic_fft.h"
 #include "../../tfhe/native/napi_typed.h"
+#include "../../tfhe/native/fftw_order.h"
 
 /*
  * The packing keyswitch's transforms use FFTW (libfftw3, Debian libfftw3-dev): ≈ 1.3 µs per 1,024-point complex
@@ -64,51 +65,14 @@ static int ensure_plan(int M) {
  * the shared inverse FFT). This lets the products' inverse transforms use FFTW (docs/glwe.md: 1.3 µs against 4.9 µs
  * per transform on an idle core). The table is rebuilt only if N changes (one parameter set exists).
  */
-static int *fftw_index = NULL;
-static int fftw_index_m = 0;
+static const int *fftw_index = NULL;
 
 static void nfft_forward(const Fft *f, const double *src, double *yr, double *yi, double *re, double *im);
 
+/* The permutation is the TFHE kernel's (fftw_order.h: found once per process for each size, under its lock). */
 static int ensure_permutation(const Fft *f) {
-  const int M = f->m, N = 2 * M;
-  pthread_mutex_lock(&plan_lock);
-  if (fftw_index_m != M) {
-    free(fftw_index);
-    fftw_index = NULL;
-    fftw_index_m = M;
-    double *src = malloc(sizeof(double) * N), *a = malloc(sizeof(double) * N);
-    double *b = fftw_malloc(sizeof(double) * 2 * N);
-    int *idx = malloc(sizeof(int) * M), *used = calloc(M, sizeof(int));
-    int ok = src && a && b && idx && used;
-    if (ok) {
-      uint64_t st = 0x9e3779b97f4a7c15ull; /* fixed test polynomial: distinct spectrum values */
-      for (int i = 0; i < N; i++) {
-        st = st * 6364136223846793005ull + 1442695040888963407ull;
-        src[i] = (double)(int64_t)(st >> 11) / 9007199254740992.0;
-      }
-      fft_forward(f, src, a, a + M);
-      nfft_forward(f, src, b, b + M, b + N, b + N + M);
-      double scale = 0;
-      for (int y = 0; y < M; y++) scale = fmax(scale, fabs(b[N + y]) + fabs(b[N + M + y]));
-      for (int x = 0; x < M && ok; x++) {
-        int best = -1;
-        double bestErr = 1e300;
-        for (int y = 0; y < M; y++) {
-          const double e = fabs(a[x] - b[N + y]) + fabs(a[M + x] - b[N + M + y]);
-          if (e < bestErr) bestErr = e, best = y;
-        }
-        if (best < 0 || used[best] || bestErr > 1e-9 * scale) ok = 0;
-        else used[best] = 1, idx[x] = best;
-      }
-    }
-    free(src);
-    free(a);
-    fftw_free(b);
-    free(used);
-    if (ok) fftw_index = idx;
-    else free(idx);
-  }
-  pthread_mutex_unlock(&plan_lock);
+  const FftwOrder *o = fftw_order_get(f);
+  fftw_index = o ? o->perm : NULL;
   return fftw_index != NULL;
 }
 
