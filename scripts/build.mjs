@@ -1,6 +1,6 @@
 // Builds the npm package's code: dist/ = the TypeScript sources that make up the package (src, datasets, the CIFAR
 // helpers experiments/cifar/lib.ts), compiled by tsc to ES modules with .d.ts declarations (tsconfig.build.json),
-// plus the C sources of the optional native kernels, which are compiled at first use on the user's machine.
+// plus the C sources and headers of the optional native kernels, which are compiled at first use on the user's machine.
 // Run by `npm run build` and by `npm pack` (prepack).
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -23,7 +23,7 @@ const walk = (dir) => {
   for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
     const p = path.join(dir, e.name);
     if (e.isDirectory()) walk(p);
-    else if (e.name.endsWith('.c')) {
+    else if (e.name.endsWith('.c') || e.name.endsWith('.h')) {
       const to = path.join(dist, path.relative(root, p));
       fs.mkdirSync(path.dirname(to), { recursive: true });
       fs.copyFileSync(p, to);
@@ -32,4 +32,4 @@ const walk = (dir) => {
   }
 };
 walk(path.join(root, 'src'));
-console.log(`build: dist/ in ${((Date.now() - t0) / 1000).toFixed(0)} s (${copied} native C sources copied)`);
+console.log(`build: dist/ in ${((Date.now() - t0) / 1000).toFixed(0)} s (${copied} native C sources and headers copied)`);
