@@ -128,6 +128,8 @@ try {
         steps.push(now - last);
         callsAt.push(hybrid.calls.length);
         last = now;
+        // one line per step, so a run cut short still leaves its per-step figures
+        console.error(JSON.stringify({ prompt: i, step: steps.length, stepS: steps[steps.length - 1]! / 1000, calls: hybrid.calls.length - calls0, serverCpuS: procStat(server.pid!).cpuS - s0.cpuS, clientCpuS: (process.cpuUsage(c0).user + process.cpuUsage(c0).system) / 1e6 }));
       },
     });
     const calls = hybrid.calls.slice(calls0);
