@@ -8,7 +8,12 @@
  * integer product in clear) and the 8-bit 'disable' run.
  *
  *   npx tsx experiments/hybrid-llm/run.ts --shape gpt2-small --prompt-tokens 4 --new-tokens 4
- *   npx tsx experiments/hybrid-llm/run.ts --model models/gpt2-kjv-small --prompts 10 --new-tokens 32
+ *   npx tsx experiments/hybrid-llm/run.ts --model models/gpt2-kjv-small --text experiments/gpt2-small/kjv-validation.txt \
+ *     --prompts 10 --prompt-tokens 8 --new-tokens 32 --execute-prompts 10
+ *
+ * With --text (needs --model's tokenizer) the prompts are --prompt-tokens tokens of held-out text taken at --prompts
+ * evenly spaced offsets; otherwise seeded random token ids. --execute-prompts also runs the in-process encrypted
+ * 'execute' mode (the same cryptography as 'remote', no HTTP) on the first n prompts for the comparison.
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -21,6 +26,7 @@ import { initBackend } from '../../src/backend/index.js';
 import { GPT2LMHeadModel } from '../../src/transformers/gpt2/model.js';
 import { fromPretrained, savePretrained } from '../../src/transformers/gpt2/pretrained.js';
 import { generate } from '../../src/transformers/generation.js';
+import { GPT2Tokenizer } from '../../src/transformers/tokenizer.js';
 import { HybridFHEModel } from '../../src/hybrid/hybrid-model.js';
 import { buildHybridLlm, loadHybridLlmClient } from '../../src/hybrid/hybrid-llm.js';
 import { linearModuleNames } from '../../src/hybrid/linear-modules.js';
@@ -39,8 +45,10 @@ const o = new Command('experiments/hybrid-llm/run.ts')
   .option('--new-tokens <n>', 'greedy tokens to generate', intOption('--new-tokens', 1), 4)
   .option('--backend <name>', 'linear backend', 'glwe')
   .option('--skip-clear', 'do not run simulate/disable for the comparison')
+  .option('--text <file>', 'take the prompts from this text (tokenized with --model\'s tokenizer)')
+  .option('--execute-prompts <n>', "also run 'execute' (in-process encrypted) on the first n prompts", intOption('--execute-prompts', 0), 0)
   .parse()
-  .opts<{ model?: string; shape: string; prompts: number; promptTokens: number; newTokens: number; backend: string; skipClear?: boolean }>();
+  .opts<{ model?: string; shape: string; prompts: number; promptTokens: number; newTokens: number; backend: string; skipClear?: boolean; text?: string; executePrompts: number }>();
 
 function procStat(pid: number): { cpuS: number; rssMiB: number; hwmMiB: number } {
   const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
@@ -61,7 +69,15 @@ if (!modelDir) {
 }
 const config = JSON.parse(fs.readFileSync(path.join(modelDir, 'config.json'), 'utf8')) as { vocab_size: number };
 const rng = new Rng(7);
-const prompts = Array.from({ length: o.prompts }, () => Array.from({ length: o.promptTokens }, () => Math.floor(rng.uniform(0, Math.min(config.vocab_size, 50000)))));
+let prompts: number[][];
+if (o.text) {
+  if (!o.model) throw new Error('--text needs --model (its tokenizer)');
+  const ids = GPT2Tokenizer.fromPretrained(o.model).encode(fs.readFileSync(o.text, 'utf8'));
+  const gap = Math.floor((ids.length - o.promptTokens) / o.prompts);
+  prompts = Array.from({ length: o.prompts }, (_, i) => ids.slice(i * gap, i * gap + o.promptTokens));
+} else {
+  prompts = Array.from({ length: o.prompts }, () => Array.from({ length: o.promptTokens }, () => Math.floor(rng.uniform(0, Math.min(config.vocab_size, 50000)))));
+}
 
 // clear references: float, 8-bit disable and simulate (the exact integers the server computes on ciphertexts)
 const clear: Record<string, number[][]> = {};
@@ -77,6 +93,13 @@ if (!o.skipClear) {
     h.setFheMode(mode);
     clear[mode] = [];
     for (const p of prompts) clear[mode].push((await generate(model, p, { maxNewTokens: o.newTokens, eosTokenId: null })).newTokens[0]!);
+  }
+  if (o.executePrompts > 0) {
+    h.setFheMode('execute');
+    clear.execute = [];
+    const t0 = performance.now();
+    for (const p of prompts.slice(0, o.executePrompts)) clear.execute.push((await generate(model, p, { maxNewTokens: o.newTokens, eosTokenId: null })).newTokens[0]!);
+    console.log(JSON.stringify({ execute: true, prompts: clear.execute.length, wallS: (performance.now() - t0) / 1000, equalSimulate: clear.execute.every((t, i) => JSON.stringify(t) === JSON.stringify(clear.simulate![i])) }));
   }
   void run;
   model.dispose();
@@ -105,6 +128,8 @@ try {
         steps.push(now - last);
         callsAt.push(hybrid.calls.length);
         last = now;
+        // one line per step, so a run cut short still leaves its per-step figures
+        console.error(JSON.stringify({ prompt: i, step: steps.length, stepS: steps[steps.length - 1]! / 1000, calls: hybrid.calls.length - calls0, serverCpuS: procStat(server.pid!).cpuS - s0.cpuS, clientCpuS: (process.cpuUsage(c0).user + process.cpuUsage(c0).system) / 1e6 }));
       },
     });
     const calls = hybrid.calls.slice(calls0);
@@ -115,6 +140,8 @@ try {
     const r = {
       prompt: i,
       tokens: newTokens[0],
+      promptIds: o.text ? prompts[i] : undefined,
+      equalsExecute: clear.execute && i < clear.execute.length ? JSON.stringify(newTokens[0]) === JSON.stringify(clear.execute[i]) : null,
       equalsSimulate: clear.simulate ? JSON.stringify(newTokens[0]) === JSON.stringify(clear.simulate[i]) : null,
       equalsDisable: clear.disable ? JSON.stringify(newTokens[0]) === JSON.stringify(clear.disable[i]) : null,
       equalsFloat: clear.float ? JSON.stringify(newTokens[0]) === JSON.stringify(clear.float[i]) : null,
@@ -148,6 +175,9 @@ try {
       serverPeakRssMiB: end.hwmMiB,
       serverRssAtStartMiB: serverStart.rssMiB,
       allEqualSimulate: results.every((r) => r.equalsSimulate !== false),
+      allEqualDisable: results.every((r) => r.equalsDisable !== false),
+      allEqualExecute: results.every((r) => r.equalsExecute !== false),
+      allEqualFloat: results.every((r) => r.equalsFloat !== false),
       machine: `${os.cpus().length} × ${os.cpus()[0]?.model}, shared with other jobs`,
     }),
   );
