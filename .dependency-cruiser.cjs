@@ -10,6 +10,8 @@
 /** Folder (under src/) → the src/ folders it may import. `hybrid/server` is the model server inside `hybrid`. */
 const MAY_IMPORT = {
   util: [],
+  // charts: Vega-Lite specs rendered to SVG
+  plot: [],
   backend: ['util'],
   nn: ['util'],
   quant: ['nn', 'util'],
@@ -27,7 +29,7 @@ const MAY_IMPORT = {
   analysis: ['nn', 'quant', 'train', 'compiler', 'util'],
   ptq: ['nn', 'quant', 'train', 'analysis', 'util'],
   export: ['nn', 'quant', 'onnx', 'util'],
-  sweep: ['train', 'models', 'prune', 'analysis', 'ptq', 'quant', 'nn', 'backend', 'util'],
+  sweep: ['train', 'models', 'prune', 'analysis', 'ptq', 'quant', 'nn', 'backend', 'plot', 'util'],
   transformers: ['nn', 'quant', 'train', 'backend', 'util'],
   // the LLM path: GPT-2 models (transformers) and the packed GLWE engine (glwe)
   hybrid: ['compiler', 'runtime', 'tfhe', 'onnx', 'export', 'nn', 'quant', 'ptq', 'transformers', 'glwe', 'util'],
@@ -44,7 +46,7 @@ const HYBRID_SERVER_SIDE = ['deployment', 'backend', 'crypto-backend', 'tfhe-bac
 const hybridServerSide = `^src/hybrid/(${HYBRID_SERVER_SIDE.join('|')})\\.ts$`;
 
 /** Layers that must load without TensorFlow.js (a server imports them). */
-const NO_TFJS = ['onnx', 'compiler', 'tfhe', 'runtime', 'glwe', 'data', 'util', 'hybrid/server', 'scale'];
+const NO_TFJS = ['onnx', 'compiler', 'tfhe', 'runtime', 'glwe', 'data', 'util', 'plot', 'hybrid/server', 'scale'];
 
 const esc = (s) => s.replace(/\//g, '\\/');
 const folders = Object.keys(MAY_IMPORT);

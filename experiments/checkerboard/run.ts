@@ -271,7 +271,7 @@ const shownSummaries = summarize(shownRecords);
 fs.writeFileSync(path.join(outDir, 'results.csv'), toCsv(allRecords));
 fs.writeFileSync(path.join(outDir, 'results.json'), `${JSON.stringify({ summaries, runs: allRecords }, null, 2)}\n`);
 fs.writeFileSync(path.join(outDir, 'results.md'), toMarkdown(shownSummaries));
-fs.writeFileSync(path.join(outDir, 'plot.svg'), toSvg(shownRecords, 'checkerboard: test accuracy vs accumulator bits (3-bit nets)'));
+fs.writeFileSync(path.join(outDir, 'plot.svg'), await toSvg(shownRecords, 'checkerboard: test accuracy vs accumulator bits (3-bit nets)'));
 
 const gen = generateCheckerboard({ seed: 42 });
 const pd = loadPeerCheckerboard();

@@ -20,6 +20,7 @@ import type { EpochMetrics, FitOptions } from '../../src/train/trainer.js';
 import { argmaxRows, evaluate } from '../../src/train/trainer.js';
 import { ConfigError } from '../../src/util/errors.js';
 import { nhwcToNchw } from '../../src/util/layout.js';
+import { type SeriesPoint, lineChartSpec, renderSvg } from '../../src/plot/index.js';
 
 /** `float`: CNV's float twin (src/models/cnv.ts, FloatCnv), trained as a distillation teacher for the QAT CNV. */
 export type Variant = 'full' | 'small' | 'fashion' | 'float';
@@ -71,53 +72,23 @@ export function afterStep(model: Module): (() => void) | undefined {
 
 // ─── learning curve ───────────────────────────────────────────────────────────────────────────────────────────────
 
-export function writeCurve(dir: string, history: EpochMetrics[], title: string): void {
+export async function writeCurve(dir: string, history: EpochMetrics[], title: string): Promise<void> {
   fs.mkdirSync(dir, { recursive: true });
   const csv = ['epoch,lr,train_loss,train_accuracy,test_loss,test_accuracy,seconds'];
   for (const m of history) {
     csv.push([m.epoch + 1, m.lr, m.trainLoss, m.trainAccuracy, m.testLoss ?? '', m.testAccuracy ?? '', m.seconds].join(','));
   }
   fs.writeFileSync(path.join(dir, 'curve.csv'), `${csv.join('\n')}\n`);
-  fs.writeFileSync(path.join(dir, 'curve.svg'), curveSvg(history, title));
+  fs.writeFileSync(path.join(dir, 'curve.svg'), await curveSvg(history, title));
 }
 
-/** A plain SVG line plot of train and test accuracy per epoch. */
-export function curveSvg(history: EpochMetrics[], title: string): string {
-  const W = 640;
-  const H = 400;
-  const L = 60;
-  const R = 20;
-  const T = 40;
-  const B = 50;
-  const n = Math.max(history.length, 1);
-  const xOf = (e: number) => L + ((W - L - R) * (n === 1 ? 0.5 : e / (n - 1)));
-  const yOf = (a: number) => T + (H - T - B) * (1 - a);
-  const line = (pick: (m: EpochMetrics) => number | undefined, color: string) => {
-    const pts = history
-      .map((m, i) => [i, pick(m)] as const)
-      .filter((p): p is readonly [number, number] => p[1] !== undefined)
-      .map(([i, a]) => `${xOf(i).toFixed(1)},${yOf(a).toFixed(1)}`);
-    const dots = pts.map((p) => `<circle cx="${p.split(',')[0]}" cy="${p.split(',')[1]}" r="3" fill="${color}"/>`).join('');
-    return `<polyline fill="none" stroke="${color}" stroke-width="2" points="${pts.join(' ')}"/>${dots}`;
-  };
-  const grid = [0, 0.2, 0.4, 0.6, 0.8, 1]
-    .map((a) => `<line x1="${L}" x2="${W - R}" y1="${yOf(a)}" y2="${yOf(a)}" stroke="#ddd"/><text x="${L - 8}" y="${yOf(a) + 4}" text-anchor="end" font-size="12">${Math.round(a * 100)}%</text>`)
-    .join('');
-  const ticks = history.map((_, i) => `<text x="${xOf(i)}" y="${H - B + 18}" text-anchor="middle" font-size="12">${i + 1}</text>`).join('');
-  const esc = title.replace(/&/g, '&amp;').replace(/</g, '&lt;');
-  return [
-    `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" font-family="sans-serif">`,
-    `<rect width="${W}" height="${H}" fill="white"/>`,
-    `<text x="${W / 2}" y="24" text-anchor="middle" font-size="15">${esc}</text>`,
-    grid,
-    ticks,
-    `<text x="${W / 2}" y="${H - 10}" text-anchor="middle" font-size="12">epoch</text>`,
-    line((m) => m.trainAccuracy, '#1f77b4'),
-    line((m) => m.testAccuracy, '#d62728'),
-    `<text x="${W - R - 150}" y="${T + 16}" font-size="12" fill="#1f77b4">train accuracy</text>`,
-    `<text x="${W - R - 150}" y="${T + 32}" font-size="12" fill="#d62728">test accuracy</text>`,
-    '</svg>',
-  ].join('\n');
+/** Train and test accuracy per epoch (a Vega-Lite line chart, rendered to SVG). */
+export function curveSvg(history: EpochMetrics[], title: string): Promise<string> {
+  const points: SeriesPoint[] = history.flatMap((m, i) => [
+    { x: i + 1, y: m.trainAccuracy, series: 'train accuracy' },
+    ...(m.testAccuracy === undefined ? [] : [{ x: i + 1, y: m.testAccuracy, series: 'test accuracy' }]),
+  ]);
+  return renderSvg(lineChartSpec(points, { title, xTitle: 'epoch', yTitle: 'accuracy', yFormat: '.0%', xInteger: true }));
 }
 
 // ─── FHE evaluation ───────────────────────────────────────────────────────────────────────────────────────────────

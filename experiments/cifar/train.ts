@@ -211,8 +211,8 @@ if (o.evalOnly) {
         a2q.afterStep();
       };
     })(),
-    onEpoch: (m) => {
-      writeCurve(out, historyFromCheckpoint(ckpt), curveTitle);
+    onEpoch: async (m) => {
+      await writeCurve(out, historyFromCheckpoint(ckpt), curveTitle);
       log(
         `epoch ${m.epoch + 1}: lr ${m.lr.toExponential(2)} train loss ${m.trainLoss.toFixed(4)} acc ${(100 * m.trainAccuracy).toFixed(2)}% ` +
           `test acc ${m.testAccuracy === undefined ? '—' : (100 * m.testAccuracy).toFixed(2)}% (${m.seconds.toFixed(0)} s, ` +
@@ -222,7 +222,7 @@ if (o.evalOnly) {
     },
   });
   detachAccumulatorRounding(model);
-  writeCurve(out, res.history, curveTitle);
+  await writeCurve(out, res.history, curveTitle);
   const trainSeconds = res.history.reduce((a, m) => a + m.seconds, 0);
   log(`training: ${res.history.length} epochs in checkpoint history, ${trainSeconds.toFixed(0)} s of epoch time in total (this invocation ${res.seconds.toFixed(0)} s)`);
 }

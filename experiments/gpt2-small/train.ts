@@ -96,7 +96,7 @@ async function main(): Promise<void> {
   console.log(`model: ${o.nLayer} layers, width ${o.nEmbd}, ${o.nHead} heads, context ${o.context}; ${(nParams / 1e6).toFixed(2)} M parameters (F16 ${((nParams * 2) / 2 ** 20).toFixed(1)} MiB)`);
 
   if (typeof a.export === 'string') {
-    exportRun(model, run!, a.export);
+    await exportRun(model, run!, a.export);
     return;
   }
   const train = readU16(path.join(o.corpus, 'train.u16'));
@@ -118,18 +118,18 @@ async function main(): Promise<void> {
   const secs = (Date.now() - t0) / 1000;
   const tokens = res.steps * o.batch * o.accum * o.context;
   if (measure) console.log(`measure: ${res.steps} steps, ${tokens} tokens in ${secs.toFixed(1)} s = ${(tokens / secs).toFixed(0)} tokens/s`);
-  else if (run) writeLog(run, res.log);
+  else if (run) await writeLog(run, res.log);
 }
 
-function writeLog(run: string, log: LMLogEntry[]): void {
+async function writeLog(run: string, log: LMLogEntry[]): Promise<void> {
   const csv = ['step,lr,loss,grad_norm,validation_loss,tokens,seconds'];
   for (const e of log) csv.push([e.step, e.lr, e.loss, e.gradNorm, e.validationLoss ?? '', e.tokens, e.seconds].join(','));
   fs.writeFileSync(path.join(run, 'log.csv'), csv.join('\n') + '\n');
-  fs.writeFileSync(path.join(run, 'curve.svg'), lossCurveSvg(log, 'gpt2-kjv-small: training and validation loss'));
+  fs.writeFileSync(path.join(run, 'curve.svg'), await lossCurveSvg(log, 'gpt2-kjv-small: training and validation loss'));
 }
 
 /** The run's last checkpoint as a Hugging Face folder (F16), with the GPT-2 tokenizer and generation defaults. */
-function exportRun(model: GPT2LMHeadModel, run: string, dir: string): void {
+async function exportRun(model: GPT2LMHeadModel, run: string, dir: string): Promise<void> {
   const { tensors, metadata } = decodeTensors(new Uint8Array(fs.readFileSync(path.join(run, 'last.safetensors'))));
   const state = new Map([...tensors].filter(([k]) => k.startsWith('model.')).map(([k, t]) => [k.slice(6), t] as const));
   model.loadStateDict(state);
@@ -140,7 +140,7 @@ function exportRun(model: GPT2LMHeadModel, run: string, dir: string): void {
     JSON.stringify({ bos_token_id: 50256, eos_token_id: 50256, do_sample: true, temperature: 0.8, top_k: 50, top_p: 0.95, max_new_tokens: 100 }, null, 2) + '\n',
   );
   const log = JSON.parse(metadata.history!) as LMLogEntry[];
-  writeLog(run, log);
+  await writeLog(run, log);
   console.log(`exported step ${metadata.epoch} to ${dir}`);
 }
 

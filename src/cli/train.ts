@@ -93,8 +93,9 @@ async function runTrain(o: TrainOptions): Promise<void> {
     checkpointDir: o.out,
     resume: o.resume,
     ...(constraint ? { afterStep: constraint.afterStep } : {}),
-    onEpoch: (m) =>
-      log(`epoch ${m.epoch + 1}/${o.epochs}  loss ${m.trainLoss.toFixed(4)}  train ${(100 * m.trainAccuracy).toFixed(2)}%  test ${(100 * (m.testAccuracy ?? 0)).toFixed(2)}%  ${m.seconds.toFixed(1)}s`),
+    onEpoch: (m) => {
+      log(`epoch ${m.epoch + 1}/${o.epochs}  loss ${m.trainLoss.toFixed(4)}  train ${(100 * m.trainAccuracy).toFixed(2)}%  test ${(100 * (m.testAccuracy ?? 0)).toFixed(2)}%  ${m.seconds.toFixed(1)}s`);
+    },
   });
   const last = result.history[result.history.length - 1];
   const ceiling = o.model === 'quant-simple-net' && o.scales === 'notebook' ? quantizedInputCeiling(data.test, 1 / (2 ** (o.bits - 1) - 1)) : undefined;

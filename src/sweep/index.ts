@@ -156,12 +156,12 @@ export async function runSweep(spec: SweepSpec, opts: SweepOptions): Promise<Swe
     }
   }
   progress.stop();
-  const outcome = writeReports(runs, done, opts, resumed, todo.length - errors.length);
+  const outcome = await writeReports(runs, done, opts, resumed, todo.length - errors.length);
   if (errors.length) throw new FhenetError(`${errors.length} sweep run(s) failed (finished runs are saved; rerun to retry):\n${errors.join('\n')}`);
   return outcome;
 }
 
-function writeReports(runs: RunConfig[], done: Map<string, RunRecord>, opts: SweepOptions, resumed: number, ran: number): SweepOutcome {
+async function writeReports(runs: RunConfig[], done: Map<string, RunRecord>, opts: SweepOptions, resumed: number, ran: number): Promise<SweepOutcome> {
   const records = runs.map((c) => done.get(configHash(c))).filter((r): r is RunRecord => r !== undefined);
   const summaries = summarize(records);
   const files = {
@@ -174,6 +174,6 @@ function writeReports(runs: RunConfig[], done: Map<string, RunRecord>, opts: Swe
   writeFileAtomic(files.csv, toCsv(records));
   writeFileAtomic(files.json, `${JSON.stringify({ summaries, runs: records }, null, 2)}\n`);
   writeFileAtomic(files.md, toMarkdown(summaries));
-  writeFileAtomic(files.svg, toSvg(records, opts.title));
+  writeFileAtomic(files.svg, await toSvg(records, opts.title));
   return { records, summaries, resumed, ran, files };
 }

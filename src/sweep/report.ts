@@ -1,8 +1,9 @@
-/** Sweep outputs: per-run CSV and JSON, a per-configuration markdown table, and an SVG plot (hand-written SVG). */
+/** Sweep outputs: per-run CSV and JSON, a per-configuration markdown table, and an SVG plot (Vega-Lite). */
 import { summarize as summarizeValues, type Summary } from '../util/stats.js';
 import type { Family, RunConfig } from './config.js';
 import { configLabel } from './config.js';
 import type { RunResult } from './run.js';
+import { type TopLevelSpec, renderSvg } from '../plot/index.js';
 
 export interface RunRecord {
   hash: string;
@@ -105,76 +106,67 @@ export function toMarkdown(summaries: ConfigSummary[]): string {
 
 const COLORS: Record<Family, string> = { float: '#7f7f7f', ptq: '#d62728', qat: '#1f77b4', 'qat-brevitas': '#9467bd', a2q: '#2ca02c' };
 
-function esc(s: string): string {
-  return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
-}
-
 /**
- * Accuracy against accumulator bits: every run as a faint dot, every configuration as a marker at its mean with a
- * min–max bar, one colour (series) per configuration family. Float nets have no accumulator and are left out.
+ * Accuracy against accumulator bits as a Vega-Lite spec: every run as a faint dot, every configuration as a marker at
+ * its mean with a min–max bar and its number, one colour per configuration family; beside it the numbered list of
+ * configurations. Float nets have no accumulator and are left out.
  */
-export function toSvg(records: RunRecord[], title = 'test accuracy vs accumulator bits'): string {
+export function plotSpec(records: RunRecord[], title = 'test accuracy vs accumulator bits'): TopLevelSpec {
   const pts = records.filter((r) => r.result.accumulatorBits !== null);
   const summaries = summarize(pts);
-  const W = 760;
-  const H = 480;
-  const m = { l: 60, r: 250, t: 40, b: 50 };
-  const bits = pts.map((r) => r.result.accumulatorBits!);
-  const accs = pts.map((r) => r.result.testAccuracy);
-  const xMin = bits.length ? Math.min(...bits) - 1 : 4;
-  const xMax = bits.length ? Math.max(...bits) + 1 : 10;
-  const yMin = accs.length ? Math.max(0, Math.floor(Math.min(...accs) * 20) / 20 - 0.05) : 0.4;
-  const yMax = 1;
-  const X = (v: number) => m.l + ((v - xMin) / (xMax - xMin)) * (W - m.l - m.r);
-  const Y = (v: number) => H - m.b - ((v - yMin) / (yMax - yMin)) * (H - m.t - m.b);
-  const out: string[] = [
-    `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="12">`,
-    `<rect width="${W}" height="${H}" fill="white"/>`,
-    `<text x="${m.l}" y="22" font-size="15">${esc(title)}</text>`,
-  ];
-  for (let b = Math.ceil(xMin); b <= xMax; b++) {
-    out.push(`<line x1="${X(b)}" y1="${Y(yMin)}" x2="${X(b)}" y2="${Y(yMax)}" stroke="#eee"/>`, `<text x="${X(b)}" y="${H - m.b + 18}" text-anchor="middle">${b}</text>`);
+  // Small deterministic horizontal offsets (in bits) keep configurations at the same bit width apart.
+  const perBits = new Map<number, number>();
+  const offset = new Map<string, number>();
+  for (const s of summaries) {
+    const b = Math.round(s.accumulatorBits!.mean);
+    const n = perBits.get(b) ?? 0;
+    perBits.set(b, n + 1);
+    offset.set(s.label, (n % 5) * 0.08 - 0.16);
   }
-  for (let a = Math.ceil(yMin * 20) / 20; a <= yMax + 1e-9; a += 0.05) {
-    out.push(`<line x1="${m.l}" y1="${Y(a)}" x2="${W - m.r}" y2="${Y(a)}" stroke="#eee"/>`, `<text x="${m.l - 6}" y="${Y(a) + 4}" text-anchor="end">${Math.round(a * 100)}%</text>`);
-  }
-  out.push(
-    `<rect x="${m.l}" y="${m.t}" width="${W - m.l - m.r}" height="${H - m.t - m.b}" fill="none" stroke="#333"/>`,
-    `<text x="${(m.l + W - m.r) / 2}" y="${H - 12}" text-anchor="middle">accumulator bits (max over layers, signed)</text>`,
-    `<text transform="translate(16 ${(m.t + H - m.b) / 2}) rotate(-90)" text-anchor="middle">test accuracy</text>`,
-  );
-  // Small deterministic horizontal offsets keep configurations at the same bit width apart.
-  const offsets = new Map<number, number>();
-  summaries.forEach((s, i) => {
-    const color = COLORS[s.family];
-    const bx = s.accumulatorBits!.mean;
-    const n = offsets.get(Math.round(bx)) ?? 0;
-    offsets.set(Math.round(bx), n + 1);
-    const dx = (n % 5) * 6 - 12;
-    for (const r of pts.filter((p) => p.label === s.label)) {
-      out.push(`<circle cx="${(X(r.result.accumulatorBits!) + dx).toFixed(1)}" cy="${Y(r.result.testAccuracy).toFixed(1)}" r="2" fill="${color}" fill-opacity="0.3"/>`);
-    }
-    const cx = X(bx) + dx;
-    out.push(
-      `<line x1="${cx.toFixed(1)}" y1="${Y(s.testAccuracy.min).toFixed(1)}" x2="${cx.toFixed(1)}" y2="${Y(s.testAccuracy.max).toFixed(1)}" stroke="${color}"/>`,
-      `<circle cx="${cx.toFixed(1)}" cy="${Y(s.testAccuracy.mean).toFixed(1)}" r="4.5" fill="${color}" stroke="black" stroke-width="0.5"><title>${esc(s.label)}: ${pct(s.testAccuracy.mean)}% at ${bitsFmt(s.accumulatorBits!.mean)} bits</title></circle>`,
-      `<text x="${(cx + 7).toFixed(1)}" y="${(Y(s.testAccuracy.mean) - 5).toFixed(1)}" font-size="9" fill="${color}">${i + 1}</text>`,
-    );
-  });
-  // Legend: families, then numbered configurations.
-  let ly = m.t + 8;
-  const fams = [...new Set(summaries.map((s) => s.family))];
-  for (const f of fams) {
-    out.push(`<circle cx="${W - m.r + 20}" cy="${ly}" r="5" fill="${COLORS[f]}"/>`, `<text x="${W - m.r + 30}" y="${ly + 4}">${esc(f)}</text>`);
-    ly += 16;
-  }
-  ly += 6;
-  summaries.forEach((s, i) => {
-    out.push(`<text x="${W - m.r + 14}" y="${ly}" font-size="10" fill="${COLORS[s.family]}">${i + 1}. ${esc(s.label)}</text>`);
-    ly += 13;
-  });
-  out.push('</svg>');
-  return `${out.join('\n')}\n`;
+  const runs = pts.map((r) => ({ bits: r.result.accumulatorBits! + (offset.get(r.label) ?? 0), accuracy: r.result.testAccuracy, family: r.config.family }));
+  const configs = summaries.map((s, i) => ({
+    n: i + 1,
+    name: `${i + 1}. ${s.label}`,
+    family: s.family,
+    bits: s.accumulatorBits!.mean + offset.get(s.label)!,
+    mean: s.testAccuracy.mean,
+    min: s.testAccuracy.min,
+    max: s.testAccuracy.max,
+    tip: `${s.label}: ${pct(s.testAccuracy.mean)} % at ${bitsFmt(s.accumulatorBits!.mean)} bits`,
+  }));
+  const families = [...new Set(summaries.map((s) => s.family))];
+  const color = { field: 'family', type: 'nominal' as const, title: 'family', scale: { domain: families, range: families.map((f) => COLORS[f]) } };
+  const x = { field: 'bits', type: 'quantitative' as const, title: 'accumulator bits (max over layers, signed)', scale: { zero: false, padding: 12 }, axis: { tickMinStep: 1, format: 'd' } };
+  const y = { field: 'mean', type: 'quantitative' as const, title: 'test accuracy', scale: { zero: false }, axis: { format: '.0%' } };
+  return {
+    $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
+    title,
+    hconcat: [
+      {
+        width: 460,
+        height: 380,
+        layer: [
+          { data: { values: runs }, mark: { type: 'point', filled: true, opacity: 0.3, size: 16 }, encoding: { x, y: { ...y, field: 'accuracy' }, color } },
+          { data: { values: configs }, mark: 'rule', encoding: { x, y: { ...y, field: 'min' }, y2: { field: 'max' }, color } },
+          { data: { values: configs }, mark: { type: 'point', filled: true, size: 70, stroke: 'black', strokeWidth: 0.5, opacity: 1 }, encoding: { x, y, color, tooltip: { field: 'tip' } } },
+          { data: { values: configs }, mark: { type: 'text', dx: 8, dy: -6, fontSize: 9 }, encoding: { x, y, color, text: { field: 'n' } } },
+        ],
+      },
+      {
+        width: 320,
+        height: { step: 13 },
+        view: { stroke: null },
+        data: { values: configs },
+        mark: { type: 'text', align: 'left', fontSize: 10 },
+        encoding: { x: { value: 0 }, y: { field: 'n', type: 'ordinal', axis: null }, text: { field: 'name' }, color },
+      },
+    ],
+  } as TopLevelSpec;
+}
+
+/** The sweep plot (plotSpec) as SVG text. */
+export function toSvg(records: RunRecord[], title?: string): Promise<string> {
+  return renderSvg(plotSpec(records, title));
 }
 
 export function recordFor(hash: string, config: RunConfig, result: RunRecord['result'], label = configLabel(config)): RunRecord {

@@ -34,7 +34,8 @@ export interface FitOptions {
   resume?: boolean;
   /** Progress display: default bar on a TTY, lines otherwise. */
   progress?: 'bar' | 'lines' | 'silent';
-  onEpoch?: (m: EpochMetrics) => void;
+  /** Called after each epoch (awaited: a callback may write files before the next epoch starts). */
+  onEpoch?: (m: EpochMetrics) => void | Promise<void>;
   /** Called after each optimizer step (e.g. to re-apply constraints). */
   afterStep?: () => void;
   /**
@@ -263,7 +264,7 @@ export async function fit(model: Module, data: { train: Dataset; test?: Dataset 
     m.seconds = (Date.now() - te) / 1000;
     history.push(m);
     if (ckptFile) await saveTrainingState(ckptFile, model, optimizer, { epoch, rng: rng.state(), history });
-    opts.onEpoch?.(m);
+    await opts.onEpoch?.(m);
     if (opts.earlyStopPatience && data.test && shouldStop(history, opts.earlyStopPatience)) {
       stoppedEarly = true;
       break;

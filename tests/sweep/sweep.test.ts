@@ -56,8 +56,8 @@ describe('sweep spec', () => {
     expect(() => parseSweepSpec({ ...raw, grids: [{ ...raw.grids[0], tag: 3 }] })).toThrow(ConfigError);
   });
 
-  it('draws an SVG even with no quantized runs', () => {
-    expect(toSvg([])).toMatch(/^<svg[^]*<\/svg>\n$/);
+  it('draws an SVG even with no quantized runs', async () => {
+    expect(await toSvg([])).toMatch(/^<svg[^]*<\/svg>\n$/);
   });
 });
 
