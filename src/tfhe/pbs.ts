@@ -104,6 +104,8 @@ export class BlindRotator {
     readonly fft: NegacyclicFft,
     /** If given, the whole loop runs in the native kernel (same algorithm, same layouts). */
     readonly native: NativeKernel | null = null,
+    /** Native only: run the transforms through FFTW (not bit-identical to this file's FFT; see ServerKey `transform`). */
+    readonly useFftw = false,
   ) {
     const N = bsk.polynomialSize;
     const k1 = bsk.glweDimension + 1;
@@ -139,7 +141,7 @@ export class BlindRotator {
   private runNative(luts: Float64Array, masks: Int32Array, bodies: Int32Array, accs: Float64Array, batch: number): void {
     const { data, inputDimension, glweDimension, baseLog, level } = this.bsk;
     const f = this.fft;
-    this.native!.blindRotate(data, luts, masks, bodies, accs, batch, inputDimension, glweDimension, this.N, baseLog, level, f.twRe, f.twIm, f.stRe, f.stIm);
+    this.native!.blindRotate(data, luts, masks, bodies, accs, batch, inputDimension, glweDimension, this.N, baseLog, level, f.twRe, f.twIm, f.stRe, f.stIm, this.useFftw ? 1 : 0);
   }
 
   /**

@@ -18,13 +18,12 @@
 #include "negacyclic_fft.h"
 #include "napi_typed.h"
 #ifdef FHENET_FFTW
-#include "fftw_order.h"
 /*
- * FFTW transforms in the blind rotation: opt-in (FHENET_TFHE_FFTW=1, read when the module loads). They are faster but
- * not bit-identical to the TypeScript reference (another float rounding order, inside the noise model's FFT term),
- * and the tests hold the default kernel to bit-identity with the reference.
+ * FFTW transforms in the blind rotation, chosen per call (ServerKey's `transform`; the default where this kernel was
+ * built with FFTW). Faster, but not bit-identical to the TypeScript reference: FFTW rounds in another order (within
+ * the noise model's FFT term, docs/tfhe.md). The shared FFT stays available and bit-identical to the reference.
  */
-static int use_fftw = 0;
+#include "fftw_order.h"
 #endif
 
 
@@ -41,7 +40,7 @@ static void rotate_sub(const double *src, int a, double *dst, int N) {
 typedef struct {
   double *diff, *digit, *digF, *outF;
 #ifdef FHENET_FFTW
-  const FftwOrder *fftw; /* FFTW transforms in use (FHENET_TFHE_FFTW=1 and the permutation found), else NULL */
+  const FftwOrder *fftw; /* FFTW transforms in use (asked for and the permutation found), else NULL */
   double *nat;           /* FFTW-aligned scratch: natural-order spectrum (N) and fold buffer (N) */
 #endif
 } Scratch;
@@ -164,7 +163,8 @@ static void cmux(double *acc, int a, const double *key, int k, int N, int baseLo
  * per ciphertext. Per ciphertext the operations are exactly those of a single rotation.
  */
 static int blind_rotate_batch(const double *bsk, const double *luts, const int32_t *masks, const int32_t *bodies,
-                              double *accs, int batch, int n, int k, int N, int baseLog, int level, const Fft *f) {
+                              double *accs, int batch, int n, int k, int N, int baseLog, int level, const Fft *f,
+                              int useFftw) {
   const int k1 = k + 1, Q = level * k1;
   Scratch sc;
   if (scratch_alloc(&sc, k1, N, Q) != 0) {
@@ -172,7 +172,9 @@ static int blind_rotate_batch(const double *bsk, const double *luts, const int32
     return -1;
   }
 #ifdef FHENET_FFTW
-  sc.fftw = use_fftw ? fftw_order_get(f) : NULL;
+  sc.fftw = useFftw ? fftw_order_get(f) : NULL;
+#else
+  (void)useFftw;
 #endif
   for (int b = 0; b < batch; b++) acc_init(accs + (size_t)b * k1 * N, luts + (size_t)b * N, bodies[b], k, N);
   for (int i = 0; i < n; i++) {
@@ -220,16 +222,17 @@ static int32_t i32(napi_env env, napi_value v) {
 }
 
 /*
- * blindRotate(bsk, luts, masks, bodies, accs, batch, n, k, N, baseLog, level, twRe, twIm, stRe, stIm):
- * luts batch×N, masks batch×n (Int32Array), bodies Int32Array(batch), accs batch×(k+1)N. Sizes are
+ * blindRotate(bsk, luts, masks, bodies, accs, batch, n, k, N, baseLog, level, twRe, twIm, stRe, stIm, useFftw):
+ * luts batch×N, masks batch×n (Int32Array), bodies Int32Array(batch), accs batch×(k+1)N; useFftw 1 runs the
+ * transforms through FFTW (where built and usable for N, see fftwUsable), 0 through the shared FFT. Sizes are
  * checked here too (the caller checks them first; a kernel must never trust its arguments).
  */
 static napi_value BlindRotate(napi_env env, napi_callback_info info) {
-  size_t argc = 15;
-  napi_value argv[15];
+  size_t argc = 16;
+  napi_value argv[16];
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  if (argc != 15) {
-    napi_throw_type_error(env, NULL, "blindRotate: 15 arguments expected");
+  if (argc != 16) {
+    napi_throw_type_error(env, NULL, "blindRotate: 16 arguments expected");
     return NULL;
   }
   size_t lBsk, lLut, lMask, lBody, lAcc, lTw, lTw2, lSt, lSt2;
@@ -238,7 +241,7 @@ static napi_value BlindRotate(napi_env env, napi_callback_info info) {
   const int32_t *masks = typed(env, argv[2], &lMask), *bodies = typed(env, argv[3], &lBody);
   double *accs = typed(env, argv[4], &lAcc);
   const int batch = i32(env, argv[5]), n = i32(env, argv[6]), k = i32(env, argv[7]), N = i32(env, argv[8]);
-  const int baseLog = i32(env, argv[9]), level = i32(env, argv[10]);
+  const int baseLog = i32(env, argv[9]), level = i32(env, argv[10]), useFftw = i32(env, argv[15]);
   f.twRe = typed(env, argv[11], &lTw);
   f.twIm = typed(env, argv[12], &lTw2);
   f.stRe = typed(env, argv[13], &lSt);
@@ -266,7 +269,7 @@ static napi_value BlindRotate(napi_env env, napi_callback_info info) {
       napi_throw_range_error(env, NULL, "blindRotate: body index out of range");
       return NULL;
     }
-  if (blind_rotate_batch(bsk, luts, masks, bodies, accs, batch, n, k, N, baseLog, level, &f) != 0)
+  if (blind_rotate_batch(bsk, luts, masks, bodies, accs, batch, n, k, N, baseLog, level, &f, useFftw) != 0)
     napi_throw_error(env, NULL, "blindRotate: out of memory");
   return NULL;
 }
@@ -298,17 +301,47 @@ static napi_value Keyswitch(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/*
+ * fftwUsable(N, twRe, twIm, stRe, stIm): whether blindRotate(..., useFftw = 1) really runs FFTW for this size (built
+ * with FFTW, M % 8 == 0 and the permutation to the shared FFT's order found); false means it would use the shared FFT.
+ */
+static napi_value FftwUsable(napi_env env, napi_callback_info info) {
+  size_t argc = 5;
+  napi_value argv[5], out;
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  int usable = 0;
+#ifdef FHENET_FFTW
+  if (argc == 5) {
+    size_t l0, l1, l2, l3;
+    Fft f;
+    const int N = i32(env, argv[0]);
+    f.m = N / 2;
+    f.twRe = typed(env, argv[1], &l0);
+    f.twIm = typed(env, argv[2], &l1);
+    f.stRe = typed(env, argv[3], &l2);
+    f.stIm = typed(env, argv[4], &l3);
+    if (N >= 4 && !(N & (N - 1)) && f.twRe && f.twIm && f.stRe && f.stIm && l0 >= (size_t)f.m && l1 >= (size_t)f.m &&
+        l2 >= (size_t)f.m && l3 >= (size_t)f.m)
+      usable = fftw_order_get(&f) != NULL;
+  }
+#else
+  (void)argv;
+#endif
+  napi_get_boolean(env, usable, &out);
+  return out;
+}
+
 NAPI_MODULE_INIT() {
   napi_value fn;
-  const char *transform = "shared";
+  /* whether this build links FFTW (Debian libfftw3-dev found when it was compiled) */
 #ifdef FHENET_FFTW
-  const char *flag = getenv("FHENET_TFHE_FFTW");
-  use_fftw = flag && flag[0] == '1';
-  if (use_fftw) transform = "fftw";
+  napi_get_boolean(env, 1, &fn);
+#else
+  napi_get_boolean(env, 0, &fn);
 #endif
-  /* which transform the blind rotation uses ("fftw" falls back to the shared FFT if the permutation is not found) */
-  napi_create_string_utf8(env, transform, NAPI_AUTO_LENGTH, &fn);
-  napi_set_named_property(env, exports, "transform", fn);
+  napi_set_named_property(env, exports, "fftwBuilt", fn);
+  napi_create_function(env, "fftwUsable", NAPI_AUTO_LENGTH, FftwUsable, NULL, &fn);
+  napi_set_named_property(env, exports, "fftwUsable", fn);
   napi_create_function(env, "blindRotate", NAPI_AUTO_LENGTH, BlindRotate, NULL, &fn);
   napi_set_named_property(env, exports, "blindRotate", fn);
   napi_create_function(env, "keyswitch", NAPI_AUTO_LENGTH, Keyswitch, NULL, &fn);
