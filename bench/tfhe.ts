@@ -104,10 +104,11 @@ for (const key of sets) {
   const bskMs = performance.now() - t;
 
   const native = ServerKey.fromCompressedBytes(keyBytes);
-  // The other native transform on the same expanded key, timed alternately with the default (same load for both).
+  // The other native transform (its own expanded key: the Fourier key's order differs), timed alternately with the
+  // default so that both see the same load.
   let other: ServerKey | null = null;
   try {
-    if (native.backend === 'native') other = ServerKey.fromExpanded(native.params, native.ksk, native.bsk, { transform: native.transform === 'fftw' ? 'shared' : 'fftw' });
+    if (native.backend === 'native') other = ServerKey.fromCompressedBytes(keyBytes, { transform: native.transform === 'fftw' ? 'shared' : 'fftw' });
   } catch {
     other = null; // FFTW not usable here: only the shared FFT is timed
   }

@@ -25,6 +25,11 @@ export interface NativeKernel {
    * FFTW's spectrum order matched to the shared FFT's); false: it would run the shared FFT.
    */
   fftwUsable(N: number, twRe: Float64Array, twIm: Float64Array, stRe: Float64Array, stIm: Float64Array): boolean;
+  /**
+   * Reorders a Fourier key in place, every N-slot, from the shared FFT's order to FFTW's (the order blindRotate with
+   * useFftw = 1 reads); false, data untouched, where FFTW is not usable for N.
+   */
+  fftwKeyOrder(data: Float64Array, N: number, twRe: Float64Array, twIm: Float64Array, stRe: Float64Array, stIm: Float64Array): boolean;
 }
 
 /** Where fftw3.h may be (Debian/Ubuntu libfftw3-dev, /usr/local builds, Homebrew). */
@@ -57,7 +62,7 @@ export function loadNativeKernel(): NativeKernel | null {
     return null;
   }
   // -ffp-contract=off keeps the C arithmetic bit-identical to the TypeScript reference (no fused multiply-add).
-  const base = { sources, disableEnv: 'FHENET_TFHE_NATIVE', exports: ['blindRotate', 'keyswitch', 'fftwUsable'] };
+  const base = { sources, disableEnv: 'FHENET_TFHE_NATIVE', exports: ['blindRotate', 'keyswitch', 'fftwUsable', 'fftwKeyOrder'] };
   const plain = { ...base, name: 'fhenet-tfhe', headers, flags: ['-O3', '-march=native', '-ffp-contract=off'], libs: ['-lm'] };
   // With FFTW (libfftw3-dev) the kernel can also run the blind rotation's transforms with it (the default transform,
   // see ServerKey); without it, or if that build fails, the kernel is built without (shared FFT only).

@@ -135,6 +135,7 @@ export class ServerKey {
   readonly budget: NoiseBudget;
   readonly linear: LinearContext;
   readonly ksk: KeyswitchKey;
+  /** The Fourier bootstrapping key, in the frequency order of the blind rotation's transform (`order`). */
   readonly bsk: FourierBootstrapKey;
   readonly fft: NegacyclicFft;
   private readonly rotator: BlindRotator;
@@ -142,9 +143,9 @@ export class ServerKey {
   private readonly msMask: Int32Array;
   private readonly limits: ParseLimits;
   private readonly native: NativeKernel | null;
-  private readonly useFftw: boolean;
 
-  private constructor(params: TfheParams, ksk: KeyswitchKey, bsk: FourierBootstrapKey, fft: NegacyclicFft, opts: ServerKeyOptions) {
+  /** `ownsKey`: bsk was just expanded for this key (may be reordered in place); else it is shared and decides. */
+  private constructor(params: TfheParams, ksk: KeyswitchKey, bsk: FourierBootstrapKey, fft: NegacyclicFft, opts: ServerKeyOptions, ownsKey: boolean) {
     this.params = params;
     this.budget = noiseBudget(params, opts.log2PError ?? -40);
     this.linear = {
@@ -153,13 +154,25 @@ export class ServerKey {
       ...(opts.enforceNoiseLevel ? { maxNoiseLevel: params.maxNoiseLevel } : {}),
     };
     this.ksk = ksk;
-    this.bsk = bsk;
     this.fft = fft;
     const backend = opts.backend ?? 'auto';
     this.native = backend === 'typescript' ? null : loadNativeKernel();
     if (backend === 'native' && !this.native) throw new TfheParameterError('native kernel unavailable');
-    this.useFftw = chooseFftw(this.native, fft, opts.transform ?? 'auto');
-    this.rotator = new BlindRotator(bsk, fft, this.native, this.useFftw);
+    const transform = opts.transform ?? 'auto';
+    if (ownsKey) {
+      if (chooseFftw(this.native, fft, transform)) {
+        if (!this.native!.fftwKeyOrder(bsk.data, fft.n, fft.twRe, fft.twIm, fft.stRe, fft.stIm)) throw new TfheParameterError('FFTW transform unavailable: the key could not be reordered');
+        bsk = { ...bsk, order: 'fftw' };
+      }
+    } else {
+      // A shared expanded key (worker threads): its order fixes the transform.
+      if (transform !== 'auto' && transform !== bsk.order) {
+        throw new TfheParameterError(`this expanded key is in the ${bsk.order} transform's order; for transform '${transform}' expand a key with it (ServerKey.fromCompressedBytes)`);
+      }
+      if (bsk.order === 'fftw') chooseFftw(this.native, fft, 'fftw'); // throws where this thread cannot run FFTW
+    }
+    this.bsk = bsk;
+    this.rotator = new BlindRotator(bsk, fft, this.native);
     this.ksOut = new Float64Array(params.lweDimension + 1);
     this.msMask = new Int32Array(params.lweDimension);
     this.limits = { ...opts.limits, maxLweDimension: bigLweDimension(params) };
@@ -194,12 +207,15 @@ export class ServerKey {
     const fft = new NegacyclicFft(params.polynomialSize);
     const ksk = expandKeyswitchKey(f.ksk, opts.shared);
     const bsk = expandBootstrapKey(f.bsk, fft, opts.shared);
-    return new ServerKey(params, ksk, bsk, fft, opts);
+    return new ServerKey(params, ksk, bsk, fft, opts, true);
   }
 
-  /** Rebuild around an already expanded key (worker threads share the arrays). */
+  /**
+   * Rebuild around an already expanded key (worker threads share the arrays). The key's frequency order fixes the
+   * blind rotation's transform; `opts.transform`, if not 'auto', must agree with it.
+   */
   static fromExpanded(params: TfheParams, ksk: KeyswitchKey, bsk: FourierBootstrapKey, opts: ServerKeyOptions = {}): ServerKey {
-    return new ServerKey(params, ksk, bsk, new NegacyclicFft(params.polynomialSize), opts);
+    return new ServerKey(params, ksk, bsk, new NegacyclicFft(params.polynomialSize), opts, false);
   }
 
   /** Which implementation runs the keyswitch and blind rotation. */
@@ -209,7 +225,7 @@ export class ServerKey {
 
   /** Which transform the blind rotation runs: FFTW (native only) or the shared FFT (TypeScript's algorithm). */
   get transform(): 'fftw' | 'shared' {
-    return this.useFftw ? 'fftw' : 'shared';
+    return this.bsk.order;
   }
 
   private runKeyswitch(input: Uint32Array): void {

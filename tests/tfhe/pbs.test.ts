@@ -17,6 +17,10 @@ beforeAll(() => {
   fx = makeFixture();
 });
 
+/** The same key expanded for the shared FFT (its Fourier key in the shared order), made on first use. */
+let sharedKey: ServerKey | undefined;
+const sharedTransformKey = () => (sharedKey ??= ServerKey.fromCompressedBytes(fx.serverKeyBytes, { transform: 'shared' }));
+
 const P = 16; // 2_2 set: message 4 × carry 4
 
 const tables: Record<string, (m: number) => number> = {
@@ -52,10 +56,15 @@ describe('KS-PBS (2_2 set)', () => {
     expectFftwWhenRequired(sk);
     const ref = ServerKey.fromCompressedBytes(serverKeyBytes, { backend: 'typescript' });
     expect(ref.backend).toBe('typescript');
-    // The shared transform on the same expanded key as the default one.
-    const shared = ServerKey.fromExpanded(sk.params, sk.ksk, sk.bsk, { transform: 'shared' });
+    const shared = sharedTransformKey();
     expect(shared.transform).toBe('shared');
-    expect(() => ServerKey.fromExpanded(sk.params, sk.ksk, sk.bsk, { backend: 'typescript', transform: 'fftw' })).toThrow(/FFTW transform unavailable/);
+    expect(shared.bsk.order).toBe('shared');
+    if (sk.transform === 'fftw') {
+      // An expanded key in FFTW's order serves only the FFTW transform (worker threads rebuild keys around it).
+      expect(sk.bsk.order).toBe('fftw');
+      expect(() => ServerKey.fromExpanded(sk.params, sk.ksk, sk.bsk, { backend: 'typescript' })).toThrow(/FFTW transform unavailable/);
+      expect(() => ServerKey.fromExpanded(sk.params, sk.ksk, sk.bsk, { transform: 'shared' })).toThrow(TfheParameterError);
+    }
     const f = tables.square!;
     for (const m of [0, 7, 13]) {
       const ct = sk.parseCiphertext(client.encrypt(m));
@@ -78,14 +87,15 @@ describe('KS-PBS (2_2 set)', () => {
       expectFftwWhenRequired(sk);
       return;
     }
-    const shared = ServerKey.fromExpanded(sk.params, sk.ksk, sk.bsk, { transform: 'shared' });
+    const shared = sharedTransformKey();
     const bounds = transformDifferenceBounds(sk.params, sk.budget.log2PError);
 
-    // One external product (a blind rotation over GGSW 0 alone) on the same random accumulator, both transforms.
+    // One external product (a blind rotation over GGSW 0 alone, each transform with its key's order) on the same
+    // random accumulator.
     const { polynomialSize: N, glweDimension: k, baseLog, level } = sk.bsk;
     const k1 = k + 1;
     const r = rng(24);
-    const ggsw0 = sk.bsk.data.subarray(0, level * k1 * k1 * N);
+    const ggsw0 = [shared, sk].map((key) => key.bsk.data.subarray(0, level * k1 * k1 * N));
     let worstProduct = 0;
     for (let t = 0; t < 8; t++) {
       const lut = Float64Array.from({ length: N }, () => (r() - 0.5) * 2 ** 64);
@@ -94,7 +104,7 @@ describe('KS-PBS (2_2 set)', () => {
       const accs = [0, 1].map((useFftw) => {
         const acc = new Float64Array(k1 * N);
         const f = sk.fft;
-        kernel.blindRotate(ggsw0, lut, mask, body, acc, 1, 1, k, N, baseLog, level, f.twRe, f.twIm, f.stRe, f.stIm, useFftw as 0 | 1);
+        kernel.blindRotate(ggsw0[useFftw]!, lut, mask, body, acc, 1, 1, k, N, baseLog, level, f.twRe, f.twIm, f.stRe, f.stIm, useFftw as 0 | 1);
         return acc;
       });
       for (let j = 0; j < k1 * N; j++) {
