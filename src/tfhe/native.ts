@@ -17,7 +17,7 @@ export interface NativeKernel {
     twRe: Float64Array, twIm: Float64Array, stRe: Float64Array, stIm: Float64Array,
     useFftw: 0 | 1,
   ): void;
-  keyswitch(rows: Float64Array, input: Uint32Array, out: Float64Array, inputDim: number, outputSize: number, baseLog: number, level: number): void;
+  keyswitch(rows: Int32Array, input: Uint32Array, out: Float64Array, inputDim: number, outputSize: number, baseLog: number, level: number): void;
   /** Whether this build links FFTW (fftw3.h and libfftw3 were found when it was compiled). */
   readonly fftwBuilt: boolean;
   /**

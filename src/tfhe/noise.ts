@@ -27,7 +27,10 @@ export function keyswitchVariance(p: TfheParams): number {
   const dropped = 2 ** (64 - p.ksBaseLog * p.ksLevel);
   // Rounding error uniform in ±dropped/2 (variance dropped²/12) times a binary key bit (E[s²] = 1/2).
   const roundTerm = (nBig / 2) * (dropped * dropped) / 12;
-  return keyTerm + roundTerm;
+  // The evaluator keeps each key value's top 32 bits (keyswitch.ts): an error uniform in ±2^31 per row value, summed
+  // with the digits into every output coefficient, then through the small key into the phase (E[s²] = 1/2).
+  const rowTerm = nBig * p.ksLevel * digitSquare(p.ksBaseLog) * (2 ** 64 / 12) * (1 + p.lweDimension / 2);
+  return keyTerm + roundTerm + rowTerm;
 }
 
 /** Variance added by the switch to modulus 2N (mask and body rounding). */

@@ -193,14 +193,11 @@ static int blind_rotate_batch(const double *bsk, const double *luts, const int32
   return 0;
 }
 
-static void keyswitch(const double *rows, const uint32_t *input, double *out, int inputDim, int outputSize, int baseLog,
+/* keyswitch.ts in C: rows are the keyswitching key's top 32 bits; the sums are exact integers in double. */
+static void keyswitch(const int32_t *rows, const uint32_t *input, double *out, int inputDim, int outputSize, int baseLog,
                       int level) {
   const int n = outputSize - 1;
   memset(out, 0, sizeof(double) * (size_t)outputSize);
-  {
-    uint32_t lo = input[2 * inputDim], hi = input[2 * inputDim + 1];
-    out[n] = hi >= 0x80000000u ? ((double)hi - TWO_32) * TWO_32 + lo : (double)hi * TWO_32 + lo;
-  }
   const int kept = baseLog * level;
   const double scale = ldexp(1.0, kept - 64), base = ldexp(1.0, baseLog), invBase = 1.0 / base, wrap = ldexp(1.0, kept);
   for (int i = 0; i < inputDim; i++) {
@@ -211,11 +208,16 @@ static void keyswitch(const double *rows, const uint32_t *input, double *out, in
       double d = q - base * rint(q * invBase);
       q = (q - d) * invBase;
       if (d == 0) continue;
-      const double *row = rows + ((size_t)i * level + j) * outputSize;
-      for (int t = 0; t <= n; t++) out[t] -= d * row[t];
+      const int32_t *restrict row = rows + ((size_t)i * level + j) * outputSize;
+      for (int t = 0; t <= n; t++) out[t] -= d * (double)row[t];
     }
   }
-  for (int t = 0; t <= n; t++) out[t] = reduce64(out[t]);
+  for (int t = 0; t <= n; t++) out[t] = (out[t] - TWO_32 * rint(out[t] / TWO_32)) * TWO_32;
+  {
+    uint32_t lo = input[2 * inputDim], hi = input[2 * inputDim + 1];
+    out[n] += hi >= 0x80000000u ? ((double)hi - TWO_32) * TWO_32 + lo : (double)hi * TWO_32 + lo;
+  }
+  out[n] = reduce64(out[n]);
 }
 
 /* ---------------------------------------------------------------- Node-API glue */
@@ -291,7 +293,7 @@ static napi_value Keyswitch(napi_env env, napi_callback_info info) {
     return NULL;
   }
   size_t lRows, lIn, lOut;
-  const double *rows = typed(env, argv[0], &lRows);
+  const int32_t *rows = typed(env, argv[0], &lRows);
   const uint32_t *input = typed(env, argv[1], &lIn);
   double *out = typed(env, argv[2], &lOut);
   if (!rows || !input || !out) {
