@@ -277,7 +277,7 @@ static napi_value BlindRotate(napi_env env, napi_callback_info info) {
       napi_throw_range_error(env, NULL, "blindRotate: body index out of range");
       return NULL;
     }
-  const rc = blind_rotate_batch(bsk, luts, masks, bodies, accs, batch, n, k, N, baseLog, level, &f, useFftw);
+  const int rc = blind_rotate_batch(bsk, luts, masks, bodies, accs, batch, n, k, N, baseLog, level, &f, useFftw);
   if (rc == -2) napi_throw_error(env, NULL, "blindRotate: FFTW transform unavailable for this size (see fftwUsable)");
   else if (rc != 0) napi_throw_error(env, NULL, "blindRotate: out of memory");
   return NULL;
