@@ -18,7 +18,7 @@ import { TfheClient } from '../src/tfhe/client.js';
 import { NegacyclicFft } from '../src/tfhe/fft.js';
 import { expandKeyswitchKey, keyswitch } from '../src/tfhe/keyswitch.js';
 import { expandBootstrapKey } from '../src/tfhe/pbs.js';
-import { loadNativeKernel, nativeKernelError } from '../src/tfhe/native.js';
+import { loadNativeKernel, nativeFftwError, nativeKernelError } from '../src/tfhe/native.js';
 import { ServerKey } from '../src/tfhe/server-key.js';
 import { PbsPool } from '../src/tfhe/pool.js';
 import { ReportLog } from '../src/util/report-log.js';
@@ -74,7 +74,7 @@ log(`# TFHE runtime benchmark`);
 log('');
 log(`- command: \`npx tsx bench/tfhe.ts ${process.argv.slice(2).join(' ')}\``);
 log(`- machine: ${machine}`);
-log(`- native kernel: ${nativeKernelError() ?? `blind-rotation transform ${loadNativeKernel()?.transform ?? 'n/a'} (FHENET_TFHE_FFTW=1 selects FFTW where the kernel was built with it); see per-set backend column`}`);
+log(`- native kernel: ${nativeKernelError() ?? `${loadNativeKernel()?.fftwBuilt ? 'built with FFTW' : `built without FFTW (${nativeFftwError()})`}; the default blind-rotation transform per set is in the backend column (FHENET_TFHE_FFTW=0 selects the shared FFT), the other transform is timed alternately with it`}`);
 log(`- date: ${new Date().toISOString()}; load average at start ${loadavg().map((x) => x.toFixed(1)).join(' / ')} (shared 2-core VM: other jobs inflate medians; p10 is the less disturbed figure)`);
 log('');
 
@@ -104,6 +104,14 @@ for (const key of sets) {
   const bskMs = performance.now() - t;
 
   const native = ServerKey.fromCompressedBytes(keyBytes);
+  // The other native transform (its own expanded key: the Fourier key's order differs), timed alternately with the
+  // default so that both see the same load.
+  let other: ServerKey | null = null;
+  try {
+    if (native.backend === 'native') other = ServerKey.fromCompressedBytes(keyBytes, { transform: native.transform === 'fftw' ? 'shared' : 'fftw' });
+  } catch {
+    other = null; // FFTW not usable here: only the shared FFT is timed
+  }
   const ts = ServerKey.fromCompressedBytes(keyBytes, { backend: 'typescript' });
   const lut = native.lut((m) => (m * m + 1) % P);
   const inputs = Array.from({ length: 16 }, (_, i) => ({ m: (i * 5) % P, ct: native.decompressCiphertext(client.encryptCompressed((i * 5) % P)) }));
@@ -122,25 +130,29 @@ for (const key of sets) {
   // Latency: time only the PBS, decrypt outside the timed region.
   // Wall time and process CPU time per PBS: on a shared machine the CPU time (work actually done by
   // this single-threaded process) is the figure that other jobs disturb least.
-  const timePbs = (sk: ServerKey, reps: number) => {
-    const wall: number[] = [];
-    const cpu: number[] = [];
+  // Several keys are timed alternately, PBS by PBS, so that load changes hit them alike.
+  const timePbsAlternating = (keys: ServerKey[], reps: number) => {
+    const wall: number[][] = keys.map(() => []);
+    const cpu: number[][] = keys.map(() => []);
     for (let i = 0; i < reps + 2; i++) {
       const { ct } = inputs[i % inputs.length]!;
-      const c0 = process.cpuUsage();
-      const t0 = performance.now();
-      sk.pbs(ct, lut);
-      const t1 = performance.now();
-      const c1 = process.cpuUsage(c0);
-      if (i >= 2) {
-        wall.push(t1 - t0);
-        cpu.push((c1.user + c1.system) / 1000);
-      }
-      check(sk, i);
+      keys.forEach((sk, j) => {
+        const c0 = process.cpuUsage();
+        const t0 = performance.now();
+        sk.pbs(ct, lut);
+        const t1 = performance.now();
+        const c1 = process.cpuUsage(c0);
+        if (i >= 2) {
+          wall[j]!.push(t1 - t0);
+          cpu[j]!.push((c1.user + c1.system) / 1000);
+        }
+        check(sk, i);
+      });
     }
-    return { wall: stats(wall), cpu: stats(cpu) };
+    return keys.map((_, j) => ({ wall: stats(wall[j]!), cpu: stats(cpu[j]!) }));
   };
-  const natT = timePbs(native, runs);
+  const timePbs = (sk: ServerKey, reps: number) => timePbsAlternating([sk], reps)[0]!;
+  const [natT, otherT] = timePbsAlternating(other ? [native, other] : [native], runs) as [ReturnType<typeof timePbs>, ReturnType<typeof timePbs> | undefined];
   const nat = natT.wall;
   const tsRuns = Math.max(3, Math.min(runs, key === '2_2' ? 10 : 3));
   const tsT = timePbs(ts, tsRuns);
@@ -198,7 +210,7 @@ for (const key of sets) {
   }
 
   rows.push(
-    `| ${key} (${set.bits} bits) | ${native.backend} | **${fmt(natT.cpu.median)}** | ${fmt(nat.median)} (p10 ${fmt(nat.p10)}, p90 ${fmt(nat.p90)}) | ${fmt(batchT.median)} | ${fmt(tsT.cpu.median)} / ${fmt(tsp.median)} | ${poolLine} | ${set.published ?? 'n/a'} | ${set.published ? `${(natT.cpu.median / set.published).toFixed(1)}×` : 'n/a'} | ${ok}/${total} |`,
+    `| ${key} (${set.bits} bits) | ${native.backend}${native.backend === 'native' ? ` (${native.transform})` : ''} | **${fmt(natT.cpu.median)}** | ${otherT ? `${other!.transform}: ${fmt(otherT.cpu.median)} (default ${(natT.cpu.median / otherT.cpu.median).toFixed(2)}×)` : 'n/a'} | ${fmt(nat.median)} (p10 ${fmt(nat.p10)}, p90 ${fmt(nat.p90)}) | ${fmt(batchT.median)} | ${fmt(tsT.cpu.median)} / ${fmt(tsp.median)} | ${poolLine} | ${set.published ?? 'n/a'} | ${set.published ? `${(natT.cpu.median / set.published).toFixed(1)}×` : 'n/a'} | ${ok}/${total} |`,
   );
   noiseRows.push(`| ${key} | 2^${measuredSigma.toFixed(2)} over ${nNoise} PBS | 2^${modelSigma.toFixed(2)} | 2^${(Math.log2(native.budget.maxPbsInputVariance) / 2).toFixed(2)} |`);
   micro.push(
@@ -210,8 +222,8 @@ for (const key of sets) {
 
 log('## KS-PBS latency (single thread unless stated), milliseconds');
 log('');
-log('| set | backend | KS-PBS CPU-time median | wall median | batch of 8, CPU per PBS |  TS reference CPU / wall median | all cores (pool, wall per PBS) | TFHE-rs published (AVX-512) | ratio (CPU time) | decrypted right |');
-log('|---|---|---|---|---|---|---|---|---|---|');
+log('| set | backend (transform) | KS-PBS CPU-time median | other transform, alternated: CPU median (default / other) | wall median | batch of 8, CPU per PBS |  TS reference CPU / wall median | all cores (pool, wall per PBS) | TFHE-rs published (AVX-512) | ratio (CPU time) | decrypted right |');
+log('|---|---|---|---|---|---|---|---|---|---|---|');
 for (const r of rows) log(r);
 log('');
 log('## Micro-benchmarks and one-time costs');

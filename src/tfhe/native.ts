@@ -15,16 +15,33 @@ export interface NativeKernel {
     bsk: Float64Array, luts: Float64Array, masks: Int32Array, bodies: Int32Array, accs: Float64Array,
     batch: number, n: number, k: number, N: number, baseLog: number, level: number,
     twRe: Float64Array, twIm: Float64Array, stRe: Float64Array, stIm: Float64Array,
+    useFftw: 0 | 1,
   ): void;
-  keyswitch(rows: Float64Array, input: Uint32Array, out: Float64Array, inputDim: number, outputSize: number, baseLog: number, level: number): void;
-  /** Transform of the blind rotation: 'shared' (bit-identical to TypeScript) or 'fftw' (FHENET_TFHE_FFTW=1). */
-  readonly transform: 'shared' | 'fftw';
+  keyswitch(rows: Int32Array, input: Uint32Array, out: Float64Array, inputDim: number, outputSize: number, baseLog: number, level: number): void;
+  /** Whether this build links FFTW (fftw3.h and libfftw3 were found when it was compiled). */
+  readonly fftwBuilt: boolean;
+  /**
+   * Whether blindRotate(..., useFftw = 1) runs FFTW for polynomials of size N (built with FFTW, N/2 a multiple of 8,
+   * FFTW's spectrum order matched to the shared FFT's); false: it would run the shared FFT.
+   */
+  fftwUsable(N: number, twRe: Float64Array, twIm: Float64Array, stRe: Float64Array, stIm: Float64Array): boolean;
+  /**
+   * Reorders a Fourier key in place, every N-slot, from the shared FFT's order to FFTW's (the order blindRotate with
+   * useFftw = 1 reads); false, data untouched, where FFTW is not usable for N.
+   */
+  fftwKeyOrder(data: Float64Array, N: number, twRe: Float64Array, twIm: Float64Array, stRe: Float64Array, stIm: Float64Array): boolean;
 }
 
 /** Where fftw3.h may be (Debian/Ubuntu libfftw3-dev, /usr/local builds, Homebrew). */
 const FFTW_INCLUDE_DIRS = ['/usr/include', '/usr/local/include', '/opt/homebrew/include', '/usr/include/x86_64-linux-gnu', '/usr/include/aarch64-linux-gnu'];
 
 let loadError: string | undefined;
+let fftwError: string | undefined;
+
+/** Why the native kernel was built without FFTW (undefined when it links FFTW, or before the first attempt). */
+export function nativeFftwError(): string | undefined {
+  return fftwError;
+}
 
 /** Why the native kernel is not in use (undefined when it is, or before the first attempt). */
 export function nativeKernelError(): string | undefined {
@@ -45,10 +62,10 @@ export function loadNativeKernel(): NativeKernel | null {
     return null;
   }
   // -ffp-contract=off keeps the C arithmetic bit-identical to the TypeScript reference (no fused multiply-add).
-  const base = { sources, disableEnv: 'FHENET_TFHE_NATIVE', exports: ['blindRotate', 'keyswitch'] };
+  const base = { sources, disableEnv: 'FHENET_TFHE_NATIVE', exports: ['blindRotate', 'keyswitch', 'fftwUsable', 'fftwKeyOrder'] };
   const plain = { ...base, name: 'fhenet-tfhe', headers, flags: ['-O3', '-march=native', '-ffp-contract=off'], libs: ['-lm'] };
-  // With FFTW (libfftw3-dev) the kernel can also run the blind rotation's transforms with it (FHENET_TFHE_FFTW=1);
-  // without it, or if that build fails, the kernel is built without (same results as before, shared FFT only).
+  // With FFTW (libfftw3-dev) the kernel can also run the blind rotation's transforms with it (the default transform,
+  // see ServerKey); without it, or if that build fails, the kernel is built without (shared FFT only).
   const fftwHeader = findIncludeDir('fftw3.h', FFTW_INCLUDE_DIRS);
   let r = fftwHeader
     ? loadNativeAddon<NativeKernel>({
@@ -60,6 +77,7 @@ export function loadNativeKernel(): NativeKernel | null {
         libs: ['-lfftw3', '-lm', '-lpthread'],
       })
     : null;
+  fftwError = fftwHeader ? r?.error : `fftw3.h not found in ${FFTW_INCLUDE_DIRS.join(', ')} (Debian: apt-get install libfftw3-dev)`;
   if (!r?.addon) r = loadNativeAddon<NativeKernel>(plain);
   loadError = r.error;
   return r.addon;

@@ -27,7 +27,10 @@ export function keyswitchVariance(p: TfheParams): number {
   const dropped = 2 ** (64 - p.ksBaseLog * p.ksLevel);
   // Rounding error uniform in ±dropped/2 (variance dropped²/12) times a binary key bit (E[s²] = 1/2).
   const roundTerm = (nBig / 2) * (dropped * dropped) / 12;
-  return keyTerm + roundTerm;
+  // The evaluator keeps each key value's top 32 bits (keyswitch.ts): an error uniform in ±2^31 per row value, summed
+  // with the digits into every output coefficient, then through the small key into the phase (E[s²] = 1/2).
+  const rowTerm = nBig * p.ksLevel * digitSquare(p.ksBaseLog) * (2 ** 64 / 12) * (1 + p.lweDimension / 2);
+  return keyTerm + roundTerm + rowTerm;
 }
 
 /** Variance added by the switch to modulus 2N (mask and body rounding). */
@@ -50,12 +53,36 @@ export function pbsOutputVariance(p: TfheParams): number {
   // it matches the measurements within their sampling error (docs/tfhe.md), and errs on the safe side.
   const step = 2 ** (64 - b * L);
   const roundTerm = (n * step * step) / 12 * (1 + (k * N) / 2);
-  // f64 FFT error per external product: products of digits (< 2^b) and key values (< 2^63) summed
-  // over (k+1)·L·N terms keep 53 bits: rms ≈ 2^b · 2^63 · √((k+1)·L·N) · 2^−53. Calibrated against
-  // the measured 2^39 rms (one external product vs the exact integer product, 2_2 set).
-  const fftRms = 2 ** b * 2 ** 10 * Math.sqrt((k + 1) * L * N);
+  // f64 FFT error per external product (externalProductFftRms), at every CMUX.
+  const fftRms = externalProductFftRms(p);
   const fftTerm = n * fftRms * fftRms;
   return keyTerm + roundTerm + fftTerm;
+}
+
+/**
+ * Rms float error of one external product, per output coefficient: products of digits (< 2^b) and key values
+ * (< 2^63) summed over (k+1)·L·N terms keep 53 bits: 2^b · 2^63 · √((k+1)·L·N) · 2^−53. Calibrated against the
+ * measured 2^39 rms (one external product vs the exact integer product, 2_2 set).
+ */
+export function externalProductFftRms(p: TfheParams): number {
+  return 2 ** p.pbsBaseLog * 2 ** 10 * Math.sqrt((p.glweDimension + 1) * p.pbsLevel * p.polynomialSize);
+}
+
+/**
+ * How far two blind-rotation transforms (the shared FFT, FFTW) may disagree, each bound exceeded with probability
+ * ≤ 2^log2PError by the model (derivation: docs/tfhe.md, "FFTW transforms in the blind rotation"):
+ * - `externalProduct`: per coefficient of one external product on the same input. Each transform errs by the FFT
+ *   term (rms σ_fft, `externalProductFftRms`) around the exact product; whatever their correlation the difference
+ *   has rms ≤ 2·σ_fft, bounded at the Gaussian tail of that rms.
+ * - `pbsPhase`: the decrypted phases of one PBS. The per-product differences move accumulator coefficients across
+ *   the decomposition's rounding boundaries, so after a few CMUX the two rotations decompose different ciphertexts
+ *   (same phase) and their rounding and key noise decorrelate: the phases differ by the difference of two PBS output
+ *   noises, rms ≤ 2·σ_pbs, bounded at its Gaussian tail.
+ */
+export function transformDifferenceBounds(p: TfheParams, log2PError: number): { externalProduct: number; pbsPhase: number } {
+  // maxVarianceFor(1, ·) is the variance whose tail past 1 has the target probability: 1/√ of it is the z-score.
+  const z = 1 / Math.sqrt(maxVarianceFor(1, log2PError));
+  return { externalProduct: 2 * z * externalProductFftRms(p), pbsPhase: 2 * z * Math.sqrt(pbsOutputVariance(p)) };
 }
 
 /**

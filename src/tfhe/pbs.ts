@@ -28,6 +28,12 @@ export interface FourierBootstrapKey {
   readonly polynomialSize: number;
   readonly baseLog: number;
   readonly level: number;
+  /**
+   * Frequency order of every N-slot: 'shared' — the bit-reversed order of this file's FFT (what expandBootstrapKey
+   * computes); 'fftw' — FFTW's natural order, which the native kernel's FFTW transform reads without a per-product
+   * permutation (reordered once, by ServerKey, with NativeKernel.fftwKeyOrder).
+   */
+  readonly order: 'shared' | 'fftw';
 }
 
 /** Regenerate the masks, then transform every polynomial of the key once into the Fourier domain. */
@@ -61,7 +67,7 @@ export function expandBootstrapKey(f: CompressedServerKeyFields['bsk'], fft: Neg
       }
     }
   }
-  return { data, inputDimension: n, glweDimension: k, polynomialSize: N, baseLog: f.baseLog, level: L };
+  return { data, inputDimension: n, glweDimension: k, polynomialSize: N, baseLog: f.baseLog, level: L, order: 'shared' };
 }
 
 /**
@@ -105,6 +111,7 @@ export class BlindRotator {
     /** If given, the whole loop runs in the native kernel (same algorithm, same layouts). */
     readonly native: NativeKernel | null = null,
   ) {
+    if (bsk.order !== 'shared' && !native) throw new Error('BlindRotator: a Fourier key in FFTW order needs the native kernel');
     const N = bsk.polynomialSize;
     const k1 = bsk.glweDimension + 1;
     this.N = N;
@@ -139,7 +146,7 @@ export class BlindRotator {
   private runNative(luts: Float64Array, masks: Int32Array, bodies: Int32Array, accs: Float64Array, batch: number): void {
     const { data, inputDimension, glweDimension, baseLog, level } = this.bsk;
     const f = this.fft;
-    this.native!.blindRotate(data, luts, masks, bodies, accs, batch, inputDimension, glweDimension, this.N, baseLog, level, f.twRe, f.twIm, f.stRe, f.stIm);
+    this.native!.blindRotate(data, luts, masks, bodies, accs, batch, inputDimension, glweDimension, this.N, baseLog, level, f.twRe, f.twIm, f.stRe, f.stIm, this.bsk.order === 'fftw' ? 1 : 0);
   }
 
   /**

@@ -11,11 +11,12 @@ const init = workerData as {
   ksk: KeyswitchKey;
   bsk: FourierBootstrapKey;
   backend: 'native' | 'typescript';
+  transform: 'fftw' | 'shared';
   log2PError: number;
 };
 
 try {
-  const sk = ServerKey.fromExpanded(init.params, init.ksk, init.bsk, { backend: init.backend, log2PError: init.log2PError });
+  const sk = ServerKey.fromExpanded(init.params, init.ksk, init.bsk, { backend: init.backend, transform: init.transform, log2PError: init.log2PError });
   parentPort!.on('message', (msg: { id: number; data: Uint32Array[]; variance: number[]; luts: Float64Array[] }) => {
     try {
       const cts = msg.data.map((d, i) => new LweCiphertext(d, msg.variance[i]!, 1, 0));

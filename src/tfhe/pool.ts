@@ -81,6 +81,7 @@ export class PbsPool {
       ksk: key.ksk,
       bsk: key.bsk,
       backend: key.backend,
+      transform: key.transform,
       log2PError: key.budget.log2PError,
     };
     // A .ts worker (development, tests) first registers tsx's loader, then imports the module.

@@ -31,7 +31,8 @@ import { NAMED_PARAMS, bigLweDimension, namedParams, plaintextModulus, validateP
 import { AesCtrStream } from './csprng.js';
 import { BlindRotator, expandBootstrapKey, modulusSwitch, sampleExtract, type FourierBootstrapKey } from './pbs.js';
 import { signedToWords } from './torus.js';
-import { loadNativeKernel, type NativeKernel } from './native.js';
+import { loadNativeKernel, nativeFftwError, type NativeKernel } from './native.js';
+import { envDisabled } from '../util/native-addon.js';
 
 export interface ServerKeyOptions {
   /**
@@ -57,6 +58,13 @@ export interface ServerKeyOptions {
    * the TypeScript reference. 'native': the native kernel or an error.
    */
   backend?: 'auto' | 'typescript' | 'native';
+  /**
+   * Transform of the native blind rotation. 'auto' (default): FFTW where the kernel links it and it fits the
+   * polynomial size, unless FHENET_TFHE_FFTW=0; else the shared FFT. 'shared': the shared FFT, bit-identical to the
+   * TypeScript reference. 'fftw': FFTW or an error. FFTW results differ from the reference only by float rounding
+   * within the noise model's FFT term (docs/tfhe.md, "FFTW transforms in the blind rotation").
+   */
+  transform?: 'auto' | 'shared' | 'fftw';
 }
 
 /** Metadata written into serialized ciphertexts (defaults: the key's moduli, the ciphertext's own degree/noise level). */
@@ -100,6 +108,20 @@ function keyMatches(p: TfheParams, f: CompressedServerKeyFields): string | null 
   return null;
 }
 
+/** Whether the blind rotation runs FFTW: the `transform` option, FHENET_TFHE_FFTW, and what the kernel can do. */
+function chooseFftw(native: NativeKernel | null, fft: NegacyclicFft, transform: 'auto' | 'shared' | 'fftw'): boolean {
+  if (transform === 'shared') return false;
+  const usable = native !== null && native.fftwUsable(fft.n, fft.twRe, fft.twIm, fft.stRe, fft.stIm);
+  if (transform === 'fftw') {
+    if (!usable) {
+      const why = native === null ? 'the native kernel is not in use' : native.fftwBuilt ? `FFTW's spectrum order was not matched for N = ${fft.n}` : `the kernel was built without FFTW (${nativeFftwError()})`;
+      throw new TfheParameterError(`FFTW transform unavailable: ${why}; use transform 'auto' or 'shared'`);
+    }
+    return true;
+  }
+  return usable && !envDisabled(process.env.FHENET_TFHE_FFTW);
+}
+
 /** Resident bytes of an expanded key: KSK rows (k·N·ℓ·(n+1) f64) + Fourier BSK (n·L·(k+1)²·N f64). */
 export function expandedBytes(p: TfheParams): number {
   const k1 = p.glweDimension + 1;
@@ -113,6 +135,7 @@ export class ServerKey {
   readonly budget: NoiseBudget;
   readonly linear: LinearContext;
   readonly ksk: KeyswitchKey;
+  /** The Fourier bootstrapping key, in the frequency order of the blind rotation's transform (`order`). */
   readonly bsk: FourierBootstrapKey;
   readonly fft: NegacyclicFft;
   private readonly rotator: BlindRotator;
@@ -121,7 +144,8 @@ export class ServerKey {
   private readonly limits: ParseLimits;
   private readonly native: NativeKernel | null;
 
-  private constructor(params: TfheParams, ksk: KeyswitchKey, bsk: FourierBootstrapKey, fft: NegacyclicFft, opts: ServerKeyOptions) {
+  /** `ownsKey`: bsk was just expanded for this key (may be reordered in place); else it is shared and decides. */
+  private constructor(params: TfheParams, ksk: KeyswitchKey, bsk: FourierBootstrapKey, fft: NegacyclicFft, opts: ServerKeyOptions, ownsKey: boolean) {
     this.params = params;
     this.budget = noiseBudget(params, opts.log2PError ?? -40);
     this.linear = {
@@ -130,11 +154,24 @@ export class ServerKey {
       ...(opts.enforceNoiseLevel ? { maxNoiseLevel: params.maxNoiseLevel } : {}),
     };
     this.ksk = ksk;
-    this.bsk = bsk;
     this.fft = fft;
     const backend = opts.backend ?? 'auto';
     this.native = backend === 'typescript' ? null : loadNativeKernel();
     if (backend === 'native' && !this.native) throw new TfheParameterError('native kernel unavailable');
+    const transform = opts.transform ?? 'auto';
+    if (ownsKey) {
+      if (chooseFftw(this.native, fft, transform)) {
+        if (!this.native!.fftwKeyOrder(bsk.data, fft.n, fft.twRe, fft.twIm, fft.stRe, fft.stIm)) throw new TfheParameterError('FFTW transform unavailable: the key could not be reordered');
+        bsk = { ...bsk, order: 'fftw' };
+      }
+    } else {
+      // A shared expanded key (worker threads): its order fixes the transform.
+      if (transform !== 'auto' && transform !== bsk.order) {
+        throw new TfheParameterError(`this expanded key is in the ${bsk.order} transform's order; for transform '${transform}' expand a key with it (ServerKey.fromCompressedBytes)`);
+      }
+      if (bsk.order === 'fftw') chooseFftw(this.native, fft, 'fftw'); // throws where this thread cannot run FFTW
+    }
+    this.bsk = bsk;
     this.rotator = new BlindRotator(bsk, fft, this.native);
     this.ksOut = new Float64Array(params.lweDimension + 1);
     this.msMask = new Int32Array(params.lweDimension);
@@ -170,17 +207,25 @@ export class ServerKey {
     const fft = new NegacyclicFft(params.polynomialSize);
     const ksk = expandKeyswitchKey(f.ksk, opts.shared);
     const bsk = expandBootstrapKey(f.bsk, fft, opts.shared);
-    return new ServerKey(params, ksk, bsk, fft, opts);
+    return new ServerKey(params, ksk, bsk, fft, opts, true);
   }
 
-  /** Rebuild around an already expanded key (worker threads share the arrays). */
+  /**
+   * Rebuild around an already expanded key (worker threads share the arrays). The key's frequency order fixes the
+   * blind rotation's transform; `opts.transform`, if not 'auto', must agree with it.
+   */
   static fromExpanded(params: TfheParams, ksk: KeyswitchKey, bsk: FourierBootstrapKey, opts: ServerKeyOptions = {}): ServerKey {
-    return new ServerKey(params, ksk, bsk, new NegacyclicFft(params.polynomialSize), opts);
+    return new ServerKey(params, ksk, bsk, new NegacyclicFft(params.polynomialSize), opts, false);
   }
 
   /** Which implementation runs the keyswitch and blind rotation. */
   get backend(): 'native' | 'typescript' {
     return this.native ? 'native' : 'typescript';
+  }
+
+  /** Which transform the blind rotation runs: FFTW (native only) or the shared FFT (TypeScript's algorithm). */
+  get transform(): 'fftw' | 'shared' {
+    return this.bsk.order;
   }
 
   private runKeyswitch(input: Uint32Array): void {

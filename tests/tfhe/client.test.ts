@@ -5,7 +5,9 @@ import { TfheParameterError } from '../../src/tfhe/errors.js';
 import { NAMED_PARAMS } from '../../src/tfhe/params.js';
 import { ServerKey } from '../../src/tfhe/server-key.js';
 import { nativeKernelError } from '../../src/tfhe/native.js';
+import { transformDifferenceBounds } from '../../src/tfhe/noise.js';
 import { expectNativeWhenRequired } from '../require-native.js';
+import { expectFftwWhenRequired } from './helpers.js';
 
 const base = NAMED_PARAMS.PARAM_MESSAGE_2_CARRY_2_KS_PBS_TUNIFORM_2M128!;
 
@@ -65,22 +67,31 @@ describe('chooseParameterSet', () => {
 });
 
 describe('1_1 set (GLWE dimension k = 4, N = 512): the k > 1 paths', () => {
-  it('KS-PBS decrypts right on both backends, bit-identical', () => {
+  it('KS-PBS decrypts right on every backend and transform: shared FFT bit-identical to TypeScript, FFTW within the bound', () => {
     const c11 = TfheClient.create('V1_7_PARAM_MESSAGE_1_CARRY_1_KS_PBS_GAUSSIAN_2M128');
     const kb = c11.compressedServerKey();
     const native = ServerKey.fromCompressedBytes(kb);
+    const shared = ServerKey.fromCompressedBytes(kb, { transform: 'shared' });
     const ref = ServerKey.fromCompressedBytes(kb, { backend: 'typescript' });
     expectNativeWhenRequired('TFHE PBS', native.backend === 'native', nativeKernelError());
+    expectFftwWhenRequired(native);
     expect(native.params.glweDimension).toBe(4);
+    const bound = transformDifferenceBounds(native.params, native.budget.log2PError).pbsPhase;
+    let worst = 0;
     for (const f of [(m: number) => 3 - m, (m: number) => (m * m) % 4]) {
       for (let m = 0; m < 4; m++) {
         const ct = native.decompressCiphertext(c11.encryptCompressed(m));
         const a = native.serializeCiphertext(native.pbs(ct, native.lut(f)));
+        const s = shared.serializeCiphertext(shared.pbs(ct, shared.lut(f)));
         const b = ref.serializeCiphertext(ref.pbs(ct, ref.lut(f)));
         expect(c11.decrypt(a, 8)).toBe(f(m));
-        if (native.backend === 'native') expect(Buffer.from(a).equals(Buffer.from(b))).toBe(true);
+        expect(c11.decrypt(s, 8)).toBe(f(m));
+        if (shared.backend === 'native') expect(Buffer.from(s).equals(Buffer.from(b))).toBe(true);
+        worst = Math.max(worst, Math.abs(c11.noise(a, f(m)) - c11.noise(b, f(m))));
       }
     }
+    console.log(`1_1, default transform ${native.transform} vs TypeScript: max phase difference 2^${Math.log2(worst).toFixed(2)} (bound 2^${Math.log2(bound).toFixed(2)})`);
+    expect(worst).toBeLessThanOrEqual(bound);
     c11.dispose();
   });
 });

@@ -1,6 +1,9 @@
 /** Shared fixtures for the TFHE tests: one client + server key per test file (keygen ≈ 3 s). */
 import { TfheClient } from '../../src/tfhe/client.js';
 import { ServerKey } from '../../src/tfhe/server-key.js';
+import { nativeFftwError } from '../../src/tfhe/native.js';
+import { envDisabled } from '../../src/util/native-addon.js';
+import { expectNativeWhenRequired } from '../require-native.js';
 import { type Circuit, type TluOp, CIRCUIT_FORMAT } from '../../src/compiler/circuit.js';
 
 export interface Fixture {
@@ -14,6 +17,14 @@ export function makeFixture(params?: string): Fixture {
   const serverKeyBytes = client.compressedServerKey();
   const sk = ServerKey.fromCompressedBytes(serverKeyBytes);
   return { client, serverKeyBytes, sk };
+}
+
+/**
+ * Under FHENET_REQUIRE_NATIVE=1 the default KS-PBS must run FFTW (CI installs libfftw3-dev) unless FHENET_TFHE_FFTW=0
+ * asks for the shared FFT: a failed FFTW build must not silently leave the slower transform as the default.
+ */
+export function expectFftwWhenRequired(sk: ServerKey): void {
+  if (!envDisabled(process.env.FHENET_TFHE_FFTW)) expectNativeWhenRequired('TFHE PBS (FFTW transform)', sk.backend === 'native' && sk.transform === 'fftw', nativeFftwError());
 }
 
 /** FHENET_LONG_TESTS=1 enables the large runs (thousands of PBS). */

@@ -6,14 +6,20 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { TfheNoiseError, TfheParameterError } from '../../src/tfhe/errors.js';
 import { ServerKey } from '../../src/tfhe/server-key.js';
 import { PbsPool } from '../../src/tfhe/pool.js';
-import { nativeKernelError } from '../../src/tfhe/native.js';
+import { loadNativeKernel, nativeFftwError, nativeKernelError } from '../../src/tfhe/native.js';
+import { transformDifferenceBounds } from '../../src/tfhe/noise.js';
 import { expectNativeWhenRequired } from '../require-native.js';
+import { expectFftwWhenRequired } from './helpers.js';
 import { makeFixture, LONG, rng, type Fixture } from './helpers.js';
 
 let fx: Fixture;
 beforeAll(() => {
   fx = makeFixture();
 });
+
+/** The same key expanded for the shared FFT (its Fourier key in the shared order), made on first use. */
+let sharedKey: ServerKey | undefined;
+const sharedTransformKey = () => (sharedKey ??= ServerKey.fromCompressedBytes(fx.serverKeyBytes, { transform: 'shared' }));
 
 const P = 16; // 2_2 set: message 4 × carry 4
 
@@ -43,22 +49,95 @@ describe('KS-PBS (2_2 set)', () => {
     });
   }
 
-  it('the TypeScript reference path agrees with the default backend (native kernel when it builds)', () => {
+  it('the native kernel with the shared FFT is bit-identical to the TypeScript reference (the oracle pins the kernel)', () => {
     const { client, sk, serverKeyBytes } = fx;
-    console.log(`default backend: ${sk.backend}${sk.backend === 'typescript' ? ` (${nativeKernelError()})` : ''}`);
+    console.log(`default backend: ${sk.backend}${sk.backend === 'typescript' ? ` (${nativeKernelError()})` : ` (transform ${sk.transform})`}`);
     expectNativeWhenRequired('TFHE PBS', sk.backend === 'native', nativeKernelError());
+    expectFftwWhenRequired(sk);
     const ref = ServerKey.fromCompressedBytes(serverKeyBytes, { backend: 'typescript' });
     expect(ref.backend).toBe('typescript');
+    const shared = sharedTransformKey();
+    expect(shared.transform).toBe('shared');
+    expect(shared.bsk.order).toBe('shared');
+    if (sk.transform === 'fftw') {
+      // An expanded key in FFTW's order serves only the FFTW transform (worker threads rebuild keys around it).
+      expect(sk.bsk.order).toBe('fftw');
+      expect(() => ServerKey.fromExpanded(sk.params, sk.ksk, sk.bsk, { backend: 'typescript' })).toThrow(/FFTW transform unavailable/);
+      expect(() => ServerKey.fromExpanded(sk.params, sk.ksk, sk.bsk, { transform: 'shared' })).toThrow(TfheParameterError);
+    }
     const f = tables.square!;
     for (const m of [0, 7, 13]) {
       const ct = sk.parseCiphertext(client.encrypt(m));
-      const a = sk.serializeCiphertext(sk.pbs(ct, sk.lut(f)));
+      const a = shared.serializeCiphertext(shared.pbs(ct, shared.lut(f)));
       const b = ref.serializeCiphertext(ref.pbs(ct, ref.lut(f)));
       expect(client.decrypt(a)).toBe(f(m));
       expect(client.decrypt(b)).toBe(f(m));
       // Same algorithm, same operations in the same order, no FMA contraction: bit-identical.
-      if (sk.backend === 'native') expect(Buffer.from(a).equals(Buffer.from(b))).toBe(true);
+      if (shared.backend === 'native') expect(Buffer.from(a).equals(Buffer.from(b))).toBe(true);
+      // The keyswitch runs the same float64 operations in the same order on both backends, whatever the transform.
+      expect(sk.keyswitch(ct).data).toEqual(ref.keyswitch(ct).data);
     }
+  });
+
+  it('FFTW (the default transform where built) differs from the shared FFT by float rounding within the model', () => {
+    const { client, sk } = fx;
+    const kernel = loadNativeKernel();
+    if (sk.transform !== 'fftw' || !kernel) {
+      console.log(`skipped: default transform is ${sk.transform} (${nativeFftwError() ?? nativeKernelError() ?? 'FHENET_TFHE_FFTW=0'})`);
+      expectFftwWhenRequired(sk);
+      return;
+    }
+    const shared = sharedTransformKey();
+    const bounds = transformDifferenceBounds(sk.params, sk.budget.log2PError);
+
+    // One external product (a blind rotation over GGSW 0 alone, each transform with its key's order) on the same
+    // random accumulator.
+    const { polynomialSize: N, glweDimension: k, baseLog, level } = sk.bsk;
+    const k1 = k + 1;
+    const r = rng(24);
+    const ggsw0 = [shared, sk].map((key) => key.bsk.data.subarray(0, level * k1 * k1 * N));
+    let worstProduct = 0;
+    for (let t = 0; t < 8; t++) {
+      const lut = Float64Array.from({ length: N }, () => (r() - 0.5) * 2 ** 64);
+      const mask = Int32Array.of(1 + Math.floor(r() * (2 * N - 1)));
+      const body = Int32Array.of(Math.floor(r() * 2 * N));
+      const accs = [0, 1].map((useFftw) => {
+        const acc = new Float64Array(k1 * N);
+        const f = sk.fft;
+        kernel.blindRotate(ggsw0[useFftw]!, lut, mask, body, acc, 1, 1, k, N, baseLog, level, f.twRe, f.twIm, f.stRe, f.stIm, useFftw as 0 | 1);
+        return acc;
+      });
+      for (let j = 0; j < k1 * N; j++) {
+        let d = accs[0]![j]! - accs[1]![j]!; // mod 2^64: both are reduced to [−2^63, 2^63]
+        if (d > 2 ** 63) d -= 2 ** 64;
+        if (d < -(2 ** 63)) d += 2 ** 64;
+        worstProduct = Math.max(worstProduct, Math.abs(d));
+      }
+    }
+    const lg = (x: number) => `2^${Math.log2(x).toFixed(2)}`;
+    console.log(`FFTW vs shared FFT (2_2): one external product max |Δcoef| ${lg(worstProduct)} (bound ${lg(bounds.externalProduct)})`);
+    expect(worstProduct).toBeGreaterThan(0); // really another transform (else this test compares the FFT with itself)
+    expect(worstProduct).toBeLessThanOrEqual(bounds.externalProduct);
+
+    // Whole KS-PBS: same message on every sample, phases within the bound.
+    const lut = sk.lut(tables.square!);
+    const diffs: number[] = [];
+    for (let i = 0; i < 32; i++) {
+      const m = i % P;
+      const ct = sk.decompressCiphertext(client.encryptCompressed(m));
+      const a = sk.serializeCiphertext(sk.pbs(ct, lut));
+      const b = shared.serializeCiphertext(shared.pbs(ct, lut));
+      expect(client.decrypt(a, 2 * P), `FFTW square(${m})`).toBe(tables.square!(m));
+      expect(client.decrypt(b, 2 * P), `shared square(${m})`).toBe(tables.square!(m));
+      diffs.push(client.noise(a, tables.square!(m)) - client.noise(b, tables.square!(m)));
+    }
+    const worstPhase = Math.max(...diffs.map(Math.abs));
+    const rmsPhase = Math.sqrt(diffs.reduce((s, d) => s + d * d, 0) / diffs.length);
+    console.log(
+      `FFTW vs shared FFT (2_2): KS-PBS phase difference rms ${lg(rmsPhase)}, max ${lg(worstPhase)} over ${diffs.length} (bound ${lg(bounds.pbsPhase)}, ` +
+        `PBS noise model σ ${lg(Math.sqrt(sk.budget.pbsOutputVariance))}, decoding bound Δ/2 = 2^${Math.log2(2 ** 63 / P / 2).toFixed(0)})`,
+    );
+    expect(worstPhase).toBeLessThanOrEqual(bounds.pbsPhase);
   });
 
   it('pbsBatch (one pass over the key for several ciphertexts) equals pbs() on each, bit for bit', () => {

@@ -2,12 +2,13 @@
  * Optional FFTW transforms for the blind rotation's external products (compiled only with -DFHENET_FFTW, which
  * native.ts adds when fftw3.h is found; without it the kernel keeps the shared FFT of negacyclic_fft.h alone).
  *
- * The Fourier bootstrapping key stays in the shared FFT's (bit-reversed) frequency order, as TypeScript computes it;
- * FFTW's split-complex DFT gives the same spectrum in natural order (both fold N reals into M = N/2 complex values
- * and twist by e^{iπj/N} alike), so one is a permutation of the other. The permutation is found once per process by
- * transforming a fixed test polynomial both ways and matching values; if no exact permutation is found the kernel
- * keeps the shared FFT. Spectra differ from the shared FFT's only by float rounding (FFTW's algorithm orders the
- * operations differently), which the noise model's FFT term covers (docs/tfhe.md).
+ * FFTW's split-complex DFT gives the shared FFT's spectrum (both fold N reals into M = N/2 complex values and twist by
+ * e^{iπj/N} alike) in natural instead of bit-reversed order, so one is a permutation of the other. The permutation is
+ * found once per process by transforming a fixed test polynomial both ways and matching values; if no exact
+ * permutation is found FFTW is not used. The TFHE kernel applies it once to the Fourier bootstrapping key
+ * (fftwKeyOrder), so the blind rotation runs FFTW on the key's own order with no per-product reshuffle; the GLWE kernel
+ * uses it for its packing key. Spectra differ from the shared FFT's only by float rounding (FFTW's algorithm orders
+ * the operations differently), which the noise model's FFT term covers (docs/tfhe.md).
  *
  * Plan creation is not thread-safe in FFTW and PbsPool runs this kernel in several worker threads of one process:
  * plan and table are made under a lock; fftw_execute_split_dft on an existing plan is thread-safe.

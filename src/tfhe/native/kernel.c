@@ -18,13 +18,12 @@
 #include "negacyclic_fft.h"
 #include "napi_typed.h"
 #ifdef FHENET_FFTW
-#include "fftw_order.h"
 /*
- * FFTW transforms in the blind rotation: opt-in (FHENET_TFHE_FFTW=1, read when the module loads). They are faster but
- * not bit-identical to the TypeScript reference (another float rounding order, inside the noise model's FFT term),
- * and the tests hold the default kernel to bit-identity with the reference.
+ * FFTW transforms in the blind rotation, chosen per call (ServerKey's `transform`; the default where this kernel was
+ * built with FFTW). Faster, but not bit-identical to the TypeScript reference: FFTW rounds in another order (within
+ * the noise model's FFT term, docs/tfhe.md). The shared FFT stays available and bit-identical to the reference.
  */
-static int use_fftw = 0;
+#include "fftw_order.h"
 #endif
 
 
@@ -41,19 +40,31 @@ static void rotate_sub(const double *src, int a, double *dst, int N) {
 typedef struct {
   double *diff, *digit, *digF, *outF;
 #ifdef FHENET_FFTW
-  const FftwOrder *fftw; /* FFTW transforms in use (FHENET_TFHE_FFTW=1 and the permutation found), else NULL */
-  double *nat;           /* FFTW-aligned scratch: natural-order spectrum (N) and fold buffer (N) */
+  const FftwOrder *fftw; /* FFTW transforms (the key in FFTW's natural order), else NULL: the shared FFT */
+  double *fold;          /* FFTW-aligned scratch: the folded, twisted polynomial (N) */
 #endif
 } Scratch;
+
+/*
+ * With FFTW the spectra (digF, outF) are FFTW's own input/output arrays: allocated with fftw_malloc, every N-slot and
+ * its imaginary half (M = N/2 doubles, a multiple of 8 when FFTW is used) keep the alignment the plan was made for.
+ */
+#ifdef FHENET_FFTW
+#define SPECTRUM_ALLOC(bytes) fftw_malloc(bytes)
+#define SPECTRUM_FREE(p) fftw_free(p)
+#else
+#define SPECTRUM_ALLOC(bytes) malloc(bytes)
+#define SPECTRUM_FREE(p) free(p)
+#endif
 
 static int scratch_alloc(Scratch *s, int k1, int N, int Q) {
   s->diff = malloc(sizeof(double) * (size_t)k1 * N);
   s->digit = malloc(sizeof(double) * (size_t)N);
-  s->digF = malloc(sizeof(double) * (size_t)Q * N);
-  s->outF = malloc(sizeof(double) * (size_t)k1 * N);
+  s->digF = SPECTRUM_ALLOC(sizeof(double) * (size_t)Q * N);
+  s->outF = SPECTRUM_ALLOC(sizeof(double) * (size_t)k1 * N);
 #ifdef FHENET_FFTW
-  s->nat = fftw_malloc(sizeof(double) * 2 * (size_t)N);
-  if (!s->nat) return -1;
+  s->fold = fftw_malloc(sizeof(double) * (size_t)N);
+  if (!s->fold) return -1;
 #endif
   return s->diff && s->digit && s->digF && s->outF ? 0 : -1;
 }
@@ -61,25 +72,18 @@ static int scratch_alloc(Scratch *s, int k1, int N, int Q) {
 static void scratch_free(Scratch *s) {
   free(s->diff);
   free(s->digit);
-  free(s->digF);
-  free(s->outF);
+  SPECTRUM_FREE(s->digF);
+  SPECTRUM_FREE(s->outF);
 #ifdef FHENET_FFTW
-  fftw_free(s->nat);
+  fftw_free(s->fold);
 #endif
 }
 
-/* Spectrum of digit[N] into slot (re, im: the shared FFT's order, the Fourier key's). */
+/* Spectrum of digit[N] into slot (re, im), in the Fourier key's order (FFTW's natural order or the shared FFT's). */
 static void digit_spectrum(const Fft *f, const double *digit, double *restrict re, double *restrict im, Scratch *sc) {
 #ifdef FHENET_FFTW
   if (sc->fftw) {
-    const int M = f->m;
-    const int *restrict perm = sc->fftw->perm;
-    double *restrict nr = sc->nat, *restrict ni = nr + M, *yr = ni + M, *yi = yr + M;
-    fftw_order_forward(f, sc->fftw->plan, digit, yr, yi, nr, ni);
-    for (int x = 0; x < M; x++) {
-      re[x] = nr[perm[x]];
-      im[x] = ni[perm[x]];
-    }
+    fftw_order_forward(f, sc->fftw->plan, digit, sc->fold, sc->fold + f->m, re, im);
     return;
   }
 #endif
@@ -87,18 +91,11 @@ static void digit_spectrum(const Fft *f, const double *digit, double *restrict r
   fft_forward(f, digit, re, im);
 }
 
-/* dst[N] += inverse transform of (re, im) (shared order; re and im may be overwritten). */
+/* dst[N] += inverse transform of (re, im) (the key's order; re and im may be overwritten). */
 static void spectrum_inverse_add(const Fft *f, double *restrict re, double *restrict im, double *dst, Scratch *sc) {
 #ifdef FHENET_FFTW
   if (sc->fftw) {
-    const int M = f->m;
-    const int *restrict perm = sc->fftw->perm;
-    double *restrict nr = sc->nat, *restrict ni = nr + M, *yr = ni + M, *yi = yr + M;
-    for (int x = 0; x < M; x++) {
-      nr[perm[x]] = re[x];
-      ni[perm[x]] = im[x];
-    }
-    fftw_order_inverse_add(f, sc->fftw->plan, nr, ni, yr, yi, dst);
+    fftw_order_inverse_add(f, sc->fftw->plan, re, im, sc->fold, sc->fold + f->m, dst);
     return;
   }
 #endif
@@ -164,7 +161,8 @@ static void cmux(double *acc, int a, const double *key, int k, int N, int baseLo
  * per ciphertext. Per ciphertext the operations are exactly those of a single rotation.
  */
 static int blind_rotate_batch(const double *bsk, const double *luts, const int32_t *masks, const int32_t *bodies,
-                              double *accs, int batch, int n, int k, int N, int baseLog, int level, const Fft *f) {
+                              double *accs, int batch, int n, int k, int N, int baseLog, int level, const Fft *f,
+                              int useFftw) {
   const int k1 = k + 1, Q = level * k1;
   Scratch sc;
   if (scratch_alloc(&sc, k1, N, Q) != 0) {
@@ -172,7 +170,16 @@ static int blind_rotate_batch(const double *bsk, const double *luts, const int32
     return -1;
   }
 #ifdef FHENET_FFTW
-  sc.fftw = use_fftw ? fftw_order_get(f) : NULL;
+  sc.fftw = useFftw ? fftw_order_get(f) : NULL;
+  if (useFftw && !sc.fftw) {
+    scratch_free(&sc);
+    return -2; /* the key is in FFTW's order: no fallback to the shared FFT */
+  }
+#else
+  if (useFftw) {
+    scratch_free(&sc);
+    return -2;
+  }
 #endif
   for (int b = 0; b < batch; b++) acc_init(accs + (size_t)b * k1 * N, luts + (size_t)b * N, bodies[b], k, N);
   for (int i = 0; i < n; i++) {
@@ -186,14 +193,11 @@ static int blind_rotate_batch(const double *bsk, const double *luts, const int32
   return 0;
 }
 
-static void keyswitch(const double *rows, const uint32_t *input, double *out, int inputDim, int outputSize, int baseLog,
+/* keyswitch.ts in C: rows are the keyswitching key's top 32 bits; the sums are exact integers in double. */
+static void keyswitch(const int32_t *rows, const uint32_t *input, double *out, int inputDim, int outputSize, int baseLog,
                       int level) {
   const int n = outputSize - 1;
   memset(out, 0, sizeof(double) * (size_t)outputSize);
-  {
-    uint32_t lo = input[2 * inputDim], hi = input[2 * inputDim + 1];
-    out[n] = hi >= 0x80000000u ? ((double)hi - TWO_32) * TWO_32 + lo : (double)hi * TWO_32 + lo;
-  }
   const int kept = baseLog * level;
   const double scale = ldexp(1.0, kept - 64), base = ldexp(1.0, baseLog), invBase = 1.0 / base, wrap = ldexp(1.0, kept);
   for (int i = 0; i < inputDim; i++) {
@@ -204,11 +208,16 @@ static void keyswitch(const double *rows, const uint32_t *input, double *out, in
       double d = q - base * rint(q * invBase);
       q = (q - d) * invBase;
       if (d == 0) continue;
-      const double *row = rows + ((size_t)i * level + j) * outputSize;
-      for (int t = 0; t <= n; t++) out[t] -= d * row[t];
+      const int32_t *restrict row = rows + ((size_t)i * level + j) * outputSize;
+      for (int t = 0; t <= n; t++) out[t] -= d * (double)row[t];
     }
   }
-  for (int t = 0; t <= n; t++) out[t] = reduce64(out[t]);
+  for (int t = 0; t <= n; t++) out[t] = (out[t] - TWO_32 * rint(out[t] / TWO_32)) * TWO_32;
+  {
+    uint32_t lo = input[2 * inputDim], hi = input[2 * inputDim + 1];
+    out[n] += hi >= 0x80000000u ? ((double)hi - TWO_32) * TWO_32 + lo : (double)hi * TWO_32 + lo;
+  }
+  out[n] = reduce64(out[n]);
 }
 
 /* ---------------------------------------------------------------- Node-API glue */
@@ -220,16 +229,18 @@ static int32_t i32(napi_env env, napi_value v) {
 }
 
 /*
- * blindRotate(bsk, luts, masks, bodies, accs, batch, n, k, N, baseLog, level, twRe, twIm, stRe, stIm):
- * luts batch×N, masks batch×n (Int32Array), bodies Int32Array(batch), accs batch×(k+1)N. Sizes are
+ * blindRotate(bsk, luts, masks, bodies, accs, batch, n, k, N, baseLog, level, twRe, twIm, stRe, stIm, useFftw):
+ * luts batch×N, masks batch×n (Int32Array), bodies Int32Array(batch), accs batch×(k+1)N; useFftw 1 runs the
+ * transforms through FFTW on a key in FFTW's order (fftwKeyOrder; an error where FFTW is not usable for N), 0
+ * through the shared FFT on a key in its order. Sizes are
  * checked here too (the caller checks them first; a kernel must never trust its arguments).
  */
 static napi_value BlindRotate(napi_env env, napi_callback_info info) {
-  size_t argc = 15;
-  napi_value argv[15];
+  size_t argc = 16;
+  napi_value argv[16];
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  if (argc != 15) {
-    napi_throw_type_error(env, NULL, "blindRotate: 15 arguments expected");
+  if (argc != 16) {
+    napi_throw_type_error(env, NULL, "blindRotate: 16 arguments expected");
     return NULL;
   }
   size_t lBsk, lLut, lMask, lBody, lAcc, lTw, lTw2, lSt, lSt2;
@@ -238,7 +249,7 @@ static napi_value BlindRotate(napi_env env, napi_callback_info info) {
   const int32_t *masks = typed(env, argv[2], &lMask), *bodies = typed(env, argv[3], &lBody);
   double *accs = typed(env, argv[4], &lAcc);
   const int batch = i32(env, argv[5]), n = i32(env, argv[6]), k = i32(env, argv[7]), N = i32(env, argv[8]);
-  const int baseLog = i32(env, argv[9]), level = i32(env, argv[10]);
+  const int baseLog = i32(env, argv[9]), level = i32(env, argv[10]), useFftw = i32(env, argv[15]);
   f.twRe = typed(env, argv[11], &lTw);
   f.twIm = typed(env, argv[12], &lTw2);
   f.stRe = typed(env, argv[13], &lSt);
@@ -266,8 +277,9 @@ static napi_value BlindRotate(napi_env env, napi_callback_info info) {
       napi_throw_range_error(env, NULL, "blindRotate: body index out of range");
       return NULL;
     }
-  if (blind_rotate_batch(bsk, luts, masks, bodies, accs, batch, n, k, N, baseLog, level, &f) != 0)
-    napi_throw_error(env, NULL, "blindRotate: out of memory");
+  const int rc = blind_rotate_batch(bsk, luts, masks, bodies, accs, batch, n, k, N, baseLog, level, &f, useFftw);
+  if (rc == -2) napi_throw_error(env, NULL, "blindRotate: FFTW transform unavailable for this size (see fftwUsable)");
+  else if (rc != 0) napi_throw_error(env, NULL, "blindRotate: out of memory");
   return NULL;
 }
 
@@ -281,7 +293,7 @@ static napi_value Keyswitch(napi_env env, napi_callback_info info) {
     return NULL;
   }
   size_t lRows, lIn, lOut;
-  const double *rows = typed(env, argv[0], &lRows);
+  const int32_t *rows = typed(env, argv[0], &lRows);
   const uint32_t *input = typed(env, argv[1], &lIn);
   double *out = typed(env, argv[2], &lOut);
   if (!rows || !input || !out) {
@@ -298,17 +310,96 @@ static napi_value Keyswitch(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/*
+ * fftwUsable(N, twRe, twIm, stRe, stIm): whether blindRotate(..., useFftw = 1) really runs FFTW for this size (built
+ * with FFTW, M % 8 == 0 and the permutation to the shared FFT's order found); false means it would use the shared FFT.
+ */
+static napi_value FftwUsable(napi_env env, napi_callback_info info) {
+  size_t argc = 5;
+  napi_value argv[5], out;
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  int usable = 0;
+#ifdef FHENET_FFTW
+  if (argc == 5) {
+    size_t l0, l1, l2, l3;
+    Fft f;
+    const int N = i32(env, argv[0]);
+    f.m = N / 2;
+    f.twRe = typed(env, argv[1], &l0);
+    f.twIm = typed(env, argv[2], &l1);
+    f.stRe = typed(env, argv[3], &l2);
+    f.stIm = typed(env, argv[4], &l3);
+    if (N >= 4 && !(N & (N - 1)) && f.twRe && f.twIm && f.stRe && f.stIm && l0 >= (size_t)f.m && l1 >= (size_t)f.m &&
+        l2 >= (size_t)f.m && l3 >= (size_t)f.m)
+      usable = fftw_order_get(&f) != NULL;
+  }
+#else
+  (void)argv;
+#endif
+  napi_get_boolean(env, usable, &out);
+  return out;
+}
+
+/*
+ * fftwKeyOrder(data, N, twRe, twIm, stRe, stIm): reorders in place every N-slot (M real parts, M imaginary parts) of
+ * a Fourier key from the shared FFT's bit-reversed order into FFTW's natural order, the order blindRotate(...,
+ * useFftw = 1) reads. Returns false (data untouched) where FFTW is not usable for N.
+ */
+static napi_value FftwKeyOrder(napi_env env, napi_callback_info info) {
+  size_t argc = 6;
+  napi_value argv[6], out;
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  int done = 0;
+#ifdef FHENET_FFTW
+  if (argc == 6) {
+    size_t lData, l0, l1, l2, l3;
+    Fft f;
+    double *data = typed(env, argv[0], &lData);
+    const int N = i32(env, argv[1]);
+    f.m = N / 2;
+    f.twRe = typed(env, argv[2], &l0);
+    f.twIm = typed(env, argv[3], &l1);
+    f.stRe = typed(env, argv[4], &l2);
+    f.stIm = typed(env, argv[5], &l3);
+    const FftwOrder *o = NULL;
+    if (data && N >= 4 && !(N & (N - 1)) && lData % (size_t)N == 0 && f.twRe && f.twIm && f.stRe && f.stIm &&
+        l0 >= (size_t)f.m && l1 >= (size_t)f.m && l2 >= (size_t)f.m && l3 >= (size_t)f.m)
+      o = fftw_order_get(&f);
+    double *tmp = o ? malloc(sizeof(double) * (size_t)N) : NULL;
+    if (tmp) {
+      const int M = f.m;
+      for (size_t s = 0; s < lData; s += (size_t)N) {
+        double *slot = data + s;
+        memcpy(tmp, slot, sizeof(double) * (size_t)N);
+        for (int x = 0; x < M; x++) {
+          slot[o->perm[x]] = tmp[x];
+          slot[M + o->perm[x]] = tmp[M + x];
+        }
+      }
+      free(tmp);
+      done = 1;
+    }
+  }
+#else
+  (void)argv;
+#endif
+  napi_get_boolean(env, done, &out);
+  return out;
+}
+
 NAPI_MODULE_INIT() {
   napi_value fn;
-  const char *transform = "shared";
+  /* whether this build links FFTW (Debian libfftw3-dev found when it was compiled) */
 #ifdef FHENET_FFTW
-  const char *flag = getenv("FHENET_TFHE_FFTW");
-  use_fftw = flag && flag[0] == '1';
-  if (use_fftw) transform = "fftw";
+  napi_get_boolean(env, 1, &fn);
+#else
+  napi_get_boolean(env, 0, &fn);
 #endif
-  /* which transform the blind rotation uses ("fftw" falls back to the shared FFT if the permutation is not found) */
-  napi_create_string_utf8(env, transform, NAPI_AUTO_LENGTH, &fn);
-  napi_set_named_property(env, exports, "transform", fn);
+  napi_set_named_property(env, exports, "fftwBuilt", fn);
+  napi_create_function(env, "fftwUsable", NAPI_AUTO_LENGTH, FftwUsable, NULL, &fn);
+  napi_set_named_property(env, exports, "fftwUsable", fn);
+  napi_create_function(env, "fftwKeyOrder", NAPI_AUTO_LENGTH, FftwKeyOrder, NULL, &fn);
+  napi_set_named_property(env, exports, "fftwKeyOrder", fn);
   napi_create_function(env, "blindRotate", NAPI_AUTO_LENGTH, BlindRotate, NULL, &fn);
   napi_set_named_property(env, exports, "blindRotate", fn);
   napi_create_function(env, "keyswitch", NAPI_AUTO_LENGTH, Keyswitch, NULL, &fn);
