@@ -4,18 +4,7 @@
  */
 import * as fs from 'node:fs';
 import { Command, Option } from 'commander';
-import * as tf from '@tensorflow/tfjs-core';
-import { initBackend } from '../backend/index.js';
-import { generateCheckerboard, loadPeerCheckerboard } from '../../datasets/checkerboard/index.js';
-import { analyzeAccumulators, formatAccumulatorReport } from '../analysis/accumulator.js';
-import { QuantSimpleNet, SimpleNet } from '../models/checkerboard.js';
-import { decodeTensors } from '../nn/checkpoint.js';
-import { WeightedLayer } from '../nn/layers.js';
 import type { Module } from '../nn/module.js';
-import { formatSparsity, sparsityReport } from '../prune/index.js';
-import { quantizePostTraining } from '../ptq/module-ptq.js';
-import { head } from '../train/dataset.js';
-import { evaluate } from '../train/trainer.js';
 import { ConfigError } from '../util/errors.js';
 import { intOption } from './options.js';
 
@@ -28,7 +17,7 @@ interface AnalyzeCliOptions {
 }
 
 /** Rebuilds the model `fhenet train` saved (its metadata names it), installing pruning masks it carries. */
-function loadTrained(file: string): { model: Module; meta: Record<string, string> } {
+async function loadTrained(file: string): Promise<{ model: Module; meta: Record<string, string> }> {
   if (!fs.existsSync(file)) throw new ConfigError(`model file ${file} not found`);
   if (!file.endsWith('.safetensors')) {
     throw new ConfigError(
@@ -36,6 +25,12 @@ function loadTrained(file: string): { model: Module; meta: Record<string, string
         `for an ONNX file, fhenet compile ${file} prints every value's integer range and bit width, and fhenet inspect ${file} its quantizers`,
     );
   }
+  const [tf, { decodeTensors }, { QuantSimpleNet, SimpleNet }, { WeightedLayer }] = await Promise.all([
+    import('@tensorflow/tfjs-core'),
+    import('../nn/checkpoint.js'),
+    import('../models/checkerboard.js'),
+    import('../nn/layers.js'),
+  ]);
   const { tensors, metadata } = decodeTensors(new Uint8Array(fs.readFileSync(file)));
   const hidden = Number(metadata.hidden ?? 100);
   const model: Module =
@@ -66,10 +61,21 @@ export function analyzeCommand(): Command {
     .option('--bits <n>', 'post-training quantization width for float models', intOption('--bits', 2, 16), 3)
     .option('--json', 'print the report as JSON')
     .action(async (file: string, o: AnalyzeCliOptions) => {
+      // Loaded here, not at the top: `fhenet --help` and the server commands must not load TensorFlow.js (src/cli/main.ts).
+      const [{ initBackend }, { generateCheckerboard, loadPeerCheckerboard }, { analyzeAccumulators, formatAccumulatorReport }, { formatSparsity, sparsityReport }, { quantizePostTraining }, { head }, { evaluate }] =
+        await Promise.all([
+          import('../backend/index.js'),
+          import('../../datasets/checkerboard/index.js'),
+          import('../analysis/accumulator.js'),
+          import('../prune/index.js'),
+          import('../ptq/module-ptq.js'),
+          import('../train/dataset.js'),
+          import('../train/trainer.js'),
+        ]);
       await initBackend();
       const data = o.data === 'peer' ? loadPeerCheckerboard() : generateCheckerboard({ seed: 42 });
       const set = o.samples !== undefined ? head(data[o.split], o.samples) : data[o.split];
-      const { model: loaded, meta } = loadTrained(file);
+      const { model: loaded, meta } = await loadTrained(file);
       const model = meta.model === 'simple-net' ? quantizePostTraining(loaded, data.train, { bits: o.bits }) : loaded;
       const report = analyzeAccumulators(model, set);
       const accuracy = evaluate(model, data.test).accuracy;

@@ -1,17 +1,9 @@
 /** `fhenet compile`: a model → circuit, with the bit-width and cost report and, given labels, the accuracy drift. */
 import * as fs from 'node:fs';
 import { Command } from 'commander';
-import { FheModel } from '../compiler/fhe-model.js';
-import { formatReport } from '../compiler/report.js';
-import { accuracy, compareModes, formatCompare } from '../compiler/compare.js';
-import { serializeCircuit } from '../compiler/circuit.js';
 import { intOption, numberOption } from './options.js';
-import { hasQuantizers, quantizeFloatGraph } from '../compiler/graph-ptq.js';
 import { CompileError } from '../compiler/errors.js';
-import { loadData, loadGraph } from './load.js';
-import { type CircuitPlan, planCircuit } from '../runtime/executor-plan.js';
-import { simulateWithNoise } from '../runtime/noisy-simulate.js';
-import { dequantizeOutput, quantizeInput } from '../compiler/simulate.js';
+import type { CircuitPlan } from '../runtime/executor-plan.js';
 import type { Circuit } from '../compiler/circuit.js';
 
 /** What fhenet's TFHE executor would do with the circuit: its parameter set and PBS count, or why none fits. */
@@ -24,7 +16,8 @@ interface TfheSummary {
   noisy?: { accuracy: number; simulateAccuracy: number; flipsPerSample: number };
 }
 
-function tfheSummary(circuit: Circuit): { summary: TfheSummary; plan?: CircuitPlan } {
+async function tfheSummary(circuit: Circuit): Promise<{ summary: TfheSummary; plan?: CircuitPlan }> {
+  const { planCircuit } = await import('../runtime/executor-plan.js');
   try {
     const plan = planCircuit(circuit);
     const tables = plan.noise.map((t) => ({
@@ -41,7 +34,12 @@ function tfheSummary(circuit: Circuit): { summary: TfheSummary; plan?: CircuitPl
   }
 }
 
-function noisyAccuracy(circuit: Circuit, plan: CircuitPlan, x: Float32Array, labels: ArrayLike<number>): { accuracy: number; flipsPerSample: number } {
+async function noisyAccuracy(circuit: Circuit, plan: CircuitPlan, x: Float32Array, labels: ArrayLike<number>): Promise<{ accuracy: number; flipsPerSample: number }> {
+  const [{ simulateWithNoise }, { dequantizeOutput, quantizeInput }, { accuracy }] = await Promise.all([
+    import('../runtime/noisy-simulate.js'),
+    import('../compiler/simulate.js'),
+    import('../compiler/compare.js'),
+  ]);
   const n = labels.length;
   const r = simulateWithNoise(circuit, plan, quantizeInput(circuit, x), n, { seed: 0 });
   const out = dequantizeOutput(circuit, r.output);
@@ -88,6 +86,15 @@ export function compileCommand(): Command {
       }
       const rounding =
         o.rounding === undefined ? undefined : { bits: o.rounding, perChannel: o.roundingPerChannel, align: o.roundingAlign, ...(o.roundingHeadroom !== undefined ? { headroom: o.roundingHeadroom } : {}), ...(o.roundingApproximate ? { method: 'approximate' as const } : {}) };
+      // Loaded here, not at the top: `fhenet --help` and the server commands stay cheap (src/cli/main.ts).
+      const [{ FheModel }, { formatReport }, { compareModes, formatCompare }, { serializeCircuit }, { hasQuantizers, quantizeFloatGraph }, { loadData, loadGraph }] = await Promise.all([
+        import('../compiler/fhe-model.js'),
+        import('../compiler/report.js'),
+        import('../compiler/compare.js'),
+        import('../compiler/circuit.js'),
+        import('../compiler/graph-ptq.js'),
+        import('./load.js'),
+      ]);
       let graph = await loadGraph(modelFile);
       const calib = loadData(o.calib, 'train');
       if (!hasQuantizers(graph)) {
@@ -98,13 +105,13 @@ export function compileCommand(): Command {
       }
       const model = FheModel.compile(graph, { data: calib.x, n: calib.n }, { roundingThresholdBits: rounding });
       const report = model.report();
-      const { summary: tfhe, plan } = tfheSummary(model.circuit);
+      const { summary: tfhe, plan } = await tfheSummary(model.circuit);
       let compare;
       if (o.eval) {
         const d = loadData(o.eval, 'test');
         if (!d.y) throw new Error(`--eval data '${o.eval}' has no labels`);
         compare = await compareModes(model, d.x, d.y);
-        if (plan) tfhe.noisy = { ...noisyAccuracy(model.circuit, plan, d.x, d.y), simulateAccuracy: compare.accuracy.simulate };
+        if (plan) tfhe.noisy = { ...(await noisyAccuracy(model.circuit, plan, d.x, d.y)), simulateAccuracy: compare.accuracy.simulate };
       }
       if (o.output) fs.writeFileSync(o.output, serializeCircuit(model.circuit));
       if (o.json) {

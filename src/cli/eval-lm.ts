@@ -1,12 +1,7 @@
 /** `fhenet eval-lm`: perplexity of a Hugging Face GPT-2 folder on a text file, with a progress bar. */
 import * as fs from 'node:fs';
 import { Command } from 'commander';
-import { initBackend } from '../backend/index.js';
-import { evaluatePerplexity } from '../train/causal-lm.js';
-import { fromPretrained } from '../transformers/gpt2/pretrained.js';
-import { GPT2Tokenizer } from '../transformers/tokenizer.js';
 import { ConfigError } from '../util/errors.js';
-import { createProgress } from '../util/progress.js';
 import { intOption } from './options.js';
 
 interface EvalLmOptions {
@@ -39,6 +34,14 @@ export function evalLmCommand(): Command {
 async function runEvalLm(o: EvalLmOptions): Promise<void> {
   if (!fs.existsSync(o.text) || !fs.statSync(o.text).isFile()) throw new ConfigError(`--text ${o.text} is not a readable file`);
   if (o.backend) process.env.FHENET_BACKEND = o.backend;
+  // Loaded here, not at the top: `fhenet --help` and the server commands must not load TensorFlow.js (src/cli/main.ts).
+  const [{ initBackend }, { evaluatePerplexity }, { fromPretrained }, { GPT2Tokenizer }, { createProgress }] = await Promise.all([
+    import('../backend/index.js'),
+    import('../train/causal-lm.js'),
+    import('../transformers/gpt2/pretrained.js'),
+    import('../transformers/tokenizer.js'),
+    import('../util/progress.js'),
+  ]);
   await initBackend();
   const tokenizer = GPT2Tokenizer.fromPretrained(o.model);
   const model = fromPretrained(o.model);

@@ -6,11 +6,7 @@
  */
 import * as fs from 'node:fs';
 import { Command } from 'commander';
-import { deserializeCircuit, size } from '../compiler/circuit.js';
-import { accuracy } from '../compiler/compare.js';
-import { dequantizeOutput, quantizeInput, simulate } from '../compiler/simulate.js';
 import { ConfigError } from '../util/errors.js';
-import { loadData } from './load.js';
 import { intOption } from './options.js';
 
 interface ExecuteOptions {
@@ -30,6 +26,12 @@ export function executeCommand(): Command {
     .option('--json', 'print the result as JSON')
     .action(async (file: string, o: ExecuteOptions) => {
       if (!fs.existsSync(file)) throw new ConfigError(`${file} does not exist; write a circuit with fhenet compile MODEL -o ${file}`);
+      const [{ deserializeCircuit, size }, { accuracy }, { dequantizeOutput, quantizeInput, simulate }, { loadData }] = await Promise.all([
+        import('../compiler/circuit.js'),
+        import('../compiler/compare.js'),
+        import('../compiler/simulate.js'),
+        import('./load.js'),
+      ]);
       const circuit = deserializeCircuit(new Uint8Array(fs.readFileSync(file)));
       const data = loadData(o.data, 'test');
       const n = Math.min(o.samples, data.n);

@@ -1,10 +1,5 @@
 /** `fhenet generate`: continues a prompt with a GPT-2-family model folder, streaming the text to the terminal. */
 import { Command } from 'commander';
-import { initBackend } from '../backend/index.js';
-import { generate } from '../transformers/generation.js';
-import { fromPretrained } from '../transformers/gpt2/pretrained.js';
-import { TextStreamer } from '../transformers/text-streamer.js';
-import { GPT2Tokenizer } from '../transformers/tokenizer.js';
 import { ConfigError } from '../util/errors.js';
 import { intOption, numberOption } from './options.js';
 
@@ -33,6 +28,14 @@ export function generateCommand(): Command {
     .option('--stop <text...>', 'stop when the generated text contains one of these strings')
     .option('--stats', 'print tokens/s to stderr at the end')
     .action(async (o: GenerateCliOptions) => {
+      // Loaded here, not at the top: `fhenet --help` and the server commands must not load TensorFlow.js (src/cli/main.ts).
+      const [{ initBackend }, { generate }, { fromPretrained }, { TextStreamer }, { GPT2Tokenizer }] = await Promise.all([
+        import('../backend/index.js'),
+        import('../transformers/generation.js'),
+        import('../transformers/gpt2/pretrained.js'),
+        import('../transformers/text-streamer.js'),
+        import('../transformers/tokenizer.js'),
+      ]);
       await initBackend();
       const tokenizer = GPT2Tokenizer.fromPretrained(o.model);
       const model = fromPretrained(o.model);

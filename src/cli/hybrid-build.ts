@@ -7,7 +7,6 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Command, Option } from 'commander';
 import { ConfigError } from '../util/errors.js';
-import { loadData } from './load.js';
 import { intOption } from './options.js';
 
 interface HybridBuildOptions {
@@ -54,6 +53,7 @@ export function hybridCommand(): Command {
       const { initBackend } = await import('../backend/index.js');
       const { loadCheckpointModel } = await import('../models/registry.js');
       const { HybridFHEModel } = await import('../hybrid/hybrid-model.js');
+      const { loadData } = await import('./load.js');
       await initBackend();
       const { model, sampleShape } = loadCheckpointModel(file);
       const calib = loadData(o.calib, 'train');

@@ -1,4 +1,9 @@
-/** The `fhenet` command line. Each subcommand lives in its own file and registers here. */
+/**
+ * The `fhenet` command line. Each subcommand lives in its own file and registers here. A command file defines its
+ * options up front (commander needs them for --help and parsing) and imports its implementation inside its action,
+ * so that `fhenet --help`, `fhenet serve` and `fhenet worker` never load TensorFlow.js
+ * (tests/cli/serve-process.test.ts).
+ */
 import { Command } from 'commander';
 import { FhenetError } from '../util/errors.js';
 import { packageInfo } from '../util/package-root.js';

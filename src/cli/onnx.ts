@@ -1,11 +1,7 @@
-/** `fhenet export` and `fhenet inspect`. */
+/** `fhenet export` and `fhenet inspect`. The ONNX code loads in the actions: `fhenet --help` stays cheap (src/cli/main.ts). */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Command, Option } from 'commander';
-import { exportQcdq, exportQonnx } from '../onnx/export.js';
-import { BREVITAS_DOMAIN, QONNX_DOMAIN } from '../onnx/graph.js';
-import { inspectGraph } from '../onnx/inspect.js';
-import { loadGraph } from './load.js';
 
 export function exportCommand(): Command {
   return new Command('export')
@@ -16,6 +12,7 @@ export function exportCommand(): Command {
     .option('--int4', 'QCDQ: store 4-bit quantizers as int4/uint4 (opset 21)')
     .option('-o, --output <file>', 'output .onnx file (default: beside the model, <name>.<format>.onnx)')
     .action(async (model: string, o: { format: string; domain: string; int4?: boolean; output?: string }) => {
+      const [{ exportQcdq, exportQonnx }, { BREVITAS_DOMAIN, QONNX_DOMAIN }, { loadGraph }] = await Promise.all([import('../onnx/export.js'), import('../onnx/graph.js'), import('./load.js')]);
       const graph = await loadGraph(model);
       // runs/cb/model.safetensors → runs/cb/model.qonnx.onnx: next to the checkpoint, never in the current folder by surprise
       const output = o.output ?? path.join(path.dirname(model), `${path.basename(model).replace(/\.(safetensors|onnx)$/, '').replace(/\.(qonnx|qcdq)$/, '')}.${o.format}.onnx`);
@@ -34,6 +31,7 @@ export function inspectCommand(): Command {
     .argument('<model>', '.onnx file (or an fhenet checkpoint)')
     .option('--json', 'print JSON')
     .action(async (model: string, o: { json?: boolean }) => {
+      const [{ inspectGraph }, { loadGraph }] = await Promise.all([import('../onnx/inspect.js'), import('./load.js')]);
       const r = inspectGraph(await loadGraph(model));
       process.stdout.write(o.json ? `${JSON.stringify(r.json, null, 2)}\n` : `${r.text}\n`);
     });

@@ -1,8 +1,6 @@
 /** `fhenet sweep <spec.json>`: runs a grid of checkerboard configurations in worker threads, resumably. */
 import * as fs from 'node:fs';
 import { Command } from 'commander';
-import { describeBackend, initBackend } from '../backend/index.js';
-import { expandSweep, parseSweepSpec, runSweep } from '../sweep/index.js';
 import { ConfigError } from '../util/errors.js';
 import { intOption } from './options.js';
 
@@ -33,6 +31,8 @@ export function sweepCommand(): Command {
       } catch (e) {
         throw new ConfigError(`sweep spec ${specFile} is not valid JSON: ${(e as Error).message}`);
       }
+      // Loaded here, not at the top: `fhenet --help` and the server commands must not load TensorFlow.js (src/cli/main.ts).
+      const { expandSweep, parseSweepSpec, runSweep } = await import('../sweep/index.js');
       const spec = parseSweepSpec(raw);
       const runs = expandSweep(spec);
       if (o.dryRun) {
@@ -49,11 +49,12 @@ export function sweepCommand(): Command {
         queue = await SweepQueue.connect(target);
         process.stderr.write(`fhenet sweep ${spec.name}: ${runs.length} runs on the queue ${target.display} (fhenet worker --queue ${target.display})\n`);
       } else {
+        const { describeBackend, initBackend } = await import('../backend/index.js');
         const info = await initBackend();
         process.stderr.write(`fhenet sweep ${spec.name}: ${runs.length} runs, ${o.inline ? 'inline' : `${o.concurrency ?? spec.concurrency} worker threads`}, ${describeBackend(info)}\n`);
       }
       const t0 = Date.now();
-      let res: Awaited<ReturnType<typeof runSweep>>;
+      let res: Awaited<ReturnType<typeof import('../sweep/index.js').runSweep>>;
       try {
         res = await runSweep(spec, {
           outDir: o.out,

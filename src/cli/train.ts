@@ -1,14 +1,8 @@
 /** `fhenet train`: trains a checkerboard network and prints its report. */
 import * as path from 'node:path';
 import { Command, Option } from 'commander';
-import { describeBackend, initBackend } from '../backend/index.js';
-import { generateCheckerboard, loadPeerCheckerboard, quantizedInputCeiling } from '../../datasets/checkerboard/index.js';
-import { manualSeed } from '../nn/init.js';
-import { saveModule, writeFileAtomic } from '../nn/checkpoint.js';
-import { formatSummary, summarize } from '../nn/summary.js';
-import { QuantSimpleNet, SimpleNet } from '../models/checkerboard.js';
 import type { Module } from '../nn/module.js';
-import { type FitResult, fit } from '../train/trainer.js';
+import type { FitResult } from '../train/trainer.js';
 import type { OptimizerName } from '../train/optim.js';
 import type { Schedule } from '../train/schedule.js';
 import { ConfigError } from '../util/errors.js';
@@ -65,6 +59,17 @@ export function trainCommand(): Command {
 
 async function runTrain(o: TrainOptions): Promise<void> {
   if (o.resume && !o.out) throw new ConfigError('--resume needs --out (the folder holding last.safetensors)');
+  // Loaded here, not at the top: `fhenet --help` and the server commands must not load TensorFlow.js (src/cli/main.ts).
+  const [{ describeBackend, initBackend }, { generateCheckerboard, loadPeerCheckerboard, quantizedInputCeiling }, { manualSeed }, { saveModule, writeFileAtomic }, { formatSummary, summarize }, { QuantSimpleNet, SimpleNet }, { fit }] =
+    await Promise.all([
+      import('../backend/index.js'),
+      import('../../datasets/checkerboard/index.js'),
+      import('../nn/init.js'),
+      import('../nn/checkpoint.js'),
+      import('../nn/summary.js'),
+      import('../models/checkerboard.js'),
+      import('../train/trainer.js'),
+    ]);
   const backend = await initBackend(o.backend);
   const data = o.data === 'peer' ? loadPeerCheckerboard() : generateCheckerboard({ seed: 42 });
   manualSeed(o.seed);

@@ -26,6 +26,10 @@ describe('fhenet/hybrid/server entry point', () => {
     expect(tensorflowModulesAfterImporting('fhenet/hybrid/server')).toEqual([]);
   }, 60_000);
 
+  it('the PBS worker of `fhenet worker` (src/scale/pbs-worker.ts) loads no @tensorflow module', () => {
+    expect(tensorflowModulesAfterImporting(new URL('../../src/scale/pbs-worker.ts', import.meta.url).href)).toEqual([]);
+  }, 60_000);
+
   it('exports the server (buildServer, serve, FHEModelServer, the key store)', async () => {
     const m = await import('../../src/hybrid/server/index.js');
     expect(typeof m.buildServer).toBe('function');

@@ -32,6 +32,7 @@ import { configureTfheServer } from '../tfhe-backend.js';
 import { BearerAuth, readTokenFile } from './auth.js';
 import type { ServerContext } from './context.js';
 import { installErrorHandlers } from './http-errors.js';
+import { exitOnFatalErrors } from './fatal-errors.js';
 import { KeyCache } from './key-cache.js';
 import type { KeyStore } from './key-store.js';
 import { ComputeSlots } from './limits.js';
@@ -123,9 +124,14 @@ export async function buildServer(opts: ServeOptions): Promise<FastifyInstance> 
   return app;
 }
 
-/** Starts a server and closes it gracefully (in-flight requests finish) on SIGINT/SIGTERM. */
+/**
+ * Starts a server as the process's one job: closes it gracefully (in-flight requests finish) on SIGINT/SIGTERM, and
+ * logs an uncaught exception or unhandled rejection with its stack and exits (fatal-errors.ts).
+ */
 export async function serve(opts: ServeOptions & { port: number; host?: string }): Promise<FastifyInstance> {
   const app = await buildServer(opts);
+  const removeFatal = exitOnFatalErrors(app.log);
+  app.addHook('onClose', async () => removeFatal());
   await app.listen({ port: opts.port, host: opts.host ?? '127.0.0.1' });
   const stop = (signal: string) => {
     app.log.info({ signal }, 'shutting down');
