@@ -14,6 +14,7 @@ import { type FHEModelDev, shapeKey } from './deployment.js';
 import { HybridError } from './errors.js';
 import type { RemoteModule } from './remote-module.js';
 import { type QuantizedLinear, dequantizeOutput as dequantizeLinear, integerMatVec, quantizeTokens } from './dynamic-quant.js';
+import { idsAsOneHot, isEmbeddingModule } from './remote-embedding.js';
 
 export const toChw = (s: readonly number[]): number[] => (s.length === 3 ? [s[2]!, s[0]!, s[1]!] : [...s]);
 export const toHwc = (s: readonly number[]): number[] => (s.length === 3 ? [s[1]!, s[2]!, s[0]!] : [...s]);
@@ -49,6 +50,8 @@ export class RemoteLayer {
    * client `weights` is empty (only the per-channel scales and the bias are known there).
    */
   linear: (QuantizedLinear & { info?: Record<string, unknown> }) | undefined;
+  /** For a remote Embedding (remote-embedding.ts): its number of embeddings; its inputs are ids, sent as one-hot rows. */
+  readonly lookup: number | undefined;
 
   constructor(
     readonly name: string,
@@ -56,6 +59,7 @@ export class RemoteLayer {
     original: Module | undefined,
   ) {
     this.original = original;
+    this.lookup = original && isEmbeddingModule(original) ? original.numEmbeddings : undefined;
   }
 
   /** The module's input in circuit layout, checked against the shapes it was compiled for. */
@@ -91,9 +95,13 @@ export class RemoteLayer {
     return dequantizeOutput(circuit, simulate(circuit, quantizeInput(circuit, call.input), call.n).output);
   }
 
-  /** A linear layer's input [..., in] as [tokens, in], and how to give its output back in the input's leading shape. */
+  /** A linear layer's input [..., in] (a remote embedding's: ids [...]) as [tokens, in], and how to give its output back in the input's leading shape. */
   prepareLinear(v: tf.Tensor): { tokens: number; input: Float32Array; toActivation(out: Float32Array): tf.Tensor } {
     const lin = this.linear!;
+    if (this.lookup !== undefined) {
+      const { tokens, input, lead } = idsAsOneHot(v, this.lookup, this.name);
+      return { tokens, input, toActivation: (out) => tf.tensor(out, [...lead, lin.outFeatures]) };
+    }
     if (v.shape[v.rank - 1] !== lin.inFeatures) {
       throw new HybridError(`remote linear layer '${this.name}' takes ${lin.inFeatures} features, got an input of shape [${v.shape}]`);
     }

@@ -12,7 +12,6 @@ import { initBackend } from '../../src/backend/index.js';
 import { GPT2LMHeadModel } from '../../src/transformers/gpt2/model.js';
 import { loadConfig } from '../../src/transformers/gpt2/pretrained.js';
 import { generate } from '../../src/transformers/generation.js';
-import { fromFloat32 } from '../../src/util/safetensors-file.js';
 import { HybridFHEModel, type HybridMode } from '../../src/hybrid/hybrid-model.js';
 import { linearModuleNames } from '../../src/hybrid/linear-modules.js';
 import { loadHybridLlmClient } from '../../src/hybrid/hybrid-llm.js';
@@ -21,7 +20,7 @@ import { RemoteCallError } from '../../src/hybrid/errors.js';
 import Fastify from 'fastify';
 import type { AddressInfo } from 'node:net';
 import { Rng } from '../../src/util/rng.js';
-import { filesUnder, startServer, tmpDir } from './helpers.js';
+import { ByteWindows, filesUnder, startServer, tmpDir, weightWindows } from './helpers.js';
 
 const CONFIG = { vocab_size: 96, n_positions: 64, n_embd: 32, n_layer: 2, n_head: 4 };
 const root = tmpDir('llm');
@@ -48,20 +47,6 @@ async function run(h: HybridFHEModel, model: GPT2LMHeadModel): Promise<{ tokens:
   return { tokens: newTokens, logits };
 }
 
-/** Every `w`-byte window (stride w/2) of `values` in F32, F16 and BF16, row-major and transposed [rows, cols]. */
-function weightWindows(values: Float32Array, rows: number, cols: number, w = 8): Uint8Array[] {
-  const t = new Float32Array(values.length);
-  for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) t[c * rows + r] = values[r * cols + c]!;
-  const out: Uint8Array[] = [];
-  for (const layout of [values, t]) {
-    for (const dtype of ['F32', 'F16', 'BF16'] as const) {
-      const bytes = fromFloat32(layout, dtype);
-      for (let i = 0; i + w <= bytes.length; i += w / 2) out.push(bytes.subarray(i, i + w));
-    }
-  }
-  return out;
-}
-
 describe('hybrid GPT-2, every linear layer remote, dynamic quantization', () => {
   it('same greedy continuation in disable / simulate / execute / remote; HF client folder without remote weights; metering', async () => {
     const model = new GPT2LMHeadModel(CONFIG, { seed: 3 }).eval();
@@ -71,12 +56,14 @@ describe('hybrid GPT-2, every linear layer remote, dynamic quantization', () => 
       'transformer.h.1.attn.c_attn', 'transformer.h.1.attn.c_proj', 'transformer.h.1.mlp.c_fc', 'transformer.h.1.mlp.c_proj',
       'lm_head',
     ]);
+    // the reference's layout: lm_head remote, its tied matrix (wte) local — allowed only when asked for
+    // (llm-embeddings.test.ts: the default refusal, and wte/wpe remote)
     // the remote matrices, as the client must never see them (lm_head's is wte's, which stays local: tied)
     const remote = names.filter((n) => n !== 'lm_head').map((n) => {
       const w = model.getModule(n) as unknown as { weight: tf.Tensor };
       return { name: n, values: Float32Array.from(w.weight.dataSync() as Float32Array), shape: w.weight.shape as [number, number] };
     });
-    const h = new HybridFHEModel(model, names, { modelName: 'tiny-gpt2' });
+    const h = new HybridFHEModel(model, names, { modelName: 'tiny-gpt2', allowSharedLocalWeights: true });
     h.setFheMode('float');
     const float = await run(h, model);
     h.compileModel(ids(4, 16, 1), { nBits: 8, dynamicQuantization: true });
@@ -102,25 +89,18 @@ describe('hybrid GPT-2, every linear layer remote, dynamic quantization', () => 
     const clientDir = path.join(dir, 'client');
     const clientFiles = filesUnder(clientDir);
     expect(clientFiles.map((f) => path.basename(f)).sort()).toEqual(['config.json', 'hybrid.json', 'model.safetensors', 'remote-layers.safetensors']);
-    // every 8-byte window of every client file, at every offset
-    const present = new Set<bigint>();
-    const contents = clientFiles.map((f) => new Uint8Array(fs.readFileSync(f)));
-    for (const c of contents) {
-      const dv = new DataView(c.buffer, c.byteOffset, c.byteLength);
-      for (let i = 0; i + 8 <= c.length; i++) present.add(dv.getBigUint64(i, true));
-    }
-    const key = (w: Uint8Array) => new DataView(w.buffer, w.byteOffset, 8).getBigUint64(0, true);
+    const present = new ByteWindows(clientFiles);
     let windows = 0;
     for (const r of remote) {
       for (const win of weightWindows(r.values, r.shape[0], r.shape[1])) {
         windows++;
-        if (present.has(key(win))) throw new Error(`bytes of ${r.name} found in the client folder`);
+        if (present.has(win)) throw new Error(`bytes of ${r.name} found in the client folder`);
       }
     }
     expect(windows).toBeGreaterThan(10_000);
     // the search finds local weights (the tied wte stays on the client: lm_head remote protects nothing, docs/hybrid.md)
     const wte = Float32Array.from(h.model.getModule('transformer.wte').stateDict().get('weight')!.dataSync() as Float32Array);
-    expect(weightWindows(wte, CONFIG.vocab_size, CONFIG.n_embd).slice(0, 100).every((w) => present.has(key(w)))).toBe(true);
+    expect(weightWindows(wte, CONFIG.vocab_size, CONFIG.n_embd).slice(0, 100).every((w) => present.has(w))).toBe(true);
 
     const { app, url } = await startServer({ modelsDir: path.join(root, 'models'), keysDir: path.join(root, 'keys') });
     try {
@@ -151,7 +131,7 @@ describe('hybrid GPT-2, every linear layer remote, dynamic quantization', () => 
 
   it('a per-key token quota answers 429 quota_exceeded past its budget (llmRoutes on a bare fastify app)', async () => {
     const model = new GPT2LMHeadModel(CONFIG, { seed: 4 }).eval();
-    const h = new HybridFHEModel(model, linearModuleNames(model), { modelName: 'quota' });
+    const h = new HybridFHEModel(model, linearModuleNames(model), { modelName: 'quota', allowSharedLocalWeights: true });
     h.compileModel(ids(2, 8, 2), { nBits: 8, dynamicQuantization: true });
     const dir = path.join(root, 'quota-models', 'quota');
     h.saveAndClearPrivateInfo(dir);
@@ -175,7 +155,7 @@ describe('hybrid GPT-2, every linear layer remote, dynamic quantization', () => 
     const ALICE = 'alice-token-0123456789abcdef';
     const BOB = 'bob-token-0123456789abcdef00';
     const model = new GPT2LMHeadModel(CONFIG, { seed: 5 }).eval();
-    const h = new HybridFHEModel(model, linearModuleNames(model), { modelName: 'authed' });
+    const h = new HybridFHEModel(model, linearModuleNames(model), { modelName: 'authed', allowSharedLocalWeights: true });
     h.compileModel(ids(2, 8, 3), { nBits: 8, dynamicQuantization: true });
     const dir = path.join(root, 'auth-models', 'authed');
     h.saveAndClearPrivateInfo(dir);
