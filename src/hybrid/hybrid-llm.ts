@@ -31,6 +31,8 @@ export interface BuildHybridLlmOptions {
   backend?: string;
   /** Model name on the server (default: the model folder's name). */
   name?: string;
+  /** Keep a remote module whose tied weight stays local (HybridOptions.allowSharedLocalWeights; the reference's 'all-linear' on GPT-2). */
+  allowSharedLocalWeights?: boolean;
   /** Calibration: batches of random token ids (dynamic quantization needs no statistics; this checks every remote layer is called). */
   seed?: number;
 }
@@ -57,7 +59,7 @@ export function buildHybridLlm(modelDir: string, outDir: string, opts: BuildHybr
   const model = fromPretrained(modelDir);
   const remote = resolveRemoteModules(model, opts.remote ?? DEFAULT_REMOTE);
   const name = opts.name ?? path.basename(path.resolve(modelDir));
-  const h = new HybridFHEModel(model, remote, { modelName: name });
+  const h = new HybridFHEModel(model, remote, { modelName: name, allowSharedLocalWeights: opts.allowSharedLocalWeights });
   const r = new Rng(opts.seed ?? 0);
   const calib = tf.tensor2d(Int32Array.from({ length: 2 * 8 }, () => Math.floor(r.uniform(0, model.config.vocab_size))), [2, 8], 'int32');
   try {
