@@ -14,7 +14,7 @@
  * - Bias (server, in clear, after the product): acc'[t, c] = acc[t, c] + round(b[c] / (s_x[t] · s_w[c])) — the
  *   client sends its per-token scales s_x with each call, so the bias never reaches the client (the price: the server
  *   learns s_x, one float per token and layer). `biasPlan` sizes it: the bias may take up to `maxAbsBias` =
- *   ⌈A / 8⌉ accumulator units (A = max_c Σ_j |w[c, j]| · 255, the worst-case |acc|), and the client quantizes with
+ *   ⌈A / 8⌉ accumulator units (0 for a layer without bias) (A = max_c Σ_j |w[c, j]| · 255, the worst-case |acc|), and the client quantizes with
  *   s_x ≥ `tokenScaleFloor` = max_c |b[c]| / (s_w[c] · maxAbsBias) (rounded up), so |round(b / (s_x · s_w))| ≤
  *   maxAbsBias for every token. The floor binds only for tokens whose range is below 255 · floor (all-zero or tiny
  *   activations); their inputs are then quantized more coarsely, with error ≤ s_x / 2 per element, as always.
@@ -122,9 +122,10 @@ export function biasPlan(layer: Pick<QuantizedLinear, 'weights' | 'scales' | 'bi
     for (let j = 0; j < d; j++) s += Math.abs(weights[c * d + j]!);
     worst = Math.max(worst, s);
   }
-  const maxAbsBias = Math.max(1, Math.ceil((worst * INPUT_LEVELS) / 8));
+  // A bias-free layer (GPT-2's lm_head) gets no budget: its plaintext space, and so its noise, stay as they were.
+  const maxAbsBias = layer.bias.some((b) => b !== 0) ? Math.max(1, Math.ceil((worst * INPUT_LEVELS) / 8)) : 0;
   let floor = 0;
-  for (let c = 0; c < m; c++) floor = Math.max(floor, Math.abs(layer.bias[c]!) / (layer.scales[c]! * maxAbsBias));
+  if (maxAbsBias > 0) for (let c = 0; c < m; c++) floor = Math.max(floor, Math.abs(layer.bias[c]!) / (layer.scales[c]! * maxAbsBias));
   // A relative margin covers the float rounding of s_x · s_w; then round up to float32 (what the client holds).
   floor *= 1 + 2 ** -20;
   let f32 = Math.fround(floor);
