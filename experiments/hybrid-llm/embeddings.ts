@@ -109,7 +109,7 @@ interface Layer {
   name: string;
   q: QuantizedLinear;
   /** One token's input: centred integers and scale (the one-hot row for an embedding). */
-  input(rng: Rng): { values: Int16Array; id?: number };
+  input(rng: Rng): { values: Int16Array; scales: Float32Array; id?: number };
 }
 const rng = new Rng(11);
 const layers: Layer[] = [
@@ -121,14 +121,14 @@ if (!o.skipLmHead) {
   layers.push({
     name: 'lm_head',
     q: quantizeLinear(Float32Array.from(randomWte.weight.dataSync() as Float32Array), SMALL.vocab, SMALL.dim),
-    input: (r) => ({ values: quantizeTokens(Float32Array.from({ length: SMALL.dim }, () => r.normal()), 1, SMALL.dim).values }),
+    input: (r) => quantizeTokens(Float32Array.from({ length: SMALL.dim }, () => r.normal()), 1, SMALL.dim),
   });
 }
 
-function oneHot(n: number): (r: Rng) => { values: Int16Array; id: number } {
+function oneHot(n: number): (r: Rng) => { values: Int16Array; scales: Float32Array; id: number } {
   return (r) => {
     const id = Math.floor(r.uniform(0, n));
-    return { values: quantizeTokens(oneHotRows([id], n, 'bench'), 1, n).values, id };
+    return { ...quantizeTokens(oneHotRows([id], n, 'bench'), 1, n), id };
   };
 }
 
@@ -143,7 +143,7 @@ for (const l of layers) {
   for (let r = 0; r < o.reps; r++) {
     const x = l.input(rng);
     t0 = performance.now();
-    const ct = await keys.encrypt(x.values, 1, spec, tag);
+    const ct = await keys.encrypt(x.values, x.scales, 1, spec, tag);
     enc.push(performance.now() - t0);
     up = ct.length;
     t0 = performance.now();

@@ -209,7 +209,7 @@ export class HybridFHEModel {
     for (const l of this.layers.values()) {
       l.original?.dispose();
       l.original = undefined;
-      if (l.linear) l.linear = { ...l.linear, info: linearServerBackend(this.backend).clientInfo?.(l.linear), weights: new Int8Array(0) };
+      if (l.linear) l.linear = { ...l.linear, info: linearServerBackend(this.backend).clientInfo?.(l.linear), weights: new Int8Array(0), bias: new Float32Array(0) };
       for (const c of l.compiled.values()) {
         c.fhe = undefined;
         c.dev = undefined;
@@ -235,7 +235,7 @@ export class HybridFHEModel {
       const l = h.layer(name);
       l.original?.dispose(); // the fresh instance's untrained weights are of no use
       l.original = undefined;
-      if (specs) l.linear = { ...specs.get(name)!, inFeatures: shapes[0]!.moduleShape[0]!, weights: new Int8Array(0) };
+      if (specs) l.linear = { ...specs.get(name)!, inFeatures: shapes[0]!.moduleShape[0]!, weights: new Int8Array(0), bias: new Float32Array(0) };
       else for (const s of shapes) l.compiled.set(s.key, { moduleShape: s.moduleShape, graphShape: s.graphShape, outShape: s.outShape });
     }
     loadClientWeights(model, dir);

@@ -2,7 +2,8 @@
  * The hybrid LLM path on a tiny random GPT-2: every Linear/Conv1D remote (linearModuleNames), compiled with
  * dynamic quantization; the model's own generate (KV cache, batched prompts with left padding) gives the
  * same continuation in disable, simulate, execute and remote over loopback HTTP; the client folder is a Hugging
- * Face folder without any remote weight matrix in any dtype or layout; usage is metered per client key.
+ * Face folder without any remote weight matrix or bias in any dtype or layout (the server adds the bias); usage is
+ * metered per client key.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as fs from 'node:fs';
@@ -36,6 +37,15 @@ function ids(rows: number, cols: number, seed: number): tf.Tensor {
 }
 
 const PROMPTS = [[5, 17, 42, 8, 77, 3], [60, 2, 33, 91]]; // batched, the second left-padded
+
+/** GPT-2 initializes biases to zero: give every remote layer a random one, so that its bytes can be looked for. */
+function randomBiases(model: GPT2LMHeadModel, names: readonly string[], seed: number): void {
+  const r = new Rng(seed);
+  for (const n of names) {
+    const b = (model.getModule(n) as unknown as { bias?: tf.Variable }).bias;
+    if (b) b.assign(tf.tensor(Float32Array.from({ length: b.size }, () => r.uniform(-0.5, 0.5)), b.shape));
+  }
+}
 const NEW = 8;
 
 /** The model's own generate (KV cache, batched prompts) and the logits of the first prompt's last position. */
@@ -58,11 +68,17 @@ describe('hybrid GPT-2, every linear layer remote, dynamic quantization', () => 
     ]);
     // the reference's layout: lm_head remote, its tied matrix (wte) local — allowed only when asked for
     // (llm-embeddings.test.ts: the default refusal, and wte/wpe remote)
-    // the remote matrices, as the client must never see them (lm_head's is wte's, which stays local: tied)
-    const remote = names.filter((n) => n !== 'lm_head').map((n) => {
-      const w = model.getModule(n) as unknown as { weight: tf.Tensor };
-      return { name: n, values: Float32Array.from(w.weight.dataSync() as Float32Array), shape: w.weight.shape as [number, number] };
+    randomBiases(model, names, 7);
+    // the remote matrices and biases, as the client must never see them (lm_head's matrix is wte's, which stays
+    // local: tied; it has no bias)
+    const remote = names.filter((n) => n !== 'lm_head').flatMap((n) => {
+      const m = model.getModule(n) as unknown as { weight: tf.Tensor; bias: tf.Tensor };
+      return [
+        { name: `${n}.weight`, values: Float32Array.from(m.weight.dataSync() as Float32Array), shape: m.weight.shape as [number, number] },
+        { name: `${n}.bias`, values: Float32Array.from(m.bias.dataSync() as Float32Array), shape: [1, m.bias.size] as [number, number] },
+      ];
     });
+    expect(remote.filter((r) => r.name.endsWith('.bias')).every((r) => r.values.some((v) => v !== 0))).toBe(true);
     const h = new HybridFHEModel(model, names, { modelName: 'tiny-gpt2', allowSharedLocalWeights: true });
     h.setFheMode('float');
     const float = await run(h, model);
@@ -91,13 +107,16 @@ describe('hybrid GPT-2, every linear layer remote, dynamic quantization', () => 
     expect(clientFiles.map((f) => path.basename(f)).sort()).toEqual(['config.json', 'hybrid.json', 'model.safetensors', 'remote-layers.safetensors']);
     const present = new ByteWindows(clientFiles);
     let windows = 0;
+    let biasWindows = 0;
     for (const r of remote) {
       for (const win of weightWindows(r.values, r.shape[0], r.shape[1])) {
         windows++;
+        if (r.name.endsWith('.bias')) biasWindows++;
         if (present.has(win)) throw new Error(`bytes of ${r.name} found in the client folder`);
       }
     }
     expect(windows).toBeGreaterThan(10_000);
+    expect(biasWindows).toBeGreaterThan(1_000);
     // the search finds local weights (the tied wte stays on the client: lm_head remote protects nothing, docs/hybrid.md)
     const wte = Float32Array.from(h.model.getModule('transformer.wte').stateDict().get('weight')!.dataSync() as Float32Array);
     expect(weightWindows(wte, CONFIG.vocab_size, CONFIG.n_embd).slice(0, 100).every((w) => present.has(w))).toBe(true);
