@@ -11,8 +11,7 @@ import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../../src/backend/index.js';
 import { GPT2LMHeadModel } from '../../src/transformers/gpt2/model.js';
-import { generate } from '../../src/transformers/generation.js';
-import { HybridFHEModel, type HybridMode } from '../../src/hybrid/hybrid-model.js';
+import { HybridFHEModel } from '../../src/hybrid/hybrid-model.js';
 import { linearModuleNames } from '../../src/hybrid/linear-modules.js';
 import { embeddingModuleNames, oneHotRows } from '../../src/hybrid/remote-embedding.js';
 import { loadHybridLlmClient, resolveRemoteModules } from '../../src/hybrid/hybrid-llm.js';
@@ -21,6 +20,7 @@ import { decodeSafetensors } from '../../src/util/safetensors.js';
 import { ConfigError } from '../../src/util/errors.js';
 import { Rng } from '../../src/util/rng.js';
 import { ByteWindows, filesUnder, startServer, tmpDir, weightWindows } from './helpers.js';
+import { compileAndCompareModes, greedyRun } from './llm-modes.js';
 
 const CONFIG = { vocab_size: 96, n_positions: 64, n_embd: 32, n_layer: 2, n_head: 4 };
 const root = tmpDir('llm-emb');
@@ -32,14 +32,6 @@ afterAll(() => fs.rmSync(root, { recursive: true, force: true }));
 
 const PROMPTS = [[5, 17, 42, 8, 77, 3], [60, 2, 33, 91]]; // batched, the second left-padded
 const NEW = 8;
-
-async function run(h: HybridFHEModel, model: GPT2LMHeadModel): Promise<{ tokens: number[][]; logits: number[] }> {
-  const { newTokens } = await generate(model, PROMPTS, { maxNewTokens: NEW, eosTokenId: null });
-  const y = await h.forward(tf.tensor2d([PROMPTS[0]!], [1, PROMPTS[0]!.length], 'int32'));
-  const logits = Array.from(y.dataSync()).slice(-CONFIG.vocab_size);
-  y.dispose();
-  return { tokens: newTokens, logits };
-}
 
 describe('remote embeddings (wte, wpe) of a hybrid GPT-2', () => {
   it('a one-hot row quantizes exactly: scale 1/255, the hot entry 255, the rest 0', () => {
@@ -77,24 +69,9 @@ describe('remote embeddings (wte, wpe) of a hybrid GPT-2', () => {
       return { name: n, values: Float32Array.from(w.dataSync() as Float32Array), shape: w.shape as [number, number] };
     });
     const h = new HybridFHEModel(model, names, { modelName: 'tiny-emb' });
-    h.setFheMode('float');
-    const float = await run(h, model);
     const r = new Rng(1);
-    h.compileModel(tf.tensor2d(Int32Array.from({ length: 64 }, () => Math.floor(r.uniform(0, CONFIG.vocab_size))), [4, 16], 'int32'), { nBits: 8, dynamicQuantization: true });
-    const runs: Partial<Record<HybridMode, { tokens: number[][]; logits: number[] }>> = {};
-    for (const mode of ['disable', 'simulate', 'execute'] as const) {
-      h.setFheMode(mode);
-      const calls = h.calls.length;
-      runs[mode] = await run(h, model);
-      expect(h.calls.length - calls, mode).toBe(mode === 'execute' ? (NEW + 1) * names.length : 0);
-    }
-    expect(runs.simulate!.tokens).toEqual(runs.disable!.tokens);
-    expect(runs.execute!.tokens).toEqual(runs.simulate!.tokens);
-    expect(runs.execute!.logits).toEqual(runs.simulate!.logits);
-    const maxDiff = (a: number[], b: number[]) => Math.max(...a.map((v, i) => Math.abs(v - b[i]!)));
-    expect(maxDiff(runs.simulate!.logits, runs.disable!.logits)).toBeLessThan(1e-4);
-    const spread = Math.max(...float.logits) - Math.min(...float.logits);
-    expect(maxDiff(runs.simulate!.logits, float.logits)).toBeLessThan(0.05 * spread);
+    const calib = tf.tensor2d(Int32Array.from({ length: 64 }, () => Math.floor(r.uniform(0, CONFIG.vocab_size))), [4, 16], 'int32');
+    const runs = await compileAndCompareModes(h, model, calib, PROMPTS, NEW);
     // the embedding calls carry one-hot rows: wte's input is vocab_size wide, one call per step for the whole batch
     const wteCalls = h.calls.filter((c) => c.module === 'transformer.wte');
     expect(wteCalls.map((c) => c.shape)).toEqual(Array(NEW + 1).fill(String(CONFIG.vocab_size)));
@@ -127,7 +104,7 @@ describe('remote embeddings (wte, wpe) of a hybrid GPT-2', () => {
     try {
       const client = loadHybridLlmClient(clientDir, { serverUrl: url });
       expect(client.hybrid.moduleNames).toEqual(names);
-      const remoteRun = await run(client.hybrid, client.model);
+      const remoteRun = await greedyRun(client.hybrid, client.model, PROMPTS, NEW);
       expect(remoteRun.tokens).toEqual(runs.simulate!.tokens);
       expect(remoteRun.logits).toEqual(runs.simulate!.logits);
       expect(client.hybrid.calls.length).toBe((NEW + 1) * names.length);

@@ -13,7 +13,7 @@ import { initBackend } from '../../src/backend/index.js';
 import { GPT2LMHeadModel } from '../../src/transformers/gpt2/model.js';
 import { loadConfig } from '../../src/transformers/gpt2/pretrained.js';
 import { generate } from '../../src/transformers/generation.js';
-import { HybridFHEModel, type HybridMode } from '../../src/hybrid/hybrid-model.js';
+import { HybridFHEModel } from '../../src/hybrid/hybrid-model.js';
 import { linearModuleNames } from '../../src/hybrid/linear-modules.js';
 import { loadHybridLlmClient } from '../../src/hybrid/hybrid-llm.js';
 import { llmRoutes } from '../../src/hybrid/server/llm-routes.js';
@@ -22,6 +22,7 @@ import Fastify from 'fastify';
 import type { AddressInfo } from 'node:net';
 import { Rng } from '../../src/util/rng.js';
 import { ByteWindows, filesUnder, startServer, tmpDir, weightWindows } from './helpers.js';
+import { compileAndCompareModes, greedyRun } from './llm-modes.js';
 
 const CONFIG = { vocab_size: 96, n_positions: 64, n_embd: 32, n_layer: 2, n_head: 4 };
 const root = tmpDir('llm');
@@ -48,15 +49,6 @@ function randomBiases(model: GPT2LMHeadModel, names: readonly string[], seed: nu
 }
 const NEW = 8;
 
-/** The model's own generate (KV cache, batched prompts) and the logits of the first prompt's last position. */
-async function run(h: HybridFHEModel, model: GPT2LMHeadModel): Promise<{ tokens: number[][]; logits: number[] }> {
-  const { newTokens } = await generate(model, PROMPTS, { maxNewTokens: NEW, eosTokenId: null });
-  const y = await h.forward(tf.tensor2d([PROMPTS[0]!], [1, PROMPTS[0]!.length], 'int32'));
-  const logits = Array.from(y.dataSync()).slice(-CONFIG.vocab_size);
-  y.dispose();
-  return { tokens: newTokens, logits };
-}
-
 describe('hybrid GPT-2, every linear layer remote, dynamic quantization', () => {
   it('same greedy continuation in disable / simulate / execute / remote; HF client folder without remote weights; metering', async () => {
     const model = new GPT2LMHeadModel(CONFIG, { seed: 3 }).eval();
@@ -80,24 +72,7 @@ describe('hybrid GPT-2, every linear layer remote, dynamic quantization', () => 
     });
     expect(remote.filter((r) => r.name.endsWith('.bias')).every((r) => r.values.some((v) => v !== 0))).toBe(true);
     const h = new HybridFHEModel(model, names, { modelName: 'tiny-gpt2', allowSharedLocalWeights: true });
-    h.setFheMode('float');
-    const float = await run(h, model);
-    h.compileModel(ids(4, 16, 1), { nBits: 8, dynamicQuantization: true });
-    const runs: Partial<Record<HybridMode, { tokens: number[][]; logits: number[] }>> = {};
-    for (const mode of ['disable', 'simulate', 'execute'] as const) {
-      h.setFheMode(mode);
-      const calls = h.calls.length;
-      runs[mode] = await run(h, model);
-      // one call per remote layer and step for the whole batch, and one per layer for the forward
-      expect(h.calls.length - calls, mode).toBe(mode === 'execute' ? (NEW + 1) * names.length : 0);
-    }
-    expect(runs.simulate!.tokens).toEqual(runs.disable!.tokens);
-    expect(runs.execute!.tokens).toEqual(runs.simulate!.tokens);
-    expect(runs.execute!.logits).toEqual(runs.simulate!.logits); // the simulate backend is exact
-    const maxDiff = (a: number[], b: number[]) => Math.max(...a.map((v, i) => Math.abs(v - b[i]!)));
-    expect(maxDiff(runs.simulate!.logits, runs.disable!.logits)).toBeLessThan(1e-4);
-    const spread = Math.max(...float.logits) - Math.min(...float.logits);
-    expect(maxDiff(runs.simulate!.logits, float.logits)).toBeLessThan(0.05 * spread); // 8-bit ≈ float
+    const runs = await compileAndCompareModes(h, model, ids(4, 16, 1), PROMPTS, NEW);
     await h.close();
 
     const dir = path.join(root, 'models', 'tiny-gpt2');
@@ -125,7 +100,7 @@ describe('hybrid GPT-2, every linear layer remote, dynamic quantization', () => 
     try {
       const fresh = new GPT2LMHeadModel(loadConfig(clientDir), { init: 'empty' });
       const client = HybridFHEModel.loadClient(fresh, dir, { serverUrl: url });
-      const remoteRun = await run(client, fresh);
+      const remoteRun = await greedyRun(client, fresh, PROMPTS, NEW);
       expect(remoteRun.tokens).toEqual(runs.simulate!.tokens);
       expect(remoteRun.logits).toEqual(runs.simulate!.logits);
       expect(client.calls.length).toBe((NEW + 1) * names.length);
