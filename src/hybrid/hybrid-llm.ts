@@ -57,21 +57,24 @@ export function resolveRemoteModules(model: Module, spec: string | readonly stri
 
 export function buildHybridLlm(modelDir: string, outDir: string, opts: BuildHybridLlmOptions = {}): { dir: string; remote: string[]; name: string } {
   const model = fromPretrained(modelDir);
-  const remote = resolveRemoteModules(model, opts.remote ?? DEFAULT_REMOTE);
-  const name = opts.name ?? path.basename(path.resolve(modelDir));
-  const h = new HybridFHEModel(model, remote, { modelName: name, allowSharedLocalWeights: opts.allowSharedLocalWeights });
-  const r = new Rng(opts.seed ?? 0);
-  const calib = tf.tensor2d(Int32Array.from({ length: 2 * 8 }, () => Math.floor(r.uniform(0, model.config.vocab_size))), [2, 8], 'int32');
   try {
-    h.compileModel(calib, { nBits: 8, dynamicQuantization: true, backend: opts.backend ?? 'glwe' });
+    const remote = resolveRemoteModules(model, opts.remote ?? DEFAULT_REMOTE);
+    const name = opts.name ?? path.basename(path.resolve(modelDir));
+    const h = new HybridFHEModel(model, remote, { modelName: name, allowSharedLocalWeights: opts.allowSharedLocalWeights });
+    const r = new Rng(opts.seed ?? 0);
+    const calib = tf.tensor2d(Int32Array.from({ length: 2 * 8 }, () => Math.floor(r.uniform(0, model.config.vocab_size))), [2, 8], 'int32');
+    try {
+      h.compileModel(calib, { nBits: 8, dynamicQuantization: true, backend: opts.backend ?? 'glwe' });
+    } finally {
+      calib.dispose();
+    }
+    const dir = path.join(outDir, name);
+    h.saveAndClearPrivateInfo(dir);
+    for (const f of CLIENT_EXTRA_FILES) if (fs.existsSync(path.join(modelDir, f))) fs.copyFileSync(path.join(modelDir, f), path.join(dir, 'client', f));
+    return { dir, remote, name };
   } finally {
-    calib.dispose();
+    model.dispose(); // also when a name is refused (shared weights) or compilation fails
   }
-  const dir = path.join(outDir, name);
-  h.saveAndClearPrivateInfo(dir);
-  for (const f of CLIENT_EXTRA_FILES) if (fs.existsSync(path.join(modelDir, f))) fs.copyFileSync(path.join(modelDir, f), path.join(dir, 'client', f));
-  model.dispose();
-  return { dir, remote, name };
 }
 
 /** `clientDir` is the `client/` folder written by buildHybridLlm (or the model folder holding it). */

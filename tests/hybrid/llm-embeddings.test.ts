@@ -5,12 +5,14 @@
  * client folder holds no byte window of any remote matrix (wte and wpe included) and loads back; tied weights
  * (lm_head = wte) are refused when only one side is remote.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../../src/backend/index.js';
 import { GPT2LMHeadModel } from '../../src/transformers/gpt2/model.js';
+import { savePretrained } from '../../src/transformers/gpt2/pretrained.js';
+import { hybridLlmCommand } from '../../src/cli/hybrid-llm.js';
 import { HybridFHEModel } from '../../src/hybrid/hybrid-model.js';
 import { linearModuleNames } from '../../src/hybrid/linear-modules.js';
 import { embeddingModuleNames, oneHotRows } from '../../src/hybrid/remote-embedding.js';
@@ -112,6 +114,22 @@ describe('remote embeddings (wte, wpe) of a hybrid GPT-2', () => {
     } finally {
       await app.close();
     }
+  });
+
+  it("CLI: `hybrid-llm build --remote all-linear` on a tied GPT-2 is refused naming the fix; the default builds wte and wpe remote", async () => {
+    const modelDir = path.join(root, 'tied');
+    savePretrained(new GPT2LMHeadModel(CONFIG, { seed: 4 }), modelDir);
+    const out = path.join(root, 'cli-out');
+    const build = (...extra: string[]) => hybridLlmCommand().parseAsync(['build', '--model', modelDir, '--out', out, '--backend', 'simulate', ...extra], { from: 'user' });
+    const so = vi.spyOn(process.stdout, 'write').mockImplementation(() => true);
+    try {
+      await expect(build('--remote', 'all-linear')).rejects.toThrow(/'lm_head' shares its weight with 'transformer.wte'.*--remote all-linear,embeddings/);
+      await build();
+    } finally {
+      so.mockRestore();
+    }
+    const manifest = JSON.parse(fs.readFileSync(path.join(out, 'tied', 'client', 'hybrid.json'), 'utf8')) as { modules: Record<string, unknown> };
+    expect(Object.keys(manifest.modules)).toEqual(expect.arrayContaining(['lm_head', 'transformer.wte', 'transformer.wpe']));
   });
 
   it('a remote embedding needs dynamic quantization', () => {
