@@ -1,6 +1,6 @@
 /**
  * Load: N clients generating at once against one `fhenet serve` (a child process), each client a separate process
- * with its own keys (as separate devices are), on a random GPT-2 with every linear layer remote. Checks that every
+ * with its own keys (as separate devices are), on a random GPT-2 with every linear layer and both embeddings remote (buildHybridLlm's default). Checks that every
  * client gets exactly the tokens of the exact integer product computed in clear ('simulate', in this process) for
  * its own prompt (no crossed results) and records wall time, per-client s/token and the server's peak RSS.
  *
@@ -19,8 +19,7 @@ import { GPT2LMHeadModel } from '../../src/transformers/gpt2/model.js';
 import { fromPretrained, savePretrained } from '../../src/transformers/gpt2/pretrained.js';
 import { generate } from '../../src/transformers/generation.js';
 import { HybridFHEModel } from '../../src/hybrid/hybrid-model.js';
-import { buildHybridLlm, loadHybridLlmClient } from '../../src/hybrid/hybrid-llm.js';
-import { linearModuleNames } from '../../src/hybrid/linear-modules.js';
+import { DEFAULT_REMOTE, buildHybridLlm, loadHybridLlmClient, resolveRemoteModules } from '../../src/hybrid/hybrid-llm.js';
 
 const o = new Command('experiments/hybrid-llm/load.ts')
   .option('--clients <n>', 'concurrent client processes', intOption('--clients', 1, 64), 4)
@@ -48,7 +47,7 @@ savePretrained(new GPT2LMHeadModel({ vocab_size: 512, n_positions: 128, n_embd: 
 const prompts = Array.from({ length: o.clients }, (_, i) => [1 + i, 40 + 3 * i, 100 + 7 * i]);
 // expected: the exact integer product in clear, per prompt
 const ref = fromPretrained(modelDir);
-const h = new HybridFHEModel(ref, linearModuleNames(ref));
+const h = new HybridFHEModel(ref, resolveRemoteModules(ref, DEFAULT_REMOTE)); // what buildHybridLlm makes remote
 h.compileModel(tf.tensor2d([prompts[0]!], [1, 3], 'int32'), { nBits: 8, dynamicQuantization: true, backend: o.backend });
 const expected: number[][] = [];
 for (const p of prompts) expected.push((await generate(ref, p, { maxNewTokens: o.newTokens, eosTokenId: null })).newTokens[0]!);

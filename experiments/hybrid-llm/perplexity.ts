@@ -1,5 +1,5 @@
 /**
- * Held-out perplexity of a GPT-2-family folder with every Linear/Conv1D in four modes on the SAME token slice:
+ * Held-out perplexity of a GPT-2-family folder with the --remote modules (default every Linear/Conv1D; `--remote all-linear,embeddings` adds wte and wpe) in four modes on the SAME token slice:
  * 'float' (the checkpoint), 'disable' (8-bit dynamic quantization, in float), 'simulate' (the exact integer product
  * the server computes, in clear) and 'remote' (encrypted with the packed GLWE engine, served by `fhenet serve` in a
  * child process over loopback HTTP). All four are scored by `evaluatePerplexity` (src/train/causal-lm.ts) with the
@@ -20,8 +20,7 @@ import { initBackend } from '../../src/backend/index.js';
 import { fromPretrained } from '../../src/transformers/gpt2/pretrained.js';
 import { GPT2Tokenizer } from '../../src/transformers/tokenizer.js';
 import { HybridFHEModel } from '../../src/hybrid/hybrid-model.js';
-import { buildHybridLlm, loadHybridLlmClient } from '../../src/hybrid/hybrid-llm.js';
-import { linearModuleNames } from '../../src/hybrid/linear-modules.js';
+import { buildHybridLlm, loadHybridLlmClient, resolveRemoteModules } from '../../src/hybrid/hybrid-llm.js';
 import { evaluatePerplexity, type LMForward } from '../../src/train/causal-lm.js';
 import { valueOf } from '../../src/nn/quant-tensor.js';
 import { Rng } from '../../src/util/rng.js';
@@ -32,8 +31,9 @@ const o = new Command('experiments/hybrid-llm/perplexity.ts')
   .option('--tokens <n>', 'tokens of the text to score from its start (all but the first are scored)', intOption('--tokens', 2), 257)
   .option('--context <n>', 'window (default: the model n_positions)', intOption('--context', 1))
   .option('--skip-remote', 'only the clear modes')
+  .option('--remote <spec>', "remote modules: 'all-linear' (the reference's recipe; tied wte stays local), 'all-linear,embeddings', or names", 'all-linear')
   .parse()
-  .opts<{ model: string; text: string; tokens: number; context?: number; skipRemote?: boolean }>();
+  .opts<{ remote: string; model: string; text: string; tokens: number; context?: number; skipRemote?: boolean }>();
 
 await initBackend();
 const ids = GPT2Tokenizer.fromPretrained(o.model).encode(fs.readFileSync(o.text, 'utf8')).slice(0, o.tokens);
@@ -50,7 +50,7 @@ const score = async (mode: string, forward?: LMForward) => {
 
 // The same compilation as buildHybridLlm (dynamic 8-bit, its seeded calibration batch), so 'disable' and
 // 'simulate' are the quantization the server runs.
-const h = new HybridFHEModel(model, linearModuleNames(model), { modelName: 'ref' });
+const h = new HybridFHEModel(model, resolveRemoteModules(model, o.remote), { modelName: 'ref', allowSharedLocalWeights: true });
 h.setFheMode('float');
 await score('float');
 const r = new Rng(0);
@@ -64,7 +64,7 @@ for (const mode of ['disable', 'simulate'] as const) {
 
 if (!o.skipRemote) {
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'fhenet-hybrid-ppl-'));
-  const built = buildHybridLlm(o.model, path.join(work, 'models'), { backend: 'glwe', name: 'llm' });
+  const built = buildHybridLlm(o.model, path.join(work, 'models'), { backend: 'glwe', name: 'llm', remote: o.remote, allowSharedLocalWeights: true });
   const { server, url } = await serveChild(path.join(work, 'models'), path.join(work, 'keys'));
   try {
     const client = loadHybridLlmClient(path.join(built.dir, 'client'), { serverUrl: url });
@@ -108,6 +108,7 @@ console.log(
   JSON.stringify({
     summary: true,
     model: o.model,
+    remote: o.remote,
     tokens: ids.length,
     scored: ids.length - 1,
     contextLength,

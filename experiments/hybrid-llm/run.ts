@@ -28,8 +28,7 @@ import { fromPretrained, savePretrained } from '../../src/transformers/gpt2/pret
 import { generate } from '../../src/transformers/generation.js';
 import { GPT2Tokenizer } from '../../src/transformers/tokenizer.js';
 import { HybridFHEModel } from '../../src/hybrid/hybrid-model.js';
-import { buildHybridLlm, loadHybridLlmClient } from '../../src/hybrid/hybrid-llm.js';
-import { linearModuleNames } from '../../src/hybrid/linear-modules.js';
+import { buildHybridLlm, loadHybridLlmClient, resolveRemoteModules } from '../../src/hybrid/hybrid-llm.js';
 import { Rng } from '../../src/util/rng.js';
 
 const SHAPES: Record<string, Record<string, number>> = {
@@ -44,11 +43,12 @@ const o = new Command('experiments/hybrid-llm/run.ts')
   .option('--prompt-tokens <n>', 'tokens per prompt', intOption('--prompt-tokens', 1), 4)
   .option('--new-tokens <n>', 'greedy tokens to generate', intOption('--new-tokens', 1), 4)
   .option('--backend <name>', 'linear backend', 'glwe')
+  .option('--remote <spec>', "remote modules: 'all-linear' (the reference's recipe; tied wte stays local), 'all-linear,embeddings', or names", 'all-linear')
   .option('--skip-clear', 'do not run simulate/disable for the comparison')
   .option('--text <file>', 'take the prompts from this text (tokenized with --model\'s tokenizer)')
   .option('--execute-prompts <n>', "also run 'execute' (in-process encrypted) on the first n prompts", intOption('--execute-prompts', 0), 0)
   .parse()
-  .opts<{ model?: string; shape: string; prompts: number; promptTokens: number; newTokens: number; backend: string; skipClear?: boolean; text?: string; executePrompts: number }>();
+  .opts<{ remote: string; model?: string; shape: string; prompts: number; promptTokens: number; newTokens: number; backend: string; skipClear?: boolean; text?: string; executePrompts: number }>();
 
 function procStat(pid: number): { cpuS: number; rssMiB: number; hwmMiB: number } {
   const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
@@ -83,7 +83,7 @@ if (o.text) {
 const clear: Record<string, number[][]> = {};
 if (!o.skipClear) {
   const model = fromPretrained(modelDir);
-  const h = new HybridFHEModel(model, linearModuleNames(model), { modelName: 'ref' });
+  const h = new HybridFHEModel(model, resolveRemoteModules(model, o.remote), { modelName: 'ref', allowSharedLocalWeights: true });
   h.setFheMode('float');
   const run = async () => Promise.all(prompts.map(async (p) => (await generate(model, p, { maxNewTokens: o.newTokens, eosTokenId: null })).newTokens[0]!));
   clear.float = [];
@@ -106,7 +106,7 @@ if (!o.skipClear) {
 }
 
 const tb = performance.now();
-const built = buildHybridLlm(modelDir, path.join(work, 'models'), { backend: o.backend, name: 'llm' });
+const built = buildHybridLlm(modelDir, path.join(work, 'models'), { backend: o.backend, name: 'llm', remote: o.remote, allowSharedLocalWeights: true });
 const buildS = (performance.now() - tb) / 1000;
 const { server, url } = await serveChild(path.join(work, 'models'), path.join(work, 'keys'));
 const serverStart = procStat(server.pid!);

@@ -56,7 +56,7 @@ export async function runLlmDemo(opts: LlmDemoOptions = {}): Promise<LlmDemoResu
       log(`[1/4] ${SHIPPED} is not here: a random 2-block GPT-2 (width 64) stands in (its text is noise)`);
     } else log(`[1/4] model ${modelDir}`);
     const built = buildHybridLlm(modelDir, path.join(work, 'models'), { backend: 'glwe', name: 'llm' });
-    log(`[2/4] ${built.remote.length} linear layers remote (glwe); client folder ${built.dir}/client holds none of their weights`);
+    log(`[2/4] ${built.remote.length} layers remote (every Linear/Conv1D, wte, wpe; glwe); client folder ${built.dir}/client holds none of their weights`);
     const app = await buildServer({ modelsDir: path.join(work, 'models'), keysDir: path.join(work, 'keys'), logger: false });
     await app.listen({ port: 0, host: '127.0.0.1' });
     const url = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;

@@ -15,7 +15,11 @@ export function hybridLlmCommand(): Command {
     .description('compile a Hugging Face GPT-2 folder into a client folder without the remote weights and the server artefacts')
     .requiredOption('--model <dir>', 'Hugging Face GPT-2 folder (config.json, model.safetensors, tokenizer files)')
     .requiredOption('--out <dir>', 'models folder to write <out>/<name>/{client,llm}; serve it with `fhenet serve --models <out>`')
-    .option('--remote <names...>', "'all-linear' (every Linear/Conv1D, the reference's recipe) or module names", ['all-linear'])
+    .option(
+      '--remote <names...>',
+      "remote modules: 'all-linear' (every Linear/Conv1D, the reference's recipe), 'embeddings' (transformer.wte, transformer.wpe) and/or module names, comma- or space-separated",
+      ['all-linear,embeddings'],
+    )
     .option('--backend <name>', "linear backend: 'glwe' (encrypted) or 'simulate' (clear integers, development only)", 'glwe')
     .option('--name <name>', 'model name on the server (default: the model folder name)')
     .action(async (o: { model: string; out: string; remote: string[]; backend: string; name?: string }) => {
@@ -23,7 +27,7 @@ export function hybridLlmCommand(): Command {
       const { buildHybridLlm } = await import('../hybrid/hybrid-llm.js');
       await initBackend();
       const t0 = performance.now();
-      const r = buildHybridLlm(o.model, o.out, { remote: o.remote.length === 1 && o.remote[0] === 'all-linear' ? 'all-linear' : o.remote, backend: o.backend, name: o.name });
+      const r = buildHybridLlm(o.model, o.out, { remote: o.remote, backend: o.backend, name: o.name });
       process.stdout.write(
         `${r.remote.length} remote layers (${o.backend}) → ${r.dir}/client (give this folder to users) and ${r.dir}/llm (the server's); ` +
           `${((performance.now() - t0) / 1000).toFixed(1)} s\nserve: fhenet serve --models ${o.out}\n`,

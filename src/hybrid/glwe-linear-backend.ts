@@ -6,13 +6,17 @@
  * packed, modulus-switched results (`serverMatVec`), which only the client decrypts (`decryptVector`): the exact
  * integer accumulators, within the engine's documented error bound.
  *
- * Public per layer (`clientInfo`, in the client's files): `messageBits`, the plaintext width the layer's worst-case
- * |acc| = max_row Σ|w| · 255 needs — the client encrypts at that scale (a few bits about the weights' row norms).
+ * The server adds the layer's bias, round(b / (s_x · s_w)) per token (dynamic-quant.ts), inside the packed product
+ * (`serverMatVec`'s bias), with the per-token scales s_x the client sends in clear.
  *
- * Wire frame around the engine's own versioned formats (little-endian): "FHLG" magic u32, version u8 = 1,
- * kind u8 (1 input, 2 output), reserved u16, layer tag u8[8], tokens u32, then per token u32 length + the engine's
- * bytes. Lengths are checked against the frame before any parsing; the engine checks each ciphertext against the
- * layer's layout. tfjs-free.
+ * Public per layer (`clientInfo`, in the client's files): `messageBits`, the plaintext width the layer's worst-case
+ * |acc| = max_row Σ|w| · 255 plus the bias budget needs — the client encrypts at that scale (a few bits about the
+ * weights' row norms) — and `tokenScaleFloor` (dynamic-quant.ts).
+ *
+ * Wire frame around the engine's own versioned formats (little-endian): "FHLG" magic u32, version u8 = 2,
+ * kind u8 (1 input, 2 output), reserved u16, layer tag u8[8], tokens u32, then (input frames only) f32[tokens]
+ * token scales, then per token u32 length + the engine's bytes. Lengths are checked against the frame before any
+ * parsing; the engine checks each ciphertext against the layer's layout. (Version 1 had no scales.) tfjs-free.
  */
 import { availableParallelism } from 'node:os';
 import {
@@ -21,6 +25,7 @@ import {
   type EvaluationKey,
   type PreparedEvaluationKey,
   type TransformedWeights,
+  decryptPhases,
   decryptVector,
   deserializeEvaluationKey,
   deserializeInputCiphertext,
@@ -37,22 +42,25 @@ import {
 } from '../glwe/index.js';
 import { messageBitsFor } from '../glwe/layout.js';
 import { HybridError } from './errors.js';
-import { INPUT_LEVELS } from './dynamic-quant.js';
+import { type BiasPlan, INPUT_LEVELS, biasInAccumulatorUnits, biasPlan, publishedBiasInfo } from './dynamic-quant.js';
 import type { ClientLayer, LinearClientBackend, LinearServerBackend, ServerLayer } from './linear-backend.js';
 
 const PARAMS = GLWE_PARAMS_2048;
 const MAGIC = 0x474c4846; // "FHLG"
+const VERSION = 2;
 const HEADER = 20;
 
-function frame(kind: 1 | 2, tag: Uint8Array, parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(HEADER + parts.reduce((a, p) => a + 4 + p.length, 0));
+function frame(kind: 1 | 2, tag: Uint8Array, parts: Uint8Array[], tokenScales?: Float32Array): Uint8Array {
+  const scaleBytes = kind === 1 ? 4 * parts.length : 0;
+  const out = new Uint8Array(HEADER + scaleBytes + parts.reduce((a, p) => a + 4 + p.length, 0));
   const dv = new DataView(out.buffer);
   dv.setUint32(0, MAGIC, true);
-  out[4] = 1;
+  out[4] = VERSION;
   out[5] = kind;
   out.set(tag, 8);
   dv.setUint32(16, parts.length, true);
-  let off = HEADER;
+  if (kind === 1) for (let t = 0; t < parts.length; t++) dv.setFloat32(HEADER + 4 * t, tokenScales![t]!, true);
+  let off = HEADER + scaleBytes;
   for (const p of parts) {
     dv.setUint32(off, p.length, true);
     out.set(p, off + 4);
@@ -61,18 +69,22 @@ function frame(kind: 1 | 2, tag: Uint8Array, parts: Uint8Array[]): Uint8Array {
   return out;
 }
 
-function unframe(bytes: Uint8Array, kind: 1 | 2, tag: Uint8Array, tokens: number | undefined, what: string, status: number, code: string): Uint8Array[] {
+function unframe(bytes: Uint8Array, kind: 1 | 2, tag: Uint8Array, tokens: number | undefined, what: string, status: number, code: string): { parts: Uint8Array[]; tokenScales: Float32Array } {
   const bad = (m: string) => new HybridError(`${what}: ${m}`, status, code);
   if (bytes.length < HEADER) throw bad(`${bytes.length} bytes is shorter than the ${HEADER}-byte header`);
   const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   if (dv.getUint32(0, true) !== MAGIC) throw bad('not a GLWE linear frame (bad magic)');
-  if (bytes[4] !== 1) throw bad(`frame version ${bytes[4]} is not 1`);
+  if (bytes[4] !== VERSION) throw bad(`frame version ${bytes[4]} is not ${VERSION}`);
   if (bytes[5] !== kind) throw bad(kind === 1 ? 'not an input frame' : 'not an output frame');
   if (!bytes.subarray(8, 16).every((v, i) => v === tag[i])) throw bad('the frame is for another layer');
   const n = dv.getUint32(16, true);
   if (n < 1 || (tokens !== undefined && n !== tokens)) throw bad(`${n} tokens, expected ${tokens ?? 'at least 1'}`);
+  const scaleBytes = kind === 1 ? 4 * n : 0;
+  if (HEADER + scaleBytes + 4 * n > bytes.length) throw bad(`${bytes.length} bytes cannot hold ${n} tokens`);
+  const tokenScales = new Float32Array(kind === 1 ? n : 0);
+  for (let t = 0; t < tokenScales.length; t++) tokenScales[t] = dv.getFloat32(HEADER + 4 * t, true);
   const parts: Uint8Array[] = [];
-  let off = HEADER;
+  let off = HEADER + scaleBytes;
   for (let i = 0; i < n; i++) {
     if (off + 4 > bytes.length) throw bad(`truncated at token ${i}`);
     const len = dv.getUint32(off, true);
@@ -81,18 +93,18 @@ function unframe(bytes: Uint8Array, kind: 1 | 2, tag: Uint8Array, tokens: number
     off += 4 + len;
   }
   if (off !== bytes.length) throw bad(`${bytes.length - off} bytes after the last token`);
-  return parts;
+  return { parts, tokenScales };
 }
 
-/** The layer's worst-case plaintext width (public: the client encrypts at that scale). */
-function messageBitsOf(layer: ServerLayer): number {
+/** The layer's worst-case plaintext width, bias budget included (public: the client encrypts at that scale). */
+function messageBitsOf(layer: ServerLayer, plan: BiasPlan): number {
   let worst = 0;
   for (let o = 0; o < layer.outFeatures; o++) {
     let s = 0;
     for (let i = 0; i < layer.inFeatures; i++) s += Math.abs(layer.weights[o * layer.inFeatures + i]!);
     if (s > worst) worst = s;
   }
-  return messageBitsFor(worst * INPUT_LEVELS);
+  return messageBitsFor(worst * INPUT_LEVELS + plan.maxAbsBias);
 }
 
 function layoutOf(layer: ClientLayer) {
@@ -111,6 +123,13 @@ function asHybrid<T>(fn: () => T, status: number, code: string, what: string): T
   }
 }
 
+function decryptAll(bytes: Uint8Array, tokens: number, layer: ClientLayer, tag: Uint8Array, one: (part: Uint8Array) => ArrayLike<number>): Float64Array {
+  const { parts } = unframe(bytes, 2, tag, tokens, 'server answer', 502, 'bad_answer');
+  const acc = new Float64Array(tokens * layer.outFeatures);
+  parts.forEach((p, t) => acc.set(asHybrid(() => one(p), 502, 'bad_answer', 'server answer'), t * layer.outFeatures));
+  return acc;
+}
+
 export const glweLinearClient: LinearClientBackend = {
   name: 'glwe',
   generateKeys() {
@@ -123,18 +142,14 @@ export const glweLinearClient: LinearClientBackend = {
     return {
       evaluationKey: () => (wire ??= serializeEvaluationKey(evaluationKey!)),
       localKey: () => evaluationKey,
-      encrypt: (values, tokens, layer, tag) => {
+      encrypt: (values, tokenScales, tokens, layer, tag) => {
         const layout = layoutOf(layer);
         const parts: Uint8Array[] = [];
         for (let t = 0; t < tokens; t++) parts.push(serializeInputCiphertext(encryptVector(key(), values.subarray(t * layer.inFeatures, (t + 1) * layer.inFeatures), layout)));
-        return frame(1, tag, parts);
+        return frame(1, tag, parts, tokenScales);
       },
-      decrypt: (bytes, tokens, layer, tag) => {
-        const parts = unframe(bytes, 2, tag, tokens, 'server answer', 502, 'bad_answer');
-        const acc = new Float64Array(tokens * layer.outFeatures);
-        parts.forEach((p, t) => acc.set(asHybrid(() => decryptVector(key(), deserializeResult(p, layer.outFeatures)), 502, 'bad_answer', 'server answer'), t * layer.outFeatures));
-        return acc;
-      },
+      decrypt: (bytes, tokens, layer, tag) => decryptAll(bytes, tokens, layer, tag, (p) => decryptVector(key(), deserializeResult(p, layer.outFeatures))),
+      phases: (bytes, tokens, layer, tag) => decryptAll(bytes, tokens, layer, tag, (p) => decryptPhases(key(), deserializeResult(p, layer.outFeatures))),
       dispose: () => {
         clientKey = undefined;
         evaluationKey = undefined;
@@ -143,18 +158,36 @@ export const glweLinearClient: LinearClientBackend = {
   },
 };
 
+interface Prepared {
+  plan: BiasPlan;
+  tw: TransformedWeights;
+}
+
 export const glweLinearServer: LinearServerBackend = {
   name: 'glwe',
-  prepare: (layer) => transformWeights(PARAMS, layer.weights, layer.outFeatures, layer.inFeatures, { inputBound: INPUT_LEVELS }),
-  clientInfo: (layer) => ({ params: PARAMS.name, messageBits: messageBitsOf(layer) }),
+  prepare: (layer): Prepared => {
+    const plan = biasPlan(layer);
+    return { plan, tw: transformWeights(PARAMS, layer.weights, layer.outFeatures, layer.inFeatures, { inputBound: INPUT_LEVELS, maxAbsBias: plan.maxAbsBias }) };
+  },
+  clientInfo: (layer) => {
+    const plan = biasPlan(layer);
+    return { params: PARAMS.name, messageBits: messageBitsOf(layer, plan), ...publishedBiasInfo(plan) };
+  },
   parseKey: (bytes) => asHybrid(() => prepareEvaluationKey(deserializeEvaluationKey(bytes)), 400, 'bad_key', 'evaluation key'),
   loadLocalKey: (key) => prepareEvaluationKey(key as EvaluationKey),
   matVec(key, prepared, layer, bytes, tag) {
-    const tw = prepared as TransformedWeights;
-    const parts = unframe(bytes, 1, tag, undefined, 'ciphertext', 400, 'bad_ciphertext');
+    const { tw, plan } = prepared as Prepared;
+    const { parts, tokenScales } = unframe(bytes, 1, tag, undefined, 'ciphertext', 400, 'bad_ciphertext');
+    const bias = biasInAccumulatorUnits(layer, plan, tokenScales);
     const threads = Math.max(1, availableParallelism());
-    const out = parts.map((p) =>
-      asHybrid(() => serializeResult(serverMatVec(key as PreparedEvaluationKey, tw, deserializeInputCiphertext(p, tw.layout), { threads })), 400, 'bad_ciphertext', `ciphertext for ${layer.outFeatures}×${layer.inFeatures}`),
+    const m = layer.outFeatures;
+    const out = parts.map((p, t) =>
+      asHybrid(
+        () => serializeResult(serverMatVec(key as PreparedEvaluationKey, tw, deserializeInputCiphertext(p, tw.layout), { threads, bias: bias.subarray(t * m, (t + 1) * m) })),
+        400,
+        'bad_ciphertext',
+        `ciphertext for ${layer.outFeatures}×${layer.inFeatures}`,
+      ),
     );
     return frame(2, tag, out);
   },

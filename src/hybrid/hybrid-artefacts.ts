@@ -6,8 +6,9 @@
  * With dynamic quantization (the LLM path, `kind: 'linear'` in the manifest) instead:
  *   dir/client/                   the model without the remote layers' weights — for a GPT2LMHeadModel a Hugging
  *                                 Face folder (config.json + model.safetensors, F32) — plus hybrid.json and
- *                                 remote-layers.safetensors (per remote layer: per-channel weight scales and bias)
- *   dir/llm/linear.safetensors    per remote layer its int8 weights [out, in] (what the server computes with)
+ *                                 remote-layers.safetensors (per remote layer: its per-channel weight scales s_w and
+ *                                 the backend's public info, e.g. tokenScaleFloor; no bias: the server adds it)
+ *   dir/llm/linear.safetensors    per remote layer its int8 weights [out, in], scales and float bias (the server's)
  * `dir`'s folder name is the model name `fhenet serve --models <parent of dir>` serves it under.
  */
 import * as fs from 'node:fs';
@@ -93,8 +94,9 @@ export function writeLinearArtefacts(dir: string, model: Module, layers: readonl
     const q = l.linear;
     if (!q?.weights.length) throw new HybridError(`module '${l.name}' has no quantized weights on this side; call compileModel({ dynamicQuantization: true }) first`);
     server.set(`${l.name}.weight`, { dtype: 'I8', shape: [q.outFeatures, q.inFeatures], data: q.weights });
+    server.set(`${l.name}.scales`, { dtype: 'F32', shape: [q.outFeatures], data: q.scales });
+    server.set(`${l.name}.bias`, { dtype: 'F32', shape: [q.outFeatures], data: q.bias });
     client.set(`${l.name}.scales`, { dtype: 'F32', shape: [q.outFeatures], data: q.scales });
-    client.set(`${l.name}.bias`, { dtype: 'F32', shape: [q.outFeatures], data: q.bias });
     const published = backendImpl.clientInfo?.(q);
     if (published) info[`${l.name}.info`] = JSON.stringify(published);
   }
@@ -117,18 +119,17 @@ export function writeLinearArtefacts(dir: string, model: Module, layers: readonl
   writeFileAtomic(path.join(cdir, 'hybrid.json'), JSON.stringify(manifest, null, 1));
 }
 
-/** Per remote layer what the client dequantizes with (no weight matrix). */
-export function readLinearSpecs(dir: string, names: readonly string[]): Map<string, Omit<QuantizedLinear, 'weights'> & { info?: Record<string, unknown> }> {
+/** Per remote layer what the client dequantizes with (no weight matrix, no bias). */
+export function readLinearSpecs(dir: string, names: readonly string[]): Map<string, Omit<QuantizedLinear, 'weights' | 'bias'> & { info?: Record<string, unknown> }> {
   const file = path.join(clientDir(dir), LINEAR_SPECS_FILE);
   if (!fs.existsSync(file)) throw new HybridError(`${file} does not exist (write it with saveAndClearPrivateInfo)`, 404, 'not_found');
   const { tensors, metadata } = decodeSafetensors(new Uint8Array(fs.readFileSync(file)));
-  const out = new Map<string, Omit<QuantizedLinear, 'weights'> & { info?: Record<string, unknown> }>();
+  const out = new Map<string, Omit<QuantizedLinear, 'weights' | 'bias'> & { info?: Record<string, unknown> }>();
   for (const name of names) {
     const scales = tensors.get(`${name}.scales`);
-    const bias = tensors.get(`${name}.bias`);
-    if (!scales || !bias || scales.dtype !== 'F32' || bias.dtype !== 'F32') throw new StateDictError(`${file} lacks the scales or bias of '${name}'`);
+    if (!scales || scales.dtype !== 'F32') throw new StateDictError(`${file} lacks the scales of '${name}'`);
     const info = metadata[`${name}.info`];
-    out.set(name, { inFeatures: 0, outFeatures: scales.shape[0]!, scales: scales.data as Float32Array, bias: bias.data as Float32Array, ...(info ? { info: JSON.parse(info) as Record<string, unknown> } : {}) });
+    out.set(name, { inFeatures: 0, outFeatures: scales.shape[0]!, scales: scales.data as Float32Array, ...(info ? { info: JSON.parse(info) as Record<string, unknown> } : {}) });
   }
   return out;
 }

@@ -36,6 +36,8 @@ import { CalibrationRecord, type HybridCompileOptions, compileLinearLayer, compi
 import { LinearCalls } from './linear-calls.js';
 import { linearServerBackend } from './linear-backend.js';
 import { EncryptedCalls, type KeyReport, type RemoteCallReport } from './encrypted-calls.js';
+import { compileEmbeddingLayer } from './remote-embedding.js';
+import { refuseSharedLocalWeights } from './shared-weights.js';
 import { loadClientWeights, readHybridManifest, readLinearSpecs, writeHybridArtefacts, writeLinearArtefacts } from './hybrid-artefacts.js';
 
 export { RemoteModule } from './remote-module.js';
@@ -52,6 +54,12 @@ export interface HybridOptions {
   serverToken?: string;
   /** Model name on the server (default 'model'). */
   modelName?: string;
+  /**
+   * Keep a remote module whose weight tensor a local module also uses (tied weights: GPT-2's lm_head remote with
+   * transformer.wte local, the reference's recipe). Refused by default: the shared matrix is then written to the
+   * client folder with the local module, so the remote one protects nothing (shared-weights.ts).
+   */
+  allowSharedLocalWeights?: boolean;
 }
 
 export class HybridFHEModel {
@@ -89,6 +97,7 @@ export class HybridFHEModel {
     if (!/^[A-Za-z0-9_.-]{1,200}$/.test(this.modelName)) throw new ConfigError(`HybridFHEModel: model name '${this.modelName}' must match [A-Za-z0-9_.-]`);
     this.serverUrl = opts.serverUrl;
     this.serverToken = opts.serverToken;
+    if (!opts.allowSharedLocalWeights) refuseSharedLocalWeights(model, names);
     model.eval();
     const runner: RemoteRunner = { runSync: (name, x) => this.runSync(name, x), runAsync: (name, x) => this.runAsync(name, x) };
     for (const name of names) {
@@ -151,8 +160,9 @@ export class HybridFHEModel {
   /**
    * One calibration pass over `x` (batched) records every remote module's inputs; each module then becomes a
    * quantized sub-network (subnet.ts), is exported with moduleToGraph and compiled into a circuit. With
-   * `dynamicQuantization` (the LLM recipe) each remote module must be a Linear/Conv1D and becomes a per-channel int8
-   * layer whose inputs the client quantizes per token (dynamic-quant.ts); `backend` then names a linear backend
+   * `dynamicQuantization` (the LLM recipe) each remote module must be a Linear/Conv1D — or an Embedding, computed as
+   * Eᵀ·onehot(id) (remote-embedding.ts) — and becomes a per-channel int8 layer whose inputs the client quantizes per
+   * token (dynamic-quant.ts); `backend` then names a linear backend
    * ('simulate' or 'glwe'). Leaves the model in 'simulate' mode.
    */
   compileModel(x: tf.Tensor, opts: HybridCompileOptions = {}): void {
@@ -181,7 +191,8 @@ export class HybridFHEModel {
     for (const l of this.layers.values()) {
       void this.encrypted.dropLocal(l.name);
       l.linear = undefined;
-      if (dynamic) compileLinearLayer(l, records.get(l.name)!);
+      if (!dynamic && l.lookup !== undefined) throw new ConfigError(`remote embedding '${l.name}' is computed as a product with a one-hot vector: compile with { dynamicQuantization: true }`);
+      if (dynamic) (l.lookup !== undefined ? compileEmbeddingLayer : compileLinearLayer)(l, records.get(l.name)!);
       else compileRemoteLayer(l, records.get(l.name)!, { ...opts, modelName: this.modelName, backend: this.backend });
     }
     this.mode = 'simulate';
@@ -198,7 +209,7 @@ export class HybridFHEModel {
     for (const l of this.layers.values()) {
       l.original?.dispose();
       l.original = undefined;
-      if (l.linear) l.linear = { ...l.linear, info: linearServerBackend(this.backend).clientInfo?.(l.linear), weights: new Int8Array(0) };
+      if (l.linear) l.linear = { ...l.linear, info: linearServerBackend(this.backend).clientInfo?.(l.linear), weights: new Int8Array(0), bias: new Float32Array(0) };
       for (const c of l.compiled.values()) {
         c.fhe = undefined;
         c.dev = undefined;
@@ -215,7 +226,8 @@ export class HybridFHEModel {
    */
   static loadClient(model: Module, dir: string, opts: HybridOptions = {}): HybridFHEModel {
     const manifest = readHybridManifest(dir);
-    const h = new HybridFHEModel(model, Object.keys(manifest.modules), { ...opts, modelName: opts.modelName ?? manifest.modelName });
+    // The client holds what the folder holds: the shared-weight check is the model owner's (at build time).
+    const h = new HybridFHEModel(model, Object.keys(manifest.modules), { ...opts, modelName: opts.modelName ?? manifest.modelName, allowSharedLocalWeights: true });
     h.backend = manifest.backend;
     h.dynamic = manifest.kind === 'linear';
     const specs = h.dynamic ? readLinearSpecs(dir, Object.keys(manifest.modules)) : undefined;
@@ -223,7 +235,7 @@ export class HybridFHEModel {
       const l = h.layer(name);
       l.original?.dispose(); // the fresh instance's untrained weights are of no use
       l.original = undefined;
-      if (specs) l.linear = { ...specs.get(name)!, inFeatures: shapes[0]!.moduleShape[0]!, weights: new Int8Array(0) };
+      if (specs) l.linear = { ...specs.get(name)!, inFeatures: shapes[0]!.moduleShape[0]!, weights: new Int8Array(0), bias: new Float32Array(0) };
       else for (const s of shapes) l.compiled.set(s.key, { moduleShape: s.moduleShape, graphShape: s.graphShape, outShape: s.outShape });
     }
     loadClientWeights(model, dir);

@@ -7,5 +7,8 @@ export * from './server/app.js';
 export * from './hybrid-model.js';
 export { linearModuleNames, isLinearModule } from './linear-modules.js';
 export { buildHybridLlm, loadHybridLlmClient, type BuildHybridLlmOptions } from './hybrid-llm.js';
+export { DEFAULT_REMOTE, resolveRemoteModules } from './hybrid-llm.js';
+export { embeddingModuleNames, isEmbeddingModule } from './remote-embedding.js';
+export { sharedLocalWeights, type SharedWeight } from './shared-weights.js';
 export { llmRoutes, type LlmRoutesOptions } from './server/llm-routes.js';
 export type { LinearClientBackend, LinearServerBackend, LinearClientKeys } from './linear-backend.js';

@@ -4,9 +4,12 @@
  * model, and the server prepares each layer's weights once for all clients:
  *
  * - `LinearClientBackend.generateKeys()` → `LinearClientKeys { evaluationKey, encrypt, decrypt, dispose? }`: the
- *   secret key stays inside; `encrypt` takes the centred per-token integers x_c [tokens, in] (dynamic-quant.ts),
- *   `decrypt` returns the accumulators acc [tokens, out];
- * - `LinearServerBackend { prepare(layer), parseKey(bytes), matVec(key, prepared, ciphertext) }`.
+ *   secret key stays inside; `encrypt` takes the centred per-token integers x_c [tokens, in] and the per-token scales
+ *   s_x (dynamic-quant.ts; the scales travel in clear: the server adds the bias with them), `decrypt` returns the
+ *   accumulators acc' [tokens, out], bias included;
+ * - `LinearServerBackend { prepare(layer), parseKey(bytes), matVec(key, prepared, ciphertext) }`; every backend
+ *   adds the bias through dynamic-quant.ts's `biasInAccumulatorUnits` and publishes the layer's `tokenScaleFloor`
+ *   in `clientInfo`.
  * Ciphertexts are bound to the key (its id) and to the layer (`layerTag`: 8 bytes of SHA-256 of "model/layer").
  *
  * Backends: `glwe` (glwe-linear-backend.ts: fhenet's packed GLWE engine, real encryption) and `simulate`.
@@ -15,14 +18,15 @@
  * cryptography. tfjs-free.
  *
  * Simulate linear ciphertext ("FHLC", little-endian):
- *   0 u8[4] magic   4 u8 version (1)   5 u8 kind (1 input, 2 output)   6 u16 reserved   8 u8[16] key id
- *   24 u8[8] layer tag   32 u32 tokens   36 u32 features   40 i32[tokens × features]   then u32 CRC-32 of all before
+ *   0 u8[4] magic   4 u8 version (2)   5 u8 kind (1 input, 2 output)   6 u16 reserved   8 u8[16] key id
+ *   24 u8[8] layer tag   32 u32 tokens   36 u32 features   40 f32[tokens] token scales s_x (input frames only)
+ *   then i32[tokens × features]   then u32 CRC-32 of all before. (Version 1 had no scales: the client added the bias.)
  * Simulate linear key ("FHLK"): magic, u8 version 1, 3 reserved, u8[16] key id, u32 CRC-32.
  */
 import { crc32 } from 'node:zlib';
 import { createHash, randomBytes } from 'node:crypto';
 import { HybridError } from './errors.js';
-import { type QuantizedLinear, integerMatVec } from './dynamic-quant.js';
+import { type BiasPlan, type QuantizedLinear, addBias, biasInAccumulatorUnits, biasPlan, integerMatVec, publishedBiasInfo } from './dynamic-quant.js';
 import { glweLinearClient, glweLinearServer } from './glwe-linear-backend.js';
 
 /** What the client knows of a layer: its shape and what the backend published for it (no weight). */
@@ -37,8 +41,11 @@ export interface LinearClientKeys {
   evaluationKey(): Uint8Array;
   /** The evaluation key as an object, for a server in the same process ('execute'; skips the wire format). */
   localKey?(): unknown;
-  encrypt(values: Int16Array, tokens: number, layer: ClientLayer, layerTag: Uint8Array): Uint8Array | Promise<Uint8Array>;
+  /** `tokenScales`: s_x per token (sent in clear with the ciphertext; the server adds the bias with them). */
+  encrypt(values: Int16Array, tokenScales: Float32Array, tokens: number, layer: ClientLayer, layerTag: Uint8Array): Uint8Array | Promise<Uint8Array>;
   decrypt(bytes: Uint8Array, tokens: number, layer: ClientLayer, layerTag: Uint8Array): Float64Array | Promise<Float64Array>;
+  /** The unrounded decryptions (acc' + noise), for noise measurements; only backends with noise have it. */
+  phases?(bytes: Uint8Array, tokens: number, layer: ClientLayer, layerTag: Uint8Array): Float64Array;
   dispose?(): void;
 }
 
@@ -47,7 +54,15 @@ export interface LinearClientBackend {
   generateKeys(): LinearClientKeys | Promise<LinearClientKeys>;
 }
 
-export type ServerLayer = Pick<QuantizedLinear, 'weights' | 'inFeatures' | 'outFeatures'>;
+/** What the server holds of a layer: int8 weights, their per-channel scales and the float bias (never the client's). */
+export type ServerLayer = Pick<QuantizedLinear, 'weights' | 'inFeatures' | 'outFeatures' | 'scales' | 'bias'>;
+
+/** The layer's `tokenScaleFloor` from its published info. */
+export function tokenScaleFloorOf(layer: ClientLayer): number {
+  const f = layer.info?.tokenScaleFloor;
+  if (typeof f !== 'number' || !(f >= 0)) throw new HybridError('the client files lack the layer\'s tokenScaleFloor (written by an older fhenet); write them again with saveAndClearPrivateInfo', 400, 'bad_artefact');
+  return f;
+}
 
 export interface LinearServerBackend {
   readonly name: string;
@@ -59,7 +74,7 @@ export interface LinearServerBackend {
   loadLocalKey?(key: unknown): unknown;
   /** Validates an uploaded key; throws HybridError (4xx) on bad bytes. */
   parseKey(bytes: Uint8Array): unknown;
-  /** acc = x_c · wᵀ on the client's ciphertext; throws HybridError (4xx) on bad or mismatched ciphertexts. */
+  /** acc' = x_c · wᵀ + bias on the client's ciphertext; throws HybridError (4xx) on bad or mismatched ciphertexts or scales. */
   matVec(key: unknown, prepared: unknown, layer: ServerLayer, ciphertext: Uint8Array, layerTag: Uint8Array): Uint8Array | Promise<Uint8Array>;
   disposeKey?(key: unknown): void | Promise<void>;
 }
@@ -76,34 +91,42 @@ const HEADER = 40;
 
 const same = (a: Uint8Array, b: Uint8Array) => a.length === b.length && a.every((v, i) => v === b[i]);
 
-function encodeCt(kind: 1 | 2, keyId: Uint8Array, tag: Uint8Array, values: ArrayLike<number>, tokens: number, features: number): Uint8Array {
-  const out = new Uint8Array(HEADER + 4 * values.length + 4);
+const VERSION = 2;
+
+function encodeCt(kind: 1 | 2, keyId: Uint8Array, tag: Uint8Array, values: ArrayLike<number>, tokens: number, features: number, tokenScales?: Float32Array): Uint8Array {
+  const scaleBytes = kind === 1 ? 4 * tokens : 0;
+  const out = new Uint8Array(HEADER + scaleBytes + 4 * values.length + 4);
   const dv = new DataView(out.buffer);
   dv.setUint32(0, CT_MAGIC, true);
-  out[4] = 1;
+  out[4] = VERSION;
   out[5] = kind;
   out.set(keyId, 8);
   out.set(tag, 24);
   dv.setUint32(32, tokens, true);
   dv.setUint32(36, features, true);
-  for (let i = 0; i < values.length; i++) dv.setInt32(HEADER + 4 * i, values[i]!, true);
+  if (kind === 1) for (let t = 0; t < tokens; t++) dv.setFloat32(HEADER + 4 * t, tokenScales![t]!, true);
+  for (let i = 0; i < values.length; i++) dv.setInt32(HEADER + scaleBytes + 4 * i, values[i]!, true);
   dv.setUint32(out.length - 4, crc32(out.subarray(0, out.length - 4)), true);
   return out;
 }
 
-function decodeCt(bytes: Uint8Array, what: string, status: number, code: string): { kind: number; keyId: Uint8Array; tag: Uint8Array; tokens: number; features: number; values: Int32Array } {
+function decodeCt(bytes: Uint8Array, what: string, status: number, code: string): { kind: number; keyId: Uint8Array; tag: Uint8Array; tokens: number; features: number; values: Int32Array; tokenScales: Float32Array } {
   const bad = (m: string) => new HybridError(`${what}: ${m}`, status, code);
   if (bytes.length < HEADER + 4) throw bad(`${bytes.length} bytes is shorter than the ${HEADER + 4}-byte minimum`);
   const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   if (dv.getUint32(0, true) !== CT_MAGIC) throw bad('not a simulate linear ciphertext (bad magic)');
-  if (bytes[4] !== 1) throw bad(`format version ${bytes[4]} is not 1`);
+  if (bytes[4] !== VERSION) throw bad(`format version ${bytes[4]} is not ${VERSION}`);
+  const kind = bytes[5]!;
   const tokens = dv.getUint32(32, true);
   const features = dv.getUint32(36, true);
-  if (bytes.length !== HEADER + 4 * tokens * features + 4) throw bad(`length ${bytes.length} does not match ${tokens} × ${features} values`);
+  const scaleBytes = kind === 1 ? 4 * tokens : 0;
+  if (bytes.length !== HEADER + scaleBytes + 4 * tokens * features + 4) throw bad(`length ${bytes.length} does not match ${tokens} × ${features} values${kind === 1 ? ` and ${tokens} token scales` : ''}`);
   if (dv.getUint32(bytes.length - 4, true) !== crc32(bytes.subarray(0, bytes.length - 4))) throw bad('checksum mismatch (corrupted or truncated)');
+  const tokenScales = new Float32Array(kind === 1 ? tokens : 0);
+  for (let t = 0; t < tokenScales.length; t++) tokenScales[t] = dv.getFloat32(HEADER + 4 * t, true);
   const values = new Int32Array(tokens * features);
-  for (let i = 0; i < values.length; i++) values[i] = dv.getInt32(HEADER + 4 * i, true);
-  return { kind: bytes[5]!, keyId: bytes.slice(8, 24), tag: bytes.slice(24, 32), tokens, features, values };
+  for (let i = 0; i < values.length; i++) values[i] = dv.getInt32(HEADER + scaleBytes + 4 * i, true);
+  return { kind, keyId: bytes.slice(8, 24), tag: bytes.slice(24, 32), tokens, features, values, tokenScales };
 }
 
 export const simulateLinearClient: LinearClientBackend = {
@@ -117,7 +140,7 @@ export const simulateLinearClient: LinearClientBackend = {
     new DataView(key.buffer).setUint32(24, crc32(key.subarray(0, 24)), true);
     return {
       evaluationKey: () => key,
-      encrypt: (values, tokens, layer, tag) => encodeCt(1, keyId, tag, values, tokens, layer.inFeatures),
+      encrypt: (values, tokenScales, tokens, layer, tag) => encodeCt(1, keyId, tag, values, tokens, layer.inFeatures, tokenScales),
       decrypt: (bytes, tokens, layer, tag) => {
         const outFeatures = layer.outFeatures;
         const ct = decodeCt(bytes, 'server answer', 502, 'bad_answer');
@@ -134,7 +157,8 @@ export const simulateLinearClient: LinearClientBackend = {
 
 export const simulateLinearServer: LinearServerBackend = {
   name: 'simulate',
-  prepare: () => undefined,
+  prepare: (layer) => biasPlan(layer),
+  clientInfo: (layer) => publishedBiasInfo(biasPlan(layer)),
   parseKey(bytes) {
     const bad = (m: string) => new HybridError(`evaluation key: ${m}`, 400, 'bad_key');
     if (bytes.length !== 28) throw bad(`${bytes.length} bytes, expected 28`);
@@ -144,7 +168,7 @@ export const simulateLinearServer: LinearServerBackend = {
     if (dv.getUint32(24, true) !== crc32(bytes.subarray(0, 24))) throw bad('checksum mismatch (corrupted or truncated)');
     return { keyId: bytes.slice(8, 24) };
   },
-  matVec(key, _prepared, layer, bytes, tag) {
+  matVec(key, prepared, layer, bytes, tag) {
     const k = key as { keyId: Uint8Array };
     const ct = decodeCt(bytes, 'ciphertext', 400, 'bad_ciphertext');
     if (ct.kind !== 1) throw new HybridError('ciphertext: not an input ciphertext', 400, 'bad_ciphertext');
@@ -152,7 +176,8 @@ export const simulateLinearServer: LinearServerBackend = {
     if (!same(ct.tag, tag)) throw new HybridError('ciphertext is for another layer', 400, 'layer_mismatch');
     if (ct.features !== layer.inFeatures || ct.tokens < 1) throw new HybridError(`ciphertext holds ${ct.tokens} × ${ct.features} values; the layer takes ${layer.inFeatures} features per token`, 400, 'bad_shape');
     for (const v of ct.values) if (v < -255 || v > 255) throw new HybridError(`input integer ${v} is outside [−255, 255]`, 400, 'bad_ciphertext');
-    return encodeCt(2, k.keyId, tag, integerMatVec(layer, ct.values, ct.tokens), ct.tokens, layer.outFeatures);
+    const bias = biasInAccumulatorUnits(layer, prepared as BiasPlan, ct.tokenScales);
+    return encodeCt(2, k.keyId, tag, addBias(integerMatVec(layer, ct.values, ct.tokens), bias), ct.tokens, layer.outFeatures);
   },
 };
 

@@ -5,19 +5,19 @@
  * - 'remote': `/llm/add_key` once (→ uid), then one `POST /llm/linear` per layer call carrying the encrypted
  *   centred integers of every token of the batch. A uid the server no longer knows (restart, eviction) is answered by
  *   uploading the same key again and retrying once.
- * The per-token scales never leave the client; the client dequantizes with them, the layer's per-channel scales and
- * its bias (dynamic-quant.ts). tfjs-free.
+ * The per-token scales s_x go with each call, in clear: the server adds the layer's bias with them (the client never
+ * holds a remote layer's bias); the client dequantizes y = s_x · s_w · acc' with the layer's per-channel scales s_w
+ * (dynamic-quant.ts), quantizing with s_x ≥ the layer's published `tokenScaleFloor`. tfjs-free.
  */
 import { type QuantizedLinear, type QuantizedTokens, dequantizeOutput, quantizeTokens } from './dynamic-quant.js';
-import { type ClientLayer, type LinearClientKeys, layerTag, linearClientBackend, linearServerBackend } from './linear-backend.js';
+import { type ClientLayer, type LinearClientKeys, layerTag, linearClientBackend, linearServerBackend, tokenScaleFloorOf } from './linear-backend.js';
 import type { RemoteClient } from './remote-client.js';
 import { HybridError, RemoteCallError } from './errors.js';
 import type { KeyReport, RemoteCallReport } from './encrypted-calls.js';
 
-/** What the client knows of a remote linear layer: no weight matrix. */
+/** What the client knows of a remote linear layer: no weight matrix, no bias; the per-channel weight scales s_w. */
 export interface LinearLayerSpec extends ClientLayer {
   scales: Float32Array;
-  bias: Float32Array;
 }
 
 interface LocalServer {
@@ -58,12 +58,12 @@ export class LinearCalls {
     const loc = await this.local;
     const server = linearServerBackend(this.backend());
     let entry = loc.prepared.get(name) as { prepared: unknown; spec: LinearLayerSpec } | undefined;
-    if (!entry) loc.prepared.set(name, (entry = { prepared: server.prepare(layer), spec: { ...layer, info: server.clientInfo?.(layer) } }));
+    if (!entry) loc.prepared.set(name, (entry = { prepared: server.prepare(layer), spec: { inFeatures: layer.inFeatures, outFeatures: layer.outFeatures, scales: layer.scales, info: server.clientInfo?.(layer) } }));
     const { prepared, spec } = entry;
     const tag = layerTag(modelName, name);
     const t0 = performance.now();
-    const q = quantizeTokens(x, tokens, layer.inFeatures);
-    const ct = await loc.keys.encrypt(q.values, tokens, spec, tag);
+    const q = quantizeTokens(x, tokens, layer.inFeatures, tokenScaleFloorOf(spec));
+    const ct = await loc.keys.encrypt(q.values, q.scales, tokens, spec, tag);
     const t1 = performance.now();
     const res = await server.matVec(loc.serverKey, prepared, layer, ct, tag);
     const t2 = performance.now();
@@ -93,8 +93,8 @@ export class LinearCalls {
     const { keys, uid } = await ses;
     const tag = layerTag(modelName, name);
     const t0 = performance.now();
-    const q = quantizeTokens(x, tokens, spec.inFeatures);
-    const ct = await keys.encrypt(q.values, tokens, spec, tag);
+    const q = quantizeTokens(x, tokens, spec.inFeatures, tokenScaleFloorOf(spec));
+    const ct = await keys.encrypt(q.values, q.scales, tokens, spec, tag);
     const t1 = performance.now();
     let res: Awaited<ReturnType<RemoteClient['llmLinear']>>;
     try {
@@ -116,7 +116,7 @@ export class LinearCalls {
 
   private async finish(keys: LinearClientKeys, bytes: Uint8Array, q: QuantizedTokens, spec: LinearLayerSpec, tokens: number, tag: Uint8Array): Promise<Float32Array> {
     const acc = await keys.decrypt(bytes, tokens, spec, tag);
-    return dequantizeOutput(acc, q.scales, spec.scales, spec.bias);
+    return dequantizeOutput(acc, q.scales, spec.scales);
   }
 
   /** The uid of the remote session (undefined before the first remote call). */

@@ -1,7 +1,11 @@
 /**
  * HTTP client of the fhenet model server (Node's fetch). Counts bytes sent/received and latency of every call.
+ * Node's fetch gives up on an answer whose headers take over 300 s (undici's default `headersTimeout`) with a bare
+ * "fetch failed" — a remote layer over a long prompt on a loaded server takes that long (a 128-token GPT-2 lm_head
+ * call on the shared 2-core machine did) — so calls go through an undici Agent whose timeouts are `timeoutMs`.
  * tfjs-free.
  */
+import { Agent } from 'undici';
 import { RemoteCallError } from './errors.js';
 
 export interface CallStats {
@@ -17,11 +21,18 @@ export class RemoteClient {
   readonly calls: CallStats[] = [];
 
   private readonly authorization: string | undefined;
+  private readonly dispatcher: Agent;
+  private readonly timeoutMs: number;
 
-  /** `token`: the bearer token of a server started with `--token-file`. */
-  constructor(baseUrl: string, opts: { token?: string } = {}) {
+  /**
+   * `token`: the bearer token of a server started with `--token-file`; `timeoutMs`: how long one call may wait for
+   * the server's answer headers and between body bytes (default 30 minutes).
+   */
+  constructor(baseUrl: string, opts: { token?: string; timeoutMs?: number } = {}) {
     this.baseUrl = baseUrl.replace(/\/+$/, '');
     this.authorization = opts.token === undefined ? undefined : `Bearer ${opts.token}`;
+    this.timeoutMs = opts.timeoutMs ?? 30 * 60_000;
+    this.dispatcher = new Agent({ headersTimeout: this.timeoutMs, bodyTimeout: this.timeoutMs });
   }
 
   private async call(method: 'GET' | 'POST', route: string, query: Record<string, string>, body?: Uint8Array): Promise<{ bytes: Uint8Array; stats: CallStats }> {
@@ -36,9 +47,12 @@ export class RemoteClient {
         method,
         headers,
         body: body ? Buffer.from(body.buffer, body.byteOffset, body.byteLength) : undefined,
-      });
+        dispatcher: this.dispatcher,
+      } as RequestInit);
     } catch (e) {
-      throw new RemoteCallError(`${method} ${route}: cannot reach ${this.baseUrl} (${(e as Error).message})`, 503, 'unreachable');
+      const cause = (e as Error & { cause?: { code?: string } }).cause?.code;
+      const why = cause === 'UND_ERR_HEADERS_TIMEOUT' || cause === 'UND_ERR_BODY_TIMEOUT' ? `no answer within ${this.timeoutMs} ms (timeoutMs)` : (e as Error).message;
+      throw new RemoteCallError(`${method} ${route}: cannot reach ${this.baseUrl} (${why})`, 503, 'unreachable');
     }
     const bytes = new Uint8Array(await res.arrayBuffer());
     const stats: CallStats = { route, bytesSent: body?.length ?? 0, bytesReceived: bytes.length, ms: performance.now() - t0 };

@@ -13,7 +13,8 @@ import { runGraph } from '../onnx/interpret.js';
 import { type FHEModelDev, shapeKey } from './deployment.js';
 import { HybridError } from './errors.js';
 import type { RemoteModule } from './remote-module.js';
-import { type QuantizedLinear, dequantizeOutput as dequantizeLinear, integerMatVec, quantizeTokens } from './dynamic-quant.js';
+import { type BiasPlan, type QuantizedLinear, addBias, biasInAccumulatorUnits, biasPlan, dequantizeOutput as dequantizeLinear, integerMatVec, quantizeTokens } from './dynamic-quant.js';
+import { idsAsOneHot, isEmbeddingModule } from './remote-embedding.js';
 
 export const toChw = (s: readonly number[]): number[] => (s.length === 3 ? [s[2]!, s[0]!, s[1]!] : [...s]);
 export const toHwc = (s: readonly number[]): number[] => (s.length === 3 ? [s[1]!, s[2]!, s[0]!] : [...s]);
@@ -40,6 +41,9 @@ export interface CircuitCall {
   toActivation(out: Float32Array): tf.Tensor;
 }
 
+/** Each quantized layer's bias plan, computed once (it reads every weight). */
+const PLANS = new WeakMap<QuantizedLinear, BiasPlan>();
+
 export class RemoteLayer {
   /** The module's weights; undefined once cleared (saveAndClearPrivateInfo) or on a loaded client. */
   original: Module | undefined;
@@ -49,6 +53,8 @@ export class RemoteLayer {
    * client `weights` is empty (only the per-channel scales and the bias are known there).
    */
   linear: (QuantizedLinear & { info?: Record<string, unknown> }) | undefined;
+  /** For a remote Embedding (remote-embedding.ts): its number of embeddings; its inputs are ids, sent as one-hot rows. */
+  readonly lookup: number | undefined;
 
   constructor(
     readonly name: string,
@@ -56,6 +62,7 @@ export class RemoteLayer {
     original: Module | undefined,
   ) {
     this.original = original;
+    this.lookup = original && isEmbeddingModule(original) ? original.numEmbeddings : undefined;
   }
 
   /** The module's input in circuit layout, checked against the shapes it was compiled for. */
@@ -91,9 +98,13 @@ export class RemoteLayer {
     return dequantizeOutput(circuit, simulate(circuit, quantizeInput(circuit, call.input), call.n).output);
   }
 
-  /** A linear layer's input [..., in] as [tokens, in], and how to give its output back in the input's leading shape. */
+  /** A linear layer's input [..., in] (a remote embedding's: ids [...]) as [tokens, in], and how to give its output back in the input's leading shape. */
   prepareLinear(v: tf.Tensor): { tokens: number; input: Float32Array; toActivation(out: Float32Array): tf.Tensor } {
     const lin = this.linear!;
+    if (this.lookup !== undefined) {
+      const { tokens, input, lead } = idsAsOneHot(v, this.lookup, this.name);
+      return { tokens, input, toActivation: (out) => tf.tensor(out, [...lead, lin.outFeatures]) };
+    }
     if (v.shape[v.rank - 1] !== lin.inFeatures) {
       throw new HybridError(`remote linear layer '${this.name}' takes ${lin.inFeatures} features, got an input of shape [${v.shape}]`);
     }
@@ -104,18 +115,23 @@ export class RemoteLayer {
 
   /**
    * A dynamically quantized linear layer in clear: 'simulate' computes the exact integer accumulators (what the
-   * server computes on ciphertexts) and dequantizes; 'disable' computes the same quantized layer in float32
-   * (dequantized inputs times dequantized weights), as the reference's disable mode does.
+   * server computes on ciphertexts, bias in accumulator units included) and dequantizes; 'disable' computes the
+   * same quantized layer in float32 (dequantized inputs times dequantized weights, plus the bias as the server
+   * rounds it), as the reference's disable mode does.
    */
   runLinearClear(mode: 'disable' | 'simulate', x: Float32Array, tokens: number): Float32Array {
     const lin = this.linear!;
     if (!lin.weights.length) throw new HybridError(`mode '${mode}' needs the weights of '${this.name}', which were cleared on this side; use 'remote'`);
-    const q = quantizeTokens(x, tokens, lin.inFeatures);
-    if (mode === 'simulate') return dequantizeLinear(integerMatVec(lin, q.values, tokens), q.scales, lin.scales, lin.bias);
+    let plan = PLANS.get(lin);
+    if (!plan) PLANS.set(lin, (plan = biasPlan(lin)));
+    const q = quantizeTokens(x, tokens, lin.inFeatures, plan.tokenScaleFloor);
+    const bias = biasInAccumulatorUnits(lin, plan, q.scales);
+    if (mode === 'simulate') return dequantizeLinear(addBias(integerMatVec(lin, q.values, tokens), bias), q.scales, lin.scales);
     return tf.tidy(() => {
       const xs = tf.mul(tf.tensor(Float32Array.from(q.values), [tokens, lin.inFeatures]), tf.tensor(q.scales, [tokens, 1]));
       const ws = tf.mul(tf.tensor(Float32Array.from(lin.weights), [lin.outFeatures, lin.inFeatures]), tf.tensor(lin.scales, [lin.outFeatures, 1]));
-      return tf.add(tf.matMul(xs, ws, false, true), tf.tensor(lin.bias)).dataSync() as Float32Array;
+      const b = tf.mul(tf.mul(tf.tensor(Float32Array.from(bias), [tokens, lin.outFeatures]), tf.tensor(q.scales, [tokens, 1])), tf.tensor(lin.scales, [1, lin.outFeatures]));
+      return tf.add(tf.matMul(xs, ws, false, true), b).dataSync() as Float32Array;
     });
   }
 }

@@ -30,7 +30,10 @@ export function checkVersion(what: string, format: unknown, expected: string, ve
 
 export { CIRCUIT_FORMAT };
 
-/** The hybrid LLM server artefact: `<model>/llm/linear.safetensors` (int8 weights of the remote linear layers). */
-export const LLM_SERVER_FORMAT = 'fhenet-hybrid-llm-server/1';
+/**
+ * The hybrid LLM server artefact: `<model>/llm/linear.safetensors` (int8 weights, per-channel scales and float bias
+ * of the remote linear layers; /1 had no scales or bias: the client added the bias).
+ */
+export const LLM_SERVER_FORMAT = 'fhenet-hybrid-llm-server/2';
 export const LLM_SERVER_DIR = 'llm';
 export const LLM_SERVER_FILE = 'linear.safetensors';

@@ -13,7 +13,7 @@ import type { Module } from '../nn/module.js';
 import { valueOf } from '../nn/quant-tensor.js';
 import { tidyAsync } from '../nn/tidy-async.js';
 
-/** One linear-layer call: `input` is [tokens, inFeatures]; the answer must be [tokens, outFeatures]. */
+/** One layer call: `input` is [tokens, inFeatures] (an embedding's: int32 ids); the answer [tokens, outFeatures] (ids' shape + [dim]). */
 export interface LayerCall {
   module: Module;
   input: tf.Tensor;

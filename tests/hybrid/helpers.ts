@@ -8,6 +8,7 @@ import { Linear, ReLU, Sequential } from '../../src/nn/layers.js';
 import { Module } from '../../src/nn/module.js';
 import type { Activation } from '../../src/nn/quant-tensor.js';
 import { buildServer, type ServeOptions } from '../../src/hybrid/server/app.js';
+import { fromFloat32 } from '../../src/util/safetensors-file.js';
 
 /** The seed example: Linear(10,10) → ReLU → Linear(10,10), remote module `seq.0`. */
 export class SeedNet extends Module {
@@ -63,4 +64,35 @@ export function indexOfBytes(hay: Uint8Array, needle: Uint8Array): number {
     return i;
   }
   return -1;
+}
+
+/** Every `w`-byte window (stride w/2) of `values` in F32, F16 and BF16, row-major and transposed [rows, cols]. */
+export function weightWindows(values: Float32Array, rows: number, cols: number, w = 8): Uint8Array[] {
+  const t = new Float32Array(values.length);
+  for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) t[c * rows + r] = values[r * cols + c]!;
+  const out: Uint8Array[] = [];
+  for (const layout of [values, t]) {
+    for (const dtype of ['F32', 'F16', 'BF16'] as const) {
+      const bytes = fromFloat32(layout, dtype);
+      for (let i = 0; i + w <= bytes.length; i += w / 2) out.push(bytes.subarray(i, i + w));
+    }
+  }
+  return out;
+}
+
+/** Every 8-byte window, at every offset, of the given files: `has(w)` tells whether 8 bytes occur anywhere in them. */
+export class ByteWindows {
+  private readonly present = new Set<bigint>();
+
+  constructor(files: readonly string[]) {
+    for (const f of files) {
+      const c = new Uint8Array(fs.readFileSync(f));
+      const dv = new DataView(c.buffer, c.byteOffset, c.byteLength);
+      for (let i = 0; i + 8 <= c.length; i++) this.present.add(dv.getBigUint64(i, true));
+    }
+  }
+
+  has(w: Uint8Array): boolean {
+    return this.present.has(new DataView(w.buffer, w.byteOffset, 8).getBigUint64(0, true));
+  }
 }

@@ -29,7 +29,7 @@ describe('fhenet hybrid-llm', () => {
       await hybridLlmCommand().parseAsync(['build', '--model', modelDir, '--out', path.join(root, 'out'), '--backend', 'simulate'], { from: 'user' });
       const client = path.join(root, 'out', 'tiny', 'client');
       expect(fs.readdirSync(client).sort()).toEqual(['config.json', 'hybrid.json', 'merges.txt', 'model.safetensors', 'remote-layers.safetensors', 'tokenizer.json', 'vocab.json']);
-      expect(out.join('')).toMatch(/5 remote layers \(simulate\)/);
+      expect(out.join('')).toMatch(/7 remote layers \(simulate\)/);
       const { app, url } = await startServer({ modelsDir: path.join(root, 'out'), keysDir: path.join(root, 'keys') });
       try {
         out.length = 0;
@@ -43,6 +43,6 @@ describe('fhenet hybrid-llm', () => {
     }
     expect(out.join('').startsWith('And God said')).toBe(true);
     expect(out.join('').length).toBeGreaterThan('And God said'.length);
-    expect(err.join('')).toMatch(/3 tokens in .* 15 remote layer calls/);
+    expect(err.join('')).toMatch(/3 tokens in .* 21 remote layer calls/);
   });
 });

@@ -1,7 +1,9 @@
 /**
- * The hybrid LLM path on real encryption: a one-block random GPT-2 with every linear layer on the `glwe` linear
+ * The hybrid LLM path on real encryption: a one-block random GPT-2 with every linear layer and both embeddings
+ * (wte, wpe: one-hot products, remote-embedding.ts) on the `glwe` linear
  * backend (fhenet's packed GLWE engine) in 'execute' (client and server in this process, the key passed as an
- * object). The model's own generate gives the tokens and logits of 'simulate' (the exact integer product) exactly.
+ * object). The model's own generate gives the tokens and logits of 'simulate' (the exact integer product, the
+ * bias added by the server) exactly.
  * The remote mode over HTTP with GLWE keys (a 100 MB key upload) is exercised by experiments/hybrid-llm, not here.
  */
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -10,7 +12,8 @@ import { initBackend } from '../../src/backend/index.js';
 import { GPT2LMHeadModel } from '../../src/transformers/gpt2/model.js';
 import { generate } from '../../src/transformers/generation.js';
 import { HybridFHEModel } from '../../src/hybrid/hybrid-model.js';
-import { linearModuleNames } from '../../src/hybrid/linear-modules.js';
+import { resolveRemoteModules } from '../../src/hybrid/hybrid-llm.js';
+import { Rng } from '../../src/util/rng.js';
 
 beforeAll(async () => {
   await initBackend();
@@ -19,7 +22,13 @@ beforeAll(async () => {
 describe('hybrid GPT-2 on the glwe linear backend', () => {
   it('execute (encrypted) equals simulate exactly: tokens and logits', async () => {
     const model = new GPT2LMHeadModel({ vocab_size: 64, n_positions: 32, n_embd: 32, n_layer: 1, n_head: 2 }, { seed: 11 }).eval();
-    const names = linearModuleNames(model);
+    const names = resolveRemoteModules(model, 'all-linear,embeddings'); // wte and wpe too: one-hot rows of 64 and 32
+    // non-zero biases (GPT-2 initializes them to zero), which the server adds inside the encrypted product
+    const r = new Rng(12);
+    for (const n of names) {
+      const b = (model.getModule(n) as unknown as { bias?: tf.Variable }).bias;
+      if (b) b.assign(tf.tensor(Float32Array.from({ length: b.size }, () => r.uniform(-0.5, 0.5)), b.shape));
+    }
     const h = new HybridFHEModel(model, names, { modelName: 'tiny-glwe' });
     h.compileModel(tf.tensor2d([[1, 2, 3, 4, 5, 6, 7, 8], [9, 10, 11, 12, 13, 14, 15, 16]], [2, 8], 'int32'), { nBits: 8, dynamicQuantization: true, backend: 'glwe' });
     const prompt = [7, 21, 40];

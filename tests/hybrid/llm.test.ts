@@ -2,7 +2,8 @@
  * The hybrid LLM path on a tiny random GPT-2: every Linear/Conv1D remote (linearModuleNames), compiled with
  * dynamic quantization; the model's own generate (KV cache, batched prompts with left padding) gives the
  * same continuation in disable, simulate, execute and remote over loopback HTTP; the client folder is a Hugging
- * Face folder without any remote weight matrix in any dtype or layout; usage is metered per client key.
+ * Face folder without any remote weight matrix or bias in any dtype or layout (the server adds the bias); usage is
+ * metered per client key.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as fs from 'node:fs';
@@ -12,8 +13,7 @@ import { initBackend } from '../../src/backend/index.js';
 import { GPT2LMHeadModel } from '../../src/transformers/gpt2/model.js';
 import { loadConfig } from '../../src/transformers/gpt2/pretrained.js';
 import { generate } from '../../src/transformers/generation.js';
-import { fromFloat32 } from '../../src/util/safetensors-file.js';
-import { HybridFHEModel, type HybridMode } from '../../src/hybrid/hybrid-model.js';
+import { HybridFHEModel } from '../../src/hybrid/hybrid-model.js';
 import { linearModuleNames } from '../../src/hybrid/linear-modules.js';
 import { loadHybridLlmClient } from '../../src/hybrid/hybrid-llm.js';
 import { llmRoutes } from '../../src/hybrid/server/llm-routes.js';
@@ -21,7 +21,8 @@ import { RemoteCallError } from '../../src/hybrid/errors.js';
 import Fastify from 'fastify';
 import type { AddressInfo } from 'node:net';
 import { Rng } from '../../src/util/rng.js';
-import { filesUnder, startServer, tmpDir } from './helpers.js';
+import { ByteWindows, filesUnder, startServer, tmpDir, weightWindows } from './helpers.js';
+import { compileAndCompareModes, greedyRun } from './llm-modes.js';
 
 const CONFIG = { vocab_size: 96, n_positions: 64, n_embd: 32, n_layer: 2, n_head: 4 };
 const root = tmpDir('llm');
@@ -37,30 +38,16 @@ function ids(rows: number, cols: number, seed: number): tf.Tensor {
 }
 
 const PROMPTS = [[5, 17, 42, 8, 77, 3], [60, 2, 33, 91]]; // batched, the second left-padded
-const NEW = 8;
 
-/** The model's own generate (KV cache, batched prompts) and the logits of the first prompt's last position. */
-async function run(h: HybridFHEModel, model: GPT2LMHeadModel): Promise<{ tokens: number[][]; logits: number[] }> {
-  const { newTokens } = await generate(model, PROMPTS, { maxNewTokens: NEW, eosTokenId: null });
-  const y = await h.forward(tf.tensor2d([PROMPTS[0]!], [1, PROMPTS[0]!.length], 'int32'));
-  const logits = Array.from(y.dataSync()).slice(-CONFIG.vocab_size);
-  y.dispose();
-  return { tokens: newTokens, logits };
-}
-
-/** Every `w`-byte window (stride w/2) of `values` in F32, F16 and BF16, row-major and transposed [rows, cols]. */
-function weightWindows(values: Float32Array, rows: number, cols: number, w = 8): Uint8Array[] {
-  const t = new Float32Array(values.length);
-  for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) t[c * rows + r] = values[r * cols + c]!;
-  const out: Uint8Array[] = [];
-  for (const layout of [values, t]) {
-    for (const dtype of ['F32', 'F16', 'BF16'] as const) {
-      const bytes = fromFloat32(layout, dtype);
-      for (let i = 0; i + w <= bytes.length; i += w / 2) out.push(bytes.subarray(i, i + w));
-    }
+/** GPT-2 initializes biases to zero: give every remote layer a random one, so that its bytes can be looked for. */
+function randomBiases(model: GPT2LMHeadModel, names: readonly string[], seed: number): void {
+  const r = new Rng(seed);
+  for (const n of names) {
+    const b = (model.getModule(n) as unknown as { bias?: tf.Variable }).bias;
+    if (b) b.assign(tf.tensor(Float32Array.from({ length: b.size }, () => r.uniform(-0.5, 0.5)), b.shape));
   }
-  return out;
 }
+const NEW = 8;
 
 describe('hybrid GPT-2, every linear layer remote, dynamic quantization', () => {
   it('same greedy continuation in disable / simulate / execute / remote; HF client folder without remote weights; metering', async () => {
@@ -71,30 +58,21 @@ describe('hybrid GPT-2, every linear layer remote, dynamic quantization', () => 
       'transformer.h.1.attn.c_attn', 'transformer.h.1.attn.c_proj', 'transformer.h.1.mlp.c_fc', 'transformer.h.1.mlp.c_proj',
       'lm_head',
     ]);
-    // the remote matrices, as the client must never see them (lm_head's is wte's, which stays local: tied)
-    const remote = names.filter((n) => n !== 'lm_head').map((n) => {
-      const w = model.getModule(n) as unknown as { weight: tf.Tensor };
-      return { name: n, values: Float32Array.from(w.weight.dataSync() as Float32Array), shape: w.weight.shape as [number, number] };
+    // the reference's layout: lm_head remote, its tied matrix (wte) local — allowed only when asked for
+    // (llm-embeddings.test.ts: the default refusal, and wte/wpe remote)
+    randomBiases(model, names, 7);
+    // the remote matrices and biases, as the client must never see them (lm_head's matrix is wte's, which stays
+    // local: tied; it has no bias)
+    const remote = names.filter((n) => n !== 'lm_head').flatMap((n) => {
+      const m = model.getModule(n) as unknown as { weight: tf.Tensor; bias: tf.Tensor };
+      return [
+        { name: `${n}.weight`, values: Float32Array.from(m.weight.dataSync() as Float32Array), shape: m.weight.shape as [number, number] },
+        { name: `${n}.bias`, values: Float32Array.from(m.bias.dataSync() as Float32Array), shape: [1, m.bias.size] as [number, number] },
+      ];
     });
-    const h = new HybridFHEModel(model, names, { modelName: 'tiny-gpt2' });
-    h.setFheMode('float');
-    const float = await run(h, model);
-    h.compileModel(ids(4, 16, 1), { nBits: 8, dynamicQuantization: true });
-    const runs: Partial<Record<HybridMode, { tokens: number[][]; logits: number[] }>> = {};
-    for (const mode of ['disable', 'simulate', 'execute'] as const) {
-      h.setFheMode(mode);
-      const calls = h.calls.length;
-      runs[mode] = await run(h, model);
-      // one call per remote layer and step for the whole batch, and one per layer for the forward
-      expect(h.calls.length - calls, mode).toBe(mode === 'execute' ? (NEW + 1) * names.length : 0);
-    }
-    expect(runs.simulate!.tokens).toEqual(runs.disable!.tokens);
-    expect(runs.execute!.tokens).toEqual(runs.simulate!.tokens);
-    expect(runs.execute!.logits).toEqual(runs.simulate!.logits); // the simulate backend is exact
-    const maxDiff = (a: number[], b: number[]) => Math.max(...a.map((v, i) => Math.abs(v - b[i]!)));
-    expect(maxDiff(runs.simulate!.logits, runs.disable!.logits)).toBeLessThan(1e-4);
-    const spread = Math.max(...float.logits) - Math.min(...float.logits);
-    expect(maxDiff(runs.simulate!.logits, float.logits)).toBeLessThan(0.05 * spread); // 8-bit ≈ float
+    expect(remote.filter((r) => r.name.endsWith('.bias')).every((r) => r.values.some((v) => v !== 0))).toBe(true);
+    const h = new HybridFHEModel(model, names, { modelName: 'tiny-gpt2', allowSharedLocalWeights: true });
+    const runs = await compileAndCompareModes(h, model, ids(4, 16, 1), PROMPTS, NEW);
     await h.close();
 
     const dir = path.join(root, 'models', 'tiny-gpt2');
@@ -102,31 +80,27 @@ describe('hybrid GPT-2, every linear layer remote, dynamic quantization', () => 
     const clientDir = path.join(dir, 'client');
     const clientFiles = filesUnder(clientDir);
     expect(clientFiles.map((f) => path.basename(f)).sort()).toEqual(['config.json', 'hybrid.json', 'model.safetensors', 'remote-layers.safetensors']);
-    // every 8-byte window of every client file, at every offset
-    const present = new Set<bigint>();
-    const contents = clientFiles.map((f) => new Uint8Array(fs.readFileSync(f)));
-    for (const c of contents) {
-      const dv = new DataView(c.buffer, c.byteOffset, c.byteLength);
-      for (let i = 0; i + 8 <= c.length; i++) present.add(dv.getBigUint64(i, true));
-    }
-    const key = (w: Uint8Array) => new DataView(w.buffer, w.byteOffset, 8).getBigUint64(0, true);
+    const present = new ByteWindows(clientFiles);
     let windows = 0;
+    let biasWindows = 0;
     for (const r of remote) {
       for (const win of weightWindows(r.values, r.shape[0], r.shape[1])) {
         windows++;
-        if (present.has(key(win))) throw new Error(`bytes of ${r.name} found in the client folder`);
+        if (r.name.endsWith('.bias')) biasWindows++;
+        if (present.has(win)) throw new Error(`bytes of ${r.name} found in the client folder`);
       }
     }
     expect(windows).toBeGreaterThan(10_000);
+    expect(biasWindows).toBeGreaterThan(1_000);
     // the search finds local weights (the tied wte stays on the client: lm_head remote protects nothing, docs/hybrid.md)
     const wte = Float32Array.from(h.model.getModule('transformer.wte').stateDict().get('weight')!.dataSync() as Float32Array);
-    expect(weightWindows(wte, CONFIG.vocab_size, CONFIG.n_embd).slice(0, 100).every((w) => present.has(key(w)))).toBe(true);
+    expect(weightWindows(wte, CONFIG.vocab_size, CONFIG.n_embd).slice(0, 100).every((w) => present.has(w))).toBe(true);
 
     const { app, url } = await startServer({ modelsDir: path.join(root, 'models'), keysDir: path.join(root, 'keys') });
     try {
       const fresh = new GPT2LMHeadModel(loadConfig(clientDir), { init: 'empty' });
       const client = HybridFHEModel.loadClient(fresh, dir, { serverUrl: url });
-      const remoteRun = await run(client, fresh);
+      const remoteRun = await greedyRun(client, fresh, PROMPTS, NEW);
       expect(remoteRun.tokens).toEqual(runs.simulate!.tokens);
       expect(remoteRun.logits).toEqual(runs.simulate!.logits);
       expect(client.calls.length).toBe((NEW + 1) * names.length);
@@ -151,7 +125,7 @@ describe('hybrid GPT-2, every linear layer remote, dynamic quantization', () => 
 
   it('a per-key token quota answers 429 quota_exceeded past its budget (llmRoutes on a bare fastify app)', async () => {
     const model = new GPT2LMHeadModel(CONFIG, { seed: 4 }).eval();
-    const h = new HybridFHEModel(model, linearModuleNames(model), { modelName: 'quota' });
+    const h = new HybridFHEModel(model, linearModuleNames(model), { modelName: 'quota', allowSharedLocalWeights: true });
     h.compileModel(ids(2, 8, 2), { nBits: 8, dynamicQuantization: true });
     const dir = path.join(root, 'quota-models', 'quota');
     h.saveAndClearPrivateInfo(dir);
@@ -175,7 +149,7 @@ describe('hybrid GPT-2, every linear layer remote, dynamic quantization', () => 
     const ALICE = 'alice-token-0123456789abcdef';
     const BOB = 'bob-token-0123456789abcdef00';
     const model = new GPT2LMHeadModel(CONFIG, { seed: 5 }).eval();
-    const h = new HybridFHEModel(model, linearModuleNames(model), { modelName: 'authed' });
+    const h = new HybridFHEModel(model, linearModuleNames(model), { modelName: 'authed', allowSharedLocalWeights: true });
     h.compileModel(ids(2, 8, 3), { nBits: 8, dynamicQuantization: true });
     const dir = path.join(root, 'auth-models', 'authed');
     h.saveAndClearPrivateInfo(dir);

@@ -1,10 +1,11 @@
 /**
  * The hybrid LLM routes of `fhenet serve`, a fastify plugin (registered by buildServer with one line). Per model
  * folder `<modelsDir>/<model>/llm/linear.safetensors` (written by saveAndClearPrivateInfo with dynamic quantization)
- * the server holds every remote linear layer's int8 weights, prepared once by the linear backend for all clients.
+ * the server holds every remote linear layer's int8 weights, prepared once by the linear backend for all clients,
+ * and its bias, which it adds with the per-token scales each request carries (dynamic-quant.ts).
  *
  *   POST /llm/add_key?model_name=M                           body: the client's ONE evaluation key → { uid }
- *   POST /llm/linear?uid=U&model_name=M&layer=L&tokens=T     body: encrypted centred integers of T tokens → result
+ *   POST /llm/linear?uid=U&model_name=M&layer=L&tokens=T     body: T token scales + encrypted centred integers → result
  *   GET  /llm/list_layers?model_name=M                       → { layers: [{ name, inFeatures, outFeatures }] }
  *   GET  /llm/metrics                                        → Prometheus text: usage per client key
  *
@@ -106,14 +107,21 @@ export function loadLlmModels(modelsDir: string): Map<string, LlmModel> {
     checkVersion(file, metadata.format, LLM_SERVER_FORMAT, metadata.fhenetVersion);
     const backend = linearServerBackend(metadata.backend ?? '');
     const layers = new Map<string, { layer: ServerLayer; prepared: unknown; tag: Uint8Array }>();
-    for (const [key, t] of tensors) {
-      if (!key.endsWith('.weight') || t.dtype !== 'I8' || t.shape.length !== 2) throw new HybridError(`${file}: tensor '${key}' is not an int8 [out, in] weight`);
-      const name = key.slice(0, -'.weight'.length);
-      const layer: ServerLayer = { weights: t.data as Int8Array, outFeatures: t.shape[0]!, inFeatures: t.shape[1]! };
+    const names = [...tensors.keys()].filter((k) => k.endsWith('.weight')).map((k) => k.slice(0, -'.weight'.length));
+    for (const name of names) {
+      const t = tensors.get(`${name}.weight`)!;
+      if (t.dtype !== 'I8' || t.shape.length !== 2) throw new HybridError(`${file}: tensor '${name}.weight' is not an int8 [out, in] weight`);
+      const vector = (what: string): Float32Array => {
+        const v = tensors.get(`${name}.${what}`);
+        if (!v || v.dtype !== 'F32' || v.shape.length !== 1 || v.shape[0] !== t.shape[0]) throw new HybridError(`${file}: layer '${name}' lacks its F32 [${t.shape[0]}] ${what}`);
+        return v.data as Float32Array;
+      };
+      const layer: ServerLayer = { weights: t.data as Int8Array, outFeatures: t.shape[0]!, inFeatures: t.shape[1]!, scales: vector('scales'), bias: vector('bias') };
       layers.set(name, { layer, prepared: backend.prepare(layer), tag: layerTag(model, name) });
     }
+    if (tensors.size !== 3 * names.length) throw new HybridError(`${file}: ${tensors.size} tensors for ${names.length} layers (expected weight, scales and bias of each)`);
     // The first layer in the model's order (namedModules order is kept by the writer) counts the tokens.
-    out.set(model, { backend, layers, firstLayer: [...tensors.keys()][0]!.slice(0, -'.weight'.length) });
+    out.set(model, { backend, layers, firstLayer: names[0]! });
   }
   return out;
 }

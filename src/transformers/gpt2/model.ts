@@ -6,7 +6,8 @@
  * `parameters()`.
  *
  * Every linear layer (c_attn, c_proj, c_fc, lm_head) receives a 2-D [tokens, features] input through the
- * layer-call protocol of ../layer-calls.ts, so a hybrid model can replace any of them by a remote module.
+ * layer-call protocol of ../layer-calls.ts, and the embeddings (wte, wpe) their int32 ids [batch, seq] the same
+ * way, so a hybrid model can replace any of them by a remote module.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { Dropout } from '../../nn/dropout.js';
@@ -118,7 +119,10 @@ export class GPT2Model extends Module {
       }
     }
     const positions = tf.tensor2d(positionIds(b, s, pastLen, mask), [b, s], 'int32');
-    let hidden = this.child('drop').call(tf.add(this.child('wte').call(inputIds) as tf.Tensor, this.child('wpe').call(positions) as tf.Tensor)) as tf.Tensor;
+    // The lookups go through the layer-call protocol too: a hybrid model may compute them remotely (Eᵀ·onehot).
+    const tokenEmbeds = yield { module: this.child('wte'), input: inputIds };
+    const positionEmbeds = yield { module: this.child('wpe'), input: positions };
+    let hidden = this.child('drop').call(tf.add(tokenEmbeds, positionEmbeds)) as tf.Tensor;
     // One new token without padding sees every cached key: no mask to add (the common generation step).
     const additive = s === 1 && !mask ? undefined : causalMask(s, pastLen, mask);
     const presents: PastKeyValues = [];
