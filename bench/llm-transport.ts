@@ -3,9 +3,12 @@
  * (12 × c_attn, attn.c_proj, mlp.c_fc, mlp.c_proj, then lm_head), each carrying that layer's real ciphertext sizes
  * (bench/RESULTS.md, "GLWE linear layers": 10.5–31.5 KiB up, 11–396 KiB down; 0.79 MB up + 1.33 MB down per token).
  * The same token over three transports, each one long-lived connection per client:
- *   http1  keep-alive HTTP/1.1: Node's fetch (undici), exactly as src/hybrid/remote-client.ts sends it; fastify server
- *   http2  HTTP/2 over cleartext TCP (h2c): a node:http2 client session; fastify with `http2: true`
- *   ws     a WebSocket (ws client; fastify + @fastify/websocket), one binary message each way per call
+ *   http1         keep-alive HTTP/1.1: Node's fetch (undici), exactly as src/hybrid/remote-client.ts sends it
+ *   http1-node    keep-alive HTTP/1.1: node:http.request with a keep-alive Agent (one socket)
+ *   http2         HTTP/2 over cleartext TCP (h2c): a node:http2 client session, default settings (64 KiB windows);
+ *                 fastify with `http2: true`
+ *   http2-window  the same with 16 MiB stream and connection windows on the client (answers up to 396 KiB)
+ *   ws            a WebSocket (ws client; fastify + @fastify/websocket), one binary message each way per call
  * with 0, 20 and 50 ms of added round-trip time: a delaying TCP proxy (its own process) holds every chunk RTT/2 in
  * each direction (`tc qdisc netem` is not available in this container's kernel). The server answers with bytes of
  * the right size without computing (this measures the transport, not the GLWE kernel). Transports are interleaved
@@ -15,6 +18,7 @@
  *   npx tsx bench/llm-transport.ts [--rtt 0,20,50] [--tokens 15] [--warmup 2]
  */
 import { type ChildProcess, spawn } from 'node:child_process';
+import * as http from 'node:http';
 import * as http2 from 'node:http2';
 import * as net from 'node:net';
 import { Command } from 'commander';
@@ -137,11 +141,37 @@ function http1Client(port: number): Transport {
   };
 }
 
-function http2Client(port: number): Transport {
-  const session = http2.connect(`http://127.0.0.1:${port}`);
+function http1NodeClient(port: number): Transport {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+  return {
+    name: 'http1-node',
+    call(layer, body) {
+      return new Promise((resolve, reject) => {
+        const path = `/llm/linear?${new URLSearchParams({ uid: '00000000-0000-4000-8000-000000000000', model_name: 'gpt2', layer, tokens: '1' })}`;
+        const req = http.request({ host: '127.0.0.1', port, path, method: 'POST', agent, headers: { 'content-type': 'application/octet-stream', 'content-length': body.length } }, (res) => {
+          let n = 0;
+          res.on('data', (d: Buffer) => (n += d.length));
+          res.on('end', () => (res.statusCode === 200 ? resolve(n) : reject(new Error(`http1-node ${layer}: ${res.statusCode}`))));
+          res.on('error', reject);
+        });
+        req.on('error', reject);
+        req.end(body);
+      });
+    },
+    async close() {
+      agent.destroy();
+    },
+  };
+}
+
+const WINDOW = 16 * 2 ** 20;
+
+function http2Client(port: number, bigWindow: boolean): Transport {
+  const session = http2.connect(`http://127.0.0.1:${port}`, bigWindow ? { settings: { initialWindowSize: WINDOW } } : {});
+  if (bigWindow) session.on('connect', () => session.setLocalWindowSize(WINDOW));
   session.on('error', () => undefined); // a failed call rejects its own promise
   return {
-    name: 'http2',
+    name: bigWindow ? 'http2-window' : 'http2',
     call(layer, body) {
       return new Promise((resolve, reject) => {
         const path = `/llm/linear?${new URLSearchParams({ uid: '00000000-0000-4000-8000-000000000000', model_name: 'gpt2', layer, tokens: '1' })}`;
@@ -216,9 +246,10 @@ const median = (xs: number[]) => {
 };
 
 async function main(): Promise<void> {
-  const names = ['http1', 'http2', 'ws'] as const;
-  const servers = await child<Record<(typeof names)[number], number>>(['--role', 'server']);
-  const routes = o.rtt.flatMap((rtt) => names.map((n) => [0, servers.ready[n], rtt / 2] as [number, number, number]));
+  const names = ['http1', 'http1-node', 'http2', 'http2-window', 'ws'] as const;
+  const serverOf = { http1: 'http1', 'http1-node': 'http1', http2: 'http2', 'http2-window': 'http2', ws: 'ws' } as const;
+  const servers = await child<Record<'http1' | 'http2' | 'ws', number>>(['--role', 'server']);
+  const routes = o.rtt.flatMap((rtt) => names.map((n) => [0, servers.ready[serverOf[n]], rtt / 2] as [number, number, number]));
   const proxies = await child<number[]>(['--role', 'proxy', '--routes', JSON.stringify(routes)]);
   const up = CALLS.reduce((a, c) => a + c.up, 0);
   const down = CALLS.reduce((a, c) => a + c.down, 0);
@@ -228,7 +259,9 @@ async function main(): Promise<void> {
       const clients: Transport[] = [];
       for (const [ni, n] of names.entries()) {
         const port = proxies.ready[ri * names.length + ni]!;
-        clients.push(n === 'http1' ? http1Client(port) : n === 'http2' ? http2Client(port) : await wsClient(port));
+        clients.push(
+          n === 'http1' ? http1Client(port) : n === 'http1-node' ? http1NodeClient(port) : n === 'http2' || n === 'http2-window' ? http2Client(port, n === 'http2-window') : await wsClient(port),
+        );
       }
       const res = new Map<string, { ms: number[]; cpuMs: number[] }>(names.map((n) => [n, { ms: [], cpuMs: [] }]));
       for (let i = 0; i < o.warmup + o.tokens; i++) {

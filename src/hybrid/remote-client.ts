@@ -1,12 +1,22 @@
 /**
- * HTTP client of the fhenet model server (Node's fetch). Counts bytes sent/received and latency of every call.
- * Node's fetch gives up on an answer whose headers take over 300 s (undici's default `headersTimeout`) with a bare
- * "fetch failed" — a remote layer over a long prompt on a loaded server takes that long (a 128-token GPT-2 lm_head
- * call on the shared 2-core machine did) — so calls go through an undici Agent whose timeouts are `timeoutMs`.
- * tfjs-free.
+ * HTTP client of the fhenet model server (Node's fetch, keep-alive HTTP/1.1: the transport bench/llm-transport.ts
+ * chose). Counts bytes sent/received and latency of every call. tfjs-free.
+ *
+ * Timeouts: fetch's own default gives up on an answer after 300 s (undici's headersTimeout), and an encrypted layer
+ * on many tokens can take longer on a busy server (a 128-token GPT-2 window under load did: experiments/hybrid-llm/
+ * RESULTS.md); so the wait is `timeoutMs` (default one hour), and a timeout says so rather than "fetch failed".
  */
 import { Agent } from 'undici';
 import { RemoteCallError } from './errors.js';
+
+/** How long a call may wait for the server's answer, and between two chunks of it, by default (ms). */
+export const DEFAULT_REMOTE_TIMEOUT_MS = 3_600_000;
+
+/** fetch's error → the underlying cause's code and message (fetch itself only says "fetch failed"). */
+function causeOf(e: unknown): { code?: string; text: string } {
+  const c = (e as { cause?: { code?: string; message?: string } }).cause;
+  return { code: c?.code, text: c ? `${c.code ? `${c.code}: ` : ''}${c.message ?? String(c)}` : (e as Error).message };
+}
 
 export interface CallStats {
   route: string;
@@ -21,17 +31,17 @@ export class RemoteClient {
   readonly calls: CallStats[] = [];
 
   private readonly authorization: string | undefined;
-  private readonly dispatcher: Agent;
   private readonly timeoutMs: number;
+  private readonly dispatcher: Agent;
 
   /**
-   * `token`: the bearer token of a server started with `--token-file`; `timeoutMs`: how long one call may wait for
-   * the server's answer headers and between body bytes (default 30 minutes).
+   * `token`: the bearer token of a server started with `--token-file`; `timeoutMs`: how long a call may wait for the
+   * answer (and between two chunks of it) before it fails with 504 `timeout`.
    */
   constructor(baseUrl: string, opts: { token?: string; timeoutMs?: number } = {}) {
     this.baseUrl = baseUrl.replace(/\/+$/, '');
     this.authorization = opts.token === undefined ? undefined : `Bearer ${opts.token}`;
-    this.timeoutMs = opts.timeoutMs ?? 30 * 60_000;
+    this.timeoutMs = opts.timeoutMs ?? DEFAULT_REMOTE_TIMEOUT_MS;
     this.dispatcher = new Agent({ headersTimeout: this.timeoutMs, bodyTimeout: this.timeoutMs });
   }
 
@@ -47,14 +57,18 @@ export class RemoteClient {
         method,
         headers,
         body: body ? Buffer.from(body.buffer, body.byteOffset, body.byteLength) : undefined,
-        dispatcher: this.dispatcher,
+        // undici's Agent is the dispatcher Node's fetch is built on (same version as Node 20's bundled one)
+        dispatcher: this.dispatcher as unknown as RequestInit['dispatcher'],
       } as RequestInit);
     } catch (e) {
-      const cause = (e as Error & { cause?: { code?: string } }).cause?.code;
-      const why = cause === 'UND_ERR_HEADERS_TIMEOUT' || cause === 'UND_ERR_BODY_TIMEOUT' ? `no answer within ${this.timeoutMs} ms (timeoutMs)` : (e as Error).message;
-      throw new RemoteCallError(`${method} ${route}: cannot reach ${this.baseUrl} (${why})`, 503, 'unreachable');
+      throw this.failure(method, route, e);
     }
-    const bytes = new Uint8Array(await res.arrayBuffer());
+    let bytes: Uint8Array;
+    try {
+      bytes = new Uint8Array(await res.arrayBuffer());
+    } catch (e) {
+      throw this.failure(method, route, e);
+    }
     const stats: CallStats = { route, bytesSent: body?.length ?? 0, bytesReceived: bytes.length, ms: performance.now() - t0 };
     this.calls.push(stats);
     if (this.calls.length > 10_000) this.calls.splice(0, 5_000);
@@ -71,6 +85,18 @@ export class RemoteClient {
       throw new RemoteCallError(`${method} ${route} → ${res.status}: ${msg}`, res.status, code);
     }
     return { bytes, stats };
+  }
+
+  private failure(method: string, route: string, e: unknown): RemoteCallError {
+    const { code, text } = causeOf(e);
+    if (code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT') {
+      return new RemoteCallError(
+        `${method} ${route}: no answer from ${this.baseUrl} within ${this.timeoutMs / 1000} s (${text}); the server may be overloaded: send fewer tokens per request, or raise timeoutMs`,
+        504,
+        'timeout',
+      );
+    }
+    return new RemoteCallError(`${method} ${route}: cannot reach ${this.baseUrl} (${text})`, 503, 'unreachable');
   }
 
   private async json<T>(route: string, query: Record<string, string> = {}): Promise<T> {

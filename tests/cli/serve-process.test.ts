@@ -4,11 +4,14 @@
  *   `@tensorflow` module: command modules import their implementation inside the action (src/cli/main.ts). A preload
  *   (fixtures/record-tensorflow.mjs) records every @tensorflow module the process resolves or requires; the control
  *   (`fhenet generate`, which does load TensorFlow.js) shows the probe sees them.
+ * - clients that disconnect mid-upload or before reading the answer (/llm/add_key, /llm/linear) leave the process
+ *   running and answering (an unhandled error there would now end it: see the next point).
  * - a fault nothing catches (an unhandled rejection, an uncaught exception; injected by fixtures/inject-fault.mjs on
  *   SIGUSR2) is logged by the server with its message and stack, and the process exits 1, so /health stops answering.
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as net from 'node:net';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../../src/backend/index.js';
@@ -90,6 +93,36 @@ describe('fhenet CLI process', () => {
       expect(await exited(s.child)).toBe(0);
     }
     expect(recorded(s.tfLog)).toEqual([]);
+  }, 90_000);
+
+  it('fhenet serve survives clients that disconnect mid-upload or before the answer on the /llm routes', async () => {
+    const s = await startServe();
+    const port = Number(new URL(s.url).port);
+    /** Sends a request head and `sent` of `declared` body bytes, optionally waits, then drops the connection. */
+    const drop = (route: string, declared: number, sent: number, waitMs: number) =>
+      new Promise<void>((resolve, reject) => {
+        const sock = net.connect(port, '127.0.0.1', () => {
+          sock.write(`POST ${route} HTTP/1.1\r\nHost: x\r\nContent-Type: application/octet-stream\r\nContent-Length: ${declared}\r\n\r\n`);
+          sock.write(Buffer.alloc(sent, 1), () => setTimeout(() => (sock.destroy(), resolve()), waitMs));
+        });
+        sock.on('error', reject);
+      });
+    const uid = '00000000-0000-4000-8000-000000000000';
+    try {
+      await drop('/llm/add_key?model_name=tiny', 1_000_000, 100_000, 0); // mid-upload
+      await drop('/llm/add_key?model_name=tiny', 1000, 1000, 0); // whole (bad) key, gone before the 400
+      await drop(`/llm/linear?uid=${uid}&model_name=tiny&layer=lm_head&tokens=1`, 50_000, 10_000, 0);
+      await drop(`/llm/linear?uid=${uid}&model_name=tiny&layer=lm_head&tokens=1`, 1000, 1000, 0);
+      await drop('/add_key?model_name=none&module_name=x&input_shape=1', 1000, 500, 50);
+      await new Promise((r) => setTimeout(r, 300));
+      expect(s.child.exitCode).toBeNull();
+      expect((await fetch(`${s.url}/health`)).status).toBe(200);
+      expect((await fetch(`${s.url}/llm/list_layers?model_name=tiny`)).status).toBe(200);
+    } finally {
+      s.child.kill('SIGTERM');
+      expect(await exited(s.child)).toBe(0);
+    }
+    expect(s.log()).not.toMatch(/"level":60/);
   }, 90_000);
 
   it('control: the probe records tfjs in a command that loads it (fhenet generate)', () => {

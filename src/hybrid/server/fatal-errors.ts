@@ -31,6 +31,8 @@ export function exitOnFatalErrors(log: FastifyBaseLogger, proc: FatalProcess = p
   const fatal = (what: string, err: Error) => {
     try {
       log.fatal({ err }, `${what}: ${err.message}; exiting`);
+      // a server built with `logger: false` logs nothing: the stack still goes somewhere
+      if (log.level === 'silent') process.stderr.write(`fhenet serve: ${what}; exiting\n${err.stack ?? err.message}\n`);
     } finally {
       if (!exiting) {
         exiting = true;
