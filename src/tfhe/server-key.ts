@@ -60,7 +60,8 @@ export interface ServerKeyOptions {
   backend?: 'auto' | 'typescript' | 'native';
   /**
    * Transform of the native blind rotation. 'auto' (default): FFTW where the kernel links it and it fits the
-   * polynomial size, unless FHENET_TFHE_FFTW=0; else the shared FFT. 'shared': the shared FFT, bit-identical to the
+   * polynomial size (N ≤ FFTW_AUTO_MAX_POLYNOMIAL_SIZE, where it was measured faster; FHENET_TFHE_FFTW=1: any N),
+   * unless FHENET_TFHE_FFTW=0; else the shared FFT. 'shared': the shared FFT, bit-identical to the
    * TypeScript reference. 'fftw': FFTW or an error. FFTW results differ from the reference only by float rounding
    * within the noise model's FFT term (docs/tfhe.md, "FFTW transforms in the blind rotation").
    */
@@ -108,6 +109,13 @@ function keyMatches(p: TfheParams, f: CompressedServerKeyFields): string | null 
   return null;
 }
 
+/**
+ * Largest polynomial size for which 'auto' picks FFTW: measured faster here at N = 512 (1_1), 2048 (2_2) and 4096
+ * (5_0), slower at N = 8192 (3_3: 203 vs 171 ms CPU per KS-PBS with FFTW_ESTIMATE plans; bench/results/tfhe.md).
+ * FHENET_TFHE_FFTW=1 asks for FFTW at every size.
+ */
+export const FFTW_AUTO_MAX_POLYNOMIAL_SIZE = 4096;
+
 /** Whether the blind rotation runs FFTW: the `transform` option, FHENET_TFHE_FFTW, and what the kernel can do. */
 function chooseFftw(native: NativeKernel | null, fft: NegacyclicFft, transform: 'auto' | 'shared' | 'fftw'): boolean {
   if (transform === 'shared') return false;
@@ -119,7 +127,9 @@ function chooseFftw(native: NativeKernel | null, fft: NegacyclicFft, transform: 
     }
     return true;
   }
-  return usable && !envDisabled(process.env.FHENET_TFHE_FFTW);
+  const flag = process.env.FHENET_TFHE_FFTW;
+  if (envDisabled(flag)) return false;
+  return usable && (fft.n <= FFTW_AUTO_MAX_POLYNOMIAL_SIZE || flag?.trim() === '1');
 }
 
 /** Resident bytes of an expanded key: KSK rows (k·N·ℓ·(n+1) f64) + Fourier BSK (n·L·(k+1)²·N f64). */

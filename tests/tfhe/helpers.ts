@@ -1,6 +1,6 @@
 /** Shared fixtures for the TFHE tests: one client + server key per test file (keygen ≈ 3 s). */
 import { TfheClient } from '../../src/tfhe/client.js';
-import { ServerKey } from '../../src/tfhe/server-key.js';
+import { FFTW_AUTO_MAX_POLYNOMIAL_SIZE, ServerKey } from '../../src/tfhe/server-key.js';
 import { nativeFftwError } from '../../src/tfhe/native.js';
 import { envDisabled } from '../../src/util/native-addon.js';
 import { expectNativeWhenRequired } from '../require-native.js';
@@ -20,11 +20,12 @@ export function makeFixture(params?: string): Fixture {
 }
 
 /**
- * Under FHENET_REQUIRE_NATIVE=1 the default KS-PBS must run FFTW (CI installs libfftw3-dev) unless FHENET_TFHE_FFTW=0
+ * Under FHENET_REQUIRE_NATIVE=1 the default KS-PBS must run FFTW (CI installs libfftw3-dev) where 'auto' picks it (N up to
+ * FFTW_AUTO_MAX_POLYNOMIAL_SIZE) unless FHENET_TFHE_FFTW=0
  * asks for the shared FFT: a failed FFTW build must not silently leave the slower transform as the default.
  */
 export function expectFftwWhenRequired(sk: ServerKey): void {
-  if (!envDisabled(process.env.FHENET_TFHE_FFTW)) expectNativeWhenRequired('TFHE PBS (FFTW transform)', sk.backend === 'native' && sk.transform === 'fftw', nativeFftwError());
+  if (!envDisabled(process.env.FHENET_TFHE_FFTW) && sk.params.polynomialSize <= FFTW_AUTO_MAX_POLYNOMIAL_SIZE) expectNativeWhenRequired('TFHE PBS (FFTW transform)', sk.backend === 'native' && sk.transform === 'fftw', nativeFftwError());
 }
 
 /** FHENET_LONG_TESTS=1 enables the large runs (thousands of PBS). */

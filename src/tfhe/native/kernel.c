@@ -310,9 +310,27 @@ static napi_value Keyswitch(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+#ifdef FHENET_FFTW
+/* The FFTW order (plan and permutation) for the arguments (N, twRe, twIm, stRe, stIm) at argv, or NULL. */
+static const FftwOrder *fftw_order_from_args(napi_env env, napi_value *argv) {
+  size_t l0, l1, l2, l3;
+  Fft f;
+  const int N = i32(env, argv[0]);
+  f.m = N / 2;
+  f.twRe = typed(env, argv[1], &l0);
+  f.twIm = typed(env, argv[2], &l1);
+  f.stRe = typed(env, argv[3], &l2);
+  f.stIm = typed(env, argv[4], &l3);
+  if (N < 4 || (N & (N - 1)) || !f.twRe || !f.twIm || !f.stRe || !f.stIm || l0 < (size_t)f.m || l1 < (size_t)f.m ||
+      l2 < (size_t)f.m || l3 < (size_t)f.m)
+    return NULL;
+  return fftw_order_get(&f);
+}
+#endif
+
 /*
  * fftwUsable(N, twRe, twIm, stRe, stIm): whether blindRotate(..., useFftw = 1) really runs FFTW for this size (built
- * with FFTW, M % 8 == 0 and the permutation to the shared FFT's order found); false means it would use the shared FFT.
+ * with FFTW, M % 8 == 0 and the permutation to the shared FFT's order found); false: only the shared FFT runs here.
  */
 static napi_value FftwUsable(napi_env env, napi_callback_info info) {
   size_t argc = 5;
@@ -320,19 +338,7 @@ static napi_value FftwUsable(napi_env env, napi_callback_info info) {
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
   int usable = 0;
 #ifdef FHENET_FFTW
-  if (argc == 5) {
-    size_t l0, l1, l2, l3;
-    Fft f;
-    const int N = i32(env, argv[0]);
-    f.m = N / 2;
-    f.twRe = typed(env, argv[1], &l0);
-    f.twIm = typed(env, argv[2], &l1);
-    f.stRe = typed(env, argv[3], &l2);
-    f.stIm = typed(env, argv[4], &l3);
-    if (N >= 4 && !(N & (N - 1)) && f.twRe && f.twIm && f.stRe && f.stIm && l0 >= (size_t)f.m && l1 >= (size_t)f.m &&
-        l2 >= (size_t)f.m && l3 >= (size_t)f.m)
-      usable = fftw_order_get(&f) != NULL;
-  }
+  usable = argc == 5 && fftw_order_from_args(env, argv) != NULL;
 #else
   (void)argv;
 #endif
@@ -351,34 +357,23 @@ static napi_value FftwKeyOrder(napi_env env, napi_callback_info info) {
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
   int done = 0;
 #ifdef FHENET_FFTW
-  if (argc == 6) {
-    size_t lData, l0, l1, l2, l3;
-    Fft f;
-    double *data = typed(env, argv[0], &lData);
-    const int N = i32(env, argv[1]);
-    f.m = N / 2;
-    f.twRe = typed(env, argv[2], &l0);
-    f.twIm = typed(env, argv[3], &l1);
-    f.stRe = typed(env, argv[4], &l2);
-    f.stIm = typed(env, argv[5], &l3);
-    const FftwOrder *o = NULL;
-    if (data && N >= 4 && !(N & (N - 1)) && lData % (size_t)N == 0 && f.twRe && f.twIm && f.stRe && f.stIm &&
-        l0 >= (size_t)f.m && l1 >= (size_t)f.m && l2 >= (size_t)f.m && l3 >= (size_t)f.m)
-      o = fftw_order_get(&f);
-    double *tmp = o ? malloc(sizeof(double) * (size_t)N) : NULL;
-    if (tmp) {
-      const int M = f.m;
-      for (size_t s = 0; s < lData; s += (size_t)N) {
-        double *slot = data + s;
-        memcpy(tmp, slot, sizeof(double) * (size_t)N);
-        for (int x = 0; x < M; x++) {
-          slot[o->perm[x]] = tmp[x];
-          slot[M + o->perm[x]] = tmp[M + x];
-        }
+  size_t lData = 0;
+  double *data = argc == 6 ? typed(env, argv[0], &lData) : NULL;
+  const int N = data ? i32(env, argv[1]) : 0;
+  const FftwOrder *o = data && N >= 4 && lData % (size_t)N == 0 ? fftw_order_from_args(env, argv + 1) : NULL;
+  double *tmp = o ? malloc(sizeof(double) * (size_t)N) : NULL;
+  if (tmp) {
+    const int M = N / 2;
+    for (size_t s = 0; s < lData; s += (size_t)N) {
+      double *slot = data + s;
+      memcpy(tmp, slot, sizeof(double) * (size_t)N);
+      for (int x = 0; x < M; x++) {
+        slot[o->perm[x]] = tmp[x];
+        slot[M + o->perm[x]] = tmp[M + x];
       }
-      free(tmp);
-      done = 1;
     }
+    free(tmp);
+    done = 1;
   }
 #else
   (void)argv;
