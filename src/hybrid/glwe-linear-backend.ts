@@ -175,20 +175,26 @@ export const glweLinearServer: LinearServerBackend = {
   },
   parseKey: (bytes) => asHybrid(() => prepareEvaluationKey(deserializeEvaluationKey(bytes)), 400, 'bad_key', 'evaluation key'),
   loadLocalKey: (key) => prepareEvaluationKey(key as EvaluationKey),
-  matVec(key, prepared, layer, bytes, tag) {
+  async matVec(key, prepared, layer, bytes, tag, tokens) {
     const { tw, plan } = prepared as Prepared;
-    const { parts, tokenScales } = unframe(bytes, 1, tag, undefined, 'ciphertext', 400, 'bad_ciphertext');
+    const { parts, tokenScales } = unframe(bytes, 1, tag, tokens, 'ciphertext', 400, 'bad_ciphertext');
     const bias = biasInAccumulatorUnits(layer, plan, tokenScales);
     const threads = Math.max(1, availableParallelism());
     const m = layer.outFeatures;
-    const out = parts.map((p, t) =>
-      asHybrid(
-        () => serializeResult(serverMatVec(key as PreparedEvaluationKey, tw, deserializeInputCiphertext(p, tw.layout), { threads, bias: bias.subarray(t * m, (t + 1) * m) })),
-        400,
-        'bad_ciphertext',
-        `ciphertext for ${layer.outFeatures}×${layer.inFeatures}`,
-      ),
-    );
+    const out: Uint8Array[] = [];
+    for (let t = 0; t < parts.length; t++) {
+      // One token at a time, yielding between them: a long request (a 128-token prompt through lm_head takes minutes
+      // on a busy machine) must not hold the event loop, or health checks and other clients wait for all of it.
+      if (t > 0) await new Promise<void>((r) => setImmediate(r));
+      out.push(
+        asHybrid(
+          () => serializeResult(serverMatVec(key as PreparedEvaluationKey, tw, deserializeInputCiphertext(parts[t]!, tw.layout), { threads, bias: bias.subarray(t * m, (t + 1) * m) })),
+          400,
+          'bad_ciphertext',
+          `ciphertext for ${layer.outFeatures}×${layer.inFeatures}`,
+        ),
+      );
+    }
     return frame(2, tag, out);
   },
 };

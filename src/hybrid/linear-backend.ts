@@ -75,7 +75,11 @@ export interface LinearServerBackend {
   /** Validates an uploaded key; throws HybridError (4xx) on bad bytes. */
   parseKey(bytes: Uint8Array): unknown;
   /** acc' = x_c · wᵀ + bias on the client's ciphertext; throws HybridError (4xx) on bad or mismatched ciphertexts or scales. */
-  matVec(key: unknown, prepared: unknown, layer: ServerLayer, ciphertext: Uint8Array, layerTag: Uint8Array): Uint8Array | Promise<Uint8Array>;
+  /**
+   * `tokens`, when given (the server's request declares it, and meters and limits by it), must equal the number of
+   * token rows in the ciphertext: 400 `bad_shape` otherwise, before any computation.
+   */
+  matVec(key: unknown, prepared: unknown, layer: ServerLayer, ciphertext: Uint8Array, layerTag: Uint8Array, tokens?: number): Uint8Array | Promise<Uint8Array>;
   disposeKey?(key: unknown): void | Promise<void>;
 }
 
@@ -168,9 +172,10 @@ export const simulateLinearServer: LinearServerBackend = {
     if (dv.getUint32(24, true) !== crc32(bytes.subarray(0, 24))) throw bad('checksum mismatch (corrupted or truncated)');
     return { keyId: bytes.slice(8, 24) };
   },
-  matVec(key, prepared, layer, bytes, tag) {
+  matVec(key, prepared, layer, bytes, tag, tokens) {
     const k = key as { keyId: Uint8Array };
     const ct = decodeCt(bytes, 'ciphertext', 400, 'bad_ciphertext');
+    if (tokens !== undefined && ct.tokens !== tokens) throw new HybridError(`ciphertext holds ${ct.tokens} tokens, the request declares ${tokens}`, 400, 'bad_shape');
     if (ct.kind !== 1) throw new HybridError('ciphertext: not an input ciphertext', 400, 'bad_ciphertext');
     if (!same(ct.keyId, k.keyId)) throw new HybridError("ciphertext was not encrypted under this uid's key", 400, 'key_mismatch');
     if (!same(ct.tag, tag)) throw new HybridError('ciphertext is for another layer', 400, 'layer_mismatch');

@@ -14,6 +14,10 @@ import { generate } from '../../src/transformers/generation.js';
 import { HybridFHEModel } from '../../src/hybrid/hybrid-model.js';
 import { resolveRemoteModules } from '../../src/hybrid/hybrid-llm.js';
 import { Rng } from '../../src/util/rng.js';
+import { glweLinearClient, glweLinearServer } from '../../src/hybrid/glwe-linear-backend.js';
+import { layerTag } from '../../src/hybrid/linear-backend.js';
+import { quantizeLinear, quantizeTokens } from '../../src/hybrid/dynamic-quant.js';
+import { HybridError } from '../../src/hybrid/errors.js';
 
 beforeAll(async () => {
   await initBackend();
@@ -46,5 +50,26 @@ describe('hybrid GPT-2 on the glwe linear backend', () => {
     expect(calls.length).toBe(3 * names.length); // 2 generation steps + 1 forward, one call per layer each
     expect(calls.every((c) => c.bytesSent > 0 && c.bytesReceived > 0)).toBe(true);
     await h.close();
+  }, 120_000);
+
+  it('the server yields to the event loop between the tokens of a request, and computes only the declared tokens', async () => {
+    const r = new Rng(3);
+    const [m, d, tokens] = [16, 32, 4];
+    const layer = quantizeLinear(Float32Array.from({ length: m * d }, () => r.uniform(-1, 1)), m, d, Float32Array.from({ length: m }, () => r.uniform(-1, 1)));
+    const prepared = glweLinearServer.prepare(layer);
+    const keys = await glweLinearClient.generateKeys();
+    const serverKey = glweLinearServer.loadLocalKey!(keys.localKey!());
+    const tag = layerTag('m', 'l');
+    const q = quantizeTokens(Float32Array.from({ length: tokens * d }, () => r.uniform(-2, 2)), tokens, d);
+    const ct = await keys.encrypt(q.values, q.scales, tokens, { inFeatures: d, outFeatures: m, info: glweLinearServer.clientInfo!(layer) }, tag);
+    let ran = false;
+    setImmediate(() => (ran = true)); // queued before the request: runs before it ends only if the server yields
+    const res = await glweLinearServer.matVec(serverKey, prepared, layer, ct, tag, tokens);
+    expect(ran).toBe(true);
+    expect((await keys.decrypt(res, tokens, { inFeatures: d, outFeatures: m }, tag)).length).toBe(tokens * m);
+    const under = await Promise.resolve(glweLinearServer.matVec(serverKey, prepared, layer, ct, tag, 1)).catch((e: unknown) => e);
+    expect(under).toBeInstanceOf(HybridError);
+    expect((under as HybridError).statusCode).toBe(400);
+    keys.dispose?.();
   }, 120_000);
 });

@@ -18,6 +18,8 @@ import { linearModuleNames } from '../../src/hybrid/linear-modules.js';
 import { loadHybridLlmClient } from '../../src/hybrid/hybrid-llm.js';
 import { llmRoutes } from '../../src/hybrid/server/llm-routes.js';
 import { RemoteCallError } from '../../src/hybrid/errors.js';
+import { RemoteClient } from '../../src/hybrid/remote-client.js';
+import { layerTag, linearClientBackend } from '../../src/hybrid/linear-backend.js';
 import Fastify from 'fastify';
 import type { AddressInfo } from 'node:net';
 import { Rng } from '../../src/util/rng.js';
@@ -140,6 +142,20 @@ describe('hybrid GPT-2, every linear layer remote, dynamic quantization', () => 
       expect(err).toBeInstanceOf(RemoteCallError);
       expect([(err as RemoteCallError).statusCode, (err as RemoteCallError).code]).toEqual([429, 'quota_exceeded']);
       await hybrid.close();
+
+      // A fresh key cannot slip past the quota by declaring fewer tokens than its frame carries.
+      const listed = (await (await fetch(`${url}/llm/list_layers?model_name=quota`)).json()) as { layers: { name: string; inFeatures: number; outFeatures: number }[] };
+      const first = listed.layers[0]!.name;
+      const keys = await linearClientBackend('simulate').generateKeys();
+      const uid = await new RemoteClient(url).llmAddKey('quota', keys.evaluationKey());
+      const n = listed.layers[0]!.inFeatures;
+      const ct = await keys.encrypt(new Int16Array(3 * n).fill(1), new Float32Array(3).fill(1), 3, { inFeatures: n, outFeatures: listed.layers[0]!.outFeatures }, layerTag('quota', first));
+      const post = (tokens: number) =>
+        fetch(`${url}/llm/linear?uid=${uid}&model_name=quota&layer=${first}&tokens=${tokens}`, { method: 'POST', headers: { 'content-type': 'application/octet-stream' }, body: Buffer.from(ct) });
+      const under = await post(1);
+      expect([under.status, ((await under.json()) as { code: string }).code]).toEqual([400, 'bad_shape']);
+      expect((await post(3)).status).toBe(200);
+      expect((await post(10)).status).toBe(429); // 3 + 10 > 10
     } finally {
       await app.close();
     }

@@ -203,7 +203,8 @@ export async function llmRoutes(app: FastifyInstance, opts: LlmRoutesOptions): P
       const ct = body(req.body, maxCt, 'ciphertext');
       keys.delete(uid); // LRU: most recently used last
       keys.set(uid, k);
-      const out = await m.backend.matVec(k.handle, l.prepared, l.layer, ct, l.tag);
+      // The frame must hold exactly the declared tokens: the quota and the metering count the declared number.
+      const out = await m.backend.matVec(k.handle, l.prepared, l.layer, ct, l.tag, tokens);
       usage.record(model, k.label, { tokens: layerName === m.firstLayer ? tokens : 0, bytesIn: ct.length, bytesOut: out.length });
       void reply.type('application/octet-stream');
       return Buffer.from(out.buffer, out.byteOffset, out.byteLength);
