@@ -28,8 +28,10 @@ export function serveCommand(): Command {
     .option('--token-file <file>', 'require a bearer token from this file (one per line, ≥ 16 characters; # comments) on every route but /health; keys answer only to the token that uploaded them; re-read on SIGHUP')
     .option('--queue <url>', 'run the table lookups (KS-PBS) of TFHE requests on `fhenet worker` processes through this Redis (redis://host:port[/db])')
     .option('--pbs-per-job <n>', 'with --queue: table lookups per queue job', intOption('--pbs-per-job', 1, 4096), 16)
+    .option('--llm-max-tokens-per-key <n>', 'hybrid LLM: tokens one client key may process (past it: 429 quota_exceeded; default unlimited)', intOption('--llm-max-tokens-per-key', 1))
+    .option('--llm-max-keys <n>', 'hybrid LLM: client keys kept in memory (each ≈ 100 MB uploaded, ≈ 256 MiB prepared; least recently used evicted)', intOption('--llm-max-keys', 1, 65536))
     .option('--log-level <level>', 'pino log level (fatal, error, warn, info, debug)', 'info')
-    .action(async (o: { models: string; keys?: string; store?: string; port: number; host: string; maxKeyMb: number; maxStoredKeysMb: number; keyTtlHours?: number; maxCiphertextMb: number; maxBatch: number; maxComputeMb: number; maxComputePerUid: number; maxComputeTotal: number; tfheThreads?: number; tfheKeyCache?: number; tokenFile?: string; queue?: string; pbsPerJob: number; logLevel: string }) => {
+    .action(async (o: { models: string; keys?: string; store?: string; port: number; host: string; maxKeyMb: number; maxStoredKeysMb: number; keyTtlHours?: number; maxCiphertextMb: number; maxBatch: number; maxComputeMb: number; maxComputePerUid: number; maxComputeTotal: number; tfheThreads?: number; tfheKeyCache?: number; tokenFile?: string; queue?: string; pbsPerJob: number; llmMaxTokensPerKey?: number; llmMaxKeys?: number; logLevel: string }) => {
       const { serve } = await import('../hybrid/server/app.js');
       // A models folder without any model folder starts a server that can answer nothing: say so, and how to fix it.
       if (!existsSync(o.models) || !readdirSync(o.models, { withFileTypes: true }).some((d) => d.isDirectory())) {
@@ -70,6 +72,8 @@ export function serveCommand(): Command {
         ...(o.tfheThreads !== undefined ? { tfheThreads: o.tfheThreads } : {}),
         ...(o.tfheKeyCache !== undefined ? { tfheKeyCacheSize: o.tfheKeyCache } : {}),
         ...(o.tokenFile !== undefined ? { tokenFile: o.tokenFile } : {}),
+        ...(o.llmMaxTokensPerKey !== undefined ? { llmMaxTokensPerKey: o.llmMaxTokensPerKey } : {}),
+        ...(o.llmMaxKeys !== undefined ? { llmMaxKeys: o.llmMaxKeys } : {}),
         logger: { level: o.logLevel },
       });
     });

@@ -16,12 +16,9 @@ import { generate } from '../../src/transformers/generation.js';
 import { HybridFHEModel } from '../../src/hybrid/hybrid-model.js';
 import { linearModuleNames } from '../../src/hybrid/linear-modules.js';
 import { loadHybridLlmClient } from '../../src/hybrid/hybrid-llm.js';
-import { llmRoutes } from '../../src/hybrid/server/llm-routes.js';
 import { RemoteCallError } from '../../src/hybrid/errors.js';
 import { RemoteClient } from '../../src/hybrid/remote-client.js';
 import { layerTag, linearClientBackend } from '../../src/hybrid/linear-backend.js';
-import Fastify from 'fastify';
-import type { AddressInfo } from 'node:net';
 import { Rng } from '../../src/util/rng.js';
 import { ByteWindows, filesUnder, startServer, tmpDir, weightWindows } from './helpers.js';
 import { compileAndCompareModes, greedyRun } from './llm-modes.js';
@@ -125,17 +122,15 @@ describe('hybrid GPT-2, every linear layer remote, dynamic quantization', () => 
     }
   });
 
-  it('a per-key token quota answers 429 quota_exceeded past its budget (llmRoutes on a bare fastify app)', async () => {
+  it('a per-key token quota (--llm-max-tokens-per-key) answers 429 quota_exceeded past its budget', async () => {
     const model = new GPT2LMHeadModel(CONFIG, { seed: 4 }).eval();
     const h = new HybridFHEModel(model, linearModuleNames(model), { modelName: 'quota', allowSharedLocalWeights: true });
     h.compileModel(ids(2, 8, 2), { nBits: 8, dynamicQuantization: true });
     const dir = path.join(root, 'quota-models', 'quota');
     h.saveAndClearPrivateInfo(dir);
-    const app = Fastify({ logger: false });
-    await app.register(llmRoutes, { modelsDir: path.dirname(dir), maxTokensPerKey: 10 });
-    await app.listen({ port: 0, host: '127.0.0.1' });
+    // the server as `fhenet serve --llm-max-tokens-per-key 10` builds it
+    const { app, url } = await startServer({ modelsDir: path.dirname(dir), keysDir: path.join(root, 'quota-keys'), llmMaxTokensPerKey: 10 });
     try {
-      const url = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
       const { model: fresh, hybrid } = loadHybridLlmClient(path.join(dir, 'client'), { serverUrl: url });
       await generate(fresh, [1, 2, 3, 4, 5, 6], { maxNewTokens: 5, eosTokenId: null }); // 6 + 4 = 10 tokens: the budget
       const err = await generate(fresh, [7], { maxNewTokens: 1, eosTokenId: null }).catch((e: unknown) => e);

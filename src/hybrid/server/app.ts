@@ -112,7 +112,15 @@ export async function buildServer(opts: ServeOptions): Promise<FastifyInstance> 
   await keyRoutes(app, ctx);
   await computeRoutes(app, ctx);
   // hybrid LLM routes (llm-routes.ts): the per-token GLWE linear layers, with usage metering
-  await app.register(llmRoutes, { modelsDir: opts.modelsDir, maxKeyBytes: limits.maxKeyBytes, maxCiphertextBytes: limits.maxCiphertextBytes, ownerOf: ctx.ownerOf, registry: ctx.metrics.registry });
+  await app.register(llmRoutes, {
+    modelsDir: opts.modelsDir,
+    maxKeyBytes: limits.maxKeyBytes,
+    maxCiphertextBytes: limits.maxCiphertextBytes,
+    ...(opts.llmMaxTokensPerKey !== undefined ? { maxTokensPerKey: opts.llmMaxTokensPerKey } : {}),
+    ...(opts.llmMaxKeys !== undefined ? { maxKeys: opts.llmMaxKeys } : {}),
+    ownerOf: ctx.ownerOf,
+    registry: ctx.metrics.registry,
+  });
 
   if (auth && opts.tokenFile !== undefined) {
     const file = opts.tokenFile;

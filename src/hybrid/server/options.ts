@@ -42,6 +42,9 @@ export interface ServeOptions {
   tfheKeyCacheSize?: number;
   /** KS-PBS worker threads per loaded tfhe key (default 2, minimum 2: the PBS never run on the event loop). */
   tfheThreads?: number;
+  /** Hybrid LLM routes (llm-routes.ts): tokens one client key may process (default unlimited), keys kept in memory. */
+  llmMaxTokensPerKey?: number;
+  llmMaxKeys?: number;
   /** Bearer tokens accepted; default none: the server is open to anyone who can reach it. */
   apiTokens?: readonly string[];
   /**
