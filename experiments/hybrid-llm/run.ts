@@ -50,6 +50,12 @@ const o = new Command('experiments/hybrid-llm/run.ts')
   .parse()
   .opts<{ remote: string; model?: string; shape: string; prompts: number; promptTokens: number; newTokens: number; backend: string; skipClear?: boolean; text?: string; executePrompts: number }>();
 
+/** true / false over the compared prompts; null when the mode was not run (--skip-clear, --execute-prompts 0). */
+function allEqual(v: (boolean | null)[]): boolean | null {
+  const run = v.filter((x): x is boolean => x !== null);
+  return run.length ? run.every(Boolean) : null;
+}
+
 function procStat(pid: number): { cpuS: number; rssMiB: number; hwmMiB: number } {
   const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
   const tick = 100; // USER_HZ on Linux
@@ -174,10 +180,10 @@ try {
       serverRssMiB: end.rssMiB,
       serverPeakRssMiB: end.hwmMiB,
       serverRssAtStartMiB: serverStart.rssMiB,
-      allEqualSimulate: results.every((r) => r.equalsSimulate !== false),
-      allEqualDisable: results.every((r) => r.equalsDisable !== false),
-      allEqualExecute: results.every((r) => r.equalsExecute !== false),
-      allEqualFloat: results.every((r) => r.equalsFloat !== false),
+      allEqualSimulate: allEqual(results.map((r) => r.equalsSimulate)),
+      allEqualDisable: allEqual(results.map((r) => r.equalsDisable)),
+      allEqualExecute: allEqual(results.map((r) => r.equalsExecute)),
+      allEqualFloat: allEqual(results.map((r) => r.equalsFloat)),
       machine: `${os.cpus().length} × ${os.cpus()[0]?.model}, shared with other jobs`,
     }),
   );
