@@ -69,18 +69,23 @@ export function hybridLlmCommand(): Command {
         },
       });
       process.stdout.write(`${streamer.end()}\n`);
-      const up = hybrid.calls.reduce((a, c) => a + c.bytesSent, 0);
-      const down = hybrid.calls.reduce((a, c) => a + c.bytesReceived, 0);
-      const n = stepMs.length;
-      const kB = (b: number) => (b >= 1e6 ? `${(b / 1e6).toFixed(2)} MB` : `${(b / 1e3).toFixed(1)} kB`);
-      const key = hybrid.keyReports[0];
-      process.stderr.write(
-        `${n} tokens in ${((performance.now() - t0) / 1000).toFixed(1)} s (first, with the ${ids.length}-token prompt and the key upload: ${(stepMs[0]! / 1000).toFixed(1)} s; ` +
-          `then ${n > 1 ? (stepMs.slice(1).reduce((a, b) => a + b, 0) / (n - 1) / 1000).toFixed(2) : '–'} s/token); ` +
-          `${hybrid.calls.length} remote layer calls, ${kB(up / n)} up + ${kB(down / n)} down per token; ` +
-          `key ${key ? kB(key.bytes) : '?'} uploaded once\n`,
-      );
+      process.stderr.write(hybridGenerationSummary(hybrid, stepMs, ids.length, performance.now() - t0));
       await hybrid.close();
     });
   return cmd;
+}
+
+/** One line for stderr after a hybrid generation: time per token, remote calls, bytes per token, the key upload. */
+export function hybridGenerationSummary(hybrid: { calls: { bytesSent: number; bytesReceived: number }[]; keyReports: { bytes: number }[] }, stepMs: number[], promptTokens: number, totalMs: number): string {
+  const up = hybrid.calls.reduce((a, c) => a + c.bytesSent, 0);
+  const down = hybrid.calls.reduce((a, c) => a + c.bytesReceived, 0);
+  const n = stepMs.length;
+  const kB = (b: number) => (b >= 1e6 ? `${(b / 1e6).toFixed(2)} MB` : `${(b / 1e3).toFixed(1)} kB`);
+  const key = hybrid.keyReports[0];
+  return (
+    `${n} tokens in ${(totalMs / 1000).toFixed(1)} s (first, with the ${promptTokens}-token prompt and the key upload: ${((stepMs[0] ?? 0) / 1000).toFixed(1)} s; ` +
+    `then ${n > 1 ? (stepMs.slice(1).reduce((a, b) => a + b, 0) / (n - 1) / 1000).toFixed(2) : '–'} s/token); ` +
+    `${hybrid.calls.length} remote layer calls, ${kB(up / Math.max(n, 1))} up + ${kB(down / Math.max(n, 1))} down per token; ` +
+    `key ${key ? kB(key.bytes) : '?'} uploaded once\n`
+  );
 }

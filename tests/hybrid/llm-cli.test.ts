@@ -1,4 +1,4 @@
-/** `fhenet hybrid-llm build` and `generate` (simulate backend, a 1-block GPT-2 with GPT-2's tokenizer files). */
+/** `fhenet hybrid-llm build` and `generate`, and `fhenet generate --server` (simulate backend, a 1-block GPT-2 with GPT-2's tokenizer files). */
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -6,6 +6,7 @@ import { initBackend } from '../../src/backend/index.js';
 import { GPT2LMHeadModel } from '../../src/transformers/gpt2/model.js';
 import { savePretrained } from '../../src/transformers/gpt2/pretrained.js';
 import { hybridLlmCommand } from '../../src/cli/hybrid-llm.js';
+import { generateCommand } from '../../src/cli/generate.js';
 import { startServer, tmpDir } from './helpers.js';
 
 const root = tmpDir('llm-cli');
@@ -34,6 +35,14 @@ describe('fhenet hybrid-llm', () => {
       try {
         out.length = 0;
         await hybridLlmCommand().parseAsync(['generate', '--model', client, '--server', url, '--prompt', 'And God said', '--max-new-tokens', '3'], { from: 'user' });
+        // `fhenet generate --model CLIENT_DIR --server URL` is the same (the issue's spelling), and greedy by default
+        const viaHybrid = out.join('');
+        out.length = 0;
+        await generateCommand().parseAsync(['--model', client, '--server', url, '--prompt', 'And God said', '--max-new-tokens', '3'], { from: 'user' });
+        expect(out.join('')).toBe(viaHybrid);
+        // a client folder without --server, and --server with a whole model: one-line errors that name the fix
+        await expect(generateCommand().parseAsync(['--model', client, '--prompt', 'x'], { from: 'user' })).rejects.toThrow(/give --server URL/);
+        await expect(generateCommand().parseAsync(['--model', modelDir, '--server', url, '--prompt', 'x'], { from: 'user' })).rejects.toThrow(/has no hybrid.json/);
       } finally {
         await app.close();
       }
@@ -44,5 +53,6 @@ describe('fhenet hybrid-llm', () => {
     expect(out.join('').startsWith('And God said')).toBe(true);
     expect(out.join('').length).toBeGreaterThan('And God said'.length);
     expect(err.join('')).toMatch(/3 tokens in .* 21 remote layer calls/);
+    expect(err.join('').match(/3 tokens in /g)?.length).toBe(2);
   });
 });
