@@ -175,6 +175,7 @@ export const glweLinearServer: LinearServerBackend = {
   },
   parseKey: (bytes) => asHybrid(() => prepareEvaluationKey(deserializeEvaluationKey(bytes)), 400, 'bad_key', 'evaluation key'),
   loadLocalKey: (key) => prepareEvaluationKey(key as EvaluationKey),
+  keyMemoryBytes: (key) => (key as PreparedEvaluationKey).spectra.byteLength,
   async matVec(key, prepared, layer, bytes, tag, tokens) {
     const { tw, plan } = prepared as Prepared;
     const { parts, tokenScales } = unframe(bytes, 1, tag, tokens, 'ciphertext', 400, 'bad_ciphertext');

@@ -72,6 +72,8 @@ export interface LinearServerBackend {
   clientInfo?(layer: ServerLayer): Record<string, unknown>;
   /** Loads `LinearClientKeys.localKey()` of a client in the same process. */
   loadLocalKey?(key: unknown): unknown;
+  /** Bytes a parsed key holds in memory (what a server's key budget counts); default: the upload's size. */
+  keyMemoryBytes?(key: unknown): number;
   /** Validates an uploaded key; throws HybridError (4xx) on bad bytes. */
   parseKey(bytes: Uint8Array): unknown;
   /** acc' = x_c · wᵀ + bias on the client's ciphertext; throws HybridError (4xx) on bad or mismatched ciphertexts or scales. */

@@ -18,6 +18,14 @@ import { glweLinearClient, glweLinearServer } from '../../src/hybrid/glwe-linear
 import { layerTag } from '../../src/hybrid/linear-backend.js';
 import { quantizeLinear, quantizeTokens } from '../../src/hybrid/dynamic-quant.js';
 import { HybridError } from '../../src/hybrid/errors.js';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import Fastify from 'fastify';
+import type { AddressInfo } from 'node:net';
+import { llmRoutes } from '../../src/hybrid/server/llm-routes.js';
+import { savePretrained } from '../../src/transformers/gpt2/pretrained.js';
+import { buildHybridLlm } from '../../src/hybrid/hybrid-llm.js';
 
 beforeAll(async () => {
   await initBackend();
@@ -72,4 +80,46 @@ describe('hybrid GPT-2 on the glwe linear backend', () => {
     expect((under as HybridError).statusCode).toBe(400);
     keys.dispose?.();
   }, 120_000);
+
+  it("the server's key budget counts a GLWE key's prepared size, not its upload", async () => {
+    const root = fs.mkdtempSync(path.join(os.tmpdir(), 'fhenet-llm-budget-'));
+    try {
+      const modelDir = path.join(root, 'tiny');
+      savePretrained(new GPT2LMHeadModel({ vocab_size: 64, n_positions: 16, n_embd: 16, n_layer: 1, n_head: 2 }, { seed: 1 }), modelDir);
+      buildHybridLlm(modelDir, path.join(root, 'models'), { backend: 'glwe', name: 'tiny' });
+      const keys = await glweLinearClient.generateKeys();
+      const upload = keys.evaluationKey();
+      const prepared = glweLinearServer.keyMemoryBytes!(glweLinearServer.loadLocalKey!(keys.localKey!()));
+      expect(prepared).toBeGreaterThan(2 * upload.length); // ≈ 256 MiB held for a ≈ 100 MB upload
+      const serve = async (budget: number) => {
+        const app = Fastify({ logger: false });
+        await app.register(llmRoutes, { modelsDir: path.join(root, 'models'), maxStoredKeyBytes: budget });
+        await app.listen({ port: 0, host: '127.0.0.1' });
+        const url = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
+        const add = () => fetch(`${url}/llm/add_key?model_name=tiny`, { method: 'POST', headers: { 'content-type': 'application/octet-stream' }, body: Buffer.from(upload) });
+        return { app, url, add };
+      };
+      // a budget the upload fits but the prepared key does not: 413 (an upload-size budget would accept it)
+      const small = await serve(upload.length + 1024);
+      try {
+        const r = await small.add();
+        expect([r.status, ((await r.json()) as { code: string }).code]).toEqual([413, 'too_large']);
+      } finally {
+        await small.app.close();
+      }
+      // room for one prepared key: the second upload evicts the first (two uploads would fit an upload-size budget)
+      const one = await serve(Math.floor(1.5 * prepared));
+      try {
+        const first = ((await (await one.add()).json()) as { uid: string }).uid;
+        expect((await one.add()).status).toBe(200);
+        const r = await fetch(`${one.url}/llm/linear?uid=${first}&model_name=tiny&layer=lm_head&tokens=1`, { method: 'POST', headers: { 'content-type': 'application/octet-stream' }, body: Buffer.alloc(64) });
+        expect([r.status, ((await r.json()) as { code: string }).code]).toEqual([404, 'unknown_uid']);
+      } finally {
+        await one.app.close();
+      }
+      keys.dispose?.();
+    } finally {
+      fs.rmSync(root, { recursive: true, force: true });
+    }
+  }, 180_000);
 });

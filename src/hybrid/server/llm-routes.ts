@@ -32,7 +32,7 @@ export interface LlmRoutesOptions {
   maxKeyBytes?: number;
   /** Largest ciphertext upload (default 64 MiB). */
   maxCiphertextBytes?: number;
-  /** Keys kept (default 64) and their byte budget (default 4 GiB); least recently used evicted. */
+  /** Keys kept (default 64) and their byte budget in memory (default 4 GiB: prepared keys, backend.keyMemoryBytes); least recently used evicted. */
   maxKeys?: number;
   maxStoredKeyBytes?: number;
   /** Tokens a key may process (default: unlimited). */
@@ -175,11 +175,18 @@ export async function llmRoutes(app: FastifyInstance, opts: LlmRoutesOptions): P
       const bytes = body(req.body, maxKey, 'evaluation key');
       if (bytes.length > maxStored) throw new HybridError(`evaluation key of ${bytes.length} bytes is larger than the whole key budget`, 413, 'too_large');
       const handle = await m.backend.parseKey(bytes);
+      // The budget counts what the key holds in memory once prepared (a GLWE packing key: ≈ 256 MiB from a ≈ 100 MB
+      // upload), not the upload's size.
+      const held = Math.max(bytes.length, m.backend.keyMemoryBytes?.(handle) ?? 0);
+      if (held > maxStored) {
+        await m.backend.disposeKey?.(handle);
+        throw new HybridError(`evaluation key holds ${held} bytes once prepared, more than the whole key budget (${maxStored})`, 413, 'too_large');
+      }
       const uid = randomUUID();
-      while (keys.size >= maxKeys || stored + bytes.length > maxStored) await evict(keys.keys().next().value!);
+      while (keys.size >= maxKeys || stored + held > maxStored) await evict(keys.keys().next().value!);
       const label = createHash('sha256').update(uid).digest('hex').slice(0, 12);
-      keys.set(uid, { model, owner: opts.ownerOf?.(req), handle, bytes: bytes.length, label });
-      stored += bytes.length;
+      keys.set(uid, { model, owner: opts.ownerOf?.(req), handle, bytes: held, label });
+      stored += held;
       return { uid };
     });
 
