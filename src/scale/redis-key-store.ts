@@ -30,6 +30,7 @@ import {
   type KeyStoreUsage,
   type KeyUpload,
   type StoredKeyMeta,
+  UID_RE,
 } from '../hybrid/server/key-store.js';
 import { DEFAULT_CHUNK_BYTES, RedisBlobs } from './blobs.js';
 import { type RedisTarget, connectRedis } from './redis.js';
@@ -44,7 +45,6 @@ const K = {
   upbytes: `${P}upbytes`,
   channel: `${P}deleted`,
 };
-const UID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 /** An upload not written to for this long is considered dead (its reservation lapses, its chunks expire). */
 const UPLOAD_STALE_MS = 10 * 60_000;
 /** Least recently used keys considered per reservation (the budget must be freed among these). */

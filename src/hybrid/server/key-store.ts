@@ -13,6 +13,9 @@
  * key bytes, so that an unknown uid and another owner's uid cost the same.
  */
 
+/** A uid as the server hands it out (a random UUID): validated before it touches a store or a key cache. */
+export const UID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
 /** What the server records with each key. */
 export interface StoredKeyMeta {
   uid: string;

@@ -25,6 +25,8 @@ import { decodeSafetensors } from '../../util/safetensors.js';
 import { HybridError } from '../errors.js';
 import { type LinearServerBackend, type ServerLayer, layerTag, linearServerBackend } from '../linear-backend.js';
 import { LLM_SERVER_DIR, LLM_SERVER_FILE, LLM_SERVER_FORMAT, checkVersion } from '../version.js';
+import { UID_RE } from './key-store.js';
+import { NAME_RE } from './models.js';
 
 export interface LlmRoutesOptions {
   modelsDir: string;
@@ -93,8 +95,6 @@ class Usage {
   }
 }
 
-const UID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
-const NAME_RE = /^[A-Za-z0-9_.-]{1,200}$/;
 
 /** Every `<model>/llm/linear.safetensors` under `modelsDir`, its layers prepared by their backend. */
 export function loadLlmModels(modelsDir: string): Map<string, LlmModel> {

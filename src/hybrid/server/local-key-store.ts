@@ -27,6 +27,7 @@ import {
   type KeyStoreUsage,
   type KeyUpload,
   type StoredKeyMeta,
+  UID_RE,
 } from './key-store.js';
 
 /** The steps of a write, in order (for tests that interrupt a write after each). */
@@ -44,7 +45,6 @@ export interface KeyStoreCleanup {
   bytes: number;
 }
 
-const UID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const UPLOAD_DIR = '.upload';
 
 /** fsync of a directory, so that renames and unlinks inside it survive a power loss. */

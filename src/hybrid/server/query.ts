@@ -5,9 +5,8 @@
 import { parseShapeKey } from '../deployment.js';
 import { HybridError } from '../errors.js';
 import { NAME_RE } from './models.js';
+import { UID_RE } from './key-store.js';
 
-/** A uid as /add_key returns it (a random UUID): validated before it touches a store. */
-export const UID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 /** The one value of query parameter `name`. */
 export function param(query: unknown, name: string): string {
